@@ -1,0 +1,32 @@
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+//! # cavmem-core
+//!
+//! The agent side of CAVMem (Continuous-Action Algorithm for Virtualized Memory
+//! management): one small learning agent per VM bids for memory, and a Bid Analyzer
+//! turns all bids into feasible allocations. This crate is `#![no_std]`, never
+//! allocates, and sizes everything at compile time so a hypervisor, a kernel module or
+//! a BMC firmware can link it.
+//!
+//! Layers, bottom up:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`rng`] | seeded xoshiro256++ random numbers: uniform and normal draws |
+//! | [`nn`] | dense layers and the 2×64 ReLU multi-layer perceptron, forward and backward |
+//! | [`optim`] | Adam and Polyak (soft) target updates |
+//! | [`noise`] | Ornstein–Uhlenbeck exploration noise and the annealed ε schedule |
+//! | [`replay`] | fixed-capacity replay ring with uniform minibatch sampling |
+//!
+//! All arithmetic is `f32` in a fixed summation order with transcendental functions
+//! from `libm`, so the same seed gives the same bits on every target.
+
+#[cfg(test)]
+extern crate std;
+
+pub mod nn;
+pub mod noise;
+pub mod optim;
+pub mod replay;
+pub mod rng;

@@ -1,0 +1,138 @@
+//! A fully connected layer `y = x·W + b` with `I` inputs and `O` outputs.
+//!
+//! Weights are stored input-major, `w[i][o]`, so the forward pass adds one contiguous row
+//! of `O` weights per input (see [`super::kernels::axpy`]). Sizes: `I·O + O` parameters.
+
+use super::kernels::{axpy, dot};
+use super::params::Parameters;
+use crate::rng::Rng;
+
+/// A dense layer with compile-time shape `I → O`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense<const I: usize, const O: usize> {
+    /// Weights, input-major: `w[i][o]` connects input `i` to output `o`.
+    w: [[f32; O]; I],
+    /// Biases, one per output.
+    b: [f32; O],
+}
+
+impl<const I: usize, const O: usize> Default for Dense<I, O> {
+    fn default() -> Self {
+        Self::zeroed()
+    }
+}
+
+impl<const I: usize, const O: usize> Dense<I, O> {
+    /// A layer with every weight and bias zero (usable in a `static`).
+    pub const fn zeroed() -> Self {
+        Self {
+            w: [[0.0; O]; I],
+            b: [0.0; O],
+        }
+    }
+
+    /// Fills weights, then biases, row by row, with uniform draws from `[-bound, bound)`.
+    pub fn init_uniform(&mut self, bound: f32, rng: &mut Rng) {
+        for row in &mut self.w {
+            for x in row.iter_mut() {
+                *x = rng.uniform_range(-bound, bound);
+            }
+        }
+        for x in &mut self.b {
+            *x = rng.uniform_range(-bound, bound);
+        }
+    }
+
+    /// The fan-in bound `1/√I` of Lillicrap et al. (2016), section 7, for hidden layers.
+    pub fn fan_in_bound() -> f32 {
+        1.0 / libm::sqrtf(I as f32)
+    }
+
+    /// The weight connecting input `i` to output `o`, if both are in range.
+    pub fn weight(&self, i: usize, o: usize) -> Option<f32> {
+        self.w.get(i).and_then(|row| row.get(o)).copied()
+    }
+
+    /// The bias of output `o`, if in range.
+    pub fn bias(&self, o: usize) -> Option<f32> {
+        self.b.get(o).copied()
+    }
+
+    /// `y = x·W + b` for one input row; `y` is overwritten (pre-activation).
+    #[inline]
+    pub fn forward(&self, x: &[f32; I], y: &mut [f32; O]) {
+        *y = self.b;
+        for (xi, wi) in x.iter().zip(&self.w) {
+            axpy(y, *xi, wi);
+        }
+    }
+
+    /// Adds this layer's parameter gradients for a batch to `grads`:
+    /// `∂W[i][o] += Σ_rows x[i]·dz[o]` and `∂b[o] += Σ_rows dz[o]`, rows in order.
+    #[inline]
+    pub fn accumulate_grads(grads: &mut Self, x_rows: &[[f32; I]], dz_rows: &[[f32; O]]) {
+        for (x, dz) in x_rows.iter().zip(dz_rows) {
+            for (xi, gw) in x.iter().zip(grads.w.iter_mut()) {
+                axpy(gw, *xi, dz);
+            }
+            for (gb, d) in grads.b.iter_mut().zip(dz) {
+                *gb += *d;
+            }
+        }
+    }
+
+    /// The gradient with respect to the input for one row: `dx[i] = Σ_o dz[o]·W[i][o]`.
+    #[inline]
+    pub fn input_grad(&self, dz: &[f32; O], dx: &mut [f32; I]) {
+        for (dxi, wi) in dx.iter_mut().zip(&self.w) {
+            *dxi = dot(dz, wi);
+        }
+    }
+}
+
+impl<const I: usize, const O: usize> Parameters for Dense<I, O> {
+    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+        [self.w.as_flattened(), &self.b[..]].into_iter()
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        [self.w.as_flattened_mut(), &mut self.b[..]].into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_forward_by_hand() {
+        let mut d = Dense::<2, 3>::zeroed();
+        // w = [[1, 2, 3], [4, 5, 6]], b = [0.5, 0, -1]
+        for (k, t) in d.tensors_mut().enumerate() {
+            for (j, x) in t.iter_mut().enumerate() {
+                *x = if k == 0 {
+                    (j + 1) as f32
+                } else {
+                    [0.5, 0.0, -1.0][j]
+                };
+            }
+        }
+        let mut y = [0.0; 3];
+        d.forward(&[1.0, -1.0], &mut y);
+        assert_eq!(y, [1.0 - 4.0 + 0.5, 2.0 - 5.0, 3.0 - 6.0 - 1.0]);
+        let mut dx = [0.0; 2];
+        d.input_grad(&[1.0, 0.0, 2.0], &mut dx);
+        assert_eq!(dx, [1.0 + 6.0, 4.0 + 12.0]);
+        assert_eq!(d.parameter_count(), 9);
+    }
+
+    #[test]
+    fn dense_init_within_bounds_and_seeded() {
+        let mut a = Dense::<64, 64>::zeroed();
+        let mut b = Dense::<64, 64>::zeroed();
+        a.init_uniform(Dense::<64, 64>::fan_in_bound(), &mut Rng::seed_from_u64(9));
+        b.init_uniform(Dense::<64, 64>::fan_in_bound(), &mut Rng::seed_from_u64(9));
+        assert_eq!(a, b);
+        assert!(a.tensors().flatten().all(|x| x.abs() <= 0.125));
+        assert!(a.tensors().flatten().any(|x| x.abs() > 0.1));
+    }
+}

@@ -1,0 +1,226 @@
+//! The multi-layer perceptron of the paper (section 4): `I → H → H → O`, ReLU hidden
+//! layers, an output [`Head`] chosen by type.
+//!
+//! Inference on one row uses [`Mlp::forward`] (two `H`-float buffers on the stack).
+//! Training runs a batch of up to `B` rows through [`Mlp::forward_tape`], which keeps in
+//! an [`MlpTape`] what [`Mlp::backward`] needs: inputs, post-ReLU activations and
+//! outputs. Backward gives the parameter gradients (accumulated, so a batch can be split
+//! into several tapes) and, optionally, the gradient with respect to the input — the
+//! DDPG actor update needs `∂Q/∂a` from the critic without its weight gradients.
+
+use core::marker::PhantomData;
+
+use super::act::{Head, relu, relu_derivative_from_output};
+use super::dense::Dense;
+use super::params::Parameters;
+use crate::rng::Rng;
+
+/// Bound of the uniform initialization of the output layer, ±3·10⁻³, so initial outputs
+/// are near zero (Lillicrap et al. 2016, section 7).
+pub const FINAL_LAYER_INIT_BOUND: f32 = 3e-3;
+
+/// `I → H → H → O` perceptron with ReLU hidden layers and output head `A`.
+///
+/// # Examples
+/// ```
+/// use cavmem_core::nn::{Mlp, Tanh};
+/// use cavmem_core::rng::Rng;
+/// let mut actor = Mlp::<5, 64, 1, Tanh>::zeroed();
+/// actor.init(&mut Rng::seed_from_u64(1));
+/// let [bid] = actor.forward(&[0.0, 0.2, -0.5, -0.5, 0.3]);
+/// assert!(bid.abs() < 0.05); // the small output layer keeps first actions near 0
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp<const I: usize, const H: usize, const O: usize, A: Head> {
+    l1: Dense<I, H>,
+    l2: Dense<H, H>,
+    l3: Dense<H, O>,
+    head: PhantomData<A>,
+}
+
+impl<const I: usize, const H: usize, const O: usize, A: Head> Default for Mlp<I, H, O, A> {
+    fn default() -> Self {
+        Self::zeroed()
+    }
+}
+
+/// Activations of one forward pass over up to `B` rows, kept for [`Mlp::backward`].
+/// Also holds the backward pass's scratch rows so training needs no stack arrays.
+#[derive(Clone, Debug)]
+pub struct MlpTape<const I: usize, const H: usize, const O: usize, const B: usize> {
+    rows: usize,
+    x: [[f32; I]; B],
+    h1: [[f32; H]; B],
+    h2: [[f32; H]; B],
+    y: [[f32; O]; B],
+    dz3: [[f32; O]; B],
+    dh2: [[f32; H]; B],
+    dh1: [[f32; H]; B],
+}
+
+impl<const I: usize, const H: usize, const O: usize, const B: usize> Default for MlpTape<I, H, O, B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const I: usize, const H: usize, const O: usize, const B: usize> MlpTape<I, H, O, B> {
+    /// An empty tape.
+    pub const fn new() -> Self {
+        Self {
+            rows: 0,
+            x: [[0.0; I]; B],
+            h1: [[0.0; H]; B],
+            h2: [[0.0; H]; B],
+            y: [[0.0; O]; B],
+            dz3: [[0.0; O]; B],
+            dh2: [[0.0; H]; B],
+            dh1: [[0.0; H]; B],
+        }
+    }
+
+    /// Number of rows recorded by the last forward pass.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The outputs of the last forward pass, one row per input row.
+    pub fn outputs(&self) -> &[[f32; O]] {
+        self.y.get(..self.rows).unwrap_or_default()
+    }
+}
+
+impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
+    /// A network with all parameters zero; call [`Mlp::init`] before use. `const`, so a
+    /// network (or an agent holding one) can be placed in a `static`.
+    pub const fn zeroed() -> Self {
+        Self {
+            l1: Dense::zeroed(),
+            l2: Dense::zeroed(),
+            l3: Dense::zeroed(),
+            head: PhantomData,
+        }
+    }
+
+    /// Seeded initialization: hidden layers uniform in `±1/√fan_in`, the output layer in
+    /// [`FINAL_LAYER_INIT_BOUND`] (Lillicrap et al. 2016). Draws layer by layer, weights
+    /// before biases.
+    pub fn init(&mut self, rng: &mut Rng) {
+        self.l1.init_uniform(Dense::<I, H>::fan_in_bound(), rng);
+        self.l2.init_uniform(Dense::<H, H>::fan_in_bound(), rng);
+        self.l3.init_uniform(FINAL_LAYER_INIT_BOUND, rng);
+    }
+
+    /// The network's output for one input row.
+    pub fn forward(&self, x: &[f32; I]) -> [f32; O] {
+        let mut h1 = [0.0; H];
+        let mut h2 = [0.0; H];
+        let mut y = [0.0; O];
+        self.l1.forward(x, &mut h1);
+        h1.iter_mut().for_each(|v| *v = relu(*v));
+        self.l2.forward(&h1, &mut h2);
+        h2.iter_mut().for_each(|v| *v = relu(*v));
+        self.l3.forward(&h2, &mut y);
+        y.iter_mut().for_each(|v| *v = A::apply(*v));
+        y
+    }
+
+    /// Runs up to `B` rows of `inputs` forward and records them in `tape`; returns the
+    /// outputs (the first `min(inputs.len(), B)` rows).
+    pub fn forward_tape<'t, const B: usize>(
+        &self,
+        tape: &'t mut MlpTape<I, H, O, B>,
+        inputs: &[[f32; I]],
+    ) -> &'t [[f32; O]] {
+        let mut rows = 0;
+        let layers = tape
+            .x
+            .iter_mut()
+            .zip(&mut tape.h1)
+            .zip(&mut tape.h2)
+            .zip(&mut tape.y);
+        for ((((x, h1), h2), y), input) in layers.zip(inputs) {
+            *x = *input;
+            self.l1.forward(x, h1);
+            h1.iter_mut().for_each(|v| *v = relu(*v));
+            self.l2.forward(h1, h2);
+            h2.iter_mut().for_each(|v| *v = relu(*v));
+            self.l3.forward(h2, y);
+            y.iter_mut().for_each(|v| *v = A::apply(*v));
+            rows += 1;
+        }
+        tape.rows = rows;
+        tape.outputs()
+    }
+
+    /// Backpropagates `d_out = ∂L/∂y` (one row per recorded row) through the pass in
+    /// `tape`. Adds the parameter gradients to `grads` when given, and writes `∂L/∂x` to
+    /// `d_in` when given. Rows beyond the tape's or `d_out`'s length are ignored.
+    pub fn backward<const B: usize>(
+        &self,
+        tape: &mut MlpTape<I, H, O, B>,
+        d_out: &[[f32; O]],
+        mut grads: Option<&mut Self>,
+        d_in: Option<&mut [[f32; I]]>,
+    ) {
+        let rows = tape.rows.min(d_out.len());
+        for ((dz, dy), y) in tape.dz3.iter_mut().zip(d_out).zip(&tape.y).take(rows) {
+            for ((dzo, dyo), yo) in dz.iter_mut().zip(dy).zip(y) {
+                *dzo = *dyo * A::derivative_from_output(*yo);
+            }
+        }
+        let dz3 = tape.dz3.get(..rows).unwrap_or_default();
+        let h2 = tape.h2.get(..rows).unwrap_or_default();
+        let h1 = tape.h1.get(..rows).unwrap_or_default();
+        if let Some(g) = grads.as_deref_mut() {
+            Dense::accumulate_grads(&mut g.l3, h2, dz3);
+        }
+        for ((dh, dz), h) in tape.dh2.iter_mut().zip(dz3).zip(h2) {
+            self.l3.input_grad(dz, dh);
+            mask_relu(dh, h);
+        }
+        let dh2 = tape.dh2.get(..rows).unwrap_or_default();
+        if let Some(g) = grads.as_deref_mut() {
+            Dense::accumulate_grads(&mut g.l2, h1, dh2);
+        }
+        for ((dh, dz), h) in tape.dh1.iter_mut().zip(dh2).zip(h1) {
+            self.l2.input_grad(dz, dh);
+            mask_relu(dh, h);
+        }
+        let dh1 = tape.dh1.get(..rows).unwrap_or_default();
+        if let Some(g) = grads {
+            Dense::accumulate_grads(&mut g.l1, tape.x.get(..rows).unwrap_or_default(), dh1);
+        }
+        if let Some(dx) = d_in {
+            for (dxr, dz) in dx.iter_mut().zip(dh1) {
+                self.l1.input_grad(dz, dxr);
+            }
+        }
+    }
+}
+
+/// Zeroes the gradient of inactive ReLU units: `d[k] *= relu'(h[k])`.
+#[inline(always)]
+fn mask_relu<const H: usize>(d: &mut [f32; H], h: &[f32; H]) {
+    for (dk, hk) in d.iter_mut().zip(h) {
+        *dk *= relu_derivative_from_output(*hk);
+    }
+}
+
+impl<const I: usize, const H: usize, const O: usize, A: Head> Parameters for Mlp<I, H, O, A> {
+    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+        self.l1
+            .tensors()
+            .chain(self.l2.tensors())
+            .chain(self.l3.tensors())
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        self.l1
+            .tensors_mut()
+            .chain(self.l2.tensors_mut())
+            .chain(self.l3.tensors_mut())
+    }
+}
+
+#[cfg(test)]
+mod tests;

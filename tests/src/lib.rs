@@ -1,0 +1,1 @@
+//! Cross-crate tests for CAVMem live in `tests/tests/`; this library is empty on purpose.
