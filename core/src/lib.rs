@@ -29,4 +29,7 @@ pub mod nn;
 pub mod noise;
 pub mod optim;
 pub mod replay;
+pub mod bid;
+pub mod mdp;
 pub mod rng;
+pub mod units;
