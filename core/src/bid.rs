@@ -47,7 +47,12 @@ pub struct BidConfig {
 impl BidConfig {
     /// A node of `capacity_bytes` with the paper's floor, 1 MiB granularity and proportional sharing.
     pub const fn new(capacity_bytes: u64) -> Self {
-        Self { capacity_bytes, floor_bytes: DEFAULT_FLOOR_BYTES, granularity_bytes: MIB, share: ShareRule::Proportional }
+        Self {
+            capacity_bytes,
+            floor_bytes: DEFAULT_FLOOR_BYTES,
+            granularity_bytes: MIB,
+            share: ShareRule::Proportional,
+        }
     }
 
     /// Checks that `vms` VMs at the floor fit and the granularity is positive.
@@ -60,7 +65,11 @@ impl BidConfig {
         }
         let need = (vms as u128) * u128::from(self.floor_bytes);
         if need > u128::from(self.capacity_bytes) {
-            return Err(BidError::Infeasible { capacity_bytes: self.capacity_bytes, vms, floor_bytes: self.floor_bytes });
+            return Err(BidError::Infeasible {
+                capacity_bytes: self.capacity_bytes,
+                vms,
+                floor_bytes: self.floor_bytes,
+            });
         }
         Ok(())
     }
@@ -132,12 +141,22 @@ impl core::fmt::Display for BidError {
         match self {
             Self::LengthMismatch => f.write_str("allocations, bids and grants differ in length"),
             Self::ZeroGranularity => f.write_str("allocation granularity is zero"),
-            Self::Infeasible { capacity_bytes, vms, floor_bytes } => write!(
+            Self::Infeasible {
+                capacity_bytes,
+                vms,
+                floor_bytes,
+            } => write!(
                 f,
                 "capacity {capacity_bytes} B cannot hold {vms} VMs at the floor of {floor_bytes} B"
             ),
-            Self::OverCommitted { allocated_bytes, capacity_bytes } => {
-                write!(f, "allocations ({allocated_bytes} B) exceed the capacity ({capacity_bytes} B)")
+            Self::OverCommitted {
+                allocated_bytes,
+                capacity_bytes,
+            } => {
+                write!(
+                    f,
+                    "allocations ({allocated_bytes} B) exceed the capacity ({capacity_bytes} B)"
+                )
             }
         }
     }
@@ -177,7 +196,12 @@ fn round_down(x: u64, g: u64) -> u64 {
 /// assert_eq!(summary.free_bytes, GIB / 2);
 /// assert_eq!(grants[1].requested_bytes, 2 * GIB);
 /// ```
-pub fn analyze(config: &BidConfig, allocations: &mut [u64], bids: &[f32], grants: &mut [VmGrant]) -> Result<BidSummary, BidError> {
+pub fn analyze(
+    config: &BidConfig,
+    allocations: &mut [u64],
+    bids: &[f32],
+    grants: &mut [VmGrant],
+) -> Result<BidSummary, BidError> {
     let n = allocations.len();
     if bids.len() != n || grants.len() != n {
         return Err(BidError::LengthMismatch);
@@ -185,7 +209,10 @@ pub fn analyze(config: &BidConfig, allocations: &mut [u64], bids: &[f32], grants
     config.check(n)?;
     let allocated = allocations.iter().fold(0u64, |s, a| s.saturating_add(*a));
     if allocated > config.capacity_bytes {
-        return Err(BidError::OverCommitted { allocated_bytes: allocated, capacity_bytes: config.capacity_bytes });
+        return Err(BidError::OverCommitted {
+            allocated_bytes: allocated,
+            capacity_bytes: config.capacity_bytes,
+        });
     }
     let (floor, g) = (config.floor_bytes, config.granularity_bytes);
     let mut free = config.capacity_bytes - allocated;
@@ -197,7 +224,13 @@ pub fn analyze(config: &BidConfig, allocations: &mut [u64], bids: &[f32], grants
         let bid = if sanitized { 0.0 } else { bid.clamp(-1.0, 1.0) };
         summary.sanitized_bids += u32::from(sanitized);
         let requested = requested_bytes(*alloc, bid);
-        *grant = VmGrant { bid, bid_sanitized: sanitized, previous_bytes: *alloc, requested_bytes: requested, granted_bytes: *alloc };
+        *grant = VmGrant {
+            bid,
+            bid_sanitized: sanitized,
+            previous_bytes: *alloc,
+            requested_bytes: requested,
+            granted_bytes: *alloc,
+        };
         if bid < 0.0 {
             let target = requested.max(floor);
             if *alloc > target {
@@ -213,7 +246,11 @@ pub fn analyze(config: &BidConfig, allocations: &mut [u64], bids: &[f32], grants
     summary.floor_repair_bytes = repair_floor(allocations, floor, &mut free);
 
     // 4. Grows, in units of the granularity.
-    let wanted_units: u64 = allocations.iter().zip(grants.iter()).map(|(a, gr)| want_units(gr, *a, g)).sum();
+    let wanted_units: u64 = allocations
+        .iter()
+        .zip(grants.iter())
+        .map(|(a, gr)| want_units(gr, *a, g))
+        .sum();
     summary.requested_growth_bytes = wanted_units * g;
     let before_growth: u64 = allocations.iter().sum();
     let free_units = free / g;
@@ -250,7 +287,11 @@ fn repair_floor(allocations: &mut [u64], floor: u64, free: &mut u64) -> u64 {
         let mut taken: u64 = 0;
         for a in allocations.iter_mut() {
             let e = a.saturating_sub(floor);
-            let take = if excess == 0 { 0 } else { (u128::from(shortage) * u128::from(e) / u128::from(excess)) as u64 };
+            let take = if excess == 0 {
+                0
+            } else {
+                (u128::from(shortage) * u128::from(e) / u128::from(excess)) as u64
+            };
             *a -= take;
             taken += take;
         }
@@ -276,7 +317,13 @@ fn repair_floor(allocations: &mut [u64], floor: u64, free: &mut u64) -> u64 {
 
 /// Shares `free_units` in proportion to each grower's wanted units; the remainder (fewer
 /// units than growers) goes one unit each to unsatisfied growers in index order.
-fn share_proportional(allocations: &mut [u64], grants: &[VmGrant], g: u64, free_units: u64, wanted_units: u64) {
+fn share_proportional(
+    allocations: &mut [u64],
+    grants: &[VmGrant],
+    g: u64,
+    free_units: u64,
+    wanted_units: u64,
+) {
     let mut left = free_units;
     for (alloc, grant) in allocations.iter_mut().zip(grants) {
         let want = want_units(grant, *alloc, g);
@@ -292,7 +339,11 @@ fn share_proportional(allocations: &mut [u64], grants: &[VmGrant], g: u64, free_
 fn share_equal(allocations: &mut [u64], grants: &[VmGrant], g: u64, free_units: u64) {
     let mut left = free_units;
     loop {
-        let active = allocations.iter().zip(grants.iter()).filter(|(a, gr)| want_units(gr, **a, g) > 0).count() as u64;
+        let active = allocations
+            .iter()
+            .zip(grants.iter())
+            .filter(|(a, gr)| want_units(gr, **a, g) > 0)
+            .count() as u64;
         if active == 0 || left < active {
             break;
         }
@@ -308,7 +359,11 @@ fn share_equal(allocations: &mut [u64], grants: &[VmGrant], g: u64, free_units: 
 
 /// Units still wanted by a grower whose allocation is now `alloc`.
 fn want_units(grant: &VmGrant, alloc: u64, g: u64) -> u64 {
-    if grant.bid > 0.0 && grant.requested_bytes > alloc { (grant.requested_bytes - alloc) / g } else { 0 }
+    if grant.bid > 0.0 && grant.requested_bytes > alloc {
+        (grant.requested_bytes - alloc) / g
+    } else {
+        0
+    }
 }
 
 /// Gives up to `left` single units, in index order, to growers that still want more.

@@ -25,11 +25,12 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod agent;
+pub mod bid;
+pub mod mdp;
 pub mod nn;
 pub mod noise;
 pub mod optim;
 pub mod replay;
-pub mod bid;
-pub mod mdp;
 pub mod rng;
 pub mod units;

@@ -98,14 +98,22 @@ pub struct MdpParams {
 
 impl Default for MdpParams {
     fn default() -> Self {
-        Self { formulation: Formulation::Raw, deviation_weight: 1.0, miss_weight: 0.0, absurd_factor: 1000.0 }
+        Self {
+            formulation: Formulation::Raw,
+            deviation_weight: 1.0,
+            miss_weight: 0.0,
+            absurd_factor: 1000.0,
+        }
     }
 }
 
 impl MdpParams {
     /// The paper's literal formulation: Eq. 3 on rescaled values, k = 1, no miss penalty.
     pub fn paper() -> Self {
-        Self { formulation: Formulation::Paper, ..Self::default() }
+        Self {
+            formulation: Formulation::Paper,
+            ..Self::default()
+        }
     }
 }
 
@@ -140,13 +148,25 @@ pub struct Observation {
 impl Observation {
     /// The network input, in Table 1's order.
     pub const fn to_array(&self) -> [f32; STATE_DIM] {
-        [self.msr, self.mem_share, self.avg_msr, self.msr_tgt, self.total_mem_use]
+        [
+            self.msr,
+            self.mem_share,
+            self.avg_msr,
+            self.msr_tgt,
+            self.total_mem_use,
+        ]
     }
 
     /// The observation from a network input, if every value is finite and in range.
     pub fn from_array(values: [f32; STATE_DIM]) -> Result<Self, InvalidObservation> {
         let [msr, mem_share, avg_msr, msr_tgt, total_mem_use] = values;
-        let obs = Self { msr, mem_share, avg_msr, msr_tgt, total_mem_use };
+        let obs = Self {
+            msr,
+            mem_share,
+            avg_msr,
+            msr_tgt,
+            total_mem_use,
+        };
         obs.validate().map(|()| obs)
     }
 
@@ -210,7 +230,11 @@ pub struct InvalidObservation {
 
 impl core::fmt::Display for InvalidObservation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "observation field {:?} is not finite or out of its range", self.field)
+        write!(
+            f,
+            "observation field {:?} is not finite or out of its range",
+            self.field
+        )
     }
 }
 
@@ -272,7 +296,11 @@ impl core::error::Error for ObserveError {}
 ///
 /// # Errors
 /// The [`SensorFault`] that makes it unusable.
-pub fn check_miss_rate(rate_pages_per_s: f32, bound_pages_per_s: f32, absurd_factor: f32) -> Result<f32, SensorFault> {
+pub fn check_miss_rate(
+    rate_pages_per_s: f32,
+    bound_pages_per_s: f32,
+    absurd_factor: f32,
+) -> Result<f32, SensorFault> {
     if !(bound_pages_per_s.is_finite() && bound_pages_per_s > 0.0) {
         return Err(SensorFault::BadBound);
     }
@@ -336,7 +364,10 @@ pub struct NodeMdp {
 impl NodeMdp {
     /// A process with no history.
     pub const fn new(params: MdpParams) -> Self {
-        Self { params, previous: None }
+        Self {
+            params,
+            previous: None,
+        }
     }
 
     /// The parameters.
@@ -355,7 +386,12 @@ impl NodeMdp {
     ///
     /// # Errors
     /// [`ObserveError`] naming the first problem; `out` and the history are then untouched.
-    pub fn observe(&mut self, capacity_bytes: u64, vms: &[VmSample], out: &mut [Observation]) -> Result<NodeStep, ObserveError> {
+    pub fn observe(
+        &mut self,
+        capacity_bytes: u64,
+        vms: &[VmSample],
+        out: &mut [Observation],
+    ) -> Result<NodeStep, ObserveError> {
         if capacity_bytes == 0 {
             return Err(ObserveError::ZeroCapacity);
         }
@@ -365,10 +401,17 @@ impl NodeMdp {
         let mut total_bytes: u64 = 0;
         let (mut sum_msr, mut sum_rate) = (0.0f32, 0.0f32);
         for (vm, s) in vms.iter().enumerate() {
-            let rate = check_miss_rate(s.miss_rate_pages_per_s, s.msr_bound_pages_per_s, self.params.absurd_factor)
-                .map_err(|fault| ObserveError::Sensor { vm, fault })?;
+            let rate = check_miss_rate(
+                s.miss_rate_pages_per_s,
+                s.msr_bound_pages_per_s,
+                self.params.absurd_factor,
+            )
+            .map_err(|fault| ObserveError::Sensor { vm, fault })?;
             if s.allocation_bytes > capacity_bytes {
-                return Err(ObserveError::Sensor { vm, fault: SensorFault::AllocationAboveCapacity });
+                return Err(ObserveError::Sensor {
+                    vm,
+                    fault: SensorFault::AllocationAboveCapacity,
+                });
             }
             total_bytes = total_bytes.saturating_add(s.allocation_bytes);
             sum_msr += rescale(rate, s.msr_bound_pages_per_s);
@@ -408,7 +451,11 @@ impl NodeMdp {
 
 /// `part / whole` as `f32` in [0, 1] (computed in `f64` so 64-bit byte counts keep their precision).
 fn fraction(part: u64, whole: u64) -> f32 {
-    if whole == 0 { 0.0 } else { ((part as f64 / whole as f64) as f32).clamp(0.0, 1.0) }
+    if whole == 0 {
+        0.0
+    } else {
+        ((part as f64 / whole as f64) as f32).clamp(0.0, 1.0)
+    }
 }
 
 #[cfg(test)]
@@ -417,14 +464,20 @@ mod tests {
     use crate::units::GIB;
 
     fn sample(rate: f32, gib: u64) -> VmSample {
-        VmSample { miss_rate_pages_per_s: rate, allocation_bytes: gib * GIB, msr_bound_pages_per_s: 1000.0 }
+        VmSample {
+            miss_rate_pages_per_s: rate,
+            allocation_bytes: gib * GIB,
+            msr_bound_pages_per_s: 1000.0,
+        }
     }
 
     #[test]
     fn mdp_table1_values() {
         let mut mdp = NodeMdp::new(MdpParams::paper());
         let mut obs = [Observation::default(); 2];
-        let step = mdp.observe(4 * GIB, &[sample(250.0, 1), sample(2000.0, 2)], &mut obs).unwrap();
+        let step = mdp
+            .observe(4 * GIB, &[sample(250.0, 1), sample(2000.0, 2)], &mut obs)
+            .unwrap();
         assert_eq!(obs[0].msr, -0.5);
         assert_eq!(obs[1].msr, 1.0, "clipped at the bound");
         assert_eq!(obs[0].mem_share, 0.25);
@@ -441,17 +494,26 @@ mod tests {
     #[test]
     fn mdp_target_uses_previous_step() {
         for formulation in [Formulation::Paper, Formulation::Raw] {
-            let mut mdp = NodeMdp::new(MdpParams { formulation, ..MdpParams::default() });
+            let mut mdp = NodeMdp::new(MdpParams {
+                formulation,
+                ..MdpParams::default()
+            });
             let mut obs = [Observation::default(); 2];
-            mdp.observe(4 * GIB, &[sample(100.0, 1), sample(300.0, 1)], &mut obs).unwrap();
-            mdp.observe(4 * GIB, &[sample(0.0, 2), sample(0.0, 2)], &mut obs).unwrap();
+            mdp.observe(4 * GIB, &[sample(100.0, 1), sample(300.0, 1)], &mut obs)
+                .unwrap();
+            mdp.observe(4 * GIB, &[sample(0.0, 2), sample(0.0, 2)], &mut obs)
+                .unwrap();
             let want = match formulation {
                 // previous avg msr = ((−0.8) + (−0.4))/2 = −0.6, use 0.5
                 Formulation::Paper => -0.6 * 0.5f32.sqrt(),
                 // previous raw avg = 200 pages/s, target 200·√0.5 ≈ 141.4 → 2·0.1414 − 1
                 Formulation::Raw => 2.0 * (200.0 * 0.5f32.sqrt() / 1000.0) - 1.0,
             };
-            assert!((obs[0].msr_tgt - want).abs() < 1e-5, "{formulation:?}: {}", obs[0].msr_tgt);
+            assert!(
+                (obs[0].msr_tgt - want).abs() < 1e-5,
+                "{formulation:?}: {}",
+                obs[0].msr_tgt
+            );
         }
     }
 
@@ -465,8 +527,14 @@ mod tests {
         let mut o_raw = [Observation::default(); 2];
         paper.observe(6 * GIB, &vms, &mut o_paper).unwrap();
         raw.observe(6 * GIB, &vms, &mut o_raw).unwrap();
-        assert!(o_paper[0].msr_tgt > o_paper[0].msr, "paper: target above the VM's own rate");
-        assert!(o_raw[0].msr_tgt < o_raw[0].msr, "raw: free memory lowers the target");
+        assert!(
+            o_paper[0].msr_tgt > o_paper[0].msr,
+            "paper: target above the VM's own rate"
+        );
+        assert!(
+            o_raw[0].msr_tgt < o_raw[0].msr,
+            "raw: free memory lowers the target"
+        );
     }
 
     #[test]
@@ -481,26 +549,50 @@ mod tests {
             (1e9, SensorFault::MissRateAbsurd),
         ];
         for (rate, fault) in cases {
-            let err = mdp.observe(4 * GIB, &[sample(1.0, 1), sample(rate, 1)], &mut obs).unwrap_err();
+            let err = mdp
+                .observe(4 * GIB, &[sample(1.0, 1), sample(rate, 1)], &mut obs)
+                .unwrap_err();
             assert_eq!(err, ObserveError::Sensor { vm: 1, fault });
         }
-        let bad_bound = VmSample { msr_bound_pages_per_s: 0.0, ..sample(1.0, 1) };
+        let bad_bound = VmSample {
+            msr_bound_pages_per_s: 0.0,
+            ..sample(1.0, 1)
+        };
         assert_eq!(
             mdp.observe(4 * GIB, &[bad_bound], &mut obs).unwrap_err(),
-            ObserveError::Sensor { vm: 0, fault: SensorFault::BadBound }
+            ObserveError::Sensor {
+                vm: 0,
+                fault: SensorFault::BadBound
+            }
         );
-        assert_eq!(mdp.observe(2 * GIB, &[sample(1.0, 2), sample(1.0, 1)], &mut obs), Err(ObserveError::OverCommitted));
-        assert_eq!(mdp.observe(0, &[sample(1.0, 1)], &mut obs), Err(ObserveError::ZeroCapacity));
+        assert_eq!(
+            mdp.observe(2 * GIB, &[sample(1.0, 2), sample(1.0, 1)], &mut obs),
+            Err(ObserveError::OverCommitted)
+        );
+        assert_eq!(
+            mdp.observe(0, &[sample(1.0, 1)], &mut obs),
+            Err(ObserveError::ZeroCapacity)
+        );
         assert_eq!(mdp.observe(GIB, &[], &mut obs), Err(ObserveError::BadLength));
-        assert_eq!(mdp.observe(8 * GIB, &[sample(1.0, 1); 3], &mut obs), Err(ObserveError::BadLength));
+        assert_eq!(
+            mdp.observe(8 * GIB, &[sample(1.0, 1); 3], &mut obs),
+            Err(ObserveError::BadLength)
+        );
         assert!(mdp.previous.is_none(), "rejected steps leave no history");
     }
 
     #[test]
     fn mdp_reward_eq2() {
-        let obs = Observation { msr: 0.2, msr_tgt: -0.3, ..Observation::default() };
+        let obs = Observation {
+            msr: 0.2,
+            msr_tgt: -0.3,
+            ..Observation::default()
+        };
         assert!((obs.reward(&MdpParams::paper()) + 0.5).abs() < 1e-6);
-        let with_penalty = MdpParams { miss_weight: 0.5, ..MdpParams::default() };
+        let with_penalty = MdpParams {
+            miss_weight: 0.5,
+            ..MdpParams::default()
+        };
         assert!((obs.reward(&with_penalty) - (-0.5 - 0.5 * 0.6)).abs() < 1e-6);
     }
 
@@ -509,11 +601,15 @@ mod tests {
         assert!(Observation::from_array([0.0, 0.5, 0.0, 0.0, 0.5]).is_ok());
         assert_eq!(
             Observation::from_array([0.0, 1.5, 0.0, 0.0, 0.5]),
-            Err(InvalidObservation { field: ObservationField::MemShare })
+            Err(InvalidObservation {
+                field: ObservationField::MemShare
+            })
         );
         assert_eq!(
             Observation::from_array([f32::NAN, 0.5, 0.0, 0.0, 0.5]),
-            Err(InvalidObservation { field: ObservationField::Msr })
+            Err(InvalidObservation {
+                field: ObservationField::Msr
+            })
         );
     }
 

@@ -103,18 +103,38 @@ impl<T: Copy, const N: usize> Replay<T, N> {
         self.ring.clear();
     }
 
+    /// The item at `index` in storage order (not age order), if present.
+    pub fn get(&self, index: usize) -> Option<&T> {
+        self.ring.as_slice().get(index)
+    }
+
+    /// Fills `out` with storage indices drawn uniformly with replacement, for use with
+    /// [`Replay::get`]. A minibatch can then be read several times without copying it.
+    ///
+    /// # Errors
+    /// [`EmptyReplay`] when the buffer holds nothing; `out` is then untouched.
+    pub fn sample_indices(&self, rng: &mut Rng, out: &mut [u32]) -> Result<(), EmptyReplay> {
+        let count = u32::try_from(self.len()).map_err(|_| EmptyReplay)?;
+        if count == 0 {
+            return Err(EmptyReplay);
+        }
+        for slot in out.iter_mut() {
+            *slot = rng.below(count);
+        }
+        Ok(())
+    }
+
     /// Fills `out` with items drawn uniformly with replacement.
     ///
     /// # Errors
     /// [`EmptyReplay`] when the buffer holds nothing; `out` is then untouched.
     pub fn sample_into(&self, rng: &mut Rng, out: &mut [T]) -> Result<(), EmptyReplay> {
-        let items = self.ring.as_slice();
-        let count = u32::try_from(items.len()).map_err(|_| EmptyReplay)?;
-        if count == 0 {
+        if self.is_empty() {
             return Err(EmptyReplay);
         }
+        let count = self.len() as u32;
         for slot in out.iter_mut() {
-            if let Some(item) = items.get(rng.below(count) as usize) {
+            if let Some(item) = self.get(rng.below(count) as usize) {
                 *slot = *item;
             }
         }

@@ -54,7 +54,10 @@ fn bid_analyzer_shares_short_pool_proportionally() {
 
 #[test]
 fn bid_analyzer_equal_share_water_fills() {
-    let config = BidConfig { share: ShareRule::Equal, ..BidConfig::new(4 * GIB) };
+    let config = BidConfig {
+        share: ShareRule::Equal,
+        ..BidConfig::new(4 * GIB)
+    };
     let mut allocations = [GIB, GIB, GIB + GIB / 2];
     // Free: 0.5 GiB = 512 MiB. VM 0 wants +1 GiB, VM 1 wants +100 MiB: VM 1 is filled, VM 0 gets the rest.
     let bid1 = 100.0 / 1024.0;
@@ -68,7 +71,13 @@ fn bid_analyzer_sanitizes_non_finite_bids() {
     let config = BidConfig::new(4 * GIB);
     let mut allocations = [GIB, GIB, GIB];
     let mut grants = [VmGrant::default(); 3];
-    let summary = analyze(&config, &mut allocations, &[f32::NAN, f32::INFINITY, 7.0], &mut grants).unwrap();
+    let summary = analyze(
+        &config,
+        &mut allocations,
+        &[f32::NAN, f32::INFINITY, 7.0],
+        &mut grants,
+    )
+    .unwrap();
     assert_eq!(summary.sanitized_bids, 2);
     assert!(grants[0].bid_sanitized && grants[1].bid_sanitized && !grants[2].bid_sanitized);
     assert_eq!(grants[2].bid, 1.0, "clamped");
@@ -77,7 +86,11 @@ fn bid_analyzer_sanitizes_non_finite_bids() {
 
 #[test]
 fn bid_analyzer_floor_repair_takes_from_excess() {
-    let config = BidConfig { floor_bytes: 300, granularity_bytes: 1, ..BidConfig::new(1000) };
+    let config = BidConfig {
+        floor_bytes: 300,
+        granularity_bytes: 1,
+        ..BidConfig::new(1000)
+    };
     let mut allocations = [100, 450, 450];
     let summary = run(&config, &mut allocations, &[0.0, 0.0, 0.0]);
     assert_eq!(allocations, [300, 350, 350]);
@@ -89,14 +102,29 @@ fn bid_analyzer_floor_repair_takes_from_excess() {
 fn bid_analyzer_errors() {
     let mut grants = [VmGrant::default(); 2];
     let config = BidConfig::new(GIB / 2);
-    assert!(matches!(analyze(&config, &mut [GIB / 4, GIB / 4], &[0.0, 0.0], &mut grants), Err(BidError::Infeasible { vms: 2, .. })));
+    assert!(matches!(
+        analyze(&config, &mut [GIB / 4, GIB / 4], &[0.0, 0.0], &mut grants),
+        Err(BidError::Infeasible { vms: 2, .. })
+    ));
     let config = BidConfig::new(4 * GIB);
-    assert_eq!(analyze(&config, &mut [GIB, GIB], &[0.0], &mut grants), Err(BidError::LengthMismatch));
+    assert_eq!(
+        analyze(&config, &mut [GIB, GIB], &[0.0], &mut grants),
+        Err(BidError::LengthMismatch)
+    );
     let mut over = [3 * GIB, 2 * GIB];
-    assert!(matches!(analyze(&config, &mut over, &[0.0, 0.0], &mut grants), Err(BidError::OverCommitted { .. })));
+    assert!(matches!(
+        analyze(&config, &mut over, &[0.0, 0.0], &mut grants),
+        Err(BidError::OverCommitted { .. })
+    ));
     assert_eq!(over, [3 * GIB, 2 * GIB], "untouched on error");
-    let zero_g = BidConfig { granularity_bytes: 0, ..config };
-    assert_eq!(analyze(&zero_g, &mut [GIB, GIB], &[0.0, 0.0], &mut grants), Err(BidError::ZeroGranularity));
+    let zero_g = BidConfig {
+        granularity_bytes: 0,
+        ..config
+    };
+    assert_eq!(
+        analyze(&zero_g, &mut [GIB, GIB], &[0.0, 0.0], &mut grants),
+        Err(BidError::ZeroGranularity)
+    );
 }
 
 fn bid_strategy() -> impl Strategy<Value = f32> {
@@ -109,30 +137,65 @@ fn bid_strategy() -> impl Strategy<Value = f32> {
 
 /// A node: (capacity, floor, granularity, share rule, allocations, bids).
 fn node_strategy(allow_below_floor: bool) -> impl Strategy<Value = (BidConfig, Vec<u64>, Vec<f32>)> {
-    (1usize..=12, 1u64..=512, prop_oneof![Just(1u64), Just(PAGE_BYTES), Just(MIB), Just(3 * MIB)], any::<bool>())
+    (
+        1usize..=12,
+        1u64..=512,
+        prop_oneof![Just(1u64), Just(PAGE_BYTES), Just(MIB), Just(3 * MIB)],
+        any::<bool>(),
+    )
         .prop_flat_map(move |(n, floor_mib, g, equal)| {
             let floor = floor_mib * MIB;
             let min_cap = n as u64 * floor;
-            (Just((n, floor, g, equal)), min_cap..=min_cap * 4 + 8 * GIB, vec(0.0f64..1.0, n), vec(bid_strategy(), n))
+            (
+                Just((n, floor, g, equal)),
+                min_cap..=min_cap * 4 + 8 * GIB,
+                vec(0.0f64..1.0, n),
+                vec(bid_strategy(), n),
+            )
         })
         .prop_map(move |((n, floor, g, equal), capacity, weights, bids)| {
-            let share = if equal { ShareRule::Equal } else { ShareRule::Proportional };
-            let config = BidConfig { capacity_bytes: capacity, floor_bytes: floor, granularity_bytes: g, share };
+            let share = if equal {
+                ShareRule::Equal
+            } else {
+                ShareRule::Proportional
+            };
+            let config = BidConfig {
+                capacity_bytes: capacity,
+                floor_bytes: floor,
+                granularity_bytes: g,
+                share,
+            };
             let total: f64 = weights.iter().sum::<f64>() + 0.3;
             let allocations: Vec<u64> = if allow_below_floor {
-                weights.iter().map(|w| (w / total * capacity as f64) as u64).collect()
+                weights
+                    .iter()
+                    .map(|w| (w / total * capacity as f64) as u64)
+                    .collect()
             } else {
                 let spare = capacity - n as u64 * floor;
-                weights.iter().map(|w| floor + (w / total * spare as f64) as u64).collect()
+                weights
+                    .iter()
+                    .map(|w| floor + (w / total * spare as f64) as u64)
+                    .collect()
             };
             (config, allocations, bids)
         })
 }
 
-fn check_invariants(config: &BidConfig, before: &[u64], after: &[u64], grants: &[VmGrant], summary: &BidSummary) -> Result<(), proptest::test_runner::TestCaseError> {
+fn check_invariants(
+    config: &BidConfig,
+    before: &[u64],
+    after: &[u64],
+    grants: &[VmGrant],
+    summary: &BidSummary,
+) -> Result<(), proptest::test_runner::TestCaseError> {
     let total: u64 = after.iter().sum();
     prop_assert!(total <= config.capacity_bytes);
-    prop_assert_eq!(summary.free_bytes + total, config.capacity_bytes, "memory created or lost");
+    prop_assert_eq!(
+        summary.free_bytes + total,
+        config.capacity_bytes,
+        "memory created or lost"
+    );
     for (j, a) in after.iter().enumerate() {
         prop_assert!(*a >= config.floor_bytes, "VM {} below floor", j);
         prop_assert_eq!(grants[j].granted_bytes, *a);

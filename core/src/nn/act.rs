@@ -45,10 +45,11 @@ impl Head for Tanh {
     }
 }
 
-/// ReLU, the hidden-layer activation: `max(z, 0)`.
+/// ReLU, the hidden-layer activation: `max(z, 0)`. A NaN passes through (it is not
+/// masked to 0), so a corrupted weight shows in the output instead of hiding.
 #[inline(always)]
 pub fn relu(z: f32) -> f32 {
-    if z > 0.0 { z } else { 0.0 }
+    if z < 0.0 { 0.0 } else { z }
 }
 
 /// ReLU's derivative from its output: 1 where the unit is active, else 0.
@@ -71,5 +72,6 @@ mod tests {
         assert_eq!(relu(-1.0), 0.0);
         assert_eq!(relu(2.0), 2.0);
         assert_eq!(relu_derivative_from_output(0.0), 0.0);
+        assert!(relu(f32::NAN).is_nan(), "NaN must not be masked");
     }
 }

@@ -1,0 +1,240 @@
+//! What every learning agent shares: a network with its target copy, gradients and Adam
+//! state ([`Learner`]); the ε schedule and exploration switch ([`Explorer`]); transition
+//! checks; decisions, outcomes, errors and statistics.
+
+use crate::mdp::InvalidObservation;
+use crate::nn::{Head, Mlp, Parameters};
+use crate::noise::EpsilonSchedule;
+use crate::optim::{Adam, AdamState, soft_update};
+use crate::rng::Rng;
+
+use super::AgentTransition;
+
+/// A bid and how it was made.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Decision {
+    /// The bid, finite and in [-1, 1].
+    pub bid: f32,
+    /// Whether exploration changed it.
+    pub explored: bool,
+    /// Set when the policy could not decide and the safe bid (0, hold) was used instead.
+    pub fallback: Option<Fallback>,
+}
+
+impl Decision {
+    /// The safe decision: hold (bid 0), with the reason.
+    pub const fn hold(reason: Fallback) -> Self {
+        Self {
+            bid: 0.0,
+            explored: false,
+            fallback: Some(reason),
+        }
+    }
+}
+
+/// Why a policy fell back to the safe bid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Fallback {
+    /// The network produced NaN or ±∞; it was re-initialized.
+    NonFiniteOutput,
+}
+
+/// What a call to `learn` did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LearnOutcome {
+    /// Nothing to learn from yet (replay below its warm-up size, or a non-learning policy).
+    Skipped,
+    /// One update; `loss` is the (critic's, or Q's) mean squared TD error before it.
+    Updated {
+        /// Mean squared temporal-difference error of the minibatch.
+        loss: f32,
+    },
+    /// The update produced non-finite parameters: the networks were re-initialized.
+    Recovered,
+}
+
+/// Errors of the decision loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The observation given to `act` is invalid.
+    InvalidObservation(InvalidObservation),
+    /// A transition given to `record` has an invalid value.
+    InvalidTransition(TransitionField),
+}
+
+/// The invalid part of a transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TransitionField {
+    /// The state.
+    State(InvalidObservation),
+    /// The next state.
+    NextState(InvalidObservation),
+    /// The bid is not finite or outside [-1, 1].
+    Bid,
+    /// The reward is not finite.
+    Reward,
+}
+
+impl core::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::InvalidObservation(e) => write!(f, "invalid observation: {e}"),
+            Self::InvalidTransition(field) => write!(f, "invalid transition: {field:?}"),
+        }
+    }
+}
+
+impl core::error::Error for PolicyError {}
+
+impl From<InvalidObservation> for PolicyError {
+    fn from(e: InvalidObservation) -> Self {
+        Self::InvalidObservation(e)
+    }
+}
+
+/// Counters of one agent.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PolicyStats {
+    /// Calls to `act` that returned a decision.
+    pub acts: u64,
+    /// Decisions changed by exploration.
+    pub explored: u64,
+    /// Updates applied.
+    pub learn_steps: u64,
+    /// Decisions that fell back to the safe bid.
+    pub fallbacks: u64,
+    /// Times the networks were found non-finite and re-initialized.
+    pub divergences: u64,
+    /// Loss of the latest update (0 before the first).
+    pub last_loss: f32,
+    /// Current exploration probability ε (0 when exploration is off).
+    pub epsilon: f32,
+    /// Transitions held for learning.
+    pub replay_len: u32,
+}
+
+/// Checks a transition before it is stored.
+///
+/// # Errors
+/// [`PolicyError::InvalidTransition`] naming the offending part.
+pub fn check_transition(t: &AgentTransition) -> Result<(), PolicyError> {
+    let bad = |f| PolicyError::InvalidTransition(f);
+    t.state.validate().map_err(|e| bad(TransitionField::State(e)))?;
+    t.next_state
+        .validate()
+        .map_err(|e| bad(TransitionField::NextState(e)))?;
+    if !(t.bid >= -1.0 && t.bid <= 1.0) {
+        return Err(bad(TransitionField::Bid));
+    }
+    if !t.reward.is_finite() {
+        return Err(bad(TransitionField::Reward));
+    }
+    Ok(())
+}
+
+/// The ε schedule, the count of exploring steps, and the training/evaluation switch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Explorer {
+    schedule: EpsilonSchedule,
+    steps: u64,
+    enabled: bool,
+}
+
+impl Explorer {
+    /// Exploration on, at step 0 of `schedule`.
+    pub const fn new(schedule: EpsilonSchedule) -> Self {
+        Self {
+            schedule,
+            steps: 0,
+            enabled: true,
+        }
+    }
+
+    /// The current ε (0 when off).
+    pub fn epsilon(&self) -> f32 {
+        if self.enabled {
+            self.schedule.epsilon(self.steps)
+        } else {
+            0.0
+        }
+    }
+
+    /// Turns exploration on or off; the schedule resumes where it was.
+    pub fn set_enabled(&mut self, on: bool) {
+        self.enabled = on;
+    }
+
+    /// Whether exploration is on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Decides whether this step explores (probability ε) and advances the schedule.
+    /// Draws one uniform number whether or not exploration is on, so switching it does
+    /// not shift the random stream of the rest of the agent.
+    pub fn roll(&mut self, rng: &mut Rng) -> bool {
+        let epsilon = self.epsilon();
+        if self.enabled {
+            self.steps = self.steps.saturating_add(1);
+        }
+        rng.uniform_f32() < epsilon
+    }
+}
+
+/// A trained network with everything its updates need: the online network, its target
+/// copy, a gradient accumulator, and Adam's moments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Learner<const I: usize, const H: usize, const O: usize, A: Head> {
+    /// The online network.
+    pub net: Mlp<I, H, O, A>,
+    /// The target network (Polyak-averaged copy).
+    pub target: Mlp<I, H, O, A>,
+    /// Gradient accumulator for one minibatch.
+    pub grads: Mlp<I, H, O, A>,
+    adam: AdamState<Mlp<I, H, O, A>>,
+    optimizer: Adam,
+}
+
+impl<const I: usize, const H: usize, const O: usize, A: Head> Learner<I, H, O, A> {
+    /// All-zero networks; call [`Learner::init`] before use.
+    pub const fn zeroed(optimizer: Adam) -> Self {
+        Self {
+            net: Mlp::zeroed(),
+            target: Mlp::zeroed(),
+            grads: Mlp::zeroed(),
+            adam: AdamState::new(Mlp::zeroed(), Mlp::zeroed()),
+            optimizer,
+        }
+    }
+
+    /// Seeded initialization; the target starts equal to the online network.
+    pub fn init(&mut self, rng: &mut Rng) {
+        self.net.init(rng);
+        self.target.copy_from(&self.net);
+        self.grads.fill_zero();
+        self.adam.reset();
+    }
+
+    /// One Adam step with the accumulated gradients.
+    pub fn apply_gradients(&mut self) {
+        self.optimizer.step(&mut self.net, &self.grads, &mut self.adam);
+    }
+
+    /// `target ← (1 − τ)·target + τ·net`.
+    pub fn update_target(&mut self, tau: f32) {
+        soft_update(&mut self.target, &self.net, tau);
+    }
+
+    /// Whether the online and target networks are finite.
+    pub fn is_finite(&self) -> bool {
+        self.net.all_finite() && self.target.all_finite()
+    }
+}

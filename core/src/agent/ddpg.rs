@@ -1,0 +1,349 @@
+//! CAVMem's agent: DDPG (Lillicrap et al. 2016) with the paper's shapes (section 4):
+//! actor 5 → 64 → 64 → 1 tanh, critic (5 + 1) → 64 → 64 → 1, Adam at 1e-4 / 1e-3,
+//! target networks, replay, minibatch 64, OU noise added with probability ε.
+//!
+//! A minibatch is processed in chunks of [`CHUNK`] rows so the activations kept for
+//! backpropagation stay small; gradients accumulate over the chunks, so the update equals
+//! a whole-batch one. The actor step asks the critic only for `∂Q/∂a`, not its weight
+//! gradients.
+
+use crate::mdp::{Observation, STATE_DIM};
+use crate::nn::{Identity, MlpTape, Parameters, Tanh};
+use crate::noise::{EpsilonSchedule, OuNoise, OuParams};
+use crate::optim::Adam;
+use crate::replay::{Replay, Transition};
+use crate::rng::Rng;
+
+use super::common::{
+    Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
+};
+use super::{AgentTransition, Policy};
+
+/// Hidden units per layer (paper, section 4).
+pub const HIDDEN: usize = 64;
+/// Minibatch size.
+pub const BATCH: usize = 64;
+/// Rows per forward/backward chunk of a minibatch.
+pub const CHUNK: usize = 8;
+/// Critic input width: the state and the bid.
+pub const CRITIC_INPUT: usize = STATE_DIM + 1;
+
+/// The critic's output function.
+///
+/// The paper says "the output layers use Tanh" for both networks; a tanh critic cannot
+/// represent returns below −1, and with rewards in [−2, 0] and γ = 0.99 the returns reach
+/// about −100. [`CriticHead::Linear`] is the default; [`CriticHead::Tanh`] is the literal reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CriticHead {
+    /// `Q = z` (default).
+    #[default]
+    Linear,
+    /// `Q = tanh(z)`, the paper's literal reading.
+    Tanh,
+}
+
+impl CriticHead {
+    fn apply(self, z: f32) -> f32 {
+        match self {
+            Self::Linear => z,
+            Self::Tanh => libm::tanhf(z),
+        }
+    }
+
+    fn derivative_from_output(self, q: f32) -> f32 {
+        match self {
+            Self::Linear => 1.0,
+            Self::Tanh => 1.0 - q * q,
+        }
+    }
+}
+
+/// DDPG hyperparameters; `Default` gives the paper's values where it states them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DdpgParams {
+    /// Actor learning rate (paper: 1e-4).
+    pub actor_lr: f32,
+    /// Critic learning rate (paper: 1e-3).
+    pub critic_lr: f32,
+    /// Discount γ (not in the paper; 0.99 as in Lillicrap et al.).
+    pub gamma: f32,
+    /// Soft target update rate τ (not in the paper; 0.001 as in Lillicrap et al.).
+    pub tau: f32,
+    /// Exploration noise.
+    pub ou: OuParams,
+    /// ε schedule (paper: 1 for 200 episodes, then annealed to 0.001).
+    pub epsilon: EpsilonSchedule,
+    /// Transitions held before the first update (at least one minibatch).
+    pub learn_starts: u32,
+    /// The critic's output function.
+    pub critic_head: CriticHead,
+}
+
+impl Default for DdpgParams {
+    fn default() -> Self {
+        Self {
+            actor_lr: 1e-4,
+            critic_lr: 1e-3,
+            gamma: 0.99,
+            tau: 0.001,
+            ou: OuParams::default(),
+            epsilon: EpsilonSchedule::default(),
+            learn_starts: BATCH as u32,
+            critic_head: CriticHead::Linear,
+        }
+    }
+}
+
+type Actor = Learner<STATE_DIM, HIDDEN, 1, Tanh>;
+type Critic = Learner<CRITIC_INPUT, HIDDEN, 1, Identity>;
+
+/// A DDPG agent with a replay of `R` transitions. Its size is a compile-time fact:
+/// `size_of::<Ddpg<1024>>()` is under 256 KiB.
+///
+/// # Examples
+/// ```
+/// use cavmem_core::agent::{Ddpg, DdpgParams, Policy};
+/// use cavmem_core::mdp::Observation;
+/// let mut agent = Box::new(Ddpg::<1024>::new(DdpgParams::default(), 7));
+/// let obs = Observation { msr: 0.5, mem_share: 0.2, avg_msr: 0.0, msr_tgt: -0.2, total_mem_use: 0.4 };
+/// let decision = agent.act(&obs).unwrap();
+/// assert!((-1.0..=1.0).contains(&decision.bid));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Ddpg<const R: usize> {
+    params: DdpgParams,
+    pub(super) actor: Actor,
+    critic: Critic,
+    replay: Replay<Transition<STATE_DIM, f32>, R>,
+    actor_tape: MlpTape<STATE_DIM, HIDDEN, 1, CHUNK>,
+    critic_tape: MlpTape<CRITIC_INPUT, HIDDEN, 1, CHUNK>,
+    batch: [u32; BATCH],
+    noise: OuNoise,
+    explorer: Explorer,
+    rng: Rng,
+    stats: PolicyStats,
+}
+
+impl<const R: usize> Ddpg<R> {
+    /// A seeded agent, ready to act.
+    pub fn new(params: DdpgParams, seed: u64) -> Self {
+        let mut agent = Self {
+            params,
+            actor: Learner::zeroed(Adam::with_lr(params.actor_lr)),
+            critic: Learner::zeroed(Adam::with_lr(params.critic_lr)),
+            replay: Replay::new(),
+            actor_tape: MlpTape::new(),
+            critic_tape: MlpTape::new(),
+            batch: [0; BATCH],
+            noise: OuNoise::new(params.ou),
+            explorer: Explorer::new(params.epsilon),
+            rng: Rng::seed_from_u64(seed),
+            stats: PolicyStats::default(),
+        };
+        agent.init_networks();
+        agent
+    }
+
+    /// The hyperparameters.
+    pub fn params(&self) -> &DdpgParams {
+        &self.params
+    }
+
+    /// The actor's output for `obs` without exploration (the deterministic policy μ(s)).
+    pub fn policy_bid(&self, obs: &Observation) -> f32 {
+        let [bid] = self.actor.net.forward(&obs.to_array());
+        bid
+    }
+
+    /// The critic's value Q(s, a).
+    pub fn q_value(&self, obs: &Observation, bid: f32) -> f32 {
+        let [z] = self.critic.net.forward(&critic_input(&obs.to_array(), bid));
+        self.params.critic_head.apply(z)
+    }
+
+    fn init_networks(&mut self) {
+        self.actor.init(&mut self.rng);
+        self.critic.init(&mut self.rng);
+    }
+
+    /// Re-initializes diverged networks and counts it.
+    fn recover(&mut self) {
+        self.stats.divergences += 1;
+        self.init_networks();
+    }
+
+    /// Critic update on the sampled minibatch: minimize `(Q(s,a) − y)²`,
+    /// `y = r + γ·(1 − done)·Q'(s', μ'(s'))`. Returns the mean squared TD error.
+    fn update_critic(&mut self) -> f32 {
+        let head = self.params.critic_head;
+        let scale = 1.0 / BATCH as f32;
+        let mut loss = 0.0;
+        self.critic.grads.fill_zero();
+        for chunk in self.batch.chunks(CHUNK) {
+            let mut inputs = [[0.0; CRITIC_INPUT]; CHUNK];
+            let mut targets = [0.0f32; CHUNK];
+            let mut rows = 0;
+            for ((input, target), index) in inputs.iter_mut().zip(&mut targets).zip(chunk) {
+                let Some(t) = self.replay.get(*index as usize) else {
+                    continue;
+                };
+                let [next_bid] = self.actor.target.forward(&t.next_state);
+                let [next_z] = self.critic.target.forward(&critic_input(&t.next_state, next_bid));
+                let bootstrap = if t.done {
+                    0.0
+                } else {
+                    self.params.gamma * head.apply(next_z)
+                };
+                *target = t.reward + bootstrap;
+                *input = critic_input(&t.state, t.action);
+                rows += 1;
+            }
+            let rows_in = inputs.get(..rows).unwrap_or_default();
+            let mut d_out = [[0.0f32; 1]; CHUNK];
+            let outputs = self.critic.net.forward_tape(&mut self.critic_tape, rows_in);
+            for ((d, [z]), y) in d_out.iter_mut().zip(outputs).zip(&targets) {
+                let q = head.apply(*z);
+                let err = q - *y;
+                loss += err * err * scale;
+                d[0] = 2.0 * err * scale * head.derivative_from_output(q);
+            }
+            self.critic
+                .net
+                .backward(&mut self.critic_tape, &d_out, Some(&mut self.critic.grads), None);
+        }
+        self.critic.apply_gradients();
+        loss
+    }
+
+    /// Actor update: ascend `Q(s, μ(s))`, using the critic's gradient with respect to the bid.
+    fn update_actor(&mut self) {
+        let head = self.params.critic_head;
+        let scale = 1.0 / BATCH as f32;
+        self.actor.grads.fill_zero();
+        for chunk in self.batch.chunks(CHUNK) {
+            let mut states = [[0.0; STATE_DIM]; CHUNK];
+            let mut rows = 0;
+            for (state, index) in states.iter_mut().zip(chunk) {
+                if let Some(t) = self.replay.get(*index as usize) {
+                    *state = t.state;
+                    rows += 1;
+                }
+            }
+            let mut inputs = [[0.0; CRITIC_INPUT]; CHUNK];
+            let bids = self
+                .actor
+                .net
+                .forward_tape(&mut self.actor_tape, states.get(..rows).unwrap_or_default());
+            for ((input, state), [bid]) in inputs.iter_mut().zip(&states).zip(bids) {
+                *input = critic_input(state, *bid);
+            }
+            let mut d_q = [[0.0f32; 1]; CHUNK];
+            let qs = self
+                .critic
+                .net
+                .forward_tape(&mut self.critic_tape, inputs.get(..rows).unwrap_or_default());
+            for (d, [z]) in d_q.iter_mut().zip(qs) {
+                d[0] = -scale * head.derivative_from_output(head.apply(*z));
+            }
+            let mut d_inputs = [[0.0f32; CRITIC_INPUT]; CHUNK];
+            self.critic
+                .net
+                .backward(&mut self.critic_tape, &d_q, None, Some(&mut d_inputs));
+            let mut d_bids = [[0.0f32; 1]; CHUNK];
+            for (d_bid, d_input) in d_bids.iter_mut().zip(&d_inputs) {
+                d_bid[0] = d_input[STATE_DIM];
+            }
+            self.actor
+                .net
+                .backward(&mut self.actor_tape, &d_bids, Some(&mut self.actor.grads), None);
+        }
+        self.actor.apply_gradients();
+    }
+}
+
+/// The critic's input row `[s, a]`.
+fn critic_input(state: &[f32; STATE_DIM], bid: f32) -> [f32; CRITIC_INPUT] {
+    let mut row = [0.0; CRITIC_INPUT];
+    for (dst, src) in row.iter_mut().zip(state) {
+        *dst = *src;
+    }
+    row[STATE_DIM] = bid;
+    row
+}
+
+impl<const R: usize> Policy for Ddpg<R> {
+    fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
+        obs.validate()?;
+        let bid = self.policy_bid(obs);
+        if !bid.is_finite() {
+            self.stats.fallbacks += 1;
+            self.recover();
+            return Ok(Decision::hold(Fallback::NonFiniteOutput));
+        }
+        self.stats.acts += 1;
+        // Exploration (section 3.2): the OU process advances every step; its value is
+        // added with probability ε.
+        let noise = self.noise.sample(&mut self.rng);
+        let explored = self.explorer.roll(&mut self.rng);
+        let bid = if explored { bid + noise } else { bid };
+        self.stats.explored += u64::from(explored);
+        Ok(Decision {
+            bid: bid.clamp(-1.0, 1.0),
+            explored,
+            fallback: None,
+        })
+    }
+
+    fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
+        check_transition(t)?;
+        self.replay.push(Transition {
+            state: t.state.to_array(),
+            action: t.bid,
+            reward: t.reward,
+            next_state: t.next_state.to_array(),
+            done: t.done,
+        });
+        Ok(())
+    }
+
+    fn learn(&mut self) -> Result<LearnOutcome, PolicyError> {
+        let warm = self.replay.len() >= (self.params.learn_starts as usize).max(1);
+        if !warm
+            || self
+                .replay
+                .sample_indices(&mut self.rng, &mut self.batch)
+                .is_err()
+        {
+            return Ok(LearnOutcome::Skipped);
+        }
+        let loss = self.update_critic();
+        self.update_actor();
+        self.actor.update_target(self.params.tau);
+        self.critic.update_target(self.params.tau);
+        if !(loss.is_finite() && self.actor.is_finite() && self.critic.is_finite()) {
+            self.recover();
+            return Ok(LearnOutcome::Recovered);
+        }
+        self.stats.learn_steps += 1;
+        self.stats.last_loss = loss;
+        Ok(LearnOutcome::Updated { loss })
+    }
+
+    fn start_episode(&mut self) {
+        self.noise.reset();
+    }
+
+    fn set_exploration(&mut self, on: bool) {
+        self.explorer.set_enabled(on);
+    }
+
+    fn stats(&self) -> PolicyStats {
+        PolicyStats {
+            epsilon: self.explorer.epsilon(),
+            replay_len: self.replay.len() as u32,
+            ..self.stats
+        }
+    }
+}

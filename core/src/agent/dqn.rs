@@ -1,0 +1,250 @@
+//! Deep Q-learning (Mnih et al. 2015), the paper's DQL baseline (section 4): the same
+//! state, a Q-network 5 → 64 → 64 → 3 over three discrete bids (release / hold / grow),
+//! Adam at 1e-3, ε-greedy exploration on the same schedule as DDPG, a target network and
+//! replay. The bid values are parameters: the paper does not give them.
+
+use crate::mdp::{Observation, STATE_DIM};
+use crate::nn::{Identity, MlpTape, Parameters};
+use crate::noise::EpsilonSchedule;
+use crate::optim::Adam;
+use crate::replay::{Replay, Transition};
+use crate::rng::Rng;
+
+use super::common::{
+    Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
+};
+use super::ddpg::{BATCH, CHUNK, HIDDEN};
+use super::{AgentTransition, Policy};
+
+/// Number of discrete bids (paper, section 4).
+pub const ACTIONS: usize = 3;
+
+/// The default discrete bids: release a quarter, hold, grow by a quarter. Not in the paper;
+/// ±0.25 lets a VM go from 1 GiB to 3 GiB in five steps of a 100-step episode.
+pub const DEFAULT_ACTION_BIDS: [f32; ACTIONS] = [-0.25, 0.0, 0.25];
+
+/// DQN hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DqnParams {
+    /// Learning rate (paper: 1e-3).
+    pub lr: f32,
+    /// Discount γ (0.99).
+    pub gamma: f32,
+    /// Soft target update rate τ; `τ = 1` with `target_every = C` is the hard copy of Mnih et al.
+    pub tau: f32,
+    /// Update the target every this many learning steps (≥ 1).
+    pub target_every: u32,
+    /// The bid of each discrete action.
+    pub action_bids: [f32; ACTIONS],
+    /// ε schedule (the same as DDPG's).
+    pub epsilon: EpsilonSchedule,
+    /// Transitions held before the first update.
+    pub learn_starts: u32,
+}
+
+impl Default for DqnParams {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            gamma: 0.99,
+            tau: 0.001,
+            target_every: 1,
+            action_bids: DEFAULT_ACTION_BIDS,
+            epsilon: EpsilonSchedule::default(),
+            learn_starts: BATCH as u32,
+        }
+    }
+}
+
+/// Index of the action whose bid is nearest to `bid` (ties: the lower index).
+pub fn nearest_action(bids: &[f32; ACTIONS], bid: f32) -> u8 {
+    let mut best = 0u8;
+    let mut best_gap = f32::INFINITY;
+    for (k, b) in bids.iter().enumerate() {
+        let gap = libm::fabsf(*b - bid);
+        if gap < best_gap {
+            best_gap = gap;
+            best = k as u8;
+        }
+    }
+    best
+}
+
+/// Index of the largest value (ties: the lower index); NaN values never win.
+pub fn argmax(values: &[f32; ACTIONS]) -> u8 {
+    let mut best = 0u8;
+    let mut best_value = f32::NEG_INFINITY;
+    for (k, v) in values.iter().enumerate() {
+        if *v > best_value {
+            best_value = *v;
+            best = k as u8;
+        }
+    }
+    best
+}
+
+/// A DQN agent with a replay of `R` transitions.
+#[derive(Clone, Debug)]
+pub struct Dqn<const R: usize> {
+    params: DqnParams,
+    q: Learner<STATE_DIM, HIDDEN, ACTIONS, Identity>,
+    replay: Replay<Transition<STATE_DIM, u8>, R>,
+    tape: MlpTape<STATE_DIM, HIDDEN, ACTIONS, CHUNK>,
+    batch: [u32; BATCH],
+    explorer: Explorer,
+    rng: Rng,
+    stats: PolicyStats,
+}
+
+impl<const R: usize> Dqn<R> {
+    /// A seeded agent, ready to act.
+    pub fn new(params: DqnParams, seed: u64) -> Self {
+        let mut agent = Self {
+            params,
+            q: Learner::zeroed(Adam::with_lr(params.lr)),
+            replay: Replay::new(),
+            tape: MlpTape::new(),
+            batch: [0; BATCH],
+            explorer: Explorer::new(params.epsilon),
+            rng: Rng::seed_from_u64(seed),
+            stats: PolicyStats::default(),
+        };
+        agent.q.init(&mut agent.rng);
+        agent
+    }
+
+    /// The hyperparameters.
+    pub fn params(&self) -> &DqnParams {
+        &self.params
+    }
+
+    /// Q-values of the three actions.
+    pub fn q_values(&self, obs: &Observation) -> [f32; ACTIONS] {
+        self.q.net.forward(&obs.to_array())
+    }
+
+    fn recover(&mut self) {
+        self.stats.divergences += 1;
+        self.q.init(&mut self.rng);
+    }
+}
+
+impl<const R: usize> Policy for Dqn<R> {
+    fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
+        obs.validate()?;
+        let q = self.q_values(obs);
+        if !q.iter().all(|v| v.is_finite()) {
+            self.stats.fallbacks += 1;
+            self.recover();
+            return Ok(Decision::hold(Fallback::NonFiniteOutput));
+        }
+        self.stats.acts += 1;
+        let explored = self.explorer.roll(&mut self.rng);
+        let random_action = self.rng.below(ACTIONS as u32) as usize;
+        let action = if explored {
+            random_action
+        } else {
+            usize::from(argmax(&q))
+        };
+        self.stats.explored += u64::from(explored);
+        let bid = self.params.action_bids.get(action).copied().unwrap_or(0.0);
+        Ok(Decision {
+            bid,
+            explored,
+            fallback: None,
+        })
+    }
+
+    fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
+        check_transition(t)?;
+        self.replay.push(Transition {
+            state: t.state.to_array(),
+            action: nearest_action(&self.params.action_bids, t.bid),
+            reward: t.reward,
+            next_state: t.next_state.to_array(),
+            done: t.done,
+        });
+        Ok(())
+    }
+
+    fn learn(&mut self) -> Result<LearnOutcome, PolicyError> {
+        let warm = self.replay.len() >= (self.params.learn_starts as usize).max(1);
+        if !warm
+            || self
+                .replay
+                .sample_indices(&mut self.rng, &mut self.batch)
+                .is_err()
+        {
+            return Ok(LearnOutcome::Skipped);
+        }
+        // Minimize (Q(s,a) − y)², y = r + γ·(1 − done)·max_a' Q'(s', a').
+        let scale = 1.0 / BATCH as f32;
+        let mut loss = 0.0;
+        self.q.grads.fill_zero();
+        for chunk in self.batch.chunks(CHUNK) {
+            let mut states = [[0.0; STATE_DIM]; CHUNK];
+            let mut actions = [0usize; CHUNK];
+            let mut targets = [0.0f32; CHUNK];
+            let mut rows = 0;
+            for (((state, action), target), index) in
+                states.iter_mut().zip(&mut actions).zip(&mut targets).zip(chunk)
+            {
+                let Some(t) = self.replay.get(*index as usize) else {
+                    continue;
+                };
+                let next = self.q.target.forward(&t.next_state);
+                let best_next = next.get(usize::from(argmax(&next))).copied().unwrap_or(0.0);
+                *target = t.reward
+                    + if t.done {
+                        0.0
+                    } else {
+                        self.params.gamma * best_next
+                    };
+                *state = t.state;
+                *action = usize::from(t.action);
+                rows += 1;
+            }
+            let mut d_out = [[0.0f32; ACTIONS]; CHUNK];
+            let outputs = self
+                .q
+                .net
+                .forward_tape(&mut self.tape, states.get(..rows).unwrap_or_default());
+            for (((d, q), action), y) in d_out.iter_mut().zip(outputs).zip(&actions).zip(&targets) {
+                if let (Some(dk), Some(qk)) = (d.get_mut(*action), q.get(*action)) {
+                    let err = *qk - *y;
+                    loss += err * err * scale;
+                    *dk = 2.0 * err * scale;
+                }
+            }
+            self.q
+                .net
+                .backward(&mut self.tape, &d_out, Some(&mut self.q.grads), None);
+        }
+        self.q.apply_gradients();
+        self.stats.learn_steps += 1;
+        if self.stats.learn_steps.is_multiple_of(u64::from(self.params.target_every.max(1))) {
+            self.q.update_target(self.params.tau);
+        }
+        if !(loss.is_finite() && self.q.is_finite()) {
+            self.recover();
+            return Ok(LearnOutcome::Recovered);
+        }
+        self.stats.last_loss = loss;
+        Ok(LearnOutcome::Updated { loss })
+    }
+
+    fn start_episode(&mut self) {}
+
+    fn set_exploration(&mut self, on: bool) {
+        self.explorer.set_enabled(on);
+    }
+
+    fn stats(&self) -> PolicyStats {
+        PolicyStats {
+            epsilon: self.explorer.epsilon(),
+            replay_len: self.replay.len() as u32,
+            ..self.stats
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The four policies of the paper behind one trait: DDPG (CAVMem), DQN, tabular
+//! Q-learning and the static equal split.
+//!
+//! The decision loop of every VM agent is the same: [`Policy::act`] on an observation
+//! gives a bid; after the Bid Analyzer and one node step, [`Policy::record`] stores the
+//! transition and [`Policy::learn`] updates the policy. What all learners share lives
+//! once in [`common`] (target networks with Adam and soft updates, the ε-greedy
+//! explorer, statistics); each agent file holds only what differs.
+//!
+//! [`AnyPolicy`] dispatches over the four without a heap.
+
+pub mod common;
+pub mod ddpg;
+pub mod dqn;
+pub mod equal_split;
+pub mod ql;
+
+pub use common::{Decision, Fallback, LearnOutcome, PolicyError, PolicyStats};
+pub use ddpg::{CriticHead, Ddpg, DdpgParams};
+pub use dqn::{Dqn, DqnParams};
+pub use equal_split::{EqualSplit, EqualSplitParams};
+pub use ql::{QLearning, QlParams};
+
+use crate::mdp::Observation;
+
+/// One step of one agent's experience, as the harness or hypervisor reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AgentTransition {
+    /// The observation the agent acted on.
+    pub state: Observation,
+    /// The bid it chose (as returned by [`Policy::act`]).
+    pub bid: f32,
+    /// The reward of Eq. 2 for the step.
+    pub reward: f32,
+    /// The observation after the step.
+    pub next_state: Observation,
+    /// Whether the episode ended with this step.
+    pub done: bool,
+}
+
+/// The decision loop every policy implements.
+pub trait Policy {
+    /// Chooses a bid in [-1, 1] for `obs`, exploring if exploration is on.
+    ///
+    /// # Errors
+    /// [`PolicyError::InvalidObservation`] for a non-finite or out-of-range observation.
+    fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError>;
+
+    /// Stores one transition for learning.
+    ///
+    /// # Errors
+    /// [`PolicyError::InvalidTransition`] when a value is not finite or out of range; nothing is stored.
+    fn record(&mut self, transition: &AgentTransition) -> Result<(), PolicyError>;
+
+    /// One learning step (a minibatch update, or a table update).
+    ///
+    /// # Errors
+    /// None today for the shipped policies; the `Result` leaves room for policies that can fail.
+    fn learn(&mut self) -> Result<LearnOutcome, PolicyError>;
+
+    /// Marks the start of an episode (resets exploration noise).
+    fn start_episode(&mut self);
+
+    /// Turns exploration on (training) or off (evaluation).
+    fn set_exploration(&mut self, on: bool);
+
+    /// Counters and the latest loss.
+    fn stats(&self) -> PolicyStats;
+}
+
+/// Which of the four policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PolicyKind {
+    /// CAVMem: DDPG, continuous bids.
+    Ddpg,
+    /// Deep Q-learning, three discrete bids.
+    Dqn,
+    /// Tabular Q-learning, three discrete bids.
+    QLearning,
+    /// The static equal split.
+    EqualSplit,
+}
+
+impl PolicyKind {
+    /// Every policy, in the paper's order.
+    pub const ALL: [Self; 4] = [Self::Ddpg, Self::Dqn, Self::QLearning, Self::EqualSplit];
+
+    /// The short name used on the command line and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Ddpg => "ddpg",
+            Self::Dqn => "dqn",
+            Self::QLearning => "ql",
+            Self::EqualSplit => "static",
+        }
+    }
+
+    /// Parses a short name (`ddpg`, `dqn`, `ql`, `static`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Any of the four policies, with replay capacity `R` for the two deep learners.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant, reason = "the core has no heap: callers box it or place it in a static")]
+pub enum AnyPolicy<const R: usize> {
+    /// CAVMem.
+    Ddpg(Ddpg<R>),
+    /// Deep Q-learning.
+    Dqn(Dqn<R>),
+    /// Tabular Q-learning.
+    QLearning(QLearning),
+    /// Static equal split.
+    EqualSplit(EqualSplit),
+}
+
+impl<const R: usize> AnyPolicy<R> {
+    /// Which policy this is.
+    pub fn kind(&self) -> PolicyKind {
+        match self {
+            Self::Ddpg(_) => PolicyKind::Ddpg,
+            Self::Dqn(_) => PolicyKind::Dqn,
+            Self::QLearning(_) => PolicyKind::QLearning,
+            Self::EqualSplit(_) => PolicyKind::EqualSplit,
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn Policy {
+        match self {
+            Self::Ddpg(p) => p,
+            Self::Dqn(p) => p,
+            Self::QLearning(p) => p,
+            Self::EqualSplit(p) => p,
+        }
+    }
+}
+
+impl<const R: usize> Policy for AnyPolicy<R> {
+    fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
+        self.inner().act(obs)
+    }
+    fn record(&mut self, transition: &AgentTransition) -> Result<(), PolicyError> {
+        self.inner().record(transition)
+    }
+    fn learn(&mut self) -> Result<LearnOutcome, PolicyError> {
+        self.inner().learn()
+    }
+    fn start_episode(&mut self) {
+        self.inner().start_episode();
+    }
+    fn set_exploration(&mut self, on: bool) {
+        self.inner().set_exploration(on);
+    }
+    fn stats(&self) -> PolicyStats {
+        match self {
+            Self::Ddpg(p) => p.stats(),
+            Self::Dqn(p) => p.stats(),
+            Self::QLearning(p) => p.stats(),
+            Self::EqualSplit(p) => p.stats(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

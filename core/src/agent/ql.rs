@@ -1,0 +1,207 @@
+//! Tabular Q-learning (Watkins 1989), the paper's QL baseline (section 4): three discrete
+//! bids and each of the five state variables quantized into 10 bins, "a state-action
+//! matrix of 300,000 entries" — here a fixed `f32` array of 100,000 × 3 (1.2 MB).
+//!
+//! One-step update `Q(s,a) ← Q(s,a) + α·(r + γ·max_a' Q(s',a') − Q(s,a))`, applied by
+//! `learn` to the transitions recorded since the previous call (at most [`PENDING`]).
+
+use heapless::Vec;
+
+use crate::mdp::Observation;
+use crate::noise::EpsilonSchedule;
+use crate::rng::Rng;
+
+use super::common::{Decision, Explorer, LearnOutcome, PolicyError, PolicyStats, check_transition};
+use super::dqn::{ACTIONS, DEFAULT_ACTION_BIDS, argmax, nearest_action};
+use super::{AgentTransition, Policy};
+
+/// Bins per state variable (paper, section 4).
+pub const BINS: usize = 10;
+/// Number of quantized states, `BINS⁵`.
+pub const STATES: usize = BINS * BINS * BINS * BINS * BINS;
+/// Transitions that can wait for `learn`.
+pub const PENDING: usize = 8;
+
+/// Q-learning hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QlParams {
+    /// Step size α (not in the paper; 0.1).
+    pub alpha: f32,
+    /// Discount γ (0.99).
+    pub gamma: f32,
+    /// The bid of each discrete action (the same defaults as DQN).
+    pub action_bids: [f32; ACTIONS],
+    /// ε schedule (the same as DDPG's).
+    pub epsilon: EpsilonSchedule,
+}
+
+impl Default for QlParams {
+    fn default() -> Self {
+        Self {
+            alpha: 0.1,
+            gamma: 0.99,
+            action_bids: DEFAULT_ACTION_BIDS,
+            epsilon: EpsilonSchedule::default(),
+        }
+    }
+}
+
+/// The bin of `x` in `[lo, hi]` split into [`BINS`] equal parts.
+fn bin(x: f32, lo: f32, hi: f32) -> usize {
+    let k = ((x - lo) / (hi - lo) * BINS as f32) as usize; // `as` saturates; NaN → 0
+    k.min(BINS - 1)
+}
+
+/// The table row of an observation: its five bins as a base-10 number.
+pub fn state_index(obs: &Observation) -> usize {
+    let bins = [
+        bin(obs.msr, -1.0, 1.0),
+        bin(obs.mem_share, 0.0, 1.0),
+        bin(obs.avg_msr, -1.0, 1.0),
+        bin(obs.msr_tgt, -1.0, 1.0),
+        bin(obs.total_mem_use, 0.0, 1.0),
+    ];
+    bins.iter().fold(0, |acc, b| acc * BINS + b)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Pending {
+    state: u32,
+    action: u8,
+    reward: f32,
+    next_state: u32,
+    done: bool,
+}
+
+/// A tabular Q-learning agent. Large (1.2 MB): construct it on the heap or in a `static`.
+#[derive(Clone, Debug)]
+pub struct QLearning {
+    params: QlParams,
+    table: [[f32; ACTIONS]; STATES],
+    pending: Vec<Pending, PENDING>,
+    explorer: Explorer,
+    rng: Rng,
+    stats: PolicyStats,
+}
+
+impl QLearning {
+    /// A seeded agent with an all-zero table.
+    pub fn new(params: QlParams, seed: u64) -> Self {
+        Self {
+            params,
+            table: [[0.0; ACTIONS]; STATES],
+            pending: Vec::new(),
+            explorer: Explorer::new(params.epsilon),
+            rng: Rng::seed_from_u64(seed),
+            stats: PolicyStats::default(),
+        }
+    }
+
+    /// The hyperparameters.
+    pub fn params(&self) -> &QlParams {
+        &self.params
+    }
+
+    /// The table row for `obs`.
+    pub fn q_values(&self, obs: &Observation) -> [f32; ACTIONS] {
+        self.table
+            .get(state_index(obs))
+            .copied()
+            .unwrap_or([0.0; ACTIONS])
+    }
+
+    fn apply(&mut self, p: Pending) -> f32 {
+        let next = self
+            .table
+            .get(p.next_state as usize)
+            .copied()
+            .unwrap_or([0.0; ACTIONS]);
+        let best_next = next.get(usize::from(argmax(&next))).copied().unwrap_or(0.0);
+        let target = p.reward
+            + if p.done {
+                0.0
+            } else {
+                self.params.gamma * best_next
+            };
+        let Some(q) = self
+            .table
+            .get_mut(p.state as usize)
+            .and_then(|row| row.get_mut(usize::from(p.action)))
+        else {
+            return 0.0;
+        };
+        let td = target - *q;
+        *q += self.params.alpha * td;
+        td * td
+    }
+}
+
+impl Policy for QLearning {
+    fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
+        obs.validate()?;
+        let q = self.q_values(obs);
+        self.stats.acts += 1;
+        let explored = self.explorer.roll(&mut self.rng);
+        let random_action = self.rng.below(ACTIONS as u32) as usize;
+        let action = if explored {
+            random_action
+        } else {
+            usize::from(argmax(&q))
+        };
+        self.stats.explored += u64::from(explored);
+        let bid = self.params.action_bids.get(action).copied().unwrap_or(0.0);
+        Ok(Decision {
+            bid,
+            explored,
+            fallback: None,
+        })
+    }
+
+    fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
+        check_transition(t)?;
+        let p = Pending {
+            state: state_index(&t.state) as u32,
+            action: nearest_action(&self.params.action_bids, t.bid),
+            reward: t.reward,
+            next_state: state_index(&t.next_state) as u32,
+            done: t.done,
+        };
+        if let Err(oldest_overflow) = self.pending.push(p) {
+            // Full: apply the queue now rather than drop experience.
+            for q in core::mem::take(&mut self.pending) {
+                self.apply(q);
+            }
+            self.pending.push(oldest_overflow).ok();
+        }
+        Ok(())
+    }
+
+    fn learn(&mut self) -> Result<LearnOutcome, PolicyError> {
+        if self.pending.is_empty() {
+            return Ok(LearnOutcome::Skipped);
+        }
+        let mut loss = 0.0;
+        let count = self.pending.len() as f32;
+        for p in core::mem::take(&mut self.pending) {
+            loss += self.apply(p) / count;
+        }
+        self.stats.learn_steps += 1;
+        self.stats.last_loss = loss;
+        Ok(LearnOutcome::Updated { loss })
+    }
+
+    fn start_episode(&mut self) {}
+
+    fn set_exploration(&mut self, on: bool) {
+        self.explorer.set_enabled(on);
+    }
+
+    fn stats(&self) -> PolicyStats {
+        PolicyStats {
+            epsilon: self.explorer.epsilon(),
+            replay_len: self.pending.len() as u32,
+            ..self.stats
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Learning tests on tiny problems with fixed seeds, determinism, fallbacks and sizes.
+
+use std::boxed::Box;
+use std::vec::Vec;
+
+use super::*;
+use crate::mdp::Observation;
+use crate::noise::{Anneal, EpsilonSchedule};
+use crate::rng::Rng;
+
+/// A short schedule for tiny problems: explore fully for `explore` steps, then anneal.
+fn short_schedule(explore: u64, anneal: u64) -> EpsilonSchedule {
+    EpsilonSchedule {
+        start: 1.0,
+        end: 0.01,
+        explore_steps: explore,
+        anneal_steps: anneal,
+        anneal: Anneal::Linear,
+    }
+}
+
+fn obs_with_msr(msr: f32) -> Observation {
+    Observation {
+        msr,
+        mem_share: 0.3,
+        avg_msr: 0.0,
+        msr_tgt: 0.0,
+        total_mem_use: 0.6,
+    }
+}
+
+/// One-step task: the state carries a target `x` in `msr`; the reward is `−|bid − x|`.
+/// Returns the mean absolute error of the greedy policy on a fixed grid of targets.
+fn train_tracking<P: Policy>(policy: &mut P, steps: u32, seed: u64, target: impl Fn(f32) -> f32) -> f32 {
+    let mut rng = Rng::seed_from_u64(seed);
+    for _ in 0..steps {
+        let x = rng.uniform_range(-1.0, 1.0);
+        let state = obs_with_msr(x);
+        let decision = policy.act(&state).unwrap();
+        let reward = -(decision.bid - target(x)).abs();
+        let next_state = obs_with_msr(rng.uniform_range(-1.0, 1.0));
+        policy
+            .record(&AgentTransition {
+                state,
+                bid: decision.bid,
+                reward,
+                next_state,
+                done: true,
+            })
+            .unwrap();
+        policy.learn().unwrap();
+    }
+    greedy_error(policy, target)
+}
+
+fn greedy_error<P: Policy>(policy: &mut P, target: impl Fn(f32) -> f32) -> f32 {
+    policy.set_exploration(false);
+    let grid: Vec<f32> = (0..41).map(|k| -1.0 + k as f32 * 0.05).collect();
+    let err: f32 = grid
+        .iter()
+        .map(|x| (policy.act(&obs_with_msr(*x)).unwrap().bid - target(*x)).abs())
+        .sum();
+    policy.set_exploration(true);
+    err / grid.len() as f32
+}
+
+/// Mean error of uniformly random bids on the same task: E|U(-1,1) − t| averaged over the grid.
+fn random_error(target: impl Fn(f32) -> f32) -> f32 {
+    let mut rng = Rng::seed_from_u64(99);
+    let n = 20_000;
+    (0..n)
+        .map(|_| (rng.uniform_range(-1.0, 1.0) - target(rng.uniform_range(-1.0, 1.0))).abs())
+        .sum::<f32>()
+        / n as f32
+}
+
+/// The continuous target: a bid of 0.8·x (reachable by tanh, varies across the state).
+fn continuous_target(x: f32) -> f32 {
+    0.8 * x
+}
+
+/// The discrete target for the three-action learners: release, hold, or grow by the sign of x.
+fn discrete_target(x: f32) -> f32 {
+    if x < -0.35 {
+        -0.25
+    } else if x > 0.35 {
+        0.25
+    } else {
+        0.0
+    }
+}
+
+#[test]
+fn ddpg_learns_continuous_tracking() {
+    let params = DdpgParams {
+        actor_lr: 1e-3,
+        epsilon: short_schedule(300, 700),
+        ..DdpgParams::default()
+    };
+    let mut agent = Box::new(Ddpg::<2048>::new(params, 1));
+    let err = train_tracking(agent.as_mut(), 3_000, 2, continuous_target);
+    let random = random_error(continuous_target);
+    assert!(err < 0.08, "DDPG tracking error {err} (random: {random})");
+    assert!(err < random / 5.0);
+    let stats = agent.stats();
+    assert_eq!(stats.divergences, 0);
+    assert!(stats.learn_steps > 2_900);
+}
+
+#[test]
+fn dqn_learns_three_way_choice() {
+    let params = DqnParams {
+        epsilon: short_schedule(300, 700),
+        tau: 0.01,
+        ..DqnParams::default()
+    };
+    let mut agent = Box::new(Dqn::<2048>::new(params, 3));
+    let err = train_tracking(agent.as_mut(), 3_000, 4, discrete_target);
+    let random = random_error(discrete_target);
+    assert!(err < 0.03, "DQN error {err} (random: {random})");
+}
+
+#[test]
+fn ql_learns_three_way_choice() {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            let params = QlParams {
+                epsilon: short_schedule(1_000, 1_000),
+                alpha: 0.2,
+                ..QlParams::default()
+            };
+            let mut agent = Box::new(QLearning::new(params, 5));
+            let err = train_tracking(agent.as_mut(), 4_000, 6, discrete_target);
+            let random = random_error(discrete_target);
+            assert!(err < 0.03, "QL error {err} (random: {random})");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn equal_split_moves_toward_equal_share() {
+    let mut p = EqualSplit::new(EqualSplitParams { vm_count: 4 });
+    let bid = |p: &mut EqualSplit, share: f32| {
+        p.act(&Observation {
+            mem_share: share,
+            ..Observation::default()
+        })
+        .unwrap()
+        .bid
+    };
+    assert_eq!(bid(&mut p, 0.25), 0.0);
+    assert_eq!(bid(&mut p, 0.5), -0.5);
+    assert_eq!(bid(&mut p, 0.1), 1.0, "clamped");
+    assert_eq!(bid(&mut p, 0.0), 1.0);
+    assert_eq!(p.learn().unwrap(), LearnOutcome::Skipped);
+}
+
+/// Runs a policy through 300 steps of the tracking task and returns the bits of every bid.
+fn trajectory<P: Policy>(policy: &mut P) -> Vec<u32> {
+    let mut rng = Rng::seed_from_u64(17);
+    let mut bits = Vec::new();
+    for _ in 0..300 {
+        let state = obs_with_msr(rng.uniform_range(-1.0, 1.0));
+        let d = policy.act(&state).unwrap();
+        bits.push(d.bid.to_bits());
+        let next_state = obs_with_msr(rng.uniform_range(-1.0, 1.0));
+        policy
+            .record(&AgentTransition {
+                state,
+                bid: d.bid,
+                reward: -d.bid.abs(),
+                next_state,
+                done: false,
+            })
+            .unwrap();
+        if let LearnOutcome::Updated { loss } = policy.learn().unwrap() {
+            bits.push(loss.to_bits());
+        }
+    }
+    bits
+}
+
+#[test]
+fn policies_are_deterministic_per_seed() {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            let make = |kind: PolicyKind, seed: u64| -> Box<AnyPolicy<512>> {
+                Box::new(match kind {
+                    PolicyKind::Ddpg => AnyPolicy::Ddpg(Ddpg::new(DdpgParams::default(), seed)),
+                    PolicyKind::Dqn => AnyPolicy::Dqn(Dqn::new(DqnParams::default(), seed)),
+                    PolicyKind::QLearning => AnyPolicy::QLearning(QLearning::new(QlParams::default(), seed)),
+                    PolicyKind::EqualSplit => {
+                        AnyPolicy::EqualSplit(EqualSplit::new(EqualSplitParams::default()))
+                    }
+                })
+            };
+            for kind in PolicyKind::ALL {
+                let a = trajectory(make(kind, 8).as_mut());
+                let b = trajectory(make(kind, 8).as_mut());
+                assert_eq!(a, b, "{kind:?} differs between runs with one seed");
+                if kind != PolicyKind::EqualSplit {
+                    let c = trajectory(make(kind, 9).as_mut());
+                    assert_ne!(a, c, "{kind:?} ignores its seed");
+                }
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn policies_reject_invalid_inputs() {
+    let mut agent = Box::new(Ddpg::<64>::new(DdpgParams::default(), 1));
+    let bad = Observation {
+        msr: f32::NAN,
+        ..Observation::default()
+    };
+    assert!(matches!(agent.act(&bad), Err(PolicyError::InvalidObservation(_))));
+    let good = obs_with_msr(0.1);
+    let t = AgentTransition {
+        state: good,
+        bid: 0.0,
+        reward: f32::INFINITY,
+        next_state: good,
+        done: false,
+    };
+    assert!(matches!(
+        agent.record(&t),
+        Err(PolicyError::InvalidTransition(common::TransitionField::Reward))
+    ));
+    let t = AgentTransition {
+        bid: 1.5,
+        reward: -1.0,
+        ..t
+    };
+    assert!(matches!(
+        agent.record(&t),
+        Err(PolicyError::InvalidTransition(common::TransitionField::Bid))
+    ));
+    assert_eq!(agent.stats().replay_len, 0);
+    assert_eq!(agent.learn().unwrap(), LearnOutcome::Skipped);
+}
+
+#[test]
+fn ddpg_diverged_network_falls_back_and_recovers() {
+    use crate::nn::Parameters;
+    let mut agent = Box::new(Ddpg::<64>::new(DdpgParams::default(), 1));
+    agent.actor.net.tensors_mut().next().unwrap()[0] = f32::NAN;
+    let d = agent.act(&obs_with_msr(0.5)).unwrap();
+    assert_eq!(d, Decision::hold(Fallback::NonFiniteOutput));
+    assert_eq!(agent.stats().fallbacks, 1);
+    assert_eq!(agent.stats().divergences, 1);
+    let d = agent.act(&obs_with_msr(0.5)).unwrap();
+    assert!(
+        d.fallback.is_none() && d.bid.is_finite(),
+        "re-initialized networks act again"
+    );
+}
+
+#[test]
+fn agent_sizes_are_compile_time_facts() {
+    let ddpg_1024 = core::mem::size_of::<Ddpg<1024>>();
+    std::println!(
+        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Dqn<1024> {} B, QLearning {} B, EqualSplit {} B",
+        core::mem::size_of::<Ddpg<16384>>(),
+        core::mem::size_of::<Dqn<1024>>(),
+        core::mem::size_of::<QLearning>(),
+        core::mem::size_of::<EqualSplit>()
+    );
+    assert!(
+        ddpg_1024 <= 256 * 1024,
+        "a trainable DDPG agent with 1024 transitions must fit in 256 KiB: {ddpg_1024} B"
+    );
+}
