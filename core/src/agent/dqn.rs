@@ -223,7 +223,11 @@ impl<const R: usize> Policy for Dqn<R> {
         }
         self.q.apply_gradients();
         self.stats.learn_steps += 1;
-        if self.stats.learn_steps.is_multiple_of(u64::from(self.params.target_every.max(1))) {
+        if self
+            .stats
+            .learn_steps
+            .is_multiple_of(u64::from(self.params.target_every.max(1)))
+        {
             self.q.update_target(self.params.tau);
         }
         if !(loss.is_finite() && self.q.is_finite()) {

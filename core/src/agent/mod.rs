@@ -105,7 +105,10 @@ impl PolicyKind {
 
 /// Any of the four policies, with replay capacity `R` for the two deep learners.
 #[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant, reason = "the core has no heap: callers box it or place it in a static")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the core has no heap: callers box it or place it in a static"
+)]
 pub enum AnyPolicy<const R: usize> {
     /// CAVMem.
     Ddpg(Ddpg<R>),

@@ -1,0 +1,9 @@
+//! # cavmem-harness
+//!
+//! The research harness around `cavmem-core`: a node simulator with SPEC CPU2006-like
+//! workloads, scenario files, the paper's evaluation, reports and plots. The `cavmem`
+//! binary is a thin command line over this library.
+
+pub mod quantity;
+pub mod scenario;
+pub mod sim;

@@ -1,0 +1,394 @@
+//! Scenario files: a node and its VMs, in TOML, every value with its unit.
+//!
+//! ```toml
+//! name = "s1"
+//! description = "VM1, VM2: perlbench"
+//! [node]
+//! capacity = "6 GiB"            # memory the VMs share
+//! floor = "384 MiB"             # Bid Analyzer floor (paper, section 3.2)
+//! granularity = "1 MiB"         # allocation changes are multiples of this
+//! initial_allocation = "1 GiB"  # per VM at the start of every episode (paper, section 4)
+//! step = "1 s"                  # simulated time per step
+//! steps_per_episode = 100       # paper, section 4
+//! fault_service_time = "100 us" # one major fault (NVMe/SATA SSD: 80–200 µs)
+//! measurement_noise = 0.0       # relative σ of multiplicative noise on miss rates
+//! share = "proportional"        # Bid Analyzer sharing rule: proportional | equal
+//! [[vm]]
+//! workload = "perlbench"        # perlbench | gcc | bzip2
+//! copies = 6                    # SPECrate-style copies in the VM
+//! vcpus = 6                     # virtual CPUs (scales the miss-rate bound)
+//! copy_start = "in_step"        # in_step | staggered
+//! start = "random"              # random (seeded) | beginning
+//! curve = "power_law"           # power_law | step
+//! alpha = 0.5                   # power-law exponent
+//! intensity_pages_per_s = 50000.0
+//! ```
+//!
+//! Unknown keys, values without or with wrong units, and impossible values are errors
+//! that name the file, the key and the reason.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use cavmem_core::bid::ShareRule;
+use serde::Deserialize;
+
+use crate::quantity::{parse_bytes, parse_seconds};
+use crate::sim::workload::{Benchmark, Curve, CurveKind};
+
+/// An error in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: PathBuf,
+    /// The key, as a TOML path (`node.capacity`, `vm[1].copies`), or `(file)`/`(syntax)`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file.display(), self.key, self.reason)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// How the copies inside one VM are placed in their phase sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyStart {
+    /// All copies start together, as SPECrate runs them (default).
+    InStep,
+    /// Copies spread evenly over the sequence.
+    Staggered,
+}
+
+/// Where a VM starts in its phase sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartPosition {
+    /// A seeded uniform position (default).
+    Random,
+    /// The first input.
+    Beginning,
+}
+
+/// The node of a scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSpec {
+    /// Memory shared by the VMs, bytes.
+    pub capacity_bytes: u64,
+    /// Minimum allocation per VM, bytes.
+    pub floor_bytes: u64,
+    /// Allocation granularity, bytes.
+    pub granularity_bytes: u64,
+    /// Allocation of each VM at the start of an episode, bytes.
+    pub initial_allocation_bytes: u64,
+    /// Simulated time per step, seconds.
+    pub step_s: f64,
+    /// Steps per episode.
+    pub steps_per_episode: u32,
+    /// Service time of one major fault, seconds.
+    pub fault_service_time_s: f64,
+    /// Relative standard deviation of multiplicative measurement noise on miss rates.
+    pub measurement_noise: f64,
+    /// Bid Analyzer sharing rule.
+    pub share: ShareRule,
+}
+
+/// One VM of a scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VmSpec {
+    /// The benchmark it runs repeatedly.
+    pub benchmark: Benchmark,
+    /// Copies running at once.
+    pub copies: u32,
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Placement of the copies.
+    pub copy_start: CopyStart,
+    /// Start position in the sequence.
+    pub start: StartPosition,
+    /// Miss-rate curve.
+    pub curve: Curve,
+}
+
+/// A parsed, checked scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Short name (`s1`).
+    pub name: String,
+    /// One line of description.
+    pub description: String,
+    /// The node.
+    pub node: NodeSpec,
+    /// The VMs.
+    pub vms: Vec<VmSpec>,
+    /// The file's text, for reports.
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    description: Option<String>,
+    node: RawNode,
+    vm: Vec<RawVm>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    capacity: String,
+    floor: Option<String>,
+    granularity: Option<String>,
+    initial_allocation: Option<String>,
+    step: Option<String>,
+    steps_per_episode: Option<u32>,
+    fault_service_time: Option<String>,
+    measurement_noise: Option<f64>,
+    share: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVm {
+    workload: String,
+    copies: Option<u32>,
+    vcpus: Option<u32>,
+    copy_start: Option<String>,
+    start: Option<String>,
+    curve: Option<String>,
+    alpha: Option<f64>,
+    intensity_pages_per_s: Option<f64>,
+}
+
+/// Default fault service time: 100 µs, inside the 80–200 µs of NVMe/SATA SSDs (workloads.md).
+pub const DEFAULT_FAULT_SERVICE_TIME_S: f64 = 100e-6;
+/// Default copies per VM: six, so an equal split of 6 GiB falls short of the larger inputs
+/// (six copies of gcc's s04 need 5.2 GiB).
+pub const DEFAULT_COPIES: u32 = 6;
+/// Default power-law exponent: 0.5, the √2 rule (Hartstein et al.).
+pub const DEFAULT_ALPHA: f64 = 0.5;
+/// Default curve scale, pages per CPU-second (an assumption; docs/simulator.md).
+pub const DEFAULT_INTENSITY_PAGES_PER_S: f64 = 50_000.0;
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] naming the file, the key and the reason.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            key: "(file)".into(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and checks scenario text; `path` is used in errors.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] naming the file, the key and the reason.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
+        let err = |key: &str, reason: String| ScenarioError {
+            file: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            let key = e
+                .span()
+                .map(|s| key_at(text, s.start))
+                .unwrap_or_else(|| "(syntax)".into());
+            err(&key, e.message().to_string())
+        })?;
+        let bytes = |key: &str, value: &Option<String>, default: &str| -> Result<u64, ScenarioError> {
+            parse_bytes(value.as_deref().unwrap_or(default)).map_err(|r| err(key, r))
+        };
+        let seconds = |key: &str, value: &Option<String>, default: &str| -> Result<f64, ScenarioError> {
+            parse_seconds(value.as_deref().unwrap_or(default)).map_err(|r| err(key, r))
+        };
+        let n = &raw.node;
+        let node = NodeSpec {
+            capacity_bytes: parse_bytes(&n.capacity).map_err(|r| err("node.capacity", r))?,
+            floor_bytes: bytes("node.floor", &n.floor, "384 MiB")?,
+            granularity_bytes: bytes("node.granularity", &n.granularity, "1 MiB")?,
+            initial_allocation_bytes: bytes("node.initial_allocation", &n.initial_allocation, "1 GiB")?,
+            step_s: seconds("node.step", &n.step, "1 s")?,
+            steps_per_episode: n.steps_per_episode.unwrap_or(100),
+            fault_service_time_s: seconds("node.fault_service_time", &n.fault_service_time, "100 us")?,
+            measurement_noise: n.measurement_noise.unwrap_or(0.0),
+            share: match n.share.as_deref().unwrap_or("proportional") {
+                "proportional" => ShareRule::Proportional,
+                "equal" => ShareRule::Equal,
+                other => {
+                    return Err(err(
+                        "node.share",
+                        format!("{other:?} is not one of: proportional, equal"),
+                    ));
+                }
+            },
+        };
+        let mut vms = Vec::new();
+        for (j, v) in raw.vm.iter().enumerate() {
+            let key = |k: &str| format!("vm[{j}].{k}");
+            let benchmark = Benchmark::from_name(&v.workload).ok_or_else(|| {
+                err(
+                    &key("workload"),
+                    format!("{:?} is not one of: perlbench, gcc, bzip2", v.workload),
+                )
+            })?;
+            let copies = v.copies.unwrap_or(DEFAULT_COPIES);
+            let kind = match v.curve.as_deref() {
+                None => benchmark.default_curve(),
+                Some("power_law") => CurveKind::PowerLaw,
+                Some("step") => CurveKind::Step,
+                Some(other) => {
+                    return Err(err(
+                        &key("curve"),
+                        format!("{other:?} is not one of: power_law, step"),
+                    ));
+                }
+            };
+            let vm = VmSpec {
+                benchmark,
+                copies,
+                vcpus: v.vcpus.unwrap_or(copies),
+                copy_start: match v.copy_start.as_deref().unwrap_or("in_step") {
+                    "in_step" => CopyStart::InStep,
+                    "staggered" => CopyStart::Staggered,
+                    other => {
+                        return Err(err(
+                            &key("copy_start"),
+                            format!("{other:?} is not one of: in_step, staggered"),
+                        ));
+                    }
+                },
+                start: match v.start.as_deref().unwrap_or("random") {
+                    "random" => StartPosition::Random,
+                    "beginning" => StartPosition::Beginning,
+                    other => {
+                        return Err(err(
+                            &key("start"),
+                            format!("{other:?} is not one of: random, beginning"),
+                        ));
+                    }
+                },
+                curve: Curve {
+                    kind,
+                    alpha: v.alpha.unwrap_or(DEFAULT_ALPHA),
+                    intensity_pages_per_s: v.intensity_pages_per_s.unwrap_or(DEFAULT_INTENSITY_PAGES_PER_S),
+                },
+            };
+            check_vm(&vm).map_err(|(k, r)| err(&key(k), r))?;
+            vms.push(vm);
+        }
+        let scenario = Self {
+            name: raw.name,
+            description: raw.description.unwrap_or_default(),
+            node,
+            vms,
+            source: text.to_string(),
+        };
+        scenario.check_node().map_err(|(k, r)| err(k, r))?;
+        Ok(scenario)
+    }
+
+    /// Checks the node's values against each other and the VMs.
+    fn check_node(&self) -> Result<(), (&'static str, String)> {
+        let n = &self.node;
+        let vms = self.vms.len() as u64;
+        if self.vms.is_empty() {
+            return Err(("vm", "a scenario needs at least one [[vm]]".into()));
+        }
+        if n.capacity_bytes == 0 {
+            return Err(("node.capacity", "must be positive".into()));
+        }
+        if n.granularity_bytes == 0 {
+            return Err(("node.granularity", "must be positive".into()));
+        }
+        if u128::from(n.floor_bytes) * u128::from(vms) > u128::from(n.capacity_bytes) {
+            return Err((
+                "node.capacity",
+                format!(
+                    "{} B cannot hold {vms} VMs at the floor of {} B",
+                    n.capacity_bytes, n.floor_bytes
+                ),
+            ));
+        }
+        if n.initial_allocation_bytes < n.floor_bytes {
+            return Err(("node.initial_allocation", "is below node.floor".into()));
+        }
+        if u128::from(n.initial_allocation_bytes) * u128::from(vms) > u128::from(n.capacity_bytes) {
+            return Err((
+                "node.initial_allocation",
+                format!(
+                    "{vms} VMs × {} B exceed node.capacity",
+                    n.initial_allocation_bytes
+                ),
+            ));
+        }
+        if !(n.step_s > 0.0 && n.step_s <= 3600.0) {
+            return Err(("node.step", "must be in (0, 1 h]".into()));
+        }
+        if n.steps_per_episode == 0 {
+            return Err(("node.steps_per_episode", "must be at least 1".into()));
+        }
+        if !(n.fault_service_time_s > 0.0 && n.fault_service_time_s < 1.0) {
+            return Err(("node.fault_service_time", "must be in (0, 1 s)".into()));
+        }
+        if !(n.measurement_noise.is_finite() && (0.0..=1.0).contains(&n.measurement_noise)) {
+            return Err(("node.measurement_noise", "must be in [0, 1]".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Checks one VM's values.
+fn check_vm(vm: &VmSpec) -> Result<(), (&'static str, String)> {
+    if !(1..=256).contains(&vm.copies) {
+        return Err(("copies", format!("{} is not in 1..=256", vm.copies)));
+    }
+    if !(1..=1024).contains(&vm.vcpus) {
+        return Err(("vcpus", format!("{} is not in 1..=1024", vm.vcpus)));
+    }
+    if !(vm.curve.alpha.is_finite() && vm.curve.alpha > 0.0 && vm.curve.alpha <= 4.0) {
+        return Err(("alpha", format!("{} is not in (0, 4]", vm.curve.alpha)));
+    }
+    if !(vm.curve.intensity_pages_per_s.is_finite() && vm.curve.intensity_pages_per_s >= 0.0) {
+        return Err(("intensity_pages_per_s", "must be finite and non-negative".into()));
+    }
+    Ok(())
+}
+
+/// The dotted key whose value starts near byte `offset` of a TOML text (best effort: the
+/// table header above the offset and the key on its line).
+fn key_at(text: &str, offset: usize) -> String {
+    let before = text.get(..offset.min(text.len())).unwrap_or("");
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(line_start..).unwrap_or("").lines().next().unwrap_or("");
+    let mut table = String::new();
+    let mut vm_index: Option<usize> = None;
+    for l in before.lines() {
+        let t = l.trim();
+        if t == "[[vm]]" {
+            vm_index = Some(vm_index.map_or(0, |i| i + 1));
+            table = format!("vm[{}]", vm_index.unwrap_or(0));
+        } else if t.starts_with('[') {
+            table = t.trim_matches(|c| c == '[' || c == ']').to_string();
+        }
+    }
+    let key = line.split('=').next().unwrap_or("").trim();
+    match (table.is_empty(), key.is_empty() || key.starts_with('[')) {
+        (true, true) => "(syntax)".into(),
+        (true, false) => key.to_string(),
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+//! Scenario parsing: the shipped files load, and each kind of mistake names file, key and reason.
+
+use super::*;
+
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"))
+}
+
+#[test]
+fn scenario_shipped_files_load() {
+    for (name, a, b) in [
+        ("s1", Benchmark::Perlbench, Benchmark::Perlbench),
+        ("s2", Benchmark::Perlbench, Benchmark::Gcc),
+        ("s3", Benchmark::Gcc, Benchmark::Bzip2),
+    ] {
+        let s = Scenario::load(&shipped(name)).unwrap();
+        assert_eq!(s.name, name);
+        assert_eq!(s.node.capacity_bytes, 6 << 30);
+        assert_eq!(s.node.floor_bytes, 384 << 20);
+        assert_eq!(s.vms.len(), 2);
+        assert_eq!((s.vms[0].benchmark, s.vms[1].benchmark), (a, b));
+        assert_eq!(s.vms[0].copies, 6);
+    }
+    let s3 = Scenario::load(&shipped("s3")).unwrap();
+    assert_eq!(s3.vms[1].curve.kind, CurveKind::Step);
+}
+
+fn error_of(text: &str) -> ScenarioError {
+    Scenario::parse(Path::new("bad.toml"), text).unwrap_err()
+}
+
+const GOOD: &str = r#"
+name = "t"
+[node]
+capacity = "6 GiB"
+[[vm]]
+workload = "gcc"
+[[vm]]
+workload = "bzip2"
+"#;
+
+#[test]
+fn scenario_minimal_file_uses_defaults() {
+    let s = Scenario::parse(Path::new("ok.toml"), GOOD).unwrap();
+    assert_eq!(s.node.steps_per_episode, 100);
+    assert_eq!(s.vms[1].curve.kind, CurveKind::Step);
+    assert_eq!(s.vms[0].vcpus, DEFAULT_COPIES);
+}
+
+#[test]
+fn scenario_errors_name_file_key_and_reason() {
+    let cases: &[(&str, &str, &str)] = &[
+        (r#"capacity = "6 GiB""#, r#"capacity = "6""#, "node.capacity"),
+        (r#"capacity = "6 GiB""#, r#"capacity = "6 s""#, "node.capacity"),
+        (
+            r#"capacity = "6 GiB""#,
+            "capacity = \"6 GiB\"\nfloor = \"4 GiB\"",
+            "node.capacity",
+        ),
+        (
+            r#"capacity = "6 GiB""#,
+            "capacity = \"6 GiB\"\ncolour = \"red\"",
+            "node.colour",
+        ),
+        (
+            r#"capacity = "6 GiB""#,
+            "capacity = \"6 GiB\"\nfault_service_time = \"2 MiB\"",
+            "node.fault_service_time",
+        ),
+        (
+            r#"capacity = "6 GiB""#,
+            "capacity = \"6 GiB\"\nsteps_per_episode = 0",
+            "node.steps_per_episode",
+        ),
+        (
+            r#"capacity = "6 GiB""#,
+            "capacity = \"6 GiB\"\ninitial_allocation = \"4 GiB\"",
+            "node.initial_allocation",
+        ),
+        (r#"workload = "bzip2""#, r#"workload = "xz""#, "vm[1].workload"),
+        (
+            r#"workload = "bzip2""#,
+            "workload = \"bzip2\"\ncopies = 0",
+            "vm[1].copies",
+        ),
+        (
+            r#"workload = "bzip2""#,
+            "workload = \"bzip2\"\nalpha = -1.0",
+            "vm[1].alpha",
+        ),
+        (
+            r#"workload = "bzip2""#,
+            "workload = \"bzip2\"\ncopies = \"six\"",
+            "vm[1].copies",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let text = GOOD.replacen(from, to, 1);
+        let e = error_of(&text);
+        assert_eq!(e.file, Path::new("bad.toml"));
+        assert_eq!(&e.key, key, "for {to:?}: {e}");
+        assert!(!e.reason.is_empty());
+        assert!(e.to_string().starts_with("bad.toml: "), "{e}");
+    }
+    let e = error_of("name = \"x\"\n[node\ncapacity = 1");
+    assert!(!e.reason.is_empty());
+}

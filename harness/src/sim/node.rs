@@ -1,0 +1,305 @@
+//! The simulated node: capacity, VMs and their allocations, and what a real node would
+//! measure each step (allocations, major-fault rates, free memory).
+
+use std::fmt;
+
+use cavmem_core::rng::Rng;
+
+use super::vm::SimVm;
+use crate::scenario::Scenario;
+
+/// What the node measured for one VM over the last step.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct VmReading {
+    /// Measured major faults per second (with measurement noise, if any).
+    pub miss_rate_pages_per_s: f64,
+    /// Faults per second without measurement noise (for reports only).
+    pub true_miss_rate_pages_per_s: f64,
+    /// The VM's allocation during the step, bytes.
+    pub allocation_bytes: u64,
+    /// Memory its workload needed at the start of the step, bytes (for reports only).
+    pub demand_bytes: u64,
+    /// CPU-seconds of progress over the step, summed over copies (for reports only).
+    pub progress_cpu_s: f64,
+}
+
+/// Errors of the simulator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimError {
+    /// The new allocations do not fit the node or do not match its VMs.
+    BadAllocations(String),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadAllocations(why) => write!(f, "rejected allocations: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// A node hosting the VMs of a scenario.
+#[derive(Clone, Debug)]
+pub struct Node {
+    scenario: Scenario,
+    vms: Vec<SimVm>,
+    allocations: Vec<u64>,
+    readings: Vec<VmReading>,
+    noise_rng: Rng,
+}
+
+impl Node {
+    /// The scenario's node with every VM at its initial allocation; `seed` places the VMs in
+    /// their sequences and drives measurement noise.
+    pub fn new(scenario: &Scenario, seed: u64) -> Self {
+        let mut rng = Rng::seed_from_u64(seed);
+        let vms: Vec<SimVm> = scenario
+            .vms
+            .iter()
+            .map(|spec| SimVm::new(spec, scenario.node.fault_service_time_s, &mut rng))
+            .collect();
+        let n = vms.len();
+        let mut node = Self {
+            scenario: scenario.clone(),
+            vms,
+            allocations: vec![scenario.node.initial_allocation_bytes; n],
+            readings: vec![VmReading::default(); n],
+            noise_rng: Rng::seed_from_u64(seed ^ 0x6e6f_6973_6500_0001),
+        };
+        node.peek();
+        node
+    }
+
+    /// The scenario.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// Node capacity, bytes.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.scenario.node.capacity_bytes
+    }
+
+    /// Current allocations, bytes, one per VM.
+    pub fn allocations(&self) -> &[u64] {
+        &self.allocations
+    }
+
+    /// Unallocated memory, bytes.
+    pub fn free_bytes(&self) -> u64 {
+        self.capacity_bytes()
+            .saturating_sub(self.allocations.iter().sum())
+    }
+
+    /// The VMs' bounds for rescaling, as `vcpus` per VM.
+    pub fn vcpus(&self) -> Vec<u32> {
+        self.vms.iter().map(|v| v.spec().vcpus).collect()
+    }
+
+    /// The latest readings.
+    pub fn readings(&self) -> &[VmReading] {
+        &self.readings
+    }
+
+    /// Puts every VM back at the initial allocation (start of an episode) and refreshes the
+    /// readings for it without advancing time. The workloads keep their positions.
+    pub fn reset_allocations(&mut self) {
+        let initial = self.scenario.node.initial_allocation_bytes;
+        self.allocations.iter_mut().for_each(|a| *a = initial);
+        self.peek();
+    }
+
+    /// Sets new allocations.
+    ///
+    /// # Errors
+    /// [`SimError::BadAllocations`] when the count differs from the VMs or the sum exceeds capacity.
+    pub fn set_allocations(&mut self, allocations: &[u64]) -> Result<(), SimError> {
+        if allocations.len() != self.vms.len() {
+            return Err(SimError::BadAllocations(format!(
+                "{} allocations for {} VMs",
+                allocations.len(),
+                self.vms.len()
+            )));
+        }
+        let total: u128 = allocations.iter().map(|a| u128::from(*a)).sum();
+        if total > u128::from(self.capacity_bytes()) {
+            return Err(SimError::BadAllocations(format!(
+                "{total} B exceed the capacity of {} B",
+                self.capacity_bytes()
+            )));
+        }
+        self.allocations.copy_from_slice(allocations);
+        Ok(())
+    }
+
+    /// Runs one step of simulated time and measures it.
+    pub fn step(&mut self) -> &[VmReading] {
+        let dt = self.scenario.node.step_s;
+        for ((vm, alloc), reading) in self.vms.iter_mut().zip(&self.allocations).zip(&mut self.readings) {
+            let s = vm.advance(*alloc, dt);
+            let rate = s.faults / dt;
+            *reading = VmReading {
+                miss_rate_pages_per_s: rate,
+                true_miss_rate_pages_per_s: rate,
+                allocation_bytes: *alloc,
+                demand_bytes: s.demand_bytes,
+                progress_cpu_s: s.progress_cpu_s,
+            };
+        }
+        self.apply_noise();
+        &self.readings
+    }
+
+    /// Refreshes the readings for the current allocations without advancing time.
+    fn peek(&mut self) {
+        for ((vm, alloc), reading) in self.vms.iter().zip(&self.allocations).zip(&mut self.readings) {
+            let rate = vm.fault_rate_now(*alloc);
+            *reading = VmReading {
+                miss_rate_pages_per_s: rate,
+                true_miss_rate_pages_per_s: rate,
+                allocation_bytes: *alloc,
+                demand_bytes: (vm.demand_mib() * cavmem_core::units::MIB as f64) as u64,
+                progress_cpu_s: 0.0,
+            };
+        }
+        self.apply_noise();
+    }
+
+    /// Multiplicative log-normal noise with relative σ from the scenario, mean preserved.
+    fn apply_noise(&mut self) {
+        let sigma = self.scenario.node.measurement_noise;
+        if sigma <= 0.0 {
+            return;
+        }
+        for r in &mut self.readings {
+            let z = f64::from(self.noise_rng.standard_normal());
+            r.miss_rate_pages_per_s = r.true_miss_rate_pages_per_s * (sigma * z - 0.5 * sigma * sigma).exp();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scenario::Scenario;
+
+    fn scenario(name: &str) -> Scenario {
+        Scenario::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios")
+                .join(format!("{name}.toml")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sim_is_deterministic_per_seed() {
+        let s = scenario("s3");
+        let run = |seed| {
+            let mut node = Node::new(&s, seed);
+            (0..300)
+                .flat_map(|_| {
+                    node.step()
+                        .iter()
+                        .map(|r| r.miss_rate_pages_per_s.to_bits())
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn sim_starving_a_vm_raises_its_miss_rate() {
+        let s = scenario("s2");
+        let gib = 1u64 << 30;
+        let mut total = [0.0f64; 3];
+        for (k, alloc) in [gib / 2, gib, 2 * gib].into_iter().enumerate() {
+            for seed in 0..5 {
+                let mut node = Node::new(&s, seed);
+                node.set_allocations(&[alloc, gib]).unwrap();
+                for _ in 0..200 {
+                    total[k] += node.step()[0].miss_rate_pages_per_s;
+                }
+            }
+        }
+        assert!(total[0] > total[1] && total[1] > total[2], "{total:?}");
+        assert!(total[2] >= 0.0);
+    }
+
+    #[test]
+    fn sim_starved_vm_falls_behind() {
+        let s = scenario("s1");
+        let gib = 1u64 << 30;
+        let mut rich = Node::new(&s, 3);
+        let mut poor = Node::new(&s, 3);
+        rich.set_allocations(&[5 * gib + gib / 2, gib / 2]).unwrap();
+        poor.set_allocations(&[gib / 2, gib / 2]).unwrap();
+        let (mut p_rich, mut p_poor) = (0.0, 0.0);
+        for _ in 0..100 {
+            p_rich += rich.step()[0].progress_cpu_s;
+            p_poor += poor.step()[0].progress_cpu_s;
+        }
+        assert!(
+            (p_rich - 600.0).abs() < 1e-6,
+            "six copies of at most 664 MiB in 5.5 GiB: no faults, 600 CPU-s in 100 s: {p_rich}"
+        );
+        assert!(p_poor < p_rich * 0.8, "{p_poor} vs {p_rich}");
+    }
+
+    #[test]
+    fn sim_rejects_allocations_that_do_not_fit() {
+        let s = scenario("s1");
+        let mut node = Node::new(&s, 0);
+        assert!(node.set_allocations(&[4 << 30, 3 << 30]).is_err());
+        assert!(node.set_allocations(&[1 << 30]).is_err());
+        assert_eq!(node.allocations(), &[1 << 30, 1 << 30]);
+        assert_eq!(node.free_bytes(), 4 << 30);
+    }
+
+    #[test]
+    fn sim_equal_split_falls_short_for_part_of_each_sequence() {
+        // The scenarios are contended: at 3 GiB each, demand exceeds the allocation at times.
+        for name in ["s1", "s2", "s3"] {
+            let s = scenario(name);
+            let mut node = Node::new(&s, 1);
+            node.set_allocations(&[3 << 30, 3 << 30]).unwrap();
+            let (mut short, mut fine) = (0, 0);
+            for _ in 0..600 {
+                for r in node.step() {
+                    if r.demand_bytes > r.allocation_bytes {
+                        short += 1
+                    } else {
+                        fine += 1
+                    }
+                }
+            }
+            assert!(short > 0 && fine > 0, "{name}: short {short}, fine {fine}");
+        }
+    }
+
+    #[test]
+    fn sim_measurement_noise_is_seeded_and_unbiased() {
+        let mut s = scenario("s1");
+        s.node.measurement_noise = 0.2;
+        let mut node = Node::new(&s, 4);
+        node.set_allocations(&[gib_half(), gib_half()]).unwrap();
+        let (mut measured, mut truth) = (0.0, 0.0);
+        for _ in 0..2000 {
+            let r = node.step()[0];
+            measured += r.miss_rate_pages_per_s;
+            truth += r.true_miss_rate_pages_per_s;
+        }
+        assert!(truth > 0.0);
+        assert!((measured / truth - 1.0).abs() < 0.05, "{measured} vs {truth}");
+    }
+
+    fn gib_half() -> u64 {
+        1 << 29
+    }
+}
