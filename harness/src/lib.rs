@@ -4,6 +4,10 @@
 //! workloads, scenario files, the paper's evaluation, reports and plots. The `cavmem`
 //! binary is a thin command line over this library.
 
+pub mod cli;
+pub mod eval;
+pub mod output;
 pub mod quantity;
+pub mod report;
 pub mod scenario;
 pub mod sim;

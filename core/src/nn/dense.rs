@@ -69,16 +69,27 @@ impl<const I: usize, const O: usize> Dense<I, O> {
 
     /// Adds this layer's parameter gradients for a batch to `grads`:
     /// `∂W[i][o] += Σ_rows x[i]·dz[o]` and `∂b[o] += Σ_rows dz[o]`, rows in order.
+    ///
+    /// The row loop is innermost so each gradient row stays in registers while the batch
+    /// is summed into it; every element is still summed over rows in order.
     #[inline]
     pub fn accumulate_grads(grads: &mut Self, x_rows: &[[f32; I]], dz_rows: &[[f32; O]]) {
-        for (x, dz) in x_rows.iter().zip(dz_rows) {
-            for (xi, gw) in x.iter().zip(grads.w.iter_mut()) {
-                axpy(gw, *xi, dz);
+        for (i, gw) in grads.w.iter_mut().enumerate() {
+            let mut acc = *gw;
+            for (x, dz) in x_rows.iter().zip(dz_rows) {
+                if let Some(xi) = x.get(i) {
+                    axpy(&mut acc, *xi, dz);
+                }
             }
-            for (gb, d) in grads.b.iter_mut().zip(dz) {
+            *gw = acc;
+        }
+        let mut acc = grads.b;
+        for dz in dz_rows.iter().take(x_rows.len()) {
+            for (gb, d) in acc.iter_mut().zip(dz) {
                 *gb += *d;
             }
         }
+        grads.b = acc;
     }
 
     /// The gradient with respect to the input for one row: `dx[i] = Σ_o dz[o]·W[i][o]`.

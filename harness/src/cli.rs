@@ -1,0 +1,244 @@
+//! The `cavmem` commands, as library functions so tests can run them end to end.
+//! `main.rs` only parses arguments (clap) and maps errors to exit codes.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use cavmem_core::agent::PolicyKind;
+use clap::{Parser, Subcommand};
+
+use crate::eval::formulation::FormulationName;
+use crate::eval::paper::{Progress, Protocol, run_grid, shipped_scenarios};
+use crate::eval::run::{Hyperparams, RunSpec, run};
+use crate::output::{create_dir, write_atomic};
+use crate::report::{self, Aggregate};
+use crate::scenario::Scenario;
+
+/// CAVMem: per-VM learning agents that balance a virtualized node's RAM.
+///
+/// Each VM's agent bids for memory every step; a Bid Analyzer turns the bids into
+/// allocations. `cavmem paper` reproduces the paper's evaluation on the built-in simulator.
+#[derive(Debug, Parser)]
+#[command(name = "cavmem", version, about, long_about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one policy on one scenario and write its episodes.
+    ///
+    /// Writes DIR/run.json (every episode and the last episode's trace) and
+    /// DIR/episodes.csv, and prints the metrics over the last 100 episodes.
+    Run {
+        /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
+        scenario: PathBuf,
+        /// Policy of every VM.
+        #[arg(long, value_parser = parse_policy, default_value = "ddpg")]
+        policy: PolicyKind,
+        /// Episodes (of the scenario's steps_per_episode steps).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        episodes: u32,
+        /// Seed: places the workloads and seeds the agents.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// MDP formulation: `raw` (default) or the paper's literal `paper`.
+        #[arg(long, value_enum, default_value_t = FormulationName::Raw)]
+        formulation: FormulationName,
+        /// Output directory.
+        #[arg(long, default_value = "results/run")]
+        out: PathBuf,
+    },
+    /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
+    ///
+    /// Runs every cell for K seeds and each formulation in parallel, writes
+    /// DIR/summary.json, DIR/episodes.csv, DIR/report.md and DIR/plots/*.svg. Finished
+    /// runs are kept in DIR/cells/; running the same command again resumes.
+    Paper {
+        /// Output directory.
+        #[arg(long, default_value = "results/paper")]
+        out: PathBuf,
+        /// Number of seeds (0..K).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        seeds: u32,
+        /// Formulations to evaluate (repeat the flag for several; default: both).
+        #[arg(long, value_enum)]
+        formulation: Vec<FormulationName>,
+        /// A short version for smoke runs: 20 episodes, metrics over the last 5.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn parse_policy(name: &str) -> Result<PolicyKind, String> {
+    PolicyKind::from_name(name).ok_or_else(|| format!("{name:?} is not one of: ddpg, dqn, ql, static"))
+}
+
+/// A command's failure: its message, and whether it was the user's input (exit 2) or not (1).
+#[derive(Debug)]
+pub struct CliError {
+    /// What went wrong, naming the file or argument.
+    pub message: String,
+    /// Bad input (exit status 2) rather than a failure while running (1).
+    pub usage: bool,
+}
+
+impl CliError {
+    fn input(e: impl std::fmt::Display) -> Self {
+        Self {
+            message: e.to_string(),
+            usage: true,
+        }
+    }
+    fn failure(e: impl std::fmt::Display) -> Self {
+        Self {
+            message: e.to_string(),
+            usage: false,
+        }
+    }
+}
+
+/// Runs a parsed command.
+///
+/// # Errors
+/// [`CliError`] with a message that names what is wrong.
+pub fn execute(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Run {
+            scenario,
+            policy,
+            episodes,
+            seed,
+            formulation,
+            out,
+        } => {
+            let scenario = Scenario::load(&scenario).map_err(CliError::input)?;
+            run_one(scenario, policy, episodes, seed, formulation, &out)
+        }
+        Command::Paper {
+            out,
+            seeds,
+            formulation,
+            quick,
+        } => {
+            let formulations = if formulation.is_empty() {
+                FormulationName::ALL.to_vec()
+            } else {
+                formulation
+            };
+            paper(&out, seeds, formulations, quick)
+        }
+    }
+}
+
+fn run_one(
+    scenario: Scenario,
+    policy: PolicyKind,
+    episodes: u32,
+    seed: u64,
+    formulation: FormulationName,
+    out: &Path,
+) -> Result<(), CliError> {
+    create_dir(out).map_err(CliError::failure)?;
+    let total = u64::from(episodes) * u64::from(scenario.node.steps_per_episode);
+    let spec = RunSpec {
+        scenario,
+        policy,
+        formulation,
+        episodes,
+        seed,
+        hyper: Hyperparams::for_run(total),
+    };
+    let result = run(&spec, |_| {}).map_err(CliError::failure)?;
+    let json = serde_json::to_vec(&result).map_err(CliError::failure)?;
+    write_atomic(&out.join("run.json"), &json).map_err(CliError::failure)?;
+    report::csv::write(out, std::slice::from_ref(&result)).map_err(CliError::failure)?;
+    let window = episodes.min(100);
+    let agg = Aggregate::new(std::slice::from_ref(&result), window);
+    for cell in agg.cells.values() {
+        for (vm, v) in cell.per_vm.iter().enumerate() {
+            println!(
+                "VM{}: miss rate {:.0} pages/s, deviation {:.0} pages/s, allocation {:.2} GiB, overhead {:.3} s, at floor {:.0}% (last {window} episodes)",
+                vm + 1,
+                v.miss.mean,
+                v.deviation.mean,
+                v.allocation.mean / (1u64 << 30) as f64,
+                v.overhead.mean,
+                v.at_floor.mean * 100.0
+            );
+        }
+    }
+    println!(
+        "{} {} on {}: {:.1} s; wrote {}",
+        policy.name(),
+        formulation,
+        spec.scenario.name,
+        result.wall_s,
+        out.display()
+    );
+    Ok(())
+}
+
+/// The `paper` command.
+///
+/// # Errors
+/// [`CliError`] when a result cannot be written or a run fails.
+pub fn paper(
+    out: &Path,
+    seeds: u32,
+    formulations: Vec<FormulationName>,
+    quick: bool,
+) -> Result<(), CliError> {
+    let scenarios = shipped_scenarios().map_err(CliError::failure)?;
+    let protocol = if quick {
+        Protocol::quick(seeds, formulations)
+    } else {
+        Protocol::paper(seeds, formulations)
+    };
+    let progress = if std::io::stderr().is_terminal() {
+        Progress::Bar
+    } else {
+        Progress::Lines
+    };
+    println!(
+        "cavmem paper: {} scenarios x {} policies x {} formulation(s) x {} seed(s), {} episodes each -> {}",
+        scenarios.len(),
+        protocol.policies.len(),
+        protocol.formulations.len(),
+        protocol.seeds,
+        protocol.episodes,
+        out.display()
+    );
+    let runs = run_grid(&scenarios, &protocol, out, progress).map_err(CliError::failure)?;
+    let agg = Aggregate::new(&runs, protocol.window);
+    let total_steps = u64::from(protocol.episodes) * 100;
+    let doc = report::json::summary(&agg, &protocol, &scenarios, &Hyperparams::for_run(total_steps));
+    report::json::write(out, &doc).map_err(CliError::failure)?;
+    report::csv::write(out, &runs).map_err(CliError::failure)?;
+    let command = command_line(seeds, &protocol, quick, out);
+    report::md::write(out, &report::md::report(&agg, &protocol, &scenarios, &command))
+        .map_err(CliError::failure)?;
+    let plots =
+        report::figures::write_all(out, &agg, &runs, &protocol, &scenarios).map_err(CliError::failure)?;
+    println!(
+        "wrote {0}/summary.json, {0}/episodes.csv, {0}/report.md and {plots} plots in {0}/plots/",
+        out.display()
+    );
+    Ok(())
+}
+
+fn command_line(seeds: u32, protocol: &Protocol, quick: bool, out: &Path) -> String {
+    let mut c = format!("cavmem paper --seeds {seeds} --out {}", out.display());
+    if protocol.formulations.len() < FormulationName::ALL.len() {
+        for f in &protocol.formulations {
+            c.push_str(&format!(" --formulation {f}"));
+        }
+    }
+    if quick {
+        c.push_str(" --quick");
+    }
+    c
+}

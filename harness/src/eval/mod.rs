@@ -1,0 +1,8 @@
+//! The paper's evaluation: one run of a policy on a scenario ([`run`]), the grid of
+//! scenarios × policies × formulations × seeds with resume ([`paper`]), and the metrics
+//! over the last episodes ([`metrics`]).
+
+pub mod formulation;
+pub mod metrics;
+pub mod paper;
+pub mod run;

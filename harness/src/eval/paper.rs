@@ -1,0 +1,286 @@
+//! The paper's evaluation (section 4): Table 2's three scenarios × four policies ×
+//! 1000 episodes of 100 steps, for several seeds and both formulations, in parallel, with
+//! resume: every finished run is a file in `DIR/cells/`, written atomically, and a new
+//! `paper` run with the same protocol skips it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use cavmem_core::agent::PolicyKind;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::formulation::FormulationName;
+use super::run::{Hyperparams, RunResult, RunSpec, run};
+use crate::output::{OutputError, create_dir, write_atomic};
+use crate::scenario::{Scenario, ScenarioError};
+
+/// The shipped scenario files, embedded so `cavmem paper` runs from any directory.
+pub const SHIPPED_SCENARIOS: [(&str, &str); 3] = [
+    (
+        "harness/scenarios/s1.toml",
+        include_str!("../../scenarios/s1.toml"),
+    ),
+    (
+        "harness/scenarios/s2.toml",
+        include_str!("../../scenarios/s2.toml"),
+    ),
+    (
+        "harness/scenarios/s3.toml",
+        include_str!("../../scenarios/s3.toml"),
+    ),
+];
+
+/// Loads the shipped scenarios.
+///
+/// # Errors
+/// [`ScenarioError`] if an embedded file is broken (a build defect; tests catch it).
+pub fn shipped_scenarios() -> Result<Vec<Scenario>, ScenarioError> {
+    SHIPPED_SCENARIOS
+        .iter()
+        .map(|(path, text)| Scenario::parse(Path::new(path), text))
+        .collect()
+}
+
+/// Stack size of the grid's worker threads.
+pub const WORKER_STACK_BYTES: usize = 64 << 20;
+
+/// The protocol of a `paper` run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Protocol {
+    /// Episodes per run (paper: 1000).
+    pub episodes: u32,
+    /// Episodes at the end over which metrics are taken (paper: 100).
+    pub window: u32,
+    /// Seeds 0..seeds.
+    pub seeds: u32,
+    /// Formulations evaluated.
+    pub formulations: Vec<FormulationName>,
+    /// Policies evaluated, by name.
+    pub policies: Vec<String>,
+}
+
+impl Protocol {
+    /// The paper's protocol for `seeds` seeds.
+    pub fn paper(seeds: u32, formulations: Vec<FormulationName>) -> Self {
+        Self {
+            episodes: 1000,
+            window: 100,
+            seeds,
+            formulations,
+            policies: all_policy_names(),
+        }
+    }
+
+    /// A short version for smoke runs: 20 episodes, metrics over the last 5.
+    pub fn quick(seeds: u32, formulations: Vec<FormulationName>) -> Self {
+        Self {
+            episodes: 20,
+            window: 5,
+            seeds,
+            formulations,
+            policies: all_policy_names(),
+        }
+    }
+}
+
+fn all_policy_names() -> Vec<String> {
+    PolicyKind::ALL.iter().map(|k| k.name().to_string()).collect()
+}
+
+/// One cell of the grid.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The policy.
+    pub policy: PolicyKind,
+    /// The formulation.
+    pub formulation: FormulationName,
+    /// The seed.
+    pub seed: u64,
+}
+
+impl Cell {
+    /// The cell's file name in `DIR/cells/`.
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-{}-{}-seed{}.json",
+            self.scenario.name,
+            self.policy.name(),
+            self.formulation.name(),
+            self.seed
+        )
+    }
+}
+
+/// A finished cell as stored on disk: the result and what produced it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellFile {
+    /// Episodes of the protocol (a file from another protocol is not reused).
+    pub episodes: u32,
+    /// The scenario file's text (a changed scenario is rerun).
+    pub scenario_source: String,
+    /// The harness version.
+    pub version: String,
+    /// The run.
+    pub result: RunResult,
+}
+
+/// Errors of the grid.
+#[derive(Debug)]
+pub enum PaperError {
+    /// Writing results failed.
+    Output(OutputError),
+    /// A run failed.
+    Run {
+        /// The cell.
+        cell: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for PaperError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Output(e) => write!(f, "writing results: {e}"),
+            Self::Run { cell, reason } => write!(f, "run {cell}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for PaperError {}
+
+impl From<OutputError> for PaperError {
+    fn from(e: OutputError) -> Self {
+        Self::Output(e)
+    }
+}
+
+/// Every cell of the grid, in a fixed order.
+pub fn cells(scenarios: &[Scenario], protocol: &Protocol) -> Vec<Cell> {
+    let mut out = Vec::new();
+    for formulation in &protocol.formulations {
+        for scenario in scenarios {
+            for policy in protocol.policies.iter().filter_map(|p| PolicyKind::from_name(p)) {
+                for seed in 0..u64::from(protocol.seeds) {
+                    out.push(Cell {
+                        scenario: scenario.clone(),
+                        policy,
+                        formulation: *formulation,
+                        seed,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reads a finished cell if it exists and matches the protocol and scenario.
+fn load_cell(path: &Path, cell: &Cell, protocol: &Protocol) -> Option<RunResult> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let file: CellFile = serde_json::from_str(&text).ok()?;
+    let matches = file.episodes == protocol.episodes
+        && file.scenario_source == cell.scenario.source
+        && file.version == env!("CARGO_PKG_VERSION")
+        && file.result.records.len() == protocol.episodes as usize * cell.scenario.vms.len();
+    matches.then_some(file.result)
+}
+
+/// How a grid run reports progress.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress {
+    /// A progress bar on the terminal.
+    Bar,
+    /// One plain line per finished cell (for logs and CI).
+    Lines,
+}
+
+/// Runs every cell not already in `out_dir/cells/` and returns all results in grid order.
+///
+/// # Errors
+/// [`PaperError`] when a result cannot be written or a run fails; finished cells stay on disk.
+pub fn run_grid(
+    scenarios: &[Scenario],
+    protocol: &Protocol,
+    out_dir: &Path,
+    progress: Progress,
+) -> Result<Vec<RunResult>, PaperError> {
+    let cell_dir = out_dir.join("cells");
+    create_dir(&cell_dir)?;
+    let grid = cells(scenarios, protocol);
+    let total_episodes = grid.len() as u64 * u64::from(protocol.episodes);
+    let bar = match progress {
+        Progress::Bar => ProgressBar::with_draw_target(Some(total_episodes), ProgressDrawTarget::stderr()),
+        Progress::Lines => ProgressBar::hidden(),
+    };
+    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {percent}% ETA {eta} {msg}")
+    {
+        bar.set_style(style);
+    }
+    let done_cells = Mutex::new(0usize);
+    // Agents are built by value before they are boxed (the core has no heap): a Q-learning
+    // table is 1.2 MB, so workers get stacks far above the 2 MiB default.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .stack_size(WORKER_STACK_BYTES)
+        .build()
+        .map_err(|e| PaperError::Run {
+            cell: "(thread pool)".into(),
+            reason: e.to_string(),
+        })?;
+    let results: Vec<Result<RunResult, PaperError>> = pool.install(|| {
+        grid.par_iter()
+            .map(|cell| {
+                let path: PathBuf = cell_dir.join(cell.file_name());
+                let result = if let Some(r) = load_cell(&path, cell, protocol) {
+                    bar.inc(u64::from(protocol.episodes));
+                    r
+                } else {
+                    let total_steps =
+                        u64::from(protocol.episodes) * u64::from(cell.scenario.node.steps_per_episode);
+                    let spec = RunSpec {
+                        scenario: cell.scenario.clone(),
+                        policy: cell.policy,
+                        formulation: cell.formulation,
+                        episodes: protocol.episodes,
+                        seed: cell.seed,
+                        hyper: Hyperparams::for_run(total_steps),
+                    };
+                    let r = run(&spec, |_| bar.inc(1)).map_err(|e| PaperError::Run {
+                        cell: cell.file_name(),
+                        reason: e.to_string(),
+                    })?;
+                    let file = CellFile {
+                        episodes: protocol.episodes,
+                        scenario_source: cell.scenario.source.clone(),
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        result: r.clone(),
+                    };
+                    let json = serde_json::to_vec(&file).map_err(|e| PaperError::Run {
+                        cell: cell.file_name(),
+                        reason: e.to_string(),
+                    })?;
+                    write_atomic(&path, &json)?;
+                    r
+                };
+                if matches!(progress, Progress::Lines) {
+                    let mut n = done_cells.lock().unwrap_or_else(|p| p.into_inner());
+                    *n += 1;
+                    println!(
+                        "[{}/{}] {} ({:.1} s)",
+                        *n,
+                        grid.len(),
+                        cell.file_name(),
+                        result.wall_s
+                    );
+                }
+                Ok(result)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    results.into_iter().collect()
+}

@@ -1,0 +1,357 @@
+//! One run: a policy on a scenario, one agent per VM, for a number of episodes (the
+//! paper's loop: observe → act → Bid Analyzer → node step → reward → record → learn).
+
+use std::fmt;
+use std::time::Instant;
+
+use cavmem_core::agent::{
+    AgentTransition, AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, Policy,
+    PolicyError, PolicyKind, QLearning, QlParams,
+};
+use cavmem_core::bid::{BidConfig, BidError, VmGrant, analyze};
+use cavmem_core::mdp::{NodeMdp, Observation, ObserveError, VmSample};
+use cavmem_core::noise::EpsilonSchedule;
+use serde::{Deserialize, Serialize};
+
+use super::formulation::FormulationName;
+use crate::scenario::Scenario;
+use crate::sim::{Node, SimError, VmReading};
+
+/// Replay capacity of the deep learners in the harness: 16,384 transitions, about 160
+/// episodes of one agent's experience (the paper does not give it).
+pub const REPLAY_CAPACITY: usize = 16_384;
+
+/// The policy type the harness runs.
+pub type HarnessPolicy = AnyPolicy<REPLAY_CAPACITY>;
+
+/// Hyperparameters of every policy (paper defaults; the ε schedule is scaled to the run).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyperparams {
+    /// DDPG.
+    pub ddpg: DdpgParams,
+    /// DQN.
+    pub dqn: DqnParams,
+    /// Q-learning.
+    pub ql: QlParams,
+}
+
+impl Hyperparams {
+    /// The paper's values, with the ε schedule laid over `total_steps` agent steps as the
+    /// paper lays it over 1000 episodes: ε = 1 for the first 20% (200 of 1000 episodes),
+    /// annealed over the next 30%.
+    pub fn for_run(total_steps: u64) -> Self {
+        let epsilon = EpsilonSchedule {
+            explore_steps: total_steps / 5,
+            anneal_steps: (total_steps * 3 / 10).max(1),
+            ..EpsilonSchedule::default()
+        };
+        Self {
+            ddpg: DdpgParams {
+                epsilon,
+                ..DdpgParams::default()
+            },
+            dqn: DqnParams {
+                epsilon,
+                ..DqnParams::default()
+            },
+            ql: QlParams {
+                epsilon,
+                ..QlParams::default()
+            },
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The policy of every VM.
+    pub policy: PolicyKind,
+    /// The MDP formulation.
+    pub formulation: FormulationName,
+    /// Episodes to run.
+    pub episodes: u32,
+    /// Seed: places the workloads and seeds the agents.
+    pub seed: u64,
+    /// Hyperparameters.
+    pub hyper: Hyperparams,
+}
+
+/// Per-episode, per-VM figures of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeRecord {
+    /// Episode, 0-based.
+    pub episode: u32,
+    /// VM, 0-based.
+    pub vm: usize,
+    /// Mean measured miss rate over the episode's steps, pages/s.
+    pub avg_miss_rate_pages_per_s: f64,
+    /// Mean |miss rate − target| over the steps, pages/s (target in force at each step,
+    /// converted to pages/s with the VM's bound).
+    pub miss_rate_deviation_pages_per_s: f64,
+    /// Mean allocation, bytes.
+    pub avg_allocation_bytes: f64,
+    /// Mean memory the workload needed, bytes.
+    pub avg_demand_bytes: f64,
+    /// Sum of the agent's rewards.
+    pub reward: f64,
+    /// Wall time of the agent's act, record and learn calls, seconds.
+    pub overhead_s: f64,
+    /// Fraction of steps that ended with the VM at the floor.
+    pub at_floor_fraction: f64,
+    /// Decisions that fell back to the safe bid.
+    pub fallbacks: u64,
+}
+
+/// One step of the last episode, for allocation traces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TracePoint {
+    /// Step within the episode.
+    pub step: u32,
+    /// Allocation per VM, bytes.
+    pub allocation_bytes: Vec<u64>,
+    /// Measured miss rate per VM, pages/s.
+    pub miss_rate_pages_per_s: Vec<f64>,
+    /// Demand per VM, bytes.
+    pub demand_bytes: Vec<u64>,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Policy name.
+    pub policy: String,
+    /// Formulation.
+    pub formulation: FormulationName,
+    /// Seed.
+    pub seed: u64,
+    /// Episodes run.
+    pub episodes: u32,
+    /// One record per episode and VM.
+    pub records: Vec<EpisodeRecord>,
+    /// The last episode, step by step.
+    pub trace: Vec<TracePoint>,
+    /// Wall time of the whole run, seconds.
+    pub wall_s: f64,
+}
+
+/// Why a run stopped.
+#[derive(Debug)]
+pub enum RunError {
+    /// The MDP rejected the node's measurements.
+    Observe(ObserveError),
+    /// The Bid Analyzer refused the node.
+    Bid(BidError),
+    /// The simulator refused the allocations.
+    Sim(SimError),
+    /// A policy refused its input.
+    Policy(PolicyError),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Observe(e) => write!(f, "observation: {e}"),
+            Self::Bid(e) => write!(f, "bid analyzer: {e}"),
+            Self::Sim(e) => write!(f, "simulator: {e}"),
+            Self::Policy(e) => write!(f, "policy: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// A seed for one purpose of one run, so streams do not overlap (SplitMix64 of the parts).
+pub fn derive_seed(seed: u64, purpose: u64) -> u64 {
+    let mut z = seed ^ purpose.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A boxed policy of `kind` for VM `vm` of a node with `vm_count` VMs.
+pub fn make_policy(
+    kind: PolicyKind,
+    hyper: &Hyperparams,
+    seed: u64,
+    vm: usize,
+    vm_count: usize,
+) -> Box<HarnessPolicy> {
+    let agent_seed = derive_seed(seed, 1000 + vm as u64);
+    Box::new(match kind {
+        PolicyKind::Ddpg => AnyPolicy::Ddpg(Ddpg::new(hyper.ddpg, agent_seed)),
+        PolicyKind::Dqn => AnyPolicy::Dqn(Dqn::new(hyper.dqn, agent_seed)),
+        PolicyKind::QLearning => AnyPolicy::QLearning(QLearning::new(hyper.ql, agent_seed)),
+        PolicyKind::EqualSplit => AnyPolicy::EqualSplit(EqualSplit::new(EqualSplitParams {
+            vm_count: vm_count as u32,
+        })),
+    })
+}
+
+/// The MDP inputs from the node's readings.
+fn samples(readings: &[VmReading], bounds: &[f32]) -> Vec<VmSample> {
+    readings
+        .iter()
+        .zip(bounds)
+        .map(|(r, b)| VmSample {
+            miss_rate_pages_per_s: r.miss_rate_pages_per_s as f32,
+            allocation_bytes: r.allocation_bytes,
+            msr_bound_pages_per_s: *b,
+        })
+        .collect()
+}
+
+/// Runs `spec` to the end; `on_episode` is called after every episode (for progress).
+///
+/// # Errors
+/// [`RunError`] when a component rejects its input (the simulator never produces such input).
+pub fn run(spec: &RunSpec, mut on_episode: impl FnMut(u32)) -> Result<RunResult, RunError> {
+    let started = Instant::now();
+    let scenario = &spec.scenario;
+    let n = scenario.vms.len();
+    let mut node = Node::new(scenario, derive_seed(spec.seed, 1));
+    let bound = spec.formulation.msr_bound();
+    let bounds: Vec<f32> = node
+        .vcpus()
+        .iter()
+        .map(|v| bound.pages_per_s(scenario.node.fault_service_time_s as f32, *v))
+        .collect();
+    let mut mdp = NodeMdp::new(spec.formulation.mdp_params());
+    let mdp_params = *mdp.params();
+    let bid_config = BidConfig {
+        capacity_bytes: scenario.node.capacity_bytes,
+        floor_bytes: scenario.node.floor_bytes,
+        granularity_bytes: scenario.node.granularity_bytes,
+        share: scenario.node.share,
+    };
+    let mut agents: Vec<Box<HarnessPolicy>> = (0..n)
+        .map(|j| make_policy(spec.policy, &spec.hyper, spec.seed, j, n))
+        .collect();
+    let steps = scenario.node.steps_per_episode;
+    let mut obs = vec![Observation::default(); n];
+    let mut next_obs = vec![Observation::default(); n];
+    let mut allocations = vec![0u64; n];
+    let mut bids = vec![0.0f32; n];
+    let mut grants = vec![VmGrant::default(); n];
+    let mut records = Vec::with_capacity(spec.episodes as usize * n);
+    let mut trace = Vec::new();
+    for episode in 0..spec.episodes {
+        node.reset_allocations();
+        mdp.reset();
+        agents.iter_mut().for_each(|a| a.start_episode());
+        mdp.observe(
+            node.capacity_bytes(),
+            &samples(node.readings(), &bounds),
+            &mut obs,
+        )
+        .map_err(RunError::Observe)?;
+        let mut acc = vec![
+            EpisodeRecord {
+                episode,
+                vm: 0,
+                ..zero_record()
+            };
+            n
+        ];
+        let fallbacks_before: Vec<u64> = agents.iter().map(|a| a.stats().fallbacks).collect();
+        let last = episode + 1 == spec.episodes;
+        for step in 0..steps {
+            for (j, agent) in agents.iter_mut().enumerate() {
+                let t0 = Instant::now();
+                bids[j] = agent.act(&obs[j]).map_err(RunError::Policy)?.bid;
+                acc[j].overhead_s += t0.elapsed().as_secs_f64();
+            }
+            allocations.copy_from_slice(node.allocations());
+            analyze(&bid_config, &mut allocations, &bids, &mut grants).map_err(RunError::Bid)?;
+            node.set_allocations(&allocations).map_err(RunError::Sim)?;
+            node.step();
+            let node_step = mdp
+                .observe(
+                    node.capacity_bytes(),
+                    &samples(node.readings(), &bounds),
+                    &mut next_obs,
+                )
+                .map_err(RunError::Observe)?;
+            let done = step + 1 == steps;
+            for (j, agent) in agents.iter_mut().enumerate() {
+                let reward = next_obs[j].reward(&mdp_params);
+                let t0 = Instant::now();
+                let transition = AgentTransition {
+                    state: obs[j],
+                    bid: bids[j],
+                    reward,
+                    next_state: next_obs[j],
+                    done,
+                };
+                agent.record(&transition).map_err(RunError::Policy)?;
+                agent.learn().map_err(RunError::Policy)?;
+                acc[j].overhead_s += t0.elapsed().as_secs_f64();
+                let r = node.readings()[j];
+                let target_pages_per_s = match spec.formulation {
+                    FormulationName::Raw => f64::from(node_step.target_pages_per_s),
+                    FormulationName::Paper => {
+                        (f64::from(next_obs[j].msr_tgt) + 1.0) * 0.5 * f64::from(bounds[j])
+                    }
+                };
+                let a = &mut acc[j];
+                a.avg_miss_rate_pages_per_s += r.miss_rate_pages_per_s;
+                a.miss_rate_deviation_pages_per_s += (r.miss_rate_pages_per_s - target_pages_per_s).abs();
+                a.avg_allocation_bytes += r.allocation_bytes as f64;
+                a.avg_demand_bytes += r.demand_bytes as f64;
+                a.reward += f64::from(reward);
+                a.at_floor_fraction += f64::from(u8::from(allocations[j] <= scenario.node.floor_bytes));
+            }
+            if last {
+                let readings = node.readings();
+                trace.push(TracePoint {
+                    step,
+                    allocation_bytes: readings.iter().map(|r| r.allocation_bytes).collect(),
+                    miss_rate_pages_per_s: readings.iter().map(|r| r.miss_rate_pages_per_s).collect(),
+                    demand_bytes: readings.iter().map(|r| r.demand_bytes).collect(),
+                });
+            }
+            std::mem::swap(&mut obs, &mut next_obs);
+        }
+        let per_step = 1.0 / f64::from(steps);
+        for (j, mut a) in acc.into_iter().enumerate() {
+            a.vm = j;
+            a.avg_miss_rate_pages_per_s *= per_step;
+            a.miss_rate_deviation_pages_per_s *= per_step;
+            a.avg_allocation_bytes *= per_step;
+            a.avg_demand_bytes *= per_step;
+            a.at_floor_fraction *= per_step;
+            a.fallbacks = agents[j].stats().fallbacks - fallbacks_before[j];
+            records.push(a);
+        }
+        on_episode(episode);
+    }
+    Ok(RunResult {
+        scenario: scenario.name.clone(),
+        policy: spec.policy.name().to_string(),
+        formulation: spec.formulation,
+        seed: spec.seed,
+        episodes: spec.episodes,
+        records,
+        trace,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn zero_record() -> EpisodeRecord {
+    EpisodeRecord {
+        episode: 0,
+        vm: 0,
+        avg_miss_rate_pages_per_s: 0.0,
+        miss_rate_deviation_pages_per_s: 0.0,
+        avg_allocation_bytes: 0.0,
+        avg_demand_bytes: 0.0,
+        reward: 0.0,
+        overhead_s: 0.0,
+        at_floor_fraction: 0.0,
+        fallbacks: 0,
+    }
+}

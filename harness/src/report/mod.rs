@@ -1,0 +1,160 @@
+//! Reports of the paper's evaluation: the aggregation over seeds ([`Aggregate`]), and the
+//! files written from it — `summary.json` ([`json`]), `episodes.csv` ([`csv`]), SVG plots
+//! ([`svg`]) and `report.md` ([`md`]).
+
+pub mod claims;
+pub mod csv;
+pub mod figures;
+pub mod json;
+pub mod md;
+pub mod svg;
+
+use std::collections::BTreeMap;
+
+use crate::eval::formulation::FormulationName;
+use crate::eval::metrics::{Interval, jain_index, mean};
+use crate::eval::run::RunResult;
+
+/// One metric of one VM (or the mean over VMs) over the last `window` episodes, as an
+/// interval over seeds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VmStats {
+    /// Average miss rate, pages/s.
+    pub miss: Interval,
+    /// Average |miss rate − target|, pages/s.
+    pub deviation: Interval,
+    /// Seconds the agent spent acting and learning over the window.
+    pub overhead: Interval,
+    /// Average allocation, bytes.
+    pub allocation: Interval,
+    /// Fraction of steps at the floor.
+    pub at_floor: Interval,
+}
+
+/// A (scenario, formulation, policy) cell aggregated over seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellStats {
+    /// Per VM.
+    pub per_vm: Vec<VmStats>,
+    /// Mean over VMs.
+    pub mean: VmStats,
+    /// Jain's fairness index of the VMs' miss rates.
+    pub jain: Interval,
+    /// Seeds aggregated.
+    pub seeds: usize,
+}
+
+/// Key of a cell: scenario, formulation, policy.
+pub type CellKey = (String, FormulationName, String);
+
+/// All cells aggregated over seeds, plus the raw runs (for curves and traces).
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    /// Episodes at the end over which metrics are taken.
+    pub window: u32,
+    /// The aggregated cells.
+    pub cells: BTreeMap<CellKey, CellStats>,
+}
+
+/// Per-seed window means of one run: per VM `[miss, deviation, overhead sum, allocation, at floor]`.
+fn window_means(run: &RunResult, window: u32) -> Vec<[f64; 5]> {
+    let first = run.episodes.saturating_sub(window);
+    let vms = run.records.iter().map(|r| r.vm + 1).max().unwrap_or(0);
+    (0..vms)
+        .map(|vm| {
+            let rows: Vec<_> = run
+                .records
+                .iter()
+                .filter(|r| r.vm == vm && r.episode >= first)
+                .collect();
+            let col = |f: &dyn Fn(&crate::eval::run::EpisodeRecord) -> f64| {
+                rows.iter().map(|r| f(r)).collect::<Vec<_>>()
+            };
+            [
+                mean(&col(&|r| r.avg_miss_rate_pages_per_s)),
+                mean(&col(&|r| r.miss_rate_deviation_pages_per_s)),
+                col(&|r| r.overhead_s).iter().sum(),
+                mean(&col(&|r| r.avg_allocation_bytes)),
+                mean(&col(&|r| r.at_floor_fraction)),
+            ]
+        })
+        .collect()
+}
+
+fn stats_of(per_seed: &[[f64; 5]]) -> VmStats {
+    let col = |k: usize| Interval::of(&per_seed.iter().map(|v| v[k]).collect::<Vec<_>>());
+    VmStats {
+        miss: col(0),
+        deviation: col(1),
+        overhead: col(2),
+        allocation: col(3),
+        at_floor: col(4),
+    }
+}
+
+impl Aggregate {
+    /// Aggregates runs over seeds, taking metrics over the last `window` episodes.
+    pub fn new(runs: &[RunResult], window: u32) -> Self {
+        let mut groups: BTreeMap<CellKey, Vec<Vec<[f64; 5]>>> = BTreeMap::new();
+        for r in runs {
+            groups
+                .entry((r.scenario.clone(), r.formulation, r.policy.clone()))
+                .or_default()
+                .push(window_means(r, window));
+        }
+        let cells = groups
+            .into_iter()
+            .map(|(key, seeds)| {
+                let vms = seeds.iter().map(Vec::len).min().unwrap_or(0);
+                let per_vm = (0..vms)
+                    .map(|vm| stats_of(&seeds.iter().map(|s| s[vm]).collect::<Vec<_>>()))
+                    .collect();
+                let means: Vec<[f64; 5]> = seeds
+                    .iter()
+                    .map(|s| {
+                        let mut m = [0.0; 5];
+                        for v in s {
+                            for (a, b) in m.iter_mut().zip(v) {
+                                *a += b / s.len() as f64;
+                            }
+                        }
+                        m
+                    })
+                    .collect();
+                let jain = Interval::of(
+                    &seeds
+                        .iter()
+                        .map(|s| jain_index(&s.iter().map(|v| v[0]).collect::<Vec<_>>()))
+                        .collect::<Vec<_>>(),
+                );
+                let stats = CellStats {
+                    per_vm,
+                    mean: stats_of(&means),
+                    jain,
+                    seeds: seeds.len(),
+                };
+                (key, stats)
+            })
+            .collect();
+        Self { window, cells }
+    }
+
+    /// The cell for a scenario, formulation and policy name.
+    pub fn get(&self, scenario: &str, formulation: FormulationName, policy: &str) -> Option<&CellStats> {
+        self.cells
+            .get(&(scenario.to_string(), formulation, policy.to_string()))
+    }
+
+    /// Cells whose VMs spent more than half of the window's steps at the floor.
+    pub fn floor_flags(&self) -> Vec<(&CellKey, usize, f64)> {
+        let mut out = Vec::new();
+        for (key, cell) in &self.cells {
+            for (vm, s) in cell.per_vm.iter().enumerate() {
+                if s.at_floor.mean > 0.5 {
+                    out.push((key, vm, s.at_floor.mean));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,75 @@
+//! End to end: `cavmem paper --quick` writes every promised file, and a second run resumes.
+
+use std::path::Path;
+
+use cavmem_harness::cli::paper;
+use cavmem_harness::eval::formulation::FormulationName;
+
+fn run_in_big_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn paper_quick_runs_end_to_end_and_resumes() {
+    run_in_big_stack(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        paper(out, 1, vec![FormulationName::Raw], true).unwrap();
+        for file in ["summary.json", "episodes.csv", "report.md"] {
+            assert!(out.join(file).is_file(), "{file} missing");
+        }
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        let results = summary["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3 * 4 * 2, "scenario × policy × VM");
+        for r in results {
+            for key in [
+                "scenario",
+                "policy",
+                "formulation",
+                "vm",
+                "avg_miss_rate_pages_per_s",
+                "miss_rate_deviation_pages_per_s",
+                "overhead_s",
+            ] {
+                assert!(!r[key].is_null(), "{key} missing in {r}");
+            }
+            assert!(r["avg_miss_rate_pages_per_s"].as_f64().unwrap() >= 0.0);
+        }
+        let policies: std::collections::BTreeSet<_> = results
+            .iter()
+            .map(|r| r["policy"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            policies.into_iter().collect::<Vec<_>>(),
+            ["ddpg", "dqn", "ql", "static"]
+        );
+        let csv = std::fs::read_to_string(out.join("episodes.csv")).unwrap();
+        assert_eq!(
+            csv.lines().count(),
+            1 + 3 * 4 * 20 * 2,
+            "header + scenario × policy × episode × VM"
+        );
+        let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+        assert!(report.contains("DDPG deviation 82.2% below static"));
+        let plots = std::fs::read_dir(out.join("plots")).unwrap().count();
+        assert_eq!(plots, 3 * 5);
+
+        // Resume: finished cells are reused, not rerun (their files keep their mtime).
+        let cell = out.join("cells").join("s1-ddpg-raw-seed0.json");
+        let before = std::fs::metadata(&cell).unwrap().modified().unwrap();
+        paper(out, 1, vec![FormulationName::Raw], true).unwrap();
+        assert_eq!(std::fs::metadata(&cell).unwrap().modified().unwrap(), before);
+        // A corrupted cell is rerun, not trusted.
+        std::fs::write(&cell, b"{ torn").unwrap();
+        paper(out, 1, vec![FormulationName::Raw], true).unwrap();
+        let text = std::fs::read_to_string(&cell).unwrap();
+        assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
+        assert!(Path::new(out).join("summary.json").is_file());
+    });
+}
