@@ -1,5 +1,7 @@
 //! End to end: `cavmem paper --quick` writes every promised file, and a second run resumes.
 
+#![allow(clippy::unwrap_used, reason = "a test: a failed unwrap is a failed test")]
+
 use std::path::Path;
 
 use cavmem_harness::cli::paper;
