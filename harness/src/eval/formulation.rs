@@ -74,3 +74,6 @@ impl fmt::Display for FormulationName {
 
 /// λ of the default formulation: half the weight of the deviation term.
 pub const RAW_MISS_WEIGHT: f32 = 0.5;
+
+#[cfg(test)]
+mod tests;
