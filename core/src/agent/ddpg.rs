@@ -183,22 +183,46 @@ impl<const R: usize> Ddpg<R> {
         self.critic.grads.fill_zero();
         for chunk in self.batch.chunks(CHUNK) {
             let mut inputs = [[0.0; CRITIC_INPUT]; CHUNK];
-            let mut targets = [0.0f32; CHUNK];
+            let mut next_states = [[0.0; STATE_DIM]; CHUNK];
+            let mut rewards = [0.0f32; CHUNK];
+            let mut continues = [0.0f32; CHUNK];
             let mut rows = 0;
-            for ((input, target), index) in inputs.iter_mut().zip(&mut targets).zip(chunk) {
+            for ((((input, next), reward), cont), index) in inputs
+                .iter_mut()
+                .zip(&mut next_states)
+                .zip(&mut rewards)
+                .zip(&mut continues)
+                .zip(chunk)
+            {
                 let Some(t) = self.replay.get(*index as usize) else {
                     continue;
                 };
-                let [next_bid] = self.actor.target.forward(&t.next_state);
-                let [next_z] = self.critic.target.forward(&critic_input(&t.next_state, next_bid));
-                let bootstrap = if t.done {
-                    0.0
-                } else {
-                    self.params.gamma * head.apply(next_z)
-                };
-                *target = t.reward + bootstrap;
                 *input = critic_input(&t.state, t.action);
+                *next = t.next_state;
+                *reward = t.reward;
+                *cont = if t.done { 0.0 } else { 1.0 };
                 rows += 1;
+            }
+            // y = r + γ·(1 − done)·Q'(s', μ'(s')), target networks forward only.
+            let mut next_bids = [[0.0f32; 1]; CHUNK];
+            self.actor
+                .target
+                .forward_rows(next_states.get(..rows).unwrap_or_default(), &mut next_bids);
+            let mut next_inputs = [[0.0; CRITIC_INPUT]; CHUNK];
+            for ((row, next), [bid]) in next_inputs.iter_mut().zip(&next_states).zip(&next_bids) {
+                *row = critic_input(next, *bid);
+            }
+            let mut next_z = [[0.0f32; 1]; CHUNK];
+            self.critic
+                .target
+                .forward_rows(next_inputs.get(..rows).unwrap_or_default(), &mut next_z);
+            let mut targets = [0.0f32; CHUNK];
+            for (((y, r), c), [z]) in targets.iter_mut().zip(&rewards).zip(&continues).zip(&next_z) {
+                *y = if *c == 0.0 {
+                    *r
+                } else {
+                    *r + self.params.gamma * head.apply(*z)
+                };
             }
             let rows_in = inputs.get(..rows).unwrap_or_default();
             let mut d_out = [[0.0f32; 1]; CHUNK];

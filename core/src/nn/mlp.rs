@@ -11,7 +11,7 @@
 use core::marker::PhantomData;
 
 use super::act::{Head, relu, relu_derivative_from_output};
-use super::dense::Dense;
+use super::dense::{Dense, ROW_BLOCK};
 use super::params::Parameters;
 use crate::rng::Rng;
 
@@ -126,31 +126,68 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
     }
 
     /// Runs up to `B` rows of `inputs` forward and records them in `tape`; returns the
-    /// outputs (the first `min(inputs.len(), B)` rows).
+    /// outputs (the first `min(inputs.len(), B)` rows). Bit-identical to
+    /// [`Mlp::forward`] row by row.
     pub fn forward_tape<'t, const B: usize>(
         &self,
         tape: &'t mut MlpTape<I, H, O, B>,
         inputs: &[[f32; I]],
     ) -> &'t [[f32; O]] {
-        let mut rows = 0;
-        let layers = tape
-            .x
-            .iter_mut()
-            .zip(&mut tape.h1)
-            .zip(&mut tape.h2)
-            .zip(&mut tape.y);
-        for ((((x, h1), h2), y), input) in layers.zip(inputs) {
+        let rows = inputs.len().min(B);
+        for (x, input) in tape.x.iter_mut().zip(inputs) {
             *x = *input;
+        }
+        let x = tape.x.get(..rows).unwrap_or_default();
+        let h1 = tape.h1.get_mut(..rows).unwrap_or_default();
+        let h2 = tape.h2.get_mut(..rows).unwrap_or_default();
+        let y = tape.y.get_mut(..rows).unwrap_or_default();
+        self.forward_layers(x, h1, h2, y);
+        tape.rows = rows;
+        tape.outputs()
+    }
+
+    /// The outputs for many rows at once, without keeping activations (target networks).
+    /// Writes `min(inputs.len(), outputs.len())` rows. Bit-identical to [`Mlp::forward`].
+    pub fn forward_rows(&self, inputs: &[[f32; I]], outputs: &mut [[f32; O]]) {
+        let mut h1 = [[0.0; H]; ROW_BLOCK];
+        let mut h2 = [[0.0; H]; ROW_BLOCK];
+        for (x, y) in inputs.chunks(ROW_BLOCK).zip(outputs.chunks_mut(ROW_BLOCK)) {
+            let n = x.len().min(y.len());
+            let (h1, h2) = (
+                h1.get_mut(..n).unwrap_or_default(),
+                h2.get_mut(..n).unwrap_or_default(),
+            );
+            self.forward_layers(
+                x.get(..n).unwrap_or_default(),
+                h1,
+                h2,
+                y.get_mut(..n).unwrap_or_default(),
+            );
+        }
+    }
+
+    /// Forward through all layers for equal-length row slices, [`ROW_BLOCK`] rows at a time.
+    fn forward_layers(&self, x: &[[f32; I]], h1: &mut [[f32; H]], h2: &mut [[f32; H]], y: &mut [[f32; O]]) {
+        let (xb, xt) = x.as_chunks::<ROW_BLOCK>();
+        let (h1b, h1t) = h1.as_chunks_mut::<ROW_BLOCK>();
+        let (h2b, h2t) = h2.as_chunks_mut::<ROW_BLOCK>();
+        let (yb, yt) = y.as_chunks_mut::<ROW_BLOCK>();
+        for (((x, h1), h2), y) in xb.iter().zip(h1b).zip(h2b).zip(yb) {
+            self.l1.forward_block(x, h1);
+            h1.as_flattened_mut().iter_mut().for_each(|v| *v = relu(*v));
+            self.l2.forward_block(h1, h2);
+            h2.as_flattened_mut().iter_mut().for_each(|v| *v = relu(*v));
+            self.l3.forward_block(h2, y);
+            y.as_flattened_mut().iter_mut().for_each(|v| *v = A::apply(*v));
+        }
+        for (((x, h1), h2), y) in xt.iter().zip(h1t).zip(h2t).zip(yt) {
             self.l1.forward(x, h1);
             h1.iter_mut().for_each(|v| *v = relu(*v));
             self.l2.forward(h1, h2);
             h2.iter_mut().for_each(|v| *v = relu(*v));
             self.l3.forward(h2, y);
             y.iter_mut().for_each(|v| *v = A::apply(*v));
-            rows += 1;
         }
-        tape.rows = rows;
-        tape.outputs()
     }
 
     /// Backpropagates `d_out = ∂L/∂y` (one row per recorded row) through the pass in

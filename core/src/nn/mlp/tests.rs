@@ -155,3 +155,20 @@ fn mlp_backward_accumulates_over_split_batches() {
     }
     assert!(whole.tensors().flatten().any(|g| *g != 0.0));
 }
+
+#[test]
+fn mlp_forward_rows_matches_single_rows() {
+    let mut net = Mlp::<6, 64, 1, Identity>::zeroed();
+    net.init(&mut Rng::seed_from_u64(8));
+    let mut rng = Rng::seed_from_u64(9);
+    let rows: [[f32; 6]; 11] =
+        core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-1.0, 1.0)));
+    let mut out = [[0.0f32; 1]; 11];
+    net.forward_rows(&rows, &mut out);
+    let mut tape = MlpTape::<6, 64, 1, 11>::new();
+    let taped = net.forward_tape(&mut tape, &rows).to_vec();
+    for ((r, o), t) in rows.iter().zip(&out).zip(&taped) {
+        assert_eq!(o[0].to_bits(), net.forward(r)[0].to_bits());
+        assert_eq!(t[0].to_bits(), o[0].to_bits());
+    }
+}
