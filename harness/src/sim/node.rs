@@ -303,3 +303,45 @@ mod tests {
         1 << 29
     }
 }
+
+#[cfg(test)]
+mod conservation_tests {
+    use std::path::Path;
+
+    use cavmem_core::bid::{BidConfig, VmGrant, analyze};
+    use cavmem_core::rng::Rng;
+    use proptest::prelude::{ProptestConfig, any};
+    use proptest::{prop_assert, prop_assert_eq, proptest};
+
+    use super::Node;
+    use crate::scenario::Scenario;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Random bids through the Bid Analyzer into the simulator: the node never holds more
+        /// than its capacity, never loses memory, and keeps every VM at or above the floor.
+        #[test]
+        fn sim_conserves_memory_under_random_bids(seed in any::<u64>(), scenario_index in 0usize..3) {
+            let name = ["s1", "s2", "s3"][scenario_index];
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.toml"));
+            let s = Scenario::load(&path).unwrap();
+            let mut node = Node::new(&s, seed);
+            let config = BidConfig { capacity_bytes: s.node.capacity_bytes, floor_bytes: s.node.floor_bytes, granularity_bytes: s.node.granularity_bytes, share: s.node.share };
+            let mut rng = Rng::seed_from_u64(seed);
+            let mut grants = vec![VmGrant::default(); 2];
+            for _ in 0..300 {
+                let bids = [rng.uniform_range(-1.0, 1.0), rng.uniform_range(-1.0, 1.0)];
+                let mut allocations = node.allocations().to_vec();
+                let summary = analyze(&config, &mut allocations, &bids, &mut grants).unwrap();
+                node.set_allocations(&allocations).unwrap();
+                let readings = node.step().to_vec();
+                let total: u64 = readings.iter().map(|r| r.allocation_bytes).sum();
+                prop_assert_eq!(total + node.free_bytes(), s.node.capacity_bytes);
+                prop_assert_eq!(summary.free_bytes, node.free_bytes());
+                prop_assert!(readings.iter().all(|r| r.allocation_bytes >= s.node.floor_bytes));
+                prop_assert!(readings.iter().all(|r| r.miss_rate_pages_per_s.is_finite() && r.miss_rate_pages_per_s >= 0.0));
+            }
+        }
+    }
+}
