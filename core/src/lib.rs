@@ -18,6 +18,10 @@
 //! | [`optim`] | Adam and Polyak (soft) target updates |
 //! | [`noise`] | Ornstein–Uhlenbeck exploration noise and the annealed ε schedule |
 //! | [`replay`] | fixed-capacity replay ring with uniform minibatch sampling |
+//! | [`mdp`] | the five state variables, the target (Eq. 3) and the reward (Eq. 2) |
+//! | [`bid`] | the Bid Analyzer: bids to feasible integer allocations |
+//! | [`agent`] | DDPG, DQN, Q-learning and the equal split behind one trait; frozen policies |
+//! | [`snapshot`] | versioned, CRC-checked policy snapshots |
 //!
 //! All arithmetic is `f32` in a fixed summation order with transcendental functions
 //! from `libm`, so the same seed gives the same bits on every target.
@@ -33,4 +37,5 @@ pub mod noise;
 pub mod optim;
 pub mod replay;
 pub mod rng;
+pub mod snapshot;
 pub mod units;

@@ -13,10 +13,12 @@ use crate::noise::{EpsilonSchedule, OuNoise, OuParams};
 use crate::optim::Adam;
 use crate::replay::{Replay, Transition};
 use crate::rng::Rng;
+use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{
     Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
 };
+use super::frozen::{ACTOR_SHAPE, ActorNet, actor_bid, network_header};
 use super::{AgentTransition, Policy};
 
 /// Hidden units per layer (paper, section 4).
@@ -151,10 +153,32 @@ impl<const R: usize> Ddpg<R> {
         &self.params
     }
 
-    /// The actor's output for `obs` without exploration (the deterministic policy μ(s)).
+    /// The actor's output for `obs` without exploration (the deterministic policy μ(s)),
+    /// clamped to [-1, 1]; NaN if the actor has diverged.
     pub fn policy_bid(&self, obs: &Observation) -> f32 {
-        let [bid] = self.actor.net.forward(&obs.to_array());
-        bid
+        actor_bid(&self.actor.net, obs).unwrap_or(f32::NAN)
+    }
+
+    /// Writes the actor as a snapshot (what acting needs); returns the bytes written.
+    ///
+    /// # Errors
+    /// [`SnapshotError::BufferTooSmall`].
+    pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        let header = network_header(SnapshotKind::DdpgActor, ACTOR_SHAPE, None);
+        snapshot::write(&header, &self.actor.net, out)
+    }
+
+    /// Loads an actor snapshot into the actor and its target (the critic is untouched);
+    /// the agent is unchanged on error.
+    ///
+    /// # Errors
+    /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
+    pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let mut actor = ActorNet::zeroed();
+        snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut actor)?;
+        self.actor.net.copy_from(&actor);
+        self.actor.target.copy_from(&actor);
+        Ok(())
     }
 
     /// The critic's value Q(s, a).
@@ -300,12 +324,11 @@ fn critic_input(state: &[f32; STATE_DIM], bid: f32) -> [f32; CRITIC_INPUT] {
 impl<const R: usize> Policy for Ddpg<R> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
-        let bid = self.policy_bid(obs);
-        if !bid.is_finite() {
+        let Ok(bid) = actor_bid(&self.actor.net, obs) else {
             self.stats.fallbacks += 1;
             self.recover();
             return Ok(Decision::hold(Fallback::NonFiniteOutput));
-        }
+        };
         self.stats.acts += 1;
         // Exploration (section 3.2): the OU process advances every step; its value is
         // added with probability ε.

@@ -9,11 +9,13 @@ use crate::noise::EpsilonSchedule;
 use crate::optim::Adam;
 use crate::replay::{Replay, Transition};
 use crate::rng::Rng;
+use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{
     Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
 };
 use super::ddpg::{BATCH, CHUNK, HIDDEN};
+use super::frozen::{QNET_SHAPE, greedy_action, network_header};
 use super::{AgentTransition, Policy};
 
 /// Number of discrete bids (paper, section 4).
@@ -124,6 +126,19 @@ impl<const R: usize> Dqn<R> {
         self.q.net.forward(&obs.to_array())
     }
 
+    /// Writes the Q-network and action bids as a snapshot; returns the bytes written.
+    ///
+    /// # Errors
+    /// [`SnapshotError::BufferTooSmall`].
+    pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        let header = network_header(
+            SnapshotKind::DqnQNetwork,
+            QNET_SHAPE,
+            Some(self.params.action_bids),
+        );
+        snapshot::write(&header, &self.q.net, out)
+    }
+
     fn recover(&mut self) {
         self.stats.divergences += 1;
         self.q.init(&mut self.rng);
@@ -133,20 +148,15 @@ impl<const R: usize> Dqn<R> {
 impl<const R: usize> Policy for Dqn<R> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
-        let q = self.q_values(obs);
-        if !q.iter().all(|v| v.is_finite()) {
+        let Ok(greedy) = greedy_action(&self.q_values(obs)) else {
             self.stats.fallbacks += 1;
             self.recover();
             return Ok(Decision::hold(Fallback::NonFiniteOutput));
-        }
+        };
         self.stats.acts += 1;
         let explored = self.explorer.roll(&mut self.rng);
         let random_action = self.rng.below(ACTIONS as u32) as usize;
-        let action = if explored {
-            random_action
-        } else {
-            usize::from(argmax(&q))
-        };
+        let action = if explored { random_action } else { greedy };
         self.stats.explored += u64::from(explored);
         let bid = self.params.action_bids.get(action).copied().unwrap_or(0.0);
         Ok(Decision {

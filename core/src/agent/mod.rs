@@ -13,12 +13,14 @@ pub mod common;
 pub mod ddpg;
 pub mod dqn;
 pub mod equal_split;
+pub mod frozen;
 pub mod ql;
 
 pub use common::{Decision, Fallback, LearnOutcome, PolicyError, PolicyStats};
 pub use ddpg::{CriticHead, Ddpg, DdpgParams};
 pub use dqn::{Dqn, DqnParams};
 pub use equal_split::{EqualSplit, EqualSplitParams};
+pub use frozen::{FrozenActor, FrozenQNetwork, FrozenQTable};
 pub use ql::{QLearning, QlParams};
 
 use crate::mdp::Observation;

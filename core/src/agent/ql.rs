@@ -8,8 +8,10 @@
 use heapless::Vec;
 
 use crate::mdp::Observation;
+use crate::nn::Parameters;
 use crate::noise::EpsilonSchedule;
 use crate::rng::Rng;
+use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, Explorer, LearnOutcome, PolicyError, PolicyStats, check_transition};
 use super::dqn::{ACTIONS, DEFAULT_ACTION_BIDS, argmax, nearest_action};
@@ -65,6 +67,40 @@ pub fn state_index(obs: &Observation) -> usize {
     bins.iter().fold(0, |acc, b| acc * BINS + b)
 }
 
+/// The Q-table: one row of [`ACTIONS`] values per quantized state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QTable {
+    rows: [[f32; ACTIONS]; STATES],
+}
+
+impl QTable {
+    /// An all-zero table (`const`, for `static` placement).
+    pub const fn zeroed() -> Self {
+        Self {
+            rows: [[0.0; ACTIONS]; STATES],
+        }
+    }
+
+    /// The values of state `index` (zeros when out of range).
+    pub fn row(&self, index: usize) -> [f32; ACTIONS] {
+        self.rows.get(index).copied().unwrap_or([0.0; ACTIONS])
+    }
+
+    /// The value of `action` in state `index`, mutable.
+    fn value_mut(&mut self, index: usize, action: usize) -> Option<&mut f32> {
+        self.rows.get_mut(index).and_then(|row| row.get_mut(action))
+    }
+}
+
+impl Parameters for QTable {
+    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+        core::iter::once(self.rows.as_flattened())
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        core::iter::once(self.rows.as_flattened_mut())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Pending {
     state: u32,
@@ -78,7 +114,7 @@ struct Pending {
 #[derive(Clone, Debug)]
 pub struct QLearning {
     params: QlParams,
-    table: [[f32; ACTIONS]; STATES],
+    table: QTable,
     pending: Vec<Pending, PENDING>,
     explorer: Explorer,
     rng: Rng,
@@ -90,7 +126,7 @@ impl QLearning {
     pub fn new(params: QlParams, seed: u64) -> Self {
         Self {
             params,
-            table: [[0.0; ACTIONS]; STATES],
+            table: QTable::zeroed(),
             pending: Vec::new(),
             explorer: Explorer::new(params.epsilon),
             rng: Rng::seed_from_u64(seed),
@@ -105,18 +141,27 @@ impl QLearning {
 
     /// The table row for `obs`.
     pub fn q_values(&self, obs: &Observation) -> [f32; ACTIONS] {
-        self.table
-            .get(state_index(obs))
-            .copied()
-            .unwrap_or([0.0; ACTIONS])
+        self.table.row(state_index(obs))
+    }
+
+    /// Bytes of this policy's snapshot.
+    pub const SNAPSHOT_BYTES: usize = snapshot::HEADER_BYTES + 4 * STATES * ACTIONS + snapshot::CRC_BYTES;
+
+    /// Writes the table and action bids as a snapshot; returns the bytes written.
+    ///
+    /// # Errors
+    /// [`SnapshotError::BufferTooSmall`].
+    pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        let header = super::frozen::network_header(
+            SnapshotKind::QTable,
+            super::frozen::QTABLE_SHAPE,
+            Some(self.params.action_bids),
+        );
+        snapshot::write(&header, &self.table, out)
     }
 
     fn apply(&mut self, p: Pending) -> f32 {
-        let next = self
-            .table
-            .get(p.next_state as usize)
-            .copied()
-            .unwrap_or([0.0; ACTIONS]);
+        let next = self.table.row(p.next_state as usize);
         let best_next = next.get(usize::from(argmax(&next))).copied().unwrap_or(0.0);
         let target = p.reward
             + if p.done {
@@ -124,11 +169,7 @@ impl QLearning {
             } else {
                 self.params.gamma * best_next
             };
-        let Some(q) = self
-            .table
-            .get_mut(p.state as usize)
-            .and_then(|row| row.get_mut(usize::from(p.action)))
-        else {
+        let Some(q) = self.table.value_mut(p.state as usize, usize::from(p.action)) else {
             return 0.0;
         };
         let td = target - *q;
