@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::eval::formulation::FormulationName;
 use crate::eval::paper::{Progress, Protocol, run_grid, shipped_scenarios};
-use crate::eval::run::{Hyperparams, RunSpec, run};
+use crate::eval::run::{HarnessPolicy, Hyperparams, RunSpec, make_agents, run_agents};
 use crate::output::{create_dir, write_atomic};
 use crate::report::{self, Aggregate};
 use crate::scenario::Scenario;
@@ -50,6 +50,38 @@ pub enum Command {
         formulation: FormulationName,
         /// Output directory.
         #[arg(long, default_value = "results/run")]
+        out: PathBuf,
+        /// Start every VM's agent from this policy snapshot (from `cavmem train --save`).
+        #[arg(long)]
+        load: Option<PathBuf>,
+        /// Evaluate only: no learning and no exploration.
+        #[arg(long)]
+        no_learn: bool,
+    },
+    /// Train one policy on one scenario and save VM 1's trained policy as a snapshot.
+    ///
+    /// The snapshot (docs/snapshot.md) holds what acting needs; `cavmem run --load` starts
+    /// every VM's agent from it. Also writes what `run` writes.
+    Train {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Policy of every VM.
+        #[arg(long, value_parser = parse_policy, default_value = "ddpg")]
+        policy: PolicyKind,
+        /// Episodes.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        episodes: u32,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// MDP formulation.
+        #[arg(long, value_enum, default_value_t = FormulationName::Raw)]
+        formulation: FormulationName,
+        /// Where to write the snapshot, e.g. policy.cavm.
+        #[arg(long)]
+        save: PathBuf,
+        /// Output directory for the run's episodes.
+        #[arg(long, default_value = "results/train")]
         out: PathBuf,
     },
     /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
@@ -114,9 +146,46 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             seed,
             formulation,
             out,
+            load,
+            no_learn,
         } => {
             let scenario = Scenario::load(&scenario).map_err(CliError::input)?;
-            run_one(scenario, policy, episodes, seed, formulation, &out)
+            let spec = run_spec(scenario, policy, episodes, seed, formulation, !no_learn);
+            let mut agents = make_agents(&spec);
+            if let Some(path) = &load {
+                let named = |e: &dyn std::fmt::Display| CliError::input(format!("{}: {e}", path.display()));
+                let bytes = std::fs::read(path).map_err(|e| named(&e))?;
+                for agent in &mut agents {
+                    agent.load_snapshot(&bytes).map_err(|e| named(&e))?;
+                }
+            }
+            run_one(&spec, &mut agents, &out)
+        }
+        Command::Train {
+            scenario,
+            policy,
+            episodes,
+            seed,
+            formulation,
+            save,
+            out,
+        } => {
+            let scenario = Scenario::load(&scenario).map_err(CliError::input)?;
+            let spec = run_spec(scenario, policy, episodes, seed, formulation, true);
+            let mut agents = make_agents(&spec);
+            run_one(&spec, &mut agents, &out)?;
+            let mut bytes = vec![0u8; SNAPSHOT_BUFFER_BYTES];
+            let first = agents
+                .first()
+                .ok_or_else(|| CliError::failure("the scenario has no VM"))?;
+            let n = first.save_snapshot(&mut bytes).map_err(CliError::failure)?;
+            write_atomic(&save, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
+            println!(
+                "saved VM 1's {} policy to {} ({n} bytes)",
+                policy.name(),
+                save.display()
+            );
+            Ok(())
         }
         Command::Paper {
             out,
@@ -134,25 +203,33 @@ pub fn execute(command: Command) -> Result<(), CliError> {
     }
 }
 
-fn run_one(
+/// Room for the largest snapshot (the Q-table's).
+const SNAPSHOT_BUFFER_BYTES: usize = cavmem_core::agent::QLearning::SNAPSHOT_BYTES;
+
+fn run_spec(
     scenario: Scenario,
     policy: PolicyKind,
     episodes: u32,
     seed: u64,
     formulation: FormulationName,
-    out: &Path,
-) -> Result<(), CliError> {
-    create_dir(out).map_err(CliError::failure)?;
+    learn: bool,
+) -> RunSpec {
     let total = u64::from(episodes) * u64::from(scenario.node.steps_per_episode);
-    let spec = RunSpec {
+    RunSpec {
         scenario,
         policy,
         formulation,
         episodes,
         seed,
         hyper: Hyperparams::for_run(total),
-    };
-    let result = run(&spec, |_| {}).map_err(CliError::failure)?;
+        learn,
+    }
+}
+
+fn run_one(spec: &RunSpec, agents: &mut [Box<HarnessPolicy>], out: &Path) -> Result<(), CliError> {
+    create_dir(out).map_err(CliError::failure)?;
+    let (episodes, policy, formulation) = (spec.episodes, spec.policy, spec.formulation);
+    let result = run_agents(spec, agents, |_| {}).map_err(CliError::failure)?;
     let json = serde_json::to_vec(&result).map_err(CliError::failure)?;
     write_atomic(&out.join("run.json"), &json).map_err(CliError::failure)?;
     report::csv::write(out, std::slice::from_ref(&result)).map_err(CliError::failure)?;

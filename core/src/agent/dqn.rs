@@ -139,6 +139,21 @@ impl<const R: usize> Dqn<R> {
         snapshot::write(&header, &self.q.net, out)
     }
 
+    /// Loads a Q-network snapshot into the network and its target, with its action bids;
+    /// the agent is unchanged on error.
+    ///
+    /// # Errors
+    /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
+    pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let mut frozen = super::frozen::FrozenQNetwork::zeroed();
+        frozen.load_snapshot(bytes)?;
+        let (net, bids) = frozen.parts();
+        self.q.net.copy_from(net);
+        self.q.target.copy_from(net);
+        self.params.action_bids = bids;
+        Ok(())
+    }
+
     fn recover(&mut self) {
         self.stats.divergences += 1;
         self.q.init(&mut self.rng);

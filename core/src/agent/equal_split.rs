@@ -2,7 +2,9 @@
 //! step it bids whatever moves its VM toward `1 / vm_count` of the node; bids are limited
 //! to [-1, 1], so reaching the equal share can take more than one step.
 
-use crate::mdp::Observation;
+use crate::mdp::{Observation, STATE_DIM};
+use crate::nn::Parameters;
+use crate::snapshot::{self, Header, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, LearnOutcome, PolicyError, PolicyStats, check_transition};
 use super::{AgentTransition, Policy};
@@ -56,6 +58,45 @@ impl EqualSplit {
         }
     }
 
+    /// Bytes of this policy's snapshot.
+    pub const SNAPSHOT_BYTES: usize = snapshot::HEADER_BYTES + snapshot::CRC_BYTES;
+
+    /// Writes the VM count as a snapshot; returns the bytes written.
+    ///
+    /// # Errors
+    /// [`SnapshotError::BufferTooSmall`].
+    pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        let mut extra = [0u8; 12];
+        extra[..4].copy_from_slice(&self.params.vm_count.to_le_bytes());
+        let header = Header {
+            kind: SnapshotKind::EqualSplit,
+            state_dim: STATE_DIM as u16,
+            hidden: 0,
+            outputs: 1,
+            parameter_count: 0,
+            extra,
+        };
+        snapshot::write(&header, &NoParameters, out)
+    }
+
+    /// Loads an equal-split snapshot (its VM count).
+    ///
+    /// # Errors
+    /// [`SnapshotError`] for a bad snapshot or one of another kind.
+    pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let header = snapshot::read_into(
+            bytes,
+            SnapshotKind::EqualSplit,
+            (STATE_DIM as u16, 0, 1),
+            &mut NoParameters,
+        )?;
+        if header.vm_count() == 0 {
+            return Err(SnapshotError::ShapeMismatch);
+        }
+        self.params.vm_count = header.vm_count();
+        Ok(())
+    }
+
     /// Changes the number of VMs (VMs came or went).
     pub fn set_vm_count(&mut self, vm_count: u32) {
         self.params.vm_count = vm_count;
@@ -93,5 +134,17 @@ impl Policy for EqualSplit {
 
     fn stats(&self) -> PolicyStats {
         self.stats
+    }
+}
+
+/// The empty parameter set of a policy without parameters.
+struct NoParameters;
+
+impl Parameters for NoParameters {
+    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+        core::iter::empty()
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        core::iter::empty()
     }
 }

@@ -159,6 +159,11 @@ impl FrozenQNetwork {
         Ok(())
     }
 
+    /// The network and the action bids.
+    pub fn parts(&self) -> (&QNet, [f32; ACTIONS]) {
+        (&self.q, self.action_bids)
+    }
+
     /// The greedy bid for `obs`.
     ///
     /// # Errors

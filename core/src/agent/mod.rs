@@ -24,6 +24,7 @@ pub use frozen::{FrozenActor, FrozenQNetwork, FrozenQTable};
 pub use ql::{QLearning, QlParams};
 
 use crate::mdp::Observation;
+use crate::snapshot::SnapshotError;
 
 /// One step of one agent's experience, as the harness or hypervisor reports it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -130,6 +131,32 @@ impl<const R: usize> AnyPolicy<R> {
             Self::Dqn(_) => PolicyKind::Dqn,
             Self::QLearning(_) => PolicyKind::QLearning,
             Self::EqualSplit(_) => PolicyKind::EqualSplit,
+        }
+    }
+
+    /// Writes the policy's snapshot (what acting needs); returns the bytes written.
+    ///
+    /// # Errors
+    /// [`SnapshotError::BufferTooSmall`].
+    pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        match self {
+            Self::Ddpg(p) => p.save_snapshot(out),
+            Self::Dqn(p) => p.save_snapshot(out),
+            Self::QLearning(p) => p.save_snapshot(out),
+            Self::EqualSplit(p) => p.save_snapshot(out),
+        }
+    }
+
+    /// Loads a snapshot of the same kind of policy; unchanged on error.
+    ///
+    /// # Errors
+    /// [`SnapshotError`], including [`SnapshotError::WrongKind`] for another policy's snapshot.
+    pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        match self {
+            Self::Ddpg(p) => p.load_snapshot(bytes),
+            Self::Dqn(p) => p.load_snapshot(bytes),
+            Self::QLearning(p) => p.load_snapshot(bytes),
+            Self::EqualSplit(p) => p.load_snapshot(bytes),
         }
     }
 

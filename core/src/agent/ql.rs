@@ -160,6 +160,28 @@ impl QLearning {
         snapshot::write(&header, &self.table, out)
     }
 
+    /// Loads a Q-table snapshot and its action bids; the agent is unchanged on error.
+    ///
+    /// # Errors
+    /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
+    pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let header = snapshot::read_header(bytes)?;
+        let bids = header.action_bids();
+        if header.kind == SnapshotKind::QTable
+            && !bids.iter().all(|b| b.is_finite() && (-1.0..=1.0).contains(b))
+        {
+            return Err(SnapshotError::ShapeMismatch);
+        }
+        snapshot::read_into(
+            bytes,
+            SnapshotKind::QTable,
+            super::frozen::QTABLE_SHAPE,
+            &mut self.table,
+        )?;
+        self.params.action_bids = bids;
+        Ok(())
+    }
+
     fn apply(&mut self, p: Pending) -> f32 {
         let next = self.table.row(p.next_state as usize);
         let best_next = next.get(usize::from(argmax(&next))).copied().unwrap_or(0.0);

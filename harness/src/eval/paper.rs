@@ -248,6 +248,7 @@ pub fn run_grid(
                         episodes: protocol.episodes,
                         seed: cell.seed,
                         hyper: Hyperparams::for_run(total_steps),
+                        learn: true,
                     };
                     let r = run(&spec, |_| bar.inc(1)).map_err(|e| PaperError::Run {
                         cell: cell.file_name(),

@@ -77,6 +77,8 @@ pub struct RunSpec {
     pub seed: u64,
     /// Hyperparameters.
     pub hyper: Hyperparams,
+    /// Whether agents record, learn and explore (false: a trained policy is only evaluated).
+    pub learn: bool,
 }
 
 /// Per-episode, per-VM figures of a run.
@@ -205,14 +207,43 @@ fn samples(readings: &[VmReading], bounds: &[f32]) -> Vec<VmSample> {
         .collect()
 }
 
-/// Runs `spec` to the end; `on_episode` is called after every episode (for progress).
+/// Fresh agents for every VM of `spec`'s scenario.
+pub fn make_agents(spec: &RunSpec) -> Vec<Box<HarnessPolicy>> {
+    let n = spec.scenario.vms.len();
+    (0..n)
+        .map(|j| make_policy(spec.policy, &spec.hyper, spec.seed, j, n))
+        .collect()
+}
+
+/// Runs `spec` to the end with fresh agents; `on_episode` is called after every episode.
 ///
 /// # Errors
 /// [`RunError`] when a component rejects its input (the simulator never produces such input).
-pub fn run(spec: &RunSpec, mut on_episode: impl FnMut(u32)) -> Result<RunResult, RunError> {
+pub fn run(spec: &RunSpec, on_episode: impl FnMut(u32)) -> Result<RunResult, RunError> {
+    let mut agents = make_agents(spec);
+    run_agents(spec, &mut agents, on_episode)
+}
+
+/// Runs `spec` to the end with the given agents (one per VM, e.g. loaded from a snapshot);
+/// they keep what they learned.
+///
+/// # Errors
+/// [`RunError`] as for [`run`]; also when the number of agents differs from the VMs.
+pub fn run_agents(
+    spec: &RunSpec,
+    agents: &mut [Box<HarnessPolicy>],
+    mut on_episode: impl FnMut(u32),
+) -> Result<RunResult, RunError> {
     let started = Instant::now();
     let scenario = &spec.scenario;
     let n = scenario.vms.len();
+    if agents.len() != n {
+        return Err(RunError::Sim(SimError::BadAllocations(format!(
+            "{} agents for {n} VMs",
+            agents.len()
+        ))));
+    }
+    agents.iter_mut().for_each(|a| a.set_exploration(spec.learn));
     let mut node = Node::new(scenario, derive_seed(spec.seed, 1));
     let bound = spec.formulation.msr_bound();
     let bounds: Vec<f32> = node
@@ -287,8 +318,10 @@ pub fn run(spec: &RunSpec, mut on_episode: impl FnMut(u32)) -> Result<RunResult,
                     next_state: next_obs[j],
                     done,
                 };
-                agent.record(&transition).map_err(RunError::Policy)?;
-                agent.learn().map_err(RunError::Policy)?;
+                if spec.learn {
+                    agent.record(&transition).map_err(RunError::Policy)?;
+                    agent.learn().map_err(RunError::Policy)?;
+                }
                 acc[j].overhead_s += t0.elapsed().as_secs_f64();
                 let r = node.readings()[j];
                 let target_pages_per_s = match spec.formulation {

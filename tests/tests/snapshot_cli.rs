@@ -1,0 +1,79 @@
+//! `cavmem train --save` then `cavmem run --load --no-learn`, and refused snapshots.
+
+#![allow(clippy::unwrap_used, reason = "a test: a failed unwrap is a failed test")]
+
+use std::path::PathBuf;
+
+use cavmem_core::agent::PolicyKind;
+use cavmem_harness::cli::{Command, execute};
+use cavmem_harness::eval::formulation::FormulationName;
+
+fn scenario() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../harness/scenarios/s2.toml")
+}
+
+#[test]
+fn snapshot_train_save_then_run_load_no_learn() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            let dir = tempfile::tempdir().unwrap();
+            for policy in [
+                PolicyKind::Ddpg,
+                PolicyKind::Dqn,
+                PolicyKind::QLearning,
+                PolicyKind::EqualSplit,
+            ] {
+                let save = dir.path().join(format!("{}.cavm", policy.name()));
+                let train = Command::Train {
+                    scenario: scenario(),
+                    policy,
+                    episodes: 2,
+                    seed: 1,
+                    formulation: FormulationName::Raw,
+                    save: save.clone(),
+                    out: dir.path().join("train"),
+                };
+                execute(train).unwrap();
+                let run = |load: PathBuf, out: &str| Command::Run {
+                    scenario: scenario(),
+                    policy,
+                    episodes: 2,
+                    seed: 2,
+                    formulation: FormulationName::Raw,
+                    out: dir.path().join(out),
+                    load: Some(load),
+                    no_learn: true,
+                };
+                execute(run(save.clone(), "a")).unwrap();
+                execute(run(save.clone(), "b")).unwrap();
+                // Evaluation without learning from the same snapshot is repeatable.
+                let records = |out: &str| {
+                    let v: serde_json::Value = serde_json::from_slice(
+                        &std::fs::read(dir.path().join(out).join("run.json")).unwrap(),
+                    )
+                    .unwrap();
+                    v["records"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r["avg_miss_rate_pages_per_s"].as_f64().unwrap())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(records("a"), records("b"), "{policy:?}");
+                // A truncated snapshot is refused as bad input, naming the file.
+                let bytes = std::fs::read(&save).unwrap();
+                let cut = dir.path().join("cut.cavm");
+                std::fs::write(&cut, &bytes[..bytes.len() - 1]).unwrap();
+                let e = execute(run(cut.clone(), "c")).unwrap_err();
+                assert!(
+                    e.usage && e.message.contains("cut.cavm") && e.message.contains("truncated"),
+                    "{}",
+                    e.message
+                );
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
