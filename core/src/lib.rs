@@ -23,6 +23,11 @@
 //! | [`agent`] | DDPG, DQN, Q-learning and the equal split behind one trait; frozen policies |
 //! | [`snapshot`] | versioned, CRC-checked policy snapshots |
 //!
+//! Features: `learn` (default) adds training — replay, optimizers, exploration and the
+//! trainable agents; without it the crate has the networks' inference, the MDP, the Bid
+//! Analyzer, snapshots and the frozen policies. `defmt` derives `defmt::Format` for the
+//! public types.
+//!
 //! All arithmetic is `f32` in a fixed summation order with transcendental functions
 //! from `libm`, so the same seed gives the same bits on every target.
 
@@ -33,8 +38,11 @@ pub mod agent;
 pub mod bid;
 pub mod mdp;
 pub mod nn;
+#[cfg(feature = "learn")]
 pub mod noise;
+#[cfg(feature = "learn")]
 pub mod optim;
+#[cfg(feature = "learn")]
 pub mod replay;
 pub mod rng;
 pub mod snapshot;

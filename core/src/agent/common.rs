@@ -3,9 +3,13 @@
 //! checks; decisions, outcomes, errors and statistics.
 
 use crate::mdp::InvalidObservation;
+#[cfg(feature = "learn")]
 use crate::nn::{Head, Mlp, Parameters};
+#[cfg(feature = "learn")]
 use crate::noise::EpsilonSchedule;
+#[cfg(feature = "learn")]
 use crate::optim::{Adam, AdamState, soft_update};
+#[cfg(feature = "learn")]
 use crate::rng::Rng;
 
 use super::AgentTransition;
@@ -140,6 +144,7 @@ pub fn check_transition(t: &AgentTransition) -> Result<(), PolicyError> {
 }
 
 /// The ε schedule, the count of exploring steps, and the training/evaluation switch.
+#[cfg(feature = "learn")]
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Explorer {
@@ -148,6 +153,7 @@ pub struct Explorer {
     enabled: bool,
 }
 
+#[cfg(feature = "learn")]
 impl Explorer {
     /// Exploration on, at step 0 of `schedule`.
     pub const fn new(schedule: EpsilonSchedule) -> Self {
@@ -191,6 +197,7 @@ impl Explorer {
 
 /// A trained network with everything its updates need: the online network, its target
 /// copy, a gradient accumulator, and Adam's moments.
+#[cfg(feature = "learn")]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Learner<const I: usize, const H: usize, const O: usize, A: Head> {
     /// The online network.
@@ -203,6 +210,7 @@ pub struct Learner<const I: usize, const H: usize, const O: usize, A: Head> {
     optimizer: Adam,
 }
 
+#[cfg(feature = "learn")]
 impl<const I: usize, const H: usize, const O: usize, A: Head> Learner<I, H, O, A> {
     /// All-zero networks; call [`Learner::init`] before use.
     pub const fn zeroed(optimizer: Adam) -> Self {

@@ -19,10 +19,9 @@ use super::common::{
     Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
 };
 use super::frozen::{ACTOR_SHAPE, ActorNet, actor_bid, network_header};
+pub use super::shapes::HIDDEN;
 use super::{AgentTransition, Policy};
 
-/// Hidden units per layer (paper, section 4).
-pub const HIDDEN: usize = 64;
 /// Minibatch size.
 pub const BATCH: usize = 64;
 /// Rows per forward/backward chunk of a minibatch.

@@ -14,16 +14,10 @@ use crate::snapshot::{self, SnapshotError, SnapshotKind};
 use super::common::{
     Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
 };
-use super::ddpg::{BATCH, CHUNK, HIDDEN};
+use super::ddpg::{BATCH, CHUNK};
 use super::frozen::{QNET_SHAPE, greedy_action, network_header};
+pub use super::shapes::{ACTIONS, DEFAULT_ACTION_BIDS, HIDDEN, argmax, nearest_action};
 use super::{AgentTransition, Policy};
-
-/// Number of discrete bids (paper, section 4).
-pub const ACTIONS: usize = 3;
-
-/// The default discrete bids: release a quarter, hold, grow by a quarter. Not in the paper;
-/// ±0.25 lets a VM go from 1 GiB to 3 GiB in five steps of a 100-step episode.
-pub const DEFAULT_ACTION_BIDS: [f32; ACTIONS] = [-0.25, 0.0, 0.25];
 
 /// DQN hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,33 +51,6 @@ impl Default for DqnParams {
             learn_starts: BATCH as u32,
         }
     }
-}
-
-/// Index of the action whose bid is nearest to `bid` (ties: the lower index).
-pub fn nearest_action(bids: &[f32; ACTIONS], bid: f32) -> u8 {
-    let mut best = 0u8;
-    let mut best_gap = f32::INFINITY;
-    for (k, b) in bids.iter().enumerate() {
-        let gap = libm::fabsf(*b - bid);
-        if gap < best_gap {
-            best_gap = gap;
-            best = k as u8;
-        }
-    }
-    best
-}
-
-/// Index of the largest value (ties: the lower index); NaN values never win.
-pub fn argmax(values: &[f32; ACTIONS]) -> u8 {
-    let mut best = 0u8;
-    let mut best_value = f32::NEG_INFINITY;
-    for (k, v) in values.iter().enumerate() {
-        if *v > best_value {
-            best_value = *v;
-            best = k as u8;
-        }
-    }
-    best
 }
 
 /// A DQN agent with a replay of `R` transitions.

@@ -10,9 +10,7 @@ use crate::nn::{Identity, Mlp, Tanh};
 use crate::snapshot::{self, Header, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, Fallback, PolicyError};
-use super::ddpg::HIDDEN;
-use super::dqn::{ACTIONS, argmax};
-use super::ql::{QTable, STATES, state_index};
+use super::shapes::{ACTIONS, HIDDEN, QTable, STATES, argmax, state_index};
 
 /// The actor network type of DDPG.
 pub type ActorNet = Mlp<STATE_DIM, HIDDEN, 1, Tanh>;

@@ -10,20 +10,28 @@
 //! [`AnyPolicy`] dispatches over the four without a heap.
 
 pub mod common;
+#[cfg(feature = "learn")]
 pub mod ddpg;
+#[cfg(feature = "learn")]
 pub mod dqn;
 pub mod equal_split;
 pub mod frozen;
+#[cfg(feature = "learn")]
 pub mod ql;
+pub mod shapes;
 
 pub use common::{Decision, Fallback, LearnOutcome, PolicyError, PolicyStats};
+#[cfg(feature = "learn")]
 pub use ddpg::{CriticHead, Ddpg, DdpgParams};
+#[cfg(feature = "learn")]
 pub use dqn::{Dqn, DqnParams};
 pub use equal_split::{EqualSplit, EqualSplitParams};
 pub use frozen::{FrozenActor, FrozenQNetwork, FrozenQTable};
+#[cfg(feature = "learn")]
 pub use ql::{QLearning, QlParams};
 
 use crate::mdp::Observation;
+#[cfg(feature = "learn")]
 use crate::snapshot::SnapshotError;
 
 /// One step of one agent's experience, as the harness or hypervisor reports it.
@@ -106,7 +114,9 @@ impl PolicyKind {
     }
 }
 
-/// Any of the four policies, with replay capacity `R` for the two deep learners.
+/// Any of the four policies, with replay capacity `R` for the two deep learners
+/// (with the `learn` feature).
+#[cfg(feature = "learn")]
 #[derive(Clone, Debug)]
 #[allow(
     clippy::large_enum_variant,
@@ -123,6 +133,7 @@ pub enum AnyPolicy<const R: usize> {
     EqualSplit(EqualSplit),
 }
 
+#[cfg(feature = "learn")]
 impl<const R: usize> AnyPolicy<R> {
     /// Which policy this is.
     pub fn kind(&self) -> PolicyKind {
@@ -170,6 +181,7 @@ impl<const R: usize> AnyPolicy<R> {
     }
 }
 
+#[cfg(feature = "learn")]
 impl<const R: usize> Policy for AnyPolicy<R> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         self.inner().act(obs)

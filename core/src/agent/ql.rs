@@ -8,19 +8,16 @@
 use heapless::Vec;
 
 use crate::mdp::Observation;
-use crate::nn::Parameters;
 use crate::noise::EpsilonSchedule;
 use crate::rng::Rng;
 use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, Explorer, LearnOutcome, PolicyError, PolicyStats, check_transition};
-use super::dqn::{ACTIONS, DEFAULT_ACTION_BIDS, argmax, nearest_action};
+pub use super::shapes::{
+    ACTIONS, BINS, DEFAULT_ACTION_BIDS, QTable, STATES, argmax, nearest_action, state_index,
+};
 use super::{AgentTransition, Policy};
 
-/// Bins per state variable (paper, section 4).
-pub const BINS: usize = 10;
-/// Number of quantized states, `BINS⁵`.
-pub const STATES: usize = BINS * BINS * BINS * BINS * BINS;
 /// Transitions that can wait for `learn`.
 pub const PENDING: usize = 8;
 
@@ -46,58 +43,6 @@ impl Default for QlParams {
             action_bids: DEFAULT_ACTION_BIDS,
             epsilon: EpsilonSchedule::default(),
         }
-    }
-}
-
-/// The bin of `x` in `[lo, hi]` split into [`BINS`] equal parts.
-fn bin(x: f32, lo: f32, hi: f32) -> usize {
-    let k = ((x - lo) / (hi - lo) * BINS as f32) as usize; // `as` saturates; NaN → 0
-    k.min(BINS - 1)
-}
-
-/// The table row of an observation: its five bins as a base-10 number.
-pub fn state_index(obs: &Observation) -> usize {
-    let bins = [
-        bin(obs.msr, -1.0, 1.0),
-        bin(obs.mem_share, 0.0, 1.0),
-        bin(obs.avg_msr, -1.0, 1.0),
-        bin(obs.msr_tgt, -1.0, 1.0),
-        bin(obs.total_mem_use, 0.0, 1.0),
-    ];
-    bins.iter().fold(0, |acc, b| acc * BINS + b)
-}
-
-/// The Q-table: one row of [`ACTIONS`] values per quantized state.
-#[derive(Clone, Debug, PartialEq)]
-pub struct QTable {
-    rows: [[f32; ACTIONS]; STATES],
-}
-
-impl QTable {
-    /// An all-zero table (`const`, for `static` placement).
-    pub const fn zeroed() -> Self {
-        Self {
-            rows: [[0.0; ACTIONS]; STATES],
-        }
-    }
-
-    /// The values of state `index` (zeros when out of range).
-    pub fn row(&self, index: usize) -> [f32; ACTIONS] {
-        self.rows.get(index).copied().unwrap_or([0.0; ACTIONS])
-    }
-
-    /// The value of `action` in state `index`, mutable.
-    fn value_mut(&mut self, index: usize, action: usize) -> Option<&mut f32> {
-        self.rows.get_mut(index).and_then(|row| row.get_mut(action))
-    }
-}
-
-impl Parameters for QTable {
-    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
-        core::iter::once(self.rows.as_flattened())
-    }
-    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
-        core::iter::once(self.rows.as_flattened_mut())
     }
 }
 

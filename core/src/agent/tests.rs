@@ -1,5 +1,7 @@
 //! Learning tests on tiny problems with fixed seeds, determinism, fallbacks and sizes.
 
+#![cfg(feature = "learn")]
+
 use std::boxed::Box;
 use std::vec::Vec;
 

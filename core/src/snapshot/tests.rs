@@ -1,5 +1,7 @@
 //! Snapshot round trips and every kind of bad snapshot.
 
+#![cfg(feature = "learn")]
+
 use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
