@@ -84,6 +84,17 @@ pub enum Command {
         #[arg(long, default_value = "results/train")]
         out: PathBuf,
     },
+    /// Measure what the agent costs: update and inference latency, Bid Analyzer, node steps.
+    ///
+    /// Prints the median and spread of each figure; `--json FILE` also writes the medians.
+    Bench {
+        /// Write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Also time the full one-seed paper evaluation (minutes), written to results/bench-paper.
+        #[arg(long)]
+        paper: bool,
+    },
     /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
@@ -185,6 +196,16 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 policy.name(),
                 save.display()
             );
+            Ok(())
+        }
+        Command::Bench { json, paper } => {
+            let report = crate::bench::run_all(paper, Path::new("results/bench-paper"));
+            print!("{}", crate::bench::to_text(&report));
+            if let Some(path) = json {
+                let text =
+                    serde_json::to_vec_pretty(&crate::bench::to_json(&report)).map_err(CliError::failure)?;
+                write_atomic(&path, &text).map_err(CliError::failure)?;
+            }
             Ok(())
         }
         Command::Paper {

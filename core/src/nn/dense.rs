@@ -147,6 +147,21 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     }
 }
 
+impl<const I: usize, const O: usize> Dense<I, O> {
+    /// [`Dense::input_grad`] for [`ROW_BLOCK`] rows, reading each weight row once for all
+    /// of them. Each element is the same [`dot`] as in [`Dense::input_grad`]: bit-identical.
+    #[inline]
+    pub fn input_grad_block(&self, dz: &[[f32; O]; ROW_BLOCK], dx: &mut [[f32; I]; ROW_BLOCK]) {
+        for (i, wi) in self.w.iter().enumerate() {
+            for (dz_r, dx_r) in dz.iter().zip(dx.iter_mut()) {
+                if let Some(d) = dx_r.get_mut(i) {
+                    *d = dot(dz_r, wi);
+                }
+            }
+        }
+    }
+}
+
 impl<const I: usize, const O: usize> Parameters for Dense<I, O> {
     fn tensors(&self) -> impl Iterator<Item = &[f32]> {
         [self.w.as_flattened(), &self.b[..]].into_iter()

@@ -212,16 +212,16 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         if let Some(g) = grads.as_deref_mut() {
             Dense::accumulate_grads(&mut g.l3, h2, dz3);
         }
-        for ((dh, dz), h) in tape.dh2.iter_mut().zip(dz3).zip(h2) {
-            self.l3.input_grad(dz, dh);
+        input_grads(&self.l3, dz3, tape.dh2.get_mut(..rows).unwrap_or_default());
+        for (dh, h) in tape.dh2.iter_mut().zip(h2) {
             mask_relu(dh, h);
         }
         let dh2 = tape.dh2.get(..rows).unwrap_or_default();
         if let Some(g) = grads.as_deref_mut() {
             Dense::accumulate_grads(&mut g.l2, h1, dh2);
         }
-        for ((dh, dz), h) in tape.dh1.iter_mut().zip(dh2).zip(h1) {
-            self.l2.input_grad(dz, dh);
+        input_grads(&self.l2, dh2, tape.dh1.get_mut(..rows).unwrap_or_default());
+        for (dh, h) in tape.dh1.iter_mut().zip(h1) {
             mask_relu(dh, h);
         }
         let dh1 = tape.dh1.get(..rows).unwrap_or_default();
@@ -229,10 +229,25 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
             Dense::accumulate_grads(&mut g.l1, tape.x.get(..rows).unwrap_or_default(), dh1);
         }
         if let Some(dx) = d_in {
-            for (dxr, dz) in dx.iter_mut().zip(dh1) {
-                self.l1.input_grad(dz, dxr);
-            }
+            let n = dx.len().min(dh1.len());
+            input_grads(
+                &self.l1,
+                dh1.get(..n).unwrap_or_default(),
+                dx.get_mut(..n).unwrap_or_default(),
+            );
         }
+    }
+}
+
+/// `dx = dz·Wᵀ` for equal-length row slices, [`ROW_BLOCK`] rows at a time.
+fn input_grads<const I: usize, const O: usize>(layer: &Dense<I, O>, dz: &[[f32; O]], dx: &mut [[f32; I]]) {
+    let (dz_blocks, dz_tail) = dz.as_chunks::<ROW_BLOCK>();
+    let (dx_blocks, dx_tail) = dx.as_chunks_mut::<ROW_BLOCK>();
+    for (dzb, dxb) in dz_blocks.iter().zip(dx_blocks) {
+        layer.input_grad_block(dzb, dxb);
+    }
+    for (dzr, dxr) in dz_tail.iter().zip(dx_tail) {
+        layer.input_grad(dzr, dxr);
     }
 }
 
