@@ -207,7 +207,7 @@ fn env_steps() -> Figure {
             max: 0.0,
         };
     };
-    let episodes = 3;
+    let episodes = 10;
     let steps = f64::from(episodes * s2.node.steps_per_episode);
     let spec = RunSpec {
         scenario: s2,
