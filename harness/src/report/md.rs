@@ -193,7 +193,10 @@ fn discussion(agg: &Aggregate, protocol: &Protocol) -> String {
                 v.ours
             );
         }
-        let ql: Vec<_> = verdicts.iter().filter(|v| v.claim.metric == Metric::Overhead && v.claim.a == "ddpg" && v.claim.b == "ql").collect();
+        let ql: Vec<_> = verdicts
+            .iter()
+            .filter(|v| v.claim.metric == Metric::Overhead && v.claim.a == "ddpg" && v.claim.b == "ql")
+            .collect();
         if let Some(v) = ql.first() {
             let _ = writeln!(
                 out,
