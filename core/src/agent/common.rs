@@ -143,6 +143,33 @@ pub fn check_transition(t: &AgentTransition) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// The replay entry of a checked transition, with the agent's own encoding of the action.
+#[cfg(feature = "learn")]
+pub fn stored_transition<A>(
+    t: &AgentTransition,
+    action: A,
+) -> crate::replay::Transition<{ crate::mdp::STATE_DIM }, A> {
+    crate::replay::Transition {
+        state: t.state.to_array(),
+        action,
+        reward: t.reward,
+        next_state: t.next_state.to_array(),
+        done: t.done,
+    }
+}
+
+/// Draws a minibatch of replay indices into `batch` once the replay holds at least
+/// `learn_starts` (and at least one) transitions; returns whether it did.
+#[cfg(feature = "learn")]
+pub fn sample_minibatch<T: Copy, const N: usize>(
+    replay: &crate::replay::Replay<T, N>,
+    learn_starts: u32,
+    rng: &mut Rng,
+    batch: &mut [u32],
+) -> bool {
+    replay.len() >= (learn_starts as usize).max(1) && replay.sample_indices(rng, batch).is_ok()
+}
+
 /// The ε schedule, the count of exploring steps, and the training/evaluation switch.
 #[cfg(feature = "learn")]
 #[derive(Clone, Copy, Debug, PartialEq)]

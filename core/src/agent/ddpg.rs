@@ -17,6 +17,7 @@ use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{
     Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
+    sample_minibatch, stored_transition,
 };
 use super::frozen::{ACTOR_SHAPE, ActorNet, actor_bid, network_header};
 pub use super::shapes::HIDDEN;
@@ -344,24 +345,17 @@ impl<const R: usize> Policy for Ddpg<R> {
 
     fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
         check_transition(t)?;
-        self.replay.push(Transition {
-            state: t.state.to_array(),
-            action: t.bid,
-            reward: t.reward,
-            next_state: t.next_state.to_array(),
-            done: t.done,
-        });
+        self.replay.push(stored_transition(t, t.bid));
         Ok(())
     }
 
     fn learn(&mut self) -> Result<LearnOutcome, PolicyError> {
-        let warm = self.replay.len() >= (self.params.learn_starts as usize).max(1);
-        if !warm
-            || self
-                .replay
-                .sample_indices(&mut self.rng, &mut self.batch)
-                .is_err()
-        {
+        if !sample_minibatch(
+            &self.replay,
+            self.params.learn_starts,
+            &mut self.rng,
+            &mut self.batch,
+        ) {
             return Ok(LearnOutcome::Skipped);
         }
         let loss = self.update_critic();

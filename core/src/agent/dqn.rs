@@ -13,6 +13,7 @@ use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{
     Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
+    sample_minibatch, stored_transition,
 };
 use super::ddpg::{BATCH, CHUNK};
 use super::frozen::{QNET_SHAPE, greedy_action, network_header};
@@ -150,24 +151,20 @@ impl<const R: usize> Policy for Dqn<R> {
 
     fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
         check_transition(t)?;
-        self.replay.push(Transition {
-            state: t.state.to_array(),
-            action: nearest_action(&self.params.action_bids, t.bid),
-            reward: t.reward,
-            next_state: t.next_state.to_array(),
-            done: t.done,
-        });
+        self.replay.push(stored_transition(
+            t,
+            nearest_action(&self.params.action_bids, t.bid),
+        ));
         Ok(())
     }
 
     fn learn(&mut self) -> Result<LearnOutcome, PolicyError> {
-        let warm = self.replay.len() >= (self.params.learn_starts as usize).max(1);
-        if !warm
-            || self
-                .replay
-                .sample_indices(&mut self.rng, &mut self.batch)
-                .is_err()
-        {
+        if !sample_minibatch(
+            &self.replay,
+            self.params.learn_starts,
+            &mut self.rng,
+            &mut self.batch,
+        ) {
             return Ok(LearnOutcome::Skipped);
         }
         // Minimize (Q(s,a) − y)², y = r + γ·(1 − done)·max_a' Q'(s', a').
