@@ -47,3 +47,4 @@ pub mod replay;
 pub mod rng;
 pub mod snapshot;
 pub mod units;
+pub mod wire;
