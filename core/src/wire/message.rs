@@ -1,1 +1,468 @@
-//! placeholder
+//! Typed messages: what each frame's payload means (docs/protocol.md has the byte tables).
+//!
+//! Requests go from the host to the agent (types `0x01`–`0x09`); every request gets
+//! exactly one reply (types `0x81`–`0x88`, or [`Message::Error`] `0xFF`). All numbers are
+//! little-endian; `f32` is IEEE 754 binary32; booleans are one byte, 0 or 1.
+
+use crate::agent::common::PolicyStats;
+use crate::mdp::STATE_DIM;
+
+/// How the agent of a `cavmem-fw` process is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Configure {
+    /// Policy: 0 DDPG, 1 DQN, 2 Q-learning, 3 equal split.
+    pub policy: u8,
+    /// Seed of the agent's random stream.
+    pub seed: u64,
+    /// Number of VMs on the node (the equal split needs it).
+    pub vm_count: u32,
+    /// ε schedule: steps of full exploration.
+    pub explore_steps: u64,
+    /// ε schedule: steps of annealing after them.
+    pub anneal_steps: u64,
+}
+
+/// One step of experience, as sent in [`Message::Transition`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct WireTransition {
+    /// State (Table 1 order).
+    pub state: [f32; STATE_DIM],
+    /// The bid taken.
+    pub bid: f32,
+    /// The reward.
+    pub reward: f32,
+    /// Next state.
+    pub next_state: [f32; STATE_DIM],
+    /// End of episode.
+    pub done: bool,
+}
+
+/// Error codes of [`Message::Error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum ErrorCode {
+    /// A frame was bad (detail: the frame error's code).
+    BadFrame = 0x01,
+    /// Unknown message type or wrong payload length (detail: the message type).
+    Malformed = 0x10,
+    /// A request other than Configure before the agent was configured.
+    NotConfigured = 0x11,
+    /// The observation was invalid (detail: the field index).
+    InvalidObservation = 0x12,
+    /// The transition was invalid.
+    InvalidTransition = 0x13,
+    /// A snapshot was refused (detail: which check failed).
+    Snapshot = 0x14,
+    /// The configuration is not usable (detail: 1 unknown policy).
+    BadConfig = 0x15,
+}
+
+impl ErrorCode {
+    /// The code for a byte, if known.
+    pub fn from_byte(b: u8) -> Option<Self> {
+        [
+            Self::BadFrame,
+            Self::Malformed,
+            Self::NotConfigured,
+            Self::InvalidObservation,
+            Self::InvalidTransition,
+            Self::Snapshot,
+            Self::BadConfig,
+        ]
+        .into_iter()
+        .find(|c| *c as u8 == b)
+    }
+}
+
+/// Every message of the protocol.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Message<'a> {
+    /// `0x01` host → agent: set up a fresh agent. Reply: [`Message::Hello`].
+    Configure(Configure),
+    /// `0x02`: act on an observation. Reply: [`Message::Bid`].
+    Act {
+        /// The observation (Table 1 order).
+        obs: [f32; STATE_DIM],
+    },
+    /// `0x03`: record a transition. Reply: [`Message::Ack`].
+    Transition(WireTransition),
+    /// `0x04`: one learning step. Reply: [`Message::Learned`].
+    Learn,
+    /// `0x05`: an episode starts. Reply: [`Message::Ack`].
+    StartEpisode,
+    /// `0x06`: exploration on (training) or off. Reply: [`Message::Ack`].
+    SetExploration {
+        /// On or off.
+        on: bool,
+    },
+    /// `0x07`: ask for the statistics. Reply: [`Message::Stats`].
+    GetStats,
+    /// `0x08`: ask for the policy snapshot from `offset`. Reply: [`Message::SnapshotData`].
+    SnapshotRead {
+        /// First byte wanted.
+        offset: u32,
+    },
+    /// `0x09`: a piece of a snapshot to load; the agent loads it when the last piece
+    /// arrives. Reply: [`Message::Ack`] or [`Message::Error`].
+    SnapshotWrite {
+        /// The snapshot's total length.
+        total: u32,
+        /// Where this piece goes.
+        offset: u32,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// `0x81` agent → host: configured.
+    Hello {
+        /// Protocol version.
+        protocol: u8,
+        /// The policy configured.
+        policy: u8,
+        /// Bytes of agent state (static memory).
+        agent_bytes: u32,
+    },
+    /// `0x82`: the decision.
+    Bid {
+        /// The bid.
+        bid: f32,
+        /// Changed by exploration.
+        explored: bool,
+        /// 1 when the safe bid was used because the network output was not finite.
+        fallback: u8,
+    },
+    /// `0x83`: done.
+    Ack,
+    /// `0x84`: learning result.
+    Learned {
+        /// 0 skipped, 1 updated, 2 recovered from divergence.
+        outcome: u8,
+        /// Loss of the update (0 unless updated).
+        loss: f32,
+    },
+    /// `0x87`: statistics.
+    Stats(PolicyStats),
+    /// `0x88`: a piece of the snapshot.
+    SnapshotData {
+        /// The snapshot's total length.
+        total: u32,
+        /// Where this piece starts.
+        offset: u32,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// `0xFF`: the request (or frame) was refused.
+    Error {
+        /// What kind of error.
+        code: ErrorCode,
+        /// Detail, per code.
+        detail: u8,
+    },
+}
+
+/// Largest piece of a snapshot in one message.
+pub const SNAPSHOT_CHUNK: usize = 1000;
+
+/// Why a payload is not a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MessageError {
+    /// Unknown message type.
+    UnknownType(u8),
+    /// The payload length is wrong for the type.
+    BadLength(u8),
+    /// A field has an impossible value (e.g. a boolean other than 0 or 1).
+    BadValue(u8),
+    /// The output buffer is too small.
+    TooLong,
+}
+
+impl core::fmt::Display for MessageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownType(t) => write!(f, "unknown message type 0x{t:02x}"),
+            Self::BadLength(t) => write!(f, "wrong payload length for message type 0x{t:02x}"),
+            Self::BadValue(t) => write!(f, "impossible field value in message type 0x{t:02x}"),
+            Self::TooLong => f.write_str("message does not fit the buffer"),
+        }
+    }
+}
+
+impl core::error::Error for MessageError {}
+
+/// A bounded little-endian writer.
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, b: &[u8]) -> Result<(), MessageError> {
+        let dst = self
+            .buf
+            .get_mut(self.pos..self.pos + b.len())
+            .ok_or(MessageError::TooLong)?;
+        dst.copy_from_slice(b);
+        self.pos += b.len();
+        Ok(())
+    }
+    fn u8(&mut self, v: u8) -> Result<(), MessageError> {
+        self.bytes(&[v])
+    }
+    fn u32(&mut self, v: u32) -> Result<(), MessageError> {
+        self.bytes(&v.to_le_bytes())
+    }
+    fn u64(&mut self, v: u64) -> Result<(), MessageError> {
+        self.bytes(&v.to_le_bytes())
+    }
+    fn f32(&mut self, v: f32) -> Result<(), MessageError> {
+        self.bytes(&v.to_le_bytes())
+    }
+    fn f32s(&mut self, v: &[f32]) -> Result<(), MessageError> {
+        v.iter().try_for_each(|x| self.f32(*x))
+    }
+}
+
+/// A bounded little-endian reader; every read past the end is an error.
+struct Reader<'b> {
+    buf: &'b [u8],
+    pos: usize,
+    msg_type: u8,
+}
+
+impl<'b> Reader<'b> {
+    fn take(&mut self, n: usize) -> Result<&'b [u8], MessageError> {
+        let s = self
+            .buf
+            .get(self.pos..self.pos + n)
+            .ok_or(MessageError::BadLength(self.msg_type))?;
+        self.pos += n;
+        Ok(s)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], MessageError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, MessageError> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn bool(&mut self) -> Result<bool, MessageError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(MessageError::BadValue(self.msg_type)),
+        }
+    }
+    fn u32(&mut self) -> Result<u32, MessageError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, MessageError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn f32(&mut self) -> Result<f32, MessageError> {
+        Ok(f32::from_le_bytes(self.array()?))
+    }
+    fn f32s<const N: usize>(&mut self) -> Result<[f32; N], MessageError> {
+        let mut a = [0.0f32; N];
+        for x in &mut a {
+            *x = self.f32()?;
+        }
+        Ok(a)
+    }
+    fn finish(&self) -> Result<(), MessageError> {
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(MessageError::BadLength(self.msg_type))
+        }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The message type byte.
+    pub const fn type_byte(&self) -> u8 {
+        match self {
+            Self::Configure(_) => 0x01,
+            Self::Act { .. } => 0x02,
+            Self::Transition(_) => 0x03,
+            Self::Learn => 0x04,
+            Self::StartEpisode => 0x05,
+            Self::SetExploration { .. } => 0x06,
+            Self::GetStats => 0x07,
+            Self::SnapshotRead { .. } => 0x08,
+            Self::SnapshotWrite { .. } => 0x09,
+            Self::Hello { .. } => 0x81,
+            Self::Bid { .. } => 0x82,
+            Self::Ack => 0x83,
+            Self::Learned { .. } => 0x84,
+            Self::Stats(_) => 0x87,
+            Self::SnapshotData { .. } => 0x88,
+            Self::Error { .. } => 0xFF,
+        }
+    }
+
+    /// Writes the payload into `out`; returns its length.
+    ///
+    /// # Errors
+    /// [`MessageError::TooLong`] when `out` is too small.
+    pub fn encode_payload(&self, out: &mut [u8]) -> Result<usize, MessageError> {
+        let mut w = Writer { buf: out, pos: 0 };
+        match self {
+            Self::Configure(c) => {
+                w.u8(c.policy)?;
+                w.bytes(&[0; 3])?;
+                w.u64(c.seed)?;
+                w.u32(c.vm_count)?;
+                w.u64(c.explore_steps)?;
+                w.u64(c.anneal_steps)?;
+            }
+            Self::Act { obs } => w.f32s(obs)?,
+            Self::Transition(t) => {
+                w.f32s(&t.state)?;
+                w.f32(t.bid)?;
+                w.f32(t.reward)?;
+                w.f32s(&t.next_state)?;
+                w.u8(u8::from(t.done))?;
+            }
+            Self::Learn | Self::StartEpisode | Self::GetStats | Self::Ack => {}
+            Self::SetExploration { on } => w.u8(u8::from(*on))?,
+            Self::SnapshotRead { offset } => w.u32(*offset)?,
+            Self::SnapshotWrite { total, offset, data } | Self::SnapshotData { total, offset, data } => {
+                w.u32(*total)?;
+                w.u32(*offset)?;
+                w.bytes(data)?;
+            }
+            Self::Hello {
+                protocol,
+                policy,
+                agent_bytes,
+            } => {
+                w.u8(*protocol)?;
+                w.u8(*policy)?;
+                w.bytes(&[0; 2])?;
+                w.u32(*agent_bytes)?;
+            }
+            Self::Bid {
+                bid,
+                explored,
+                fallback,
+            } => {
+                w.f32(*bid)?;
+                w.u8(u8::from(*explored))?;
+                w.u8(*fallback)?;
+            }
+            Self::Learned { outcome, loss } => {
+                w.u8(*outcome)?;
+                w.f32(*loss)?;
+            }
+            Self::Stats(s) => {
+                w.u64(s.acts)?;
+                w.u64(s.explored)?;
+                w.u64(s.learn_steps)?;
+                w.u64(s.fallbacks)?;
+                w.u64(s.divergences)?;
+                w.f32(s.last_loss)?;
+                w.f32(s.epsilon)?;
+                w.u32(s.replay_len)?;
+            }
+            Self::Error { code, detail } => {
+                w.u8(*code as u8)?;
+                w.u8(*detail)?;
+            }
+        }
+        Ok(w.pos)
+    }
+
+    /// Parses the payload of a frame of type `msg_type`.
+    ///
+    /// # Errors
+    /// [`MessageError`] for an unknown type, a wrong length or an impossible value.
+    pub fn decode(msg_type: u8, payload: &'a [u8]) -> Result<Self, MessageError> {
+        let mut r = Reader {
+            buf: payload,
+            pos: 0,
+            msg_type,
+        };
+        let msg = match msg_type {
+            0x01 => {
+                let policy = r.u8()?;
+                r.take(3)?;
+                Self::Configure(Configure {
+                    policy,
+                    seed: r.u64()?,
+                    vm_count: r.u32()?,
+                    explore_steps: r.u64()?,
+                    anneal_steps: r.u64()?,
+                })
+            }
+            0x02 => Self::Act { obs: r.f32s()? },
+            0x03 => Self::Transition(WireTransition {
+                state: r.f32s()?,
+                bid: r.f32()?,
+                reward: r.f32()?,
+                next_state: r.f32s()?,
+                done: r.bool()?,
+            }),
+            0x04 => Self::Learn,
+            0x05 => Self::StartEpisode,
+            0x06 => Self::SetExploration { on: r.bool()? },
+            0x07 => Self::GetStats,
+            0x08 => Self::SnapshotRead { offset: r.u32()? },
+            0x09 | 0x88 => {
+                let (total, offset) = (r.u32()?, r.u32()?);
+                let data = r.take(payload.len().saturating_sub(8))?;
+                if msg_type == 0x09 {
+                    Self::SnapshotWrite { total, offset, data }
+                } else {
+                    Self::SnapshotData { total, offset, data }
+                }
+            }
+            0x81 => {
+                let (protocol, policy) = (r.u8()?, r.u8()?);
+                r.take(2)?;
+                Self::Hello {
+                    protocol,
+                    policy,
+                    agent_bytes: r.u32()?,
+                }
+            }
+            0x82 => Self::Bid {
+                bid: r.f32()?,
+                explored: r.bool()?,
+                fallback: r.u8()?,
+            },
+            0x83 => Self::Ack,
+            0x84 => Self::Learned {
+                outcome: r.u8()?,
+                loss: r.f32()?,
+            },
+            0x87 => Self::Stats(PolicyStats {
+                acts: r.u64()?,
+                explored: r.u64()?,
+                learn_steps: r.u64()?,
+                fallbacks: r.u64()?,
+                divergences: r.u64()?,
+                last_loss: r.f32()?,
+                epsilon: r.f32()?,
+                replay_len: r.u32()?,
+            }),
+            0xFF => {
+                let code = ErrorCode::from_byte(r.u8()?).ok_or(MessageError::BadValue(msg_type))?;
+                Self::Error {
+                    code,
+                    detail: r.u8()?,
+                }
+            }
+            other => return Err(MessageError::UnknownType(other)),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests;

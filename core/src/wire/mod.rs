@@ -9,3 +9,4 @@ pub mod frame;
 pub mod message;
 
 pub use frame::{FrameDecoder, FrameError, MAX_PAYLOAD, PROTOCOL_VERSION, encode_frame};
+pub use message::{Message, MessageError};

@@ -1,0 +1,116 @@
+//! Every message round-trips; bad payloads are typed errors.
+
+use proptest::collection::vec;
+use proptest::prelude::any;
+use proptest::proptest;
+
+use super::*;
+
+fn all_messages() -> [Message<'static>; 16] {
+    let t = WireTransition {
+        state: [0.1, 0.2, -0.3, 0.4, 0.5],
+        bid: -0.25,
+        reward: -1.5,
+        next_state: [0.0; 5],
+        done: true,
+    };
+    [
+        Message::Configure(Configure {
+            policy: 0,
+            seed: u64::MAX - 3,
+            vm_count: 2,
+            explore_steps: 20_000,
+            anneal_steps: 30_000,
+        }),
+        Message::Act {
+            obs: [1.0, 0.5, -1.0, 0.25, 0.75],
+        },
+        Message::Transition(t),
+        Message::Learn,
+        Message::StartEpisode,
+        Message::SetExploration { on: true },
+        Message::GetStats,
+        Message::SnapshotRead { offset: 1000 },
+        Message::SnapshotWrite {
+            total: 18472,
+            offset: 1000,
+            data: &[1, 2, 3],
+        },
+        Message::Hello {
+            protocol: 1,
+            policy: 0,
+            agent_bytes: 256_312,
+        },
+        Message::Bid {
+            bid: 0.125,
+            explored: true,
+            fallback: 0,
+        },
+        Message::Ack,
+        Message::Learned {
+            outcome: 1,
+            loss: 0.5,
+        },
+        Message::Stats(PolicyStats {
+            acts: 1,
+            explored: 2,
+            learn_steps: 3,
+            fallbacks: 4,
+            divergences: 5,
+            last_loss: 6.0,
+            epsilon: 0.5,
+            replay_len: 7,
+        }),
+        Message::SnapshotData {
+            total: 36,
+            offset: 0,
+            data: &[9; 36],
+        },
+        Message::Error {
+            code: ErrorCode::Snapshot,
+            detail: 3,
+        },
+    ]
+}
+
+#[test]
+fn wire_messages_round_trip() {
+    let mut buf = [0u8; 1024];
+    for m in all_messages() {
+        let n = m.encode_payload(&mut buf).unwrap();
+        assert_eq!(Message::decode(m.type_byte(), &buf[..n]), Ok(m));
+        let variable = matches!(m, Message::SnapshotWrite { .. } | Message::SnapshotData { .. });
+        if n > 0 && !variable {
+            assert_eq!(
+                Message::decode(m.type_byte(), &buf[..n - 1]).unwrap_err(),
+                MessageError::BadLength(m.type_byte()),
+                "{m:?} truncated"
+            );
+        }
+        // Only the variable-length snapshot messages accept a longer payload.
+        let long = Message::decode(m.type_byte(), &buf[..n + 1]);
+        assert!(long.is_err() || variable, "{m:?} with an extra byte");
+    }
+}
+
+#[test]
+fn wire_message_errors() {
+    assert_eq!(Message::decode(0x42, &[]), Err(MessageError::UnknownType(0x42)));
+    assert_eq!(Message::decode(0x09, &[0; 7]), Err(MessageError::BadLength(0x09)));
+    assert_eq!(Message::decode(0x06, &[2]), Err(MessageError::BadValue(0x06)));
+    assert_eq!(
+        Message::decode(0xFF, &[0x99, 0]),
+        Err(MessageError::BadValue(0xFF))
+    );
+    assert_eq!(
+        Message::Act { obs: [0.0; 5] }.encode_payload(&mut [0u8; 19]),
+        Err(MessageError::TooLong)
+    );
+}
+
+proptest! {
+    #[test]
+    fn wire_arbitrary_payloads_never_panic(t in any::<u8>(), payload in vec(any::<u8>(), 0..128)) {
+        let _ = Message::decode(t, &payload);
+    }
+}
