@@ -7,6 +7,8 @@
 
 pub mod frame;
 pub mod message;
+#[cfg(feature = "learn")]
+pub mod server;
 
 pub use frame::{FrameDecoder, FrameError, MAX_PAYLOAD, PROTOCOL_VERSION, encode_frame};
 pub use message::{Message, MessageError};

@@ -1,0 +1,246 @@
+//! The agent's side of the protocol: one agent, answering each request with one reply.
+//!
+//! [`AgentServer`] owns the agent (any of the four policies, replay capacity `R`) and a
+//! staging area of `S` bytes for snapshots. [`AgentServer::serve`] turns one decoder event
+//! (a frame or a frame error) into one encoded reply frame; a transport only moves bytes.
+//! A refused request leaves the agent untouched.
+
+use crate::agent::common::Fallback;
+use crate::agent::{
+    AgentTransition, AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, LearnOutcome,
+    Policy, PolicyError, QLearning, QlParams,
+};
+use crate::mdp::Observation;
+use crate::noise::EpsilonSchedule;
+use crate::snapshot::SnapshotError;
+
+use super::frame::{FrameError, MAX_FRAME, PROTOCOL_VERSION, encode_frame};
+use super::message::{Configure, ErrorCode, Message, SNAPSHOT_CHUNK};
+
+/// One agent behind the wire protocol.
+#[derive(Debug)]
+pub struct AgentServer<const R: usize, const S: usize> {
+    agent: Option<AnyPolicy<R>>,
+    staging: [u8; S],
+    staged: usize,
+}
+
+impl<const R: usize, const S: usize> Default for AgentServer<R, S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn error(code: ErrorCode, detail: u8) -> Message<'static> {
+    Message::Error { code, detail }
+}
+
+fn snapshot_detail(e: SnapshotError) -> u8 {
+    match e {
+        SnapshotError::Truncated { .. } => 1,
+        SnapshotError::BadMagic => 2,
+        SnapshotError::UnsupportedVersion { .. } => 3,
+        SnapshotError::WrongKind { .. } => 4,
+        SnapshotError::ShapeMismatch => 5,
+        SnapshotError::BadCrc => 6,
+        SnapshotError::NonFinite { .. } => 7,
+        SnapshotError::BufferTooSmall { .. } => 8,
+    }
+}
+
+/// The policy a [`Configure`] asks for, with the paper's hyperparameters and its ε schedule
+/// (the harness's `Hyperparams::for_run` sends the same values).
+pub fn configured_policy<const R: usize>(c: &Configure) -> Option<AnyPolicy<R>> {
+    let epsilon = EpsilonSchedule {
+        explore_steps: c.explore_steps,
+        anneal_steps: c.anneal_steps.max(1),
+        ..EpsilonSchedule::default()
+    };
+    Some(match c.policy {
+        0 => AnyPolicy::Ddpg(Ddpg::new(
+            DdpgParams {
+                epsilon,
+                ..DdpgParams::default()
+            },
+            c.seed,
+        )),
+        1 => AnyPolicy::Dqn(Dqn::new(
+            DqnParams {
+                epsilon,
+                ..DqnParams::default()
+            },
+            c.seed,
+        )),
+        2 => AnyPolicy::QLearning(QLearning::new(
+            QlParams {
+                epsilon,
+                ..QlParams::default()
+            },
+            c.seed,
+        )),
+        3 => AnyPolicy::EqualSplit(EqualSplit::new(EqualSplitParams {
+            vm_count: c.vm_count.max(1),
+        })),
+        _ => return None,
+    })
+}
+
+impl<const R: usize, const S: usize> AgentServer<R, S> {
+    /// A server with no agent yet (`const`, for `static` placement).
+    pub const fn new() -> Self {
+        Self {
+            agent: None,
+            staging: [0; S],
+            staged: 0,
+        }
+    }
+
+    /// Answers one decoder event with one reply frame written into `out` (at least
+    /// [`MAX_FRAME`] bytes); returns the frame's length (0 if `out` is too small).
+    pub fn serve(&mut self, event: Result<(u8, &[u8]), FrameError>, out: &mut [u8]) -> usize {
+        let reply = match event {
+            Err(e) => error(ErrorCode::BadFrame, e.code()),
+            Ok((msg_type, payload)) => match Message::decode(msg_type, payload) {
+                Ok(msg) => self.handle(msg),
+                Err(_) => error(ErrorCode::Malformed, msg_type),
+            },
+        };
+        let mut payload = [0u8; MAX_FRAME];
+        let Ok(n) = reply.encode_payload(&mut payload) else {
+            return 0;
+        };
+        encode_frame(reply.type_byte(), payload.get(..n).unwrap_or_default(), out).unwrap_or(0)
+    }
+
+    /// Answers one request.
+    pub fn handle<'s>(&'s mut self, msg: Message<'_>) -> Message<'s> {
+        if let Message::Configure(c) = msg {
+            return match configured_policy::<R>(&c) {
+                Some(agent) => {
+                    self.agent = Some(agent);
+                    self.staged = 0;
+                    Message::Hello {
+                        protocol: PROTOCOL_VERSION,
+                        policy: c.policy,
+                        agent_bytes: core::mem::size_of::<Self>() as u32,
+                    }
+                }
+                None => error(ErrorCode::BadConfig, 1),
+            };
+        }
+        let Some(agent) = self.agent.as_mut() else {
+            return error(ErrorCode::NotConfigured, msg.type_byte());
+        };
+        match msg {
+            Message::Act { obs } => {
+                let result = Observation::from_array(obs)
+                    .map_err(PolicyError::from)
+                    .and_then(|o| agent.act(&o));
+                match result {
+                    Ok(d) => Message::Bid {
+                        bid: d.bid,
+                        explored: d.explored,
+                        fallback: u8::from(d.fallback == Some(Fallback::NonFiniteOutput)),
+                    },
+                    Err(_) => error(ErrorCode::InvalidObservation, 0),
+                }
+            }
+            Message::Transition(t) => {
+                let (Ok(state), Ok(next_state)) = (
+                    Observation::from_array(t.state),
+                    Observation::from_array(t.next_state),
+                ) else {
+                    return error(ErrorCode::InvalidTransition, 0);
+                };
+                let transition = AgentTransition {
+                    state,
+                    bid: t.bid,
+                    reward: t.reward,
+                    next_state,
+                    done: t.done,
+                };
+                match agent.record(&transition) {
+                    Ok(()) => Message::Ack,
+                    Err(_) => error(ErrorCode::InvalidTransition, 1),
+                }
+            }
+            Message::Learn => match agent.learn() {
+                Ok(LearnOutcome::Skipped) => Message::Learned {
+                    outcome: 0,
+                    loss: 0.0,
+                },
+                Ok(LearnOutcome::Updated { loss }) => Message::Learned { outcome: 1, loss },
+                Ok(LearnOutcome::Recovered) => Message::Learned {
+                    outcome: 2,
+                    loss: 0.0,
+                },
+                Err(_) => error(ErrorCode::InvalidTransition, 2),
+            },
+            Message::StartEpisode => {
+                agent.start_episode();
+                Message::Ack
+            }
+            Message::SetExploration { on } => {
+                agent.set_exploration(on);
+                Message::Ack
+            }
+            Message::GetStats => Message::Stats(agent.stats()),
+            Message::SnapshotRead { offset } => {
+                if offset == 0 {
+                    match agent.save_snapshot(&mut self.staging) {
+                        Ok(n) => self.staged = n,
+                        Err(e) => return error(ErrorCode::Snapshot, snapshot_detail(e)),
+                    }
+                }
+                let start = (offset as usize).min(self.staged);
+                let end = (start + SNAPSHOT_CHUNK).min(self.staged);
+                Message::SnapshotData {
+                    total: self.staged as u32,
+                    offset: start as u32,
+                    data: self.staging.get(start..end).unwrap_or_default(),
+                }
+            }
+            Message::SnapshotWrite { total, offset, data } => {
+                let (total, offset) = (total as usize, offset as usize);
+                if total > S {
+                    return error(
+                        ErrorCode::Snapshot,
+                        snapshot_detail(SnapshotError::BufferTooSmall { needed: total }),
+                    );
+                }
+                if offset == 0 {
+                    self.staged = 0;
+                }
+                let Some(dst) = self
+                    .staging
+                    .get_mut(offset..offset + data.len())
+                    .filter(|_| offset == self.staged && offset + data.len() <= total)
+                else {
+                    self.staged = 0;
+                    return error(
+                        ErrorCode::Snapshot,
+                        snapshot_detail(SnapshotError::Truncated {
+                            needed: total,
+                            got: offset,
+                        }),
+                    );
+                };
+                dst.copy_from_slice(data);
+                self.staged += data.len();
+                if self.staged < total {
+                    return Message::Ack;
+                }
+                self.staged = 0;
+                match agent.load_snapshot(self.staging.get(..total).unwrap_or_default()) {
+                    Ok(()) => Message::Ack,
+                    Err(e) => error(ErrorCode::Snapshot, snapshot_detail(e)),
+                }
+            }
+            // Replies are not requests.
+            other => error(ErrorCode::Malformed, other.type_byte()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,275 @@
+//! The server answers every request, refuses bad ones without touching the agent, and
+//! gives the same bids as an in-process agent.
+
+use std::boxed::Box;
+use std::vec;
+use std::vec::Vec;
+
+use super::*;
+use crate::wire::frame::FrameDecoder;
+use crate::wire::message::WireTransition;
+
+type Server = AgentServer<256, 20_000>;
+
+/// Servers build agents by value (a Q-learning table is 1.2 MB): run tests on a big stack.
+fn big_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn server() -> Box<Server> {
+    // Built on the heap: the server is large.
+    let mut s: Box<Server> = Box::default();
+    let hello = s.handle(Message::Configure(Configure {
+        policy: 0,
+        seed: 4,
+        vm_count: 2,
+        explore_steps: 10,
+        anneal_steps: 10,
+    }));
+    assert!(
+        matches!(
+            hello,
+            Message::Hello {
+                protocol: 1,
+                policy: 0,
+                ..
+            }
+        ),
+        "{hello:?}"
+    );
+    s
+}
+
+fn obs(x: f32) -> [f32; 5] {
+    [x, 0.3, 0.0, -0.1, 0.6]
+}
+
+#[test]
+fn wire_server_matches_in_process_agent() {
+    big_stack(|| {
+        let mut s = server();
+        let mut local = Box::new(
+            configured_policy::<256>(&Configure {
+                policy: 0,
+                seed: 4,
+                vm_count: 2,
+                explore_steps: 10,
+                anneal_steps: 10,
+            })
+            .unwrap(),
+        );
+        for k in 0..200 {
+            let x = (k as f32 * 0.37).sin();
+            let Message::Bid { bid, .. } = s.handle(Message::Act { obs: obs(x) }) else {
+                panic!("no bid")
+            };
+            let o = Observation::from_array(obs(x)).unwrap();
+            let d = local.act(&o).unwrap();
+            assert_eq!(bid.to_bits(), d.bid.to_bits());
+            let t = WireTransition {
+                state: obs(x),
+                bid,
+                reward: -x.abs(),
+                next_state: obs(-x),
+                done: k % 50 == 49,
+            };
+            assert_eq!(s.handle(Message::Transition(t)), Message::Ack);
+            local
+                .record(&AgentTransition {
+                    state: o,
+                    bid,
+                    reward: -x.abs(),
+                    next_state: Observation::from_array(obs(-x)).unwrap(),
+                    done: t.done,
+                })
+                .unwrap();
+            let Message::Learned { loss, .. } = s.handle(Message::Learn) else {
+                panic!("no learn")
+            };
+            let want = match local.learn().unwrap() {
+                LearnOutcome::Updated { loss } => loss,
+                _ => 0.0,
+            };
+            assert_eq!(loss.to_bits(), want.to_bits());
+        }
+    });
+}
+
+#[test]
+fn wire_server_refuses_bad_requests() {
+    big_stack(|| {
+        let mut fresh: Box<Server> = Box::default();
+        assert_eq!(
+            fresh.handle(Message::Learn),
+            Message::Error {
+                code: ErrorCode::NotConfigured,
+                detail: 0x04
+            }
+        );
+        assert_eq!(
+            fresh.handle(Message::Configure(Configure {
+                policy: 9,
+                seed: 0,
+                vm_count: 2,
+                explore_steps: 0,
+                anneal_steps: 0
+            })),
+            Message::Error {
+                code: ErrorCode::BadConfig,
+                detail: 1
+            }
+        );
+        let mut s = server();
+        assert!(matches!(
+            s.handle(Message::Act { obs: [f32::NAN; 5] }),
+            Message::Error {
+                code: ErrorCode::InvalidObservation,
+                ..
+            }
+        ));
+        let t = WireTransition {
+            state: obs(0.1),
+            bid: 0.0,
+            reward: f32::INFINITY,
+            next_state: obs(0.1),
+            done: false,
+        };
+        assert!(matches!(
+            s.handle(Message::Transition(t)),
+            Message::Error {
+                code: ErrorCode::InvalidTransition,
+                ..
+            }
+        ));
+        let stats = s.agent.as_ref().unwrap().stats();
+        assert_eq!(s.handle(Message::GetStats), Message::Stats(stats));
+        assert!(matches!(
+            s.handle(Message::Ack),
+            Message::Error {
+                code: ErrorCode::Malformed,
+                ..
+            }
+        ));
+    });
+}
+
+#[test]
+fn wire_server_snapshot_round_trip_in_chunks() {
+    big_stack(|| {
+        let mut a = server();
+        let mut snapshot = Vec::new();
+        loop {
+            let Message::SnapshotData { total, offset, data } = a.handle(Message::SnapshotRead {
+                offset: snapshot.len() as u32,
+            }) else {
+                panic!()
+            };
+            assert_eq!(offset as usize, snapshot.len());
+            snapshot.extend_from_slice(data);
+            if snapshot.len() == total as usize {
+                break;
+            }
+        }
+        let mut b: Box<Server> = Box::default();
+        b.handle(Message::Configure(Configure {
+            policy: 0,
+            seed: 99,
+            vm_count: 2,
+            explore_steps: 10,
+            anneal_steps: 10,
+        }));
+        b.handle(Message::SetExploration { on: false });
+        a.handle(Message::SetExploration { on: false });
+        let total = snapshot.len() as u32;
+        for (k, chunk) in snapshot.chunks(SNAPSHOT_CHUNK).enumerate() {
+            let reply = b.handle(Message::SnapshotWrite {
+                total,
+                offset: (k * SNAPSHOT_CHUNK) as u32,
+                data: chunk,
+            });
+            assert_eq!(reply, Message::Ack);
+        }
+        for x in [-0.9, -0.2, 0.4, 0.8] {
+            assert_eq!(
+                a.handle(Message::Act { obs: obs(x) }),
+                b.handle(Message::Act { obs: obs(x) })
+            );
+        }
+        // A corrupted snapshot is refused (CRC), out-of-order pieces too.
+        let mut bad = snapshot.clone();
+        bad[100] ^= 1;
+        for (k, chunk) in bad.chunks(SNAPSHOT_CHUNK).enumerate() {
+            let reply = b.handle(Message::SnapshotWrite {
+                total,
+                offset: (k * SNAPSHOT_CHUNK) as u32,
+                data: chunk,
+            });
+            if (k + 1) * SNAPSHOT_CHUNK >= bad.len() {
+                assert_eq!(
+                    reply,
+                    Message::Error {
+                        code: ErrorCode::Snapshot,
+                        detail: 6
+                    }
+                );
+            }
+        }
+        assert!(matches!(
+            b.handle(Message::SnapshotWrite {
+                total,
+                offset: 500,
+                data: &[0; 10]
+            }),
+            Message::Error {
+                code: ErrorCode::Snapshot,
+                ..
+            }
+        ));
+        assert!(matches!(
+            b.handle(Message::SnapshotWrite {
+                total: 10_000_000,
+                offset: 0,
+                data: &[0; 10]
+            }),
+            Message::Error {
+                code: ErrorCode::Snapshot,
+                detail: 8
+            }
+        ));
+    });
+}
+
+#[test]
+fn wire_server_serves_frames_and_frame_errors() {
+    big_stack(|| {
+        let mut s = server();
+        let mut out = vec![0u8; MAX_FRAME];
+        let n = s.serve(Err(FrameError::Crc), &mut out);
+        let mut dec = FrameDecoder::new();
+        let (_, event) = dec.push(&out[..n]);
+        let (t, p) = event.unwrap().unwrap();
+        assert_eq!(
+            Message::decode(t, p),
+            Ok(Message::Error {
+                code: ErrorCode::BadFrame,
+                detail: 3
+            })
+        );
+        let n = s.serve(Ok((0x42, &[])), &mut out);
+        let mut dec = FrameDecoder::new();
+        let (_, event) = dec.push(&out[..n]);
+        let (t, p) = event.unwrap().unwrap();
+        assert_eq!(
+            Message::decode(t, p),
+            Ok(Message::Error {
+                code: ErrorCode::Malformed,
+                detail: 0x42
+            })
+        );
+    });
+}
