@@ -176,7 +176,13 @@ pub fn run_all(with_paper: bool, out_dir_for_paper: &std::path::Path) -> BenchRe
     let env_steps_per_s = env_steps();
     let paper_run_s = with_paper.then(|| {
         let t = Instant::now();
-        let _ = crate::cli::paper(out_dir_for_paper, 1, FormulationName::ALL.to_vec(), false);
+        let _ = crate::cli::paper(
+            out_dir_for_paper,
+            1,
+            FormulationName::ALL.to_vec(),
+            false,
+            crate::backend::AgentsAt::Inprocess,
+        );
         t.elapsed().as_secs_f64()
     });
     BenchReport {
@@ -217,6 +223,7 @@ fn env_steps() -> Figure {
         seed: 0,
         hyper: Hyperparams::for_run(100_000),
         learn: true,
+        agents_at: crate::backend::AgentsAt::Inprocess,
     };
     let mut samples: Vec<f64> = (0..5)
         .map(|_| {

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use cavmem_core::agent::PolicyKind;
 use clap::{Parser, Subcommand};
 
+use crate::backend::{AgentsAt, SimAgent};
 use crate::eval::formulation::FormulationName;
 use crate::eval::paper::{Progress, Protocol, run_grid, shipped_scenarios};
-use crate::eval::run::{HarnessPolicy, Hyperparams, RunSpec, make_agents, run_agents};
+use crate::eval::run::{Hyperparams, RunSpec, make_agents, run_agents};
 use crate::output::{create_dir, write_atomic};
 use crate::report::{self, Aggregate};
 use crate::scenario::Scenario;
@@ -57,6 +58,9 @@ pub enum Command {
         /// Evaluate only: no learning and no exploration.
         #[arg(long)]
         no_learn: bool,
+        /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
+        #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
+        agents: AgentsAt,
     },
     /// Train one policy on one scenario and save VM 1's trained policy as a snapshot.
     ///
@@ -113,6 +117,9 @@ pub enum Command {
         /// A short version for smoke runs: 20 episodes, metrics over the last 5.
         #[arg(long)]
         quick: bool,
+        /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
+        #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
+        agents: AgentsAt,
     },
 }
 
@@ -159,10 +166,11 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             out,
             load,
             no_learn,
+            agents,
         } => {
             let scenario = Scenario::load(&scenario).map_err(CliError::input)?;
-            let spec = run_spec(scenario, policy, episodes, seed, formulation, !no_learn);
-            let mut agents = make_agents(&spec);
+            let spec = run_spec(scenario, policy, episodes, seed, formulation, !no_learn, agents);
+            let mut agents = make_agents(&spec).map_err(CliError::failure)?;
             if let Some(path) = &load {
                 let named = |e: &dyn std::fmt::Display| CliError::input(format!("{}: {e}", path.display()));
                 let bytes = std::fs::read(path).map_err(|e| named(&e))?;
@@ -182,12 +190,20 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             out,
         } => {
             let scenario = Scenario::load(&scenario).map_err(CliError::input)?;
-            let spec = run_spec(scenario, policy, episodes, seed, formulation, true);
-            let mut agents = make_agents(&spec);
+            let spec = run_spec(
+                scenario,
+                policy,
+                episodes,
+                seed,
+                formulation,
+                true,
+                AgentsAt::Inprocess,
+            );
+            let mut agents = make_agents(&spec).map_err(CliError::failure)?;
             run_one(&spec, &mut agents, &out)?;
             let mut bytes = vec![0u8; SNAPSHOT_BUFFER_BYTES];
             let first = agents
-                .first()
+                .first_mut()
                 .ok_or_else(|| CliError::failure("the scenario has no VM"))?;
             let n = first.save_snapshot(&mut bytes).map_err(CliError::failure)?;
             write_atomic(&save, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
@@ -213,13 +229,14 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             seeds,
             formulation,
             quick,
+            agents,
         } => {
             let formulations = if formulation.is_empty() {
                 FormulationName::ALL.to_vec()
             } else {
                 formulation
             };
-            paper(&out, seeds, formulations, quick)
+            paper(&out, seeds, formulations, quick, agents)
         }
     }
 }
@@ -234,6 +251,7 @@ fn run_spec(
     seed: u64,
     formulation: FormulationName,
     learn: bool,
+    agents_at: AgentsAt,
 ) -> RunSpec {
     let total = u64::from(episodes) * u64::from(scenario.node.steps_per_episode);
     RunSpec {
@@ -244,10 +262,11 @@ fn run_spec(
         seed,
         hyper: Hyperparams::for_run(total),
         learn,
+        agents_at,
     }
 }
 
-fn run_one(spec: &RunSpec, agents: &mut [Box<HarnessPolicy>], out: &Path) -> Result<(), CliError> {
+fn run_one(spec: &RunSpec, agents: &mut [Box<dyn SimAgent>], out: &Path) -> Result<(), CliError> {
     create_dir(out).map_err(CliError::failure)?;
     let (episodes, policy, formulation) = (spec.episodes, spec.policy, spec.formulation);
     let result = run_agents(spec, agents, |_| {}).map_err(CliError::failure)?;
@@ -289,6 +308,7 @@ pub fn paper(
     seeds: u32,
     formulations: Vec<FormulationName>,
     quick: bool,
+    agents: AgentsAt,
 ) -> Result<(), CliError> {
     let scenarios = shipped_scenarios().map_err(CliError::failure)?;
     let protocol = if quick {
@@ -310,7 +330,7 @@ pub fn paper(
         protocol.episodes,
         out.display()
     );
-    let runs = run_grid(&scenarios, &protocol, out, progress).map_err(CliError::failure)?;
+    let runs = run_grid(&scenarios, &protocol, out, progress, agents).map_err(CliError::failure)?;
     let agg = Aggregate::new(&runs, protocol.window);
     let total_steps = u64::from(protocol.episodes) * 100;
     let doc = report::json::summary(&agg, &protocol, &scenarios, &Hyperparams::for_run(total_steps));

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use cavmem_harness::backend::AgentsAt;
 use cavmem_harness::cli::paper;
 use cavmem_harness::eval::formulation::FormulationName;
 
@@ -21,7 +22,7 @@ fn paper_quick_runs_end_to_end_and_resumes() {
     run_in_big_stack(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
-        paper(out, 1, vec![FormulationName::Raw], true).unwrap();
+        paper(out, 1, vec![FormulationName::Raw], true, AgentsAt::Inprocess).unwrap();
         for file in ["summary.json", "episodes.csv", "report.md"] {
             assert!(out.join(file).is_file(), "{file} missing");
         }
@@ -65,11 +66,11 @@ fn paper_quick_runs_end_to_end_and_resumes() {
         // Resume: finished cells are reused, not rerun (their files keep their mtime).
         let cell = out.join("cells").join("s1-ddpg-raw-seed0.json");
         let before = std::fs::metadata(&cell).unwrap().modified().unwrap();
-        paper(out, 1, vec![FormulationName::Raw], true).unwrap();
+        paper(out, 1, vec![FormulationName::Raw], true, AgentsAt::Inprocess).unwrap();
         assert_eq!(std::fs::metadata(&cell).unwrap().modified().unwrap(), before);
         // A corrupted cell is rerun, not trusted.
         std::fs::write(&cell, b"{ torn").unwrap();
-        paper(out, 1, vec![FormulationName::Raw], true).unwrap();
+        paper(out, 1, vec![FormulationName::Raw], true, AgentsAt::Inprocess).unwrap();
         let text = std::fs::read_to_string(&cell).unwrap();
         assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
         assert!(Path::new(out).join("summary.json").is_file());

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use cavmem_core::agent::PolicyKind;
+use cavmem_harness::backend::AgentsAt;
 use cavmem_harness::cli::{Command, execute};
 use cavmem_harness::eval::formulation::FormulationName;
 
@@ -44,6 +45,7 @@ fn snapshot_train_save_then_run_load_no_learn() {
                     out: dir.path().join(out),
                     load: Some(load),
                     no_learn: true,
+                    agents: AgentsAt::Inprocess,
                 };
                 execute(run(save.clone(), "a")).unwrap();
                 execute(run(save.clone(), "b")).unwrap();
@@ -61,6 +63,22 @@ fn snapshot_train_save_then_run_load_no_learn() {
                         .collect::<Vec<_>>()
                 };
                 assert_eq!(records("a"), records("b"), "{policy:?}");
+                // The loaded policy is the one acting: fresh agents with the same seed differ.
+                let fresh = Command::Run {
+                    scenario: scenario(),
+                    policy,
+                    episodes: 2,
+                    seed: 2,
+                    formulation: FormulationName::Raw,
+                    out: dir.path().join("fresh"),
+                    load: None,
+                    no_learn: true,
+                    agents: AgentsAt::Inprocess,
+                };
+                execute(fresh).unwrap();
+                if policy != PolicyKind::EqualSplit {
+                    assert_ne!(records("a"), records("fresh"), "{policy:?}: --load had no effect");
+                }
                 // A truncated snapshot is refused as bad input, naming the file.
                 let bytes = std::fs::read(&save).unwrap();
                 let cut = dir.path().join("cut.cavm");

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::formulation::FormulationName;
 use super::run::{Hyperparams, RunResult, RunSpec, run};
+use crate::backend::AgentsAt;
 use crate::output::{OutputError, create_dir, write_atomic};
 use crate::scenario::{Scenario, ScenarioError};
 
@@ -208,6 +209,7 @@ pub fn run_grid(
     protocol: &Protocol,
     out_dir: &Path,
     progress: Progress,
+    agents_at: AgentsAt,
 ) -> Result<Vec<RunResult>, PaperError> {
     let cell_dir = out_dir.join("cells");
     create_dir(&cell_dir)?;
@@ -249,6 +251,7 @@ pub fn run_grid(
                         seed: cell.seed,
                         hyper: Hyperparams::for_run(total_steps),
                         learn: true,
+                        agents_at,
                     };
                     let r = run(&spec, |_| bar.inc(1)).map_err(|e| PaperError::Run {
                         cell: cell.file_name(),

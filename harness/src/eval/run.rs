@@ -5,8 +5,8 @@ use std::fmt;
 use std::time::Instant;
 
 use cavmem_core::agent::{
-    AgentTransition, AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, Policy,
-    PolicyError, PolicyKind, QLearning, QlParams,
+    AgentTransition, AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, PolicyError,
+    PolicyKind, QLearning, QlParams,
 };
 use cavmem_core::bid::{BidConfig, BidError, VmGrant, analyze};
 use cavmem_core::mdp::{NodeMdp, Observation, ObserveError, VmSample};
@@ -14,6 +14,8 @@ use cavmem_core::noise::EpsilonSchedule;
 use serde::{Deserialize, Serialize};
 
 use super::formulation::FormulationName;
+use crate::backend::firmware::{self, FirmwareAgent};
+use crate::backend::{AgentsAt, SimAgent};
 use crate::scenario::Scenario;
 use crate::sim::{Node, SimError, VmReading};
 
@@ -79,6 +81,8 @@ pub struct RunSpec {
     pub hyper: Hyperparams,
     /// Whether agents record, learn and explore (false: a trained policy is only evaluated).
     pub learn: bool,
+    /// Where the agents run.
+    pub agents_at: AgentsAt,
 }
 
 /// Per-episode, per-VM figures of a run.
@@ -152,6 +156,8 @@ pub enum RunError {
     Sim(SimError),
     /// A policy refused its input.
     Policy(PolicyError),
+    /// Agents could not be set up (e.g. a firmware process).
+    Agents(String),
 }
 
 impl fmt::Display for RunError {
@@ -161,6 +167,7 @@ impl fmt::Display for RunError {
             Self::Bid(e) => write!(f, "bid analyzer: {e}"),
             Self::Sim(e) => write!(f, "simulator: {e}"),
             Self::Policy(e) => write!(f, "policy: {e}"),
+            Self::Agents(e) => write!(f, "agents: {e}"),
         }
     }
 }
@@ -207,11 +214,47 @@ fn samples(readings: &[VmReading], bounds: &[f32]) -> Vec<VmSample> {
         .collect()
 }
 
-/// Fresh agents for every VM of `spec`'s scenario.
-pub fn make_agents(spec: &RunSpec) -> Vec<Box<HarnessPolicy>> {
+/// Fresh agents for every VM of `spec`'s scenario, where `spec.agents_at` says.
+///
+/// # Errors
+/// [`RunError::Agents`] when a firmware process cannot be found or started.
+pub fn make_agents(spec: &RunSpec) -> Result<Vec<Box<dyn SimAgent>>, RunError> {
     let n = spec.scenario.vms.len();
+    match spec.agents_at {
+        AgentsAt::Inprocess => Ok((0..n)
+            .map(|j| {
+                let agent: Box<dyn SimAgent> = make_policy(spec.policy, &spec.hyper, spec.seed, j, n);
+                agent
+            })
+            .collect()),
+        AgentsAt::Firmware => firmware_agents(spec, &firmware::locate().map_err(RunError::Agents)?),
+    }
+}
+
+/// One `cavmem-fw` process per VM of `spec`'s scenario, configured as [`make_agents`]
+/// configures in-process agents (same seeds, same ε schedule), so the runs are identical.
+///
+/// # Errors
+/// [`RunError::Agents`] when a process cannot be started or configured.
+pub fn firmware_agents(spec: &RunSpec, fw: &std::path::Path) -> Result<Vec<Box<dyn SimAgent>>, RunError> {
+    let n = spec.scenario.vms.len();
+    let eps = spec.hyper.ddpg.epsilon;
     (0..n)
-        .map(|j| make_policy(spec.policy, &spec.hyper, spec.seed, j, n))
+        .map(|j| {
+            let seed = derive_seed(spec.seed, 1000 + j as u64);
+            let name = format!("VM{} ({})", j + 1, fw.display());
+            FirmwareAgent::start(
+                fw,
+                name,
+                spec.policy,
+                seed,
+                n as u32,
+                eps.explore_steps,
+                eps.anneal_steps,
+            )
+            .map(|a| Box::new(a) as Box<dyn SimAgent>)
+            .map_err(RunError::Agents)
+        })
         .collect()
 }
 
@@ -220,7 +263,7 @@ pub fn make_agents(spec: &RunSpec) -> Vec<Box<HarnessPolicy>> {
 /// # Errors
 /// [`RunError`] when a component rejects its input (the simulator never produces such input).
 pub fn run(spec: &RunSpec, on_episode: impl FnMut(u32)) -> Result<RunResult, RunError> {
-    let mut agents = make_agents(spec);
+    let mut agents = make_agents(spec)?;
     run_agents(spec, &mut agents, on_episode)
 }
 
@@ -231,7 +274,7 @@ pub fn run(spec: &RunSpec, on_episode: impl FnMut(u32)) -> Result<RunResult, Run
 /// [`RunError`] as for [`run`]; also when the number of agents differs from the VMs.
 pub fn run_agents(
     spec: &RunSpec,
-    agents: &mut [Box<HarnessPolicy>],
+    agents: &mut [Box<dyn SimAgent>],
     mut on_episode: impl FnMut(u32),
 ) -> Result<RunResult, RunError> {
     let started = Instant::now();
@@ -259,9 +302,6 @@ pub fn run_agents(
         granularity_bytes: scenario.node.granularity_bytes,
         share: scenario.node.share,
     };
-    let mut agents: Vec<Box<HarnessPolicy>> = (0..n)
-        .map(|j| make_policy(spec.policy, &spec.hyper, spec.seed, j, n))
-        .collect();
     let steps = scenario.node.steps_per_episode;
     let mut obs = vec![Observation::default(); n];
     let mut next_obs = vec![Observation::default(); n];

@@ -27,12 +27,21 @@ struct State {
     output: [u8; MAX_FRAME],
 }
 
-static STATE: sys::Global<State> =
-    sys::Global::new(State { server: AgentServer::new(), decoder: FrameDecoder::new(), input: [0; 4096], output: [0; MAX_FRAME] });
+static STATE: sys::Global<State> = sys::Global::new(State {
+    server: AgentServer::new(),
+    decoder: FrameDecoder::new(),
+    input: [0; 4096],
+    output: [0; MAX_FRAME],
+});
 
 /// Reads requests until end of input, answering each; exits 0 at end of input, 1 on an I/O error.
 fn run(state: &mut State) -> i32 {
-    let State { server, decoder, input, output } = state;
+    let State {
+        server,
+        decoder,
+        input,
+        output,
+    } = state;
     loop {
         let n = match sys::read(0, input) {
             Ok(0) => return 0,

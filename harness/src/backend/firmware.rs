@@ -1,0 +1,379 @@
+//! Agents in `cavmem-fw` processes: one process per VM, driven over the wire protocol
+//! (docs/protocol.md) through its stdin and stdout.
+//!
+//! A process that dies, answers garbage, or does not answer within the deadline is
+//! reported once on stderr and replaced by the safe policy for its VM (bid 0, hold,
+//! counted as fallbacks); the run goes on.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use cavmem_core::agent::common::TransitionField;
+use cavmem_core::agent::{
+    AgentTransition, Decision, Fallback, LearnOutcome, Policy, PolicyError, PolicyKind, PolicyStats,
+};
+use cavmem_core::mdp::{InvalidObservation, Observation, ObservationField};
+use cavmem_core::snapshot::SnapshotError;
+use cavmem_core::wire::frame::MAX_FRAME;
+use cavmem_core::wire::message::{Configure, ErrorCode, SNAPSHOT_CHUNK, WireTransition};
+use cavmem_core::wire::{FrameDecoder, Message, encode_frame};
+
+use super::SimAgent;
+
+/// How long a request may take before the process is given up.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Finds the `cavmem-fw` executable: `$CAVMEM_FW`, else `target/firmware/cavmem-fw` beside
+/// this executable's `target/<profile>/` directory.
+pub fn locate() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("CAVMEM_FW") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let candidates = exe
+        .ancestors()
+        .skip(1)
+        .take(3)
+        .map(|d| d.join("firmware").join("cavmem-fw"))
+        .collect::<Vec<_>>();
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        "cavmem-fw not found: build it with `cargo build --profile firmware -p cavmem-firmware-sim --features fw --bin cavmem-fw` or set CAVMEM_FW".to_string()
+    })
+}
+
+/// An agent in a `cavmem-fw` process.
+pub struct FirmwareAgent {
+    name: String,
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    chunks: Option<Receiver<Vec<u8>>>,
+    decoder: Box<FrameDecoder>,
+    pending: Vec<u8>,
+    failed: bool,
+    /// Statistics kept here once the process is gone (the safe policy's decisions).
+    local: PolicyStats,
+}
+
+impl std::fmt::Debug for FirmwareAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirmwareAgent")
+            .field("name", &self.name)
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug)]
+enum Failure {
+    Io(String),
+    Timeout,
+    Refused(ErrorCode, u8),
+    Unexpected,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io(why) => write!(f, "i/o: {why}"),
+            Self::Timeout => write!(f, "no answer within {} s", DEADLINE.as_secs()),
+            Self::Refused(code, detail) => write!(f, "refused: {code:?} ({detail})"),
+            Self::Unexpected => f.write_str("unexpected or malformed reply"),
+        }
+    }
+}
+
+impl FirmwareAgent {
+    /// Starts `fw` and configures it.
+    ///
+    /// # Errors
+    /// A message when the process cannot start or refuses the configuration.
+    pub fn start(
+        fw: &Path,
+        name: String,
+        policy: PolicyKind,
+        seed: u64,
+        vm_count: u32,
+        explore_steps: u64,
+        anneal_steps: u64,
+    ) -> Result<Self, String> {
+        let mut child = Command::new(fw)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", fw.display()))?;
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 8192];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut agent = Self {
+            name,
+            child: Some(child),
+            stdin,
+            chunks: Some(rx),
+            decoder: Box::new(FrameDecoder::new()),
+            pending: Vec::new(),
+            failed: false,
+            local: PolicyStats::default(),
+        };
+        let policy_byte = match policy {
+            PolicyKind::Ddpg => 0,
+            PolicyKind::Dqn => 1,
+            PolicyKind::QLearning => 2,
+            PolicyKind::EqualSplit => 3,
+        };
+        let configure = Message::Configure(Configure {
+            policy: policy_byte,
+            seed,
+            vm_count,
+            explore_steps,
+            anneal_steps,
+        });
+        agent
+            .request(&configure, |m| matches!(m, Message::Hello { .. }).then_some(()))
+            .map_err(|e| format!("{}: configure: {e}", agent.name))?;
+        Ok(agent)
+    }
+
+    /// Sends one request and maps its reply with `f` (None: unexpected reply).
+    fn request<T>(
+        &mut self,
+        msg: &Message<'_>,
+        f: impl FnOnce(Message<'_>) -> Option<T>,
+    ) -> Result<T, Failure> {
+        let mut payload = [0u8; MAX_FRAME];
+        let n = msg
+            .encode_payload(&mut payload)
+            .map_err(|e| Failure::Io(e.to_string()))?;
+        let mut frame = [0u8; MAX_FRAME];
+        let len = encode_frame(msg.type_byte(), &payload[..n], &mut frame)
+            .map_err(|e| Failure::Io(e.to_string()))?;
+        let stdin = self.stdin.as_mut().ok_or(Failure::Io("closed".into()))?;
+        stdin
+            .write_all(&frame[..len])
+            .and_then(|()| stdin.flush())
+            .map_err(|e| Failure::Io(e.to_string()))?;
+        let chunks = self.chunks.as_ref().ok_or(Failure::Io("closed".into()))?;
+        loop {
+            let (used, event) = self.decoder.push(&self.pending);
+            let event = event.map(|e| e.map(|(t, p)| (t, p.to_vec())));
+            self.pending.drain(..used);
+            match event {
+                Some(Ok((t, p))) => {
+                    return match Message::decode(t, &p) {
+                        Ok(Message::Error { code, detail }) => Err(Failure::Refused(code, detail)),
+                        Ok(m) => f(m).ok_or(Failure::Unexpected),
+                        Err(_) => Err(Failure::Unexpected),
+                    };
+                }
+                Some(Err(_)) => return Err(Failure::Unexpected),
+                None if used == 0 => match chunks.recv_timeout(DEADLINE) {
+                    Ok(bytes) => self.pending.extend_from_slice(&bytes),
+                    Err(RecvTimeoutError::Timeout) => return Err(Failure::Timeout),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Err(Failure::Io("the process exited".into()));
+                    }
+                },
+                None => {}
+            }
+        }
+    }
+
+    /// Gives up on the process: reports it once, kills it, and switches to the safe policy.
+    fn give_up(&mut self, why: &Failure) {
+        if !self.failed {
+            eprintln!(
+                "cavmem: firmware agent {} failed ({why}); its VM now holds its allocation (safe policy)",
+                self.name
+            );
+        }
+        self.failed = true;
+        self.stdin = None;
+        self.chunks = None;
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether the process was given up.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+}
+
+impl Drop for FirmwareAgent {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn field_of(index: u8) -> ObservationField {
+    match index {
+        0 => ObservationField::Msr,
+        1 => ObservationField::MemShare,
+        2 => ObservationField::AvgMsr,
+        3 => ObservationField::MsrTgt,
+        _ => ObservationField::TotalMemUse,
+    }
+}
+
+impl Policy for FirmwareAgent {
+    fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
+        obs.validate()?;
+        if !self.failed {
+            let msg = Message::Act { obs: obs.to_array() };
+            match self.request(&msg, |m| match m {
+                Message::Bid {
+                    bid,
+                    explored,
+                    fallback,
+                } => Some(Decision {
+                    bid,
+                    explored,
+                    fallback: (fallback != 0).then_some(Fallback::NonFiniteOutput),
+                }),
+                _ => None,
+            }) {
+                Ok(d) if d.bid.is_finite() && (-1.0..=1.0).contains(&d.bid) => return Ok(d),
+                Ok(_) => self.give_up(&Failure::Unexpected),
+                Err(Failure::Refused(ErrorCode::InvalidObservation, d)) => {
+                    return Err(PolicyError::InvalidObservation(InvalidObservation {
+                        field: field_of(d),
+                    }));
+                }
+                Err(e) => self.give_up(&e),
+            }
+        }
+        self.local.fallbacks += 1;
+        Ok(Decision::hold(Fallback::NonFiniteOutput))
+    }
+
+    fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
+        cavmem_core::agent::common::check_transition(t)?;
+        if self.failed {
+            return Ok(());
+        }
+        let msg = Message::Transition(WireTransition {
+            state: t.state.to_array(),
+            bid: t.bid,
+            reward: t.reward,
+            next_state: t.next_state.to_array(),
+            done: t.done,
+        });
+        match self.request(&msg, |m| matches!(m, Message::Ack).then_some(())) {
+            Ok(()) => Ok(()),
+            Err(Failure::Refused(ErrorCode::InvalidTransition, _)) => {
+                Err(PolicyError::InvalidTransition(TransitionField::Reward))
+            }
+            Err(e) => {
+                self.give_up(&e);
+                Ok(())
+            }
+        }
+    }
+
+    fn learn(&mut self) -> Result<LearnOutcome, PolicyError> {
+        if self.failed {
+            return Ok(LearnOutcome::Skipped);
+        }
+        let r = self.request(&Message::Learn, |m| match m {
+            Message::Learned { outcome: 0, .. } => Some(LearnOutcome::Skipped),
+            Message::Learned { outcome: 1, loss } => Some(LearnOutcome::Updated { loss }),
+            Message::Learned { outcome: 2, .. } => Some(LearnOutcome::Recovered),
+            _ => None,
+        });
+        r.or_else(|e| {
+            self.give_up(&e);
+            Ok(LearnOutcome::Skipped)
+        })
+    }
+
+    fn start_episode(&mut self) {
+        if !self.failed
+            && let Err(e) = self.request(&Message::StartEpisode, |m| {
+                matches!(m, Message::Ack).then_some(())
+            })
+        {
+            self.give_up(&e);
+        }
+    }
+
+    fn set_exploration(&mut self, on: bool) {
+        if !self.failed
+            && let Err(e) = self.request(&Message::SetExploration { on }, |m| {
+                matches!(m, Message::Ack).then_some(())
+            })
+        {
+            self.give_up(&e);
+        }
+    }
+
+    fn stats(&self) -> PolicyStats {
+        // Remote statistics need a request (a mutable borrow); the run loop only reads the
+        // fallback count, which includes the safe policy's decisions made here.
+        self.local
+    }
+}
+
+impl SimAgent for FirmwareAgent {
+    fn save_snapshot(&mut self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        let mut got = 0usize;
+        loop {
+            let r = self.request(&Message::SnapshotRead { offset: got as u32 }, |m| match m {
+                Message::SnapshotData { total, offset, data } => {
+                    Some((total as usize, offset as usize, data.to_vec()))
+                }
+                _ => None,
+            });
+            let Ok((total, offset, data)) = r else {
+                return Err(SnapshotError::Truncated { needed: 0, got });
+            };
+            if offset != got || total > out.len() {
+                return Err(SnapshotError::BufferTooSmall { needed: total });
+            }
+            out[offset..offset + data.len()].copy_from_slice(&data);
+            got += data.len();
+            if got >= total || data.is_empty() {
+                return Ok(got);
+            }
+        }
+    }
+
+    fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let total = bytes.len() as u32;
+        for (k, chunk) in bytes.chunks(SNAPSHOT_CHUNK).enumerate() {
+            let msg = Message::SnapshotWrite {
+                total,
+                offset: (k * SNAPSHOT_CHUNK) as u32,
+                data: chunk,
+            };
+            match self.request(&msg, |m| matches!(m, Message::Ack).then_some(())) {
+                Ok(()) => {}
+                Err(Failure::Refused(ErrorCode::Snapshot, _)) => return Err(SnapshotError::BadCrc),
+                Err(_) => {
+                    return Err(SnapshotError::Truncated {
+                        needed: bytes.len(),
+                        got: k * SNAPSHOT_CHUNK,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
