@@ -45,6 +45,8 @@ pub mod optim;
 #[cfg(feature = "learn")]
 pub mod replay;
 pub mod rng;
+#[cfg(feature = "learn")]
+pub mod selftest;
 pub mod snapshot;
 pub mod units;
 pub mod wire;

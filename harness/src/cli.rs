@@ -99,6 +99,9 @@ pub enum Command {
         #[arg(long)]
         paper: bool,
     },
+    /// Run the core's self-test script and print its digest (the Cortex-M4 image prints the
+    /// same one: firmware-sim/cortex-m4).
+    Selftest,
     /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
@@ -212,6 +215,12 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 policy.name(),
                 save.display()
             );
+            Ok(())
+        }
+        Command::Selftest => {
+            let mut agent = Box::new(cavmem_core::selftest::selftest_agent());
+            let digest = cavmem_core::selftest::run_selftest(&mut agent);
+            println!("cavmem selftest digest {digest:016x}");
             Ok(())
         }
         Command::Bench { json, paper } => {

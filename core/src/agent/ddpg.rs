@@ -181,6 +181,11 @@ impl<const R: usize> Ddpg<R> {
         Ok(())
     }
 
+    /// The actor network's parameters (for digests and inspection).
+    pub fn actor_parameters(&self) -> &ActorNet {
+        &self.actor.net
+    }
+
     /// The critic's value Q(s, a).
     pub fn q_value(&self, obs: &Observation, bid: f32) -> f32 {
         let [z] = self.critic.net.forward(&critic_input(&obs.to_array(), bid));
