@@ -35,6 +35,8 @@ static STATE: sys::Global<State> = sys::Global::new(State {
 });
 
 /// Reads requests until end of input, answering each; exits 0 at end of input, 1 on an I/O error.
+/// Not inlined, so its frames lie inside the painted stack.
+#[inline(never)]
 fn run(state: &mut State) -> i32 {
     let State {
         server,
@@ -66,8 +68,22 @@ fn run(state: &mut State) -> i32 {
     }
 }
 
-/// Called by `_start` with the initial stack pointer.
+/// Bytes of stack painted at start to measure the high-water mark.
+const STACK_PAINT_BYTES: usize = 6 << 20;
+
+/// Called by `_start`. Paints the stack, serves requests, and at the end reports the stack
+/// high-water mark on stderr (`cavmem-fw: stack high-water N bytes`).
 extern "C" fn entry() -> ! {
+    let painted = sys::paint_stack(STACK_PAINT_BYTES);
     let code = STATE.with(run);
+    let used = sys::stack_used(&painted);
+    let mut line = *b"cavmem-fw: stack high-water 00000000000000000000 bytes\n";
+    let digits = line.get_mut(28..48).unwrap_or_default();
+    let mut n = used;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let _ = sys::write_all(2, &line);
     sys::exit(code)
 }
