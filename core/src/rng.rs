@@ -22,25 +22,37 @@ const F32_UNIT: f32 = 1.0 / 16_777_216.0;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rng {
-    inner: Xoshiro256PlusPlus,
+    /// `None` until seeded (only [`Rng::unseeded`] makes one): then it acts as seed 0.
+    inner: Option<Xoshiro256PlusPlus>,
 }
 
 impl Rng {
     /// A generator whose whole state is derived from `seed` (SplitMix64 expansion).
     pub fn seed_from_u64(seed: u64) -> Self {
         Self {
-            inner: Xoshiro256PlusPlus::seed_from_u64(seed),
+            inner: Some(Xoshiro256PlusPlus::seed_from_u64(seed)),
         }
+    }
+
+    /// A generator for `static` placement (`const`); it draws as seed 0 until replaced by a
+    /// seeded one. All-zero bytes, so a `static` holding it can live in `.bss`.
+    pub const fn unseeded() -> Self {
+        Self { inner: None }
+    }
+
+    fn state(&mut self) -> &mut Xoshiro256PlusPlus {
+        self.inner
+            .get_or_insert_with(|| Xoshiro256PlusPlus::seed_from_u64(0))
     }
 
     /// The next 32 random bits.
     pub fn next_u32(&mut self) -> u32 {
-        self.inner.next_u32()
+        self.state().next_u32()
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.inner.next_u64()
+        self.state().next_u64()
     }
 
     /// A uniform draw from `[0, 1)` on a grid of 2⁻²⁴ (every value exactly representable).
@@ -90,6 +102,8 @@ mod tests {
             assert_eq!(a.standard_normal().to_bits(), b.standard_normal().to_bits());
             assert_eq!(a.below(17), b.below(17));
         }
+        let mut u = Rng::unseeded();
+        assert_eq!(u.next_u64(), Rng::seed_from_u64(0).next_u64());
         let mut c = Rng::seed_from_u64(43);
         assert_ne!(Rng::seed_from_u64(42).next_u64(), c.next_u64());
     }

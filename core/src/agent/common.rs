@@ -85,6 +85,20 @@ pub enum TransitionField {
     Reward,
 }
 
+impl PolicyStats {
+    /// All counters zero (`const`).
+    pub const ZERO: Self = Self {
+        acts: 0,
+        explored: 0,
+        learn_steps: 0,
+        fallbacks: 0,
+        divergences: 0,
+        last_loss: 0.0,
+        epsilon: 0.0,
+        replay_len: 0,
+    };
+}
+
 impl core::fmt::Display for PolicyError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
@@ -182,6 +196,22 @@ pub struct Explorer {
 
 #[cfg(feature = "learn")]
 impl Explorer {
+    /// Exploration off, with an all-zero schedule (for `const` placeholders).
+    pub const ZERO: Self = Self {
+        schedule: Self::ZERO_SCHEDULE,
+        steps: 0,
+        enabled: false,
+    };
+
+    /// An all-zero ε schedule (for `const` placeholders).
+    pub const ZERO_SCHEDULE: EpsilonSchedule = EpsilonSchedule {
+        start: 0.0,
+        end: 0.0,
+        explore_steps: 0,
+        anneal_steps: 0,
+        anneal: crate::noise::Anneal::Exponential,
+    };
+
     /// Exploration on, at step 0 of `schedule`.
     pub const fn new(schedule: EpsilonSchedule) -> Self {
         Self {
@@ -248,6 +278,11 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Learner<I, H, O, A
             adam: AdamState::new(Mlp::zeroed(), Mlp::zeroed()),
             optimizer,
         }
+    }
+
+    /// Replaces the optimizer's hyperparameters (the moments are kept; [`Learner::init`] resets them).
+    pub fn set_optimizer(&mut self, optimizer: Adam) {
+        self.optimizer = optimizer;
     }
 
     /// Seeded initialization; the target starts equal to the online network.

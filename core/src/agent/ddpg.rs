@@ -131,21 +131,63 @@ pub struct Ddpg<const R: usize> {
 impl<const R: usize> Ddpg<R> {
     /// A seeded agent, ready to act.
     pub fn new(params: DdpgParams, seed: u64) -> Self {
-        let mut agent = Self {
-            params,
-            actor: Learner::zeroed(Adam::with_lr(params.actor_lr)),
-            critic: Learner::zeroed(Adam::with_lr(params.critic_lr)),
+        let mut agent = Self::zeroed();
+        agent.reset(params, seed);
+        agent
+    }
+
+    /// An all-zero agent that must be [`Ddpg::reset`] before use: `const`, so it can be a
+    /// `static` (in `.bss`) and be set up in place, without a copy on the stack.
+    pub const fn zeroed() -> Self {
+        const NO_ADAM: Adam = Adam {
+            lr: 0.0,
+            beta1: 0.0,
+            beta2: 0.0,
+            eps: 0.0,
+        };
+        const NO_OU: OuParams = OuParams {
+            theta: 0.0,
+            sigma: 0.0,
+            mu: 0.0,
+            dt: 0.0,
+        };
+        Self {
+            params: DdpgParams {
+                actor_lr: 0.0,
+                critic_lr: 0.0,
+                gamma: 0.0,
+                tau: 0.0,
+                ou: NO_OU,
+                epsilon: Explorer::ZERO_SCHEDULE,
+                learn_starts: 0,
+                critic_head: CriticHead::Linear,
+            },
+            actor: Learner::zeroed(NO_ADAM),
+            critic: Learner::zeroed(NO_ADAM),
             replay: Replay::new(),
             actor_tape: MlpTape::new(),
             critic_tape: MlpTape::new(),
             batch: [0; BATCH],
-            noise: OuNoise::new(params.ou),
-            explorer: Explorer::new(params.epsilon),
-            rng: Rng::seed_from_u64(seed),
-            stats: PolicyStats::default(),
-        };
-        agent.init_networks();
-        agent
+            noise: OuNoise::new(NO_OU),
+            explorer: Explorer::ZERO,
+            rng: Rng::unseeded(),
+            stats: PolicyStats::ZERO,
+        }
+    }
+
+    /// Makes this a fresh agent with `params` and `seed`, in place: the same agent as
+    /// [`Ddpg::new`] gives, without building one on the stack.
+    pub fn reset(&mut self, params: DdpgParams, seed: u64) {
+        self.params = params;
+        self.actor.set_optimizer(Adam::with_lr(params.actor_lr));
+        self.critic.set_optimizer(Adam::with_lr(params.critic_lr));
+        self.replay.clear();
+        self.batch = [0; BATCH];
+        self.noise = OuNoise::new(params.ou);
+        self.explorer = Explorer::new(params.epsilon);
+        self.rng = Rng::seed_from_u64(seed);
+        self.stats = PolicyStats::ZERO;
+        self.init_networks();
     }
 
     /// The hyperparameters.

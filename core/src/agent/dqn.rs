@@ -70,18 +70,48 @@ pub struct Dqn<const R: usize> {
 impl<const R: usize> Dqn<R> {
     /// A seeded agent, ready to act.
     pub fn new(params: DqnParams, seed: u64) -> Self {
-        let mut agent = Self {
-            params,
-            q: Learner::zeroed(Adam::with_lr(params.lr)),
+        let mut agent = Self::zeroed();
+        agent.reset(params, seed);
+        agent
+    }
+
+    /// An all-zero agent that must be [`Dqn::reset`] before use (`const`, for `static` placement).
+    pub const fn zeroed() -> Self {
+        Self {
+            params: DqnParams {
+                lr: 0.0,
+                gamma: 0.0,
+                tau: 0.0,
+                target_every: 0,
+                action_bids: [0.0; ACTIONS],
+                epsilon: Explorer::ZERO_SCHEDULE,
+                learn_starts: 0,
+            },
+            q: Learner::zeroed(Adam {
+                lr: 0.0,
+                beta1: 0.0,
+                beta2: 0.0,
+                eps: 0.0,
+            }),
             replay: Replay::new(),
             tape: MlpTape::new(),
             batch: [0; BATCH],
-            explorer: Explorer::new(params.epsilon),
-            rng: Rng::seed_from_u64(seed),
-            stats: PolicyStats::default(),
-        };
-        agent.q.init(&mut agent.rng);
-        agent
+            explorer: Explorer::ZERO,
+            rng: Rng::unseeded(),
+            stats: PolicyStats::ZERO,
+        }
+    }
+
+    /// Makes this a fresh agent with `params` and `seed`, in place (as [`Dqn::new`]).
+    pub fn reset(&mut self, params: DqnParams, seed: u64) {
+        self.params = params;
+        self.q.set_optimizer(Adam::with_lr(params.lr));
+        self.replay.clear();
+        self.batch = [0; BATCH];
+        self.explorer = Explorer::new(params.epsilon);
+        self.rng = Rng::seed_from_u64(seed);
+        self.stats = PolicyStats::ZERO;
+        self.q.init(&mut self.rng);
     }
 
     /// The hyperparameters.

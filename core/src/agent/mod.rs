@@ -80,6 +80,58 @@ pub trait Policy {
     fn stats(&self) -> PolicyStats;
 }
 
+/// A policy that can be saved to and loaded from a snapshot (docs/snapshot.md).
+pub trait SnapshotPolicy: Policy {
+    /// Writes the policy's snapshot into `out`; returns its length.
+    ///
+    /// # Errors
+    /// [`crate::snapshot::SnapshotError::BufferTooSmall`].
+    fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, crate::snapshot::SnapshotError>;
+    /// Loads a snapshot of this kind of policy; unchanged on error.
+    ///
+    /// # Errors
+    /// [`crate::snapshot::SnapshotError`] naming the failed check.
+    fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError>;
+}
+
+/// Implements [`SnapshotPolicy`] through the type's own `save_snapshot` and `load_snapshot`.
+macro_rules! snapshot_policy {
+    ($($t:ty),* $(,)?) => {$(
+        impl SnapshotPolicy for $t {
+            fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, crate::snapshot::SnapshotError> {
+                <$t>::save_snapshot(self, out)
+            }
+            fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError> {
+                <$t>::load_snapshot(self, bytes)
+            }
+        }
+    )*};
+}
+
+snapshot_policy!(EqualSplit);
+#[cfg(feature = "learn")]
+snapshot_policy!(QLearning);
+
+#[cfg(feature = "learn")]
+impl<const R: usize> SnapshotPolicy for Ddpg<R> {
+    fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, crate::snapshot::SnapshotError> {
+        Ddpg::save_snapshot(self, out)
+    }
+    fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError> {
+        Ddpg::load_snapshot(self, bytes)
+    }
+}
+
+#[cfg(feature = "learn")]
+impl<const R: usize> SnapshotPolicy for Dqn<R> {
+    fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, crate::snapshot::SnapshotError> {
+        Dqn::save_snapshot(self, out)
+    }
+    fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError> {
+        Dqn::load_snapshot(self, bytes)
+    }
+}
+
 /// Which of the four policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

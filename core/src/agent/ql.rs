@@ -8,6 +8,7 @@
 use heapless::Vec;
 
 use crate::mdp::Observation;
+use crate::nn::Parameters;
 use crate::noise::EpsilonSchedule;
 use crate::rng::Rng;
 use crate::snapshot::{self, SnapshotError, SnapshotKind};
@@ -69,14 +70,36 @@ pub struct QLearning {
 impl QLearning {
     /// A seeded agent with an all-zero table.
     pub fn new(params: QlParams, seed: u64) -> Self {
+        let mut agent = Self::zeroed();
+        agent.reset(params, seed);
+        agent
+    }
+
+    /// An all-zero agent that must be [`QLearning::reset`] before use (`const`, for `static` placement).
+    pub const fn zeroed() -> Self {
         Self {
-            params,
+            params: QlParams {
+                alpha: 0.0,
+                gamma: 0.0,
+                action_bids: [0.0; ACTIONS],
+                epsilon: Explorer::ZERO_SCHEDULE,
+            },
             table: QTable::zeroed(),
             pending: Vec::new(),
-            explorer: Explorer::new(params.epsilon),
-            rng: Rng::seed_from_u64(seed),
-            stats: PolicyStats::default(),
+            explorer: Explorer::ZERO,
+            rng: Rng::unseeded(),
+            stats: PolicyStats::ZERO,
         }
+    }
+
+    /// Makes this a fresh agent with `params` and `seed`, in place (as [`QLearning::new`]).
+    pub fn reset(&mut self, params: QlParams, seed: u64) {
+        self.params = params;
+        self.table.fill_zero();
+        self.pending.clear();
+        self.explorer = Explorer::new(params.epsilon);
+        self.rng = Rng::seed_from_u64(seed);
+        self.stats = PolicyStats::ZERO;
     }
 
     /// The hyperparameters.

@@ -8,7 +8,7 @@
 use crate::agent::common::Fallback;
 use crate::agent::{
     AgentTransition, AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, LearnOutcome,
-    Policy, PolicyError, QLearning, QlParams,
+    PolicyError, QLearning, QlParams, SnapshotPolicy,
 };
 use crate::mdp::Observation;
 use crate::noise::EpsilonSchedule;
@@ -18,9 +18,17 @@ use super::frame::{FrameError, MAX_FRAME, PROTOCOL_VERSION, encode_frame};
 use super::message::{Configure, ErrorCode, Message, SNAPSHOT_CHUNK};
 
 /// One agent behind the wire protocol.
+///
+/// The four policies sit side by side and Configure resets the chosen one in place, so a
+/// server can be a zero-initialized `static` and setting up an agent needs no stack copy of it.
 #[derive(Debug)]
 pub struct AgentServer<const R: usize, const S: usize> {
-    agent: Option<AnyPolicy<R>>,
+    ddpg: Ddpg<R>,
+    dqn: Dqn<R>,
+    ql: QLearning,
+    split: EqualSplit,
+    /// 0: not configured; else 1 + the policy byte of the Configure.
+    active: u8,
     staging: [u8; S],
     staged: usize,
 }
@@ -45,6 +53,15 @@ fn snapshot_detail(e: SnapshotError) -> u8 {
         SnapshotError::BadCrc => 6,
         SnapshotError::NonFinite { .. } => 7,
         SnapshotError::BufferTooSmall { .. } => 8,
+    }
+}
+
+/// The ε schedule a [`Configure`] asks for.
+fn schedule(c: &Configure) -> EpsilonSchedule {
+    EpsilonSchedule {
+        explore_steps: c.explore_steps,
+        anneal_steps: c.anneal_steps.max(1),
+        ..EpsilonSchedule::default()
     }
 }
 
@@ -89,10 +106,50 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
     /// A server with no agent yet (`const`, for `static` placement).
     pub const fn new() -> Self {
         Self {
-            agent: None,
+            ddpg: Ddpg::zeroed(),
+            dqn: Dqn::zeroed(),
+            ql: QLearning::zeroed(),
+            split: EqualSplit::new(EqualSplitParams { vm_count: 0 }),
+            active: 0,
             staging: [0; S],
             staged: 0,
         }
+    }
+
+    /// Sets up the policy a [`Configure`] asks for, in place; false for an unknown policy.
+    fn configure(&mut self, c: &Configure) -> bool {
+        let epsilon = schedule(c);
+        match c.policy {
+            0 => self.ddpg.reset(
+                DdpgParams {
+                    epsilon,
+                    ..DdpgParams::default()
+                },
+                c.seed,
+            ),
+            1 => self.dqn.reset(
+                DqnParams {
+                    epsilon,
+                    ..DqnParams::default()
+                },
+                c.seed,
+            ),
+            2 => self.ql.reset(
+                QlParams {
+                    epsilon,
+                    ..QlParams::default()
+                },
+                c.seed,
+            ),
+            3 => {
+                self.split = EqualSplit::new(EqualSplitParams {
+                    vm_count: c.vm_count.max(1),
+                })
+            }
+            _ => return false,
+        }
+        self.active = c.policy + 1;
+        true
     }
 
     /// Answers one decoder event with one reply frame written into `out` (at least
@@ -115,21 +172,31 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
     /// Answers one request.
     pub fn handle<'s>(&'s mut self, msg: Message<'_>) -> Message<'s> {
         if let Message::Configure(c) = msg {
-            return match configured_policy::<R>(&c) {
-                Some(agent) => {
-                    self.agent = Some(agent);
-                    self.staged = 0;
-                    Message::Hello {
-                        protocol: PROTOCOL_VERSION,
-                        policy: c.policy,
-                        agent_bytes: core::mem::size_of::<Self>() as u32,
-                    }
-                }
-                None => error(ErrorCode::BadConfig, 1),
+            if !self.configure(&c) {
+                return error(ErrorCode::BadConfig, 1);
+            }
+            self.staged = 0;
+            return Message::Hello {
+                protocol: PROTOCOL_VERSION,
+                policy: c.policy,
+                agent_bytes: core::mem::size_of::<Self>() as u32,
             };
         }
-        let Some(agent) = self.agent.as_mut() else {
-            return error(ErrorCode::NotConfigured, msg.type_byte());
+        let Self {
+            ddpg,
+            dqn,
+            ql,
+            split,
+            active,
+            staging,
+            staged,
+        } = self;
+        let agent: &mut dyn SnapshotPolicy = match *active {
+            1 => ddpg,
+            2 => dqn,
+            3 => ql,
+            4 => split,
+            _ => return error(ErrorCode::NotConfigured, msg.type_byte()),
         };
         match msg {
             Message::Act { obs } => {
@@ -187,17 +254,17 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
             Message::GetStats => Message::Stats(agent.stats()),
             Message::SnapshotRead { offset } => {
                 if offset == 0 {
-                    match agent.save_snapshot(&mut self.staging) {
-                        Ok(n) => self.staged = n,
+                    match agent.save_snapshot(staging) {
+                        Ok(n) => *staged = n,
                         Err(e) => return error(ErrorCode::Snapshot, snapshot_detail(e)),
                     }
                 }
-                let start = (offset as usize).min(self.staged);
-                let end = (start + SNAPSHOT_CHUNK).min(self.staged);
+                let start = (offset as usize).min(*staged);
+                let end = (start + SNAPSHOT_CHUNK).min(*staged);
                 Message::SnapshotData {
-                    total: self.staged as u32,
+                    total: *staged as u32,
                     offset: start as u32,
-                    data: self.staging.get(start..end).unwrap_or_default(),
+                    data: staging.get(start..end).unwrap_or_default(),
                 }
             }
             Message::SnapshotWrite { total, offset, data } => {
@@ -209,14 +276,11 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                     );
                 }
                 if offset == 0 {
-                    self.staged = 0;
+                    *staged = 0;
                 }
-                let Some(dst) = self
-                    .staging
-                    .get_mut(offset..offset + data.len())
-                    .filter(|_| offset == self.staged && offset + data.len() <= total)
-                else {
-                    self.staged = 0;
+                let in_order = offset == *staged && offset + data.len() <= total;
+                let Some(dst) = staging.get_mut(offset..offset + data.len()).filter(|_| in_order) else {
+                    *staged = 0;
                     return error(
                         ErrorCode::Snapshot,
                         snapshot_detail(SnapshotError::Truncated {
@@ -226,12 +290,12 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                     );
                 };
                 dst.copy_from_slice(data);
-                self.staged += data.len();
-                if self.staged < total {
+                *staged += data.len();
+                if *staged < total {
                     return Message::Ack;
                 }
-                self.staged = 0;
-                match agent.load_snapshot(self.staging.get(..total).unwrap_or_default()) {
+                *staged = 0;
+                match agent.load_snapshot(staging.get(..total).unwrap_or_default()) {
                     Ok(()) => Message::Ack,
                     Err(e) => error(ErrorCode::Snapshot, snapshot_detail(e)),
                 }

@@ -6,6 +6,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::*;
+use crate::agent::Policy;
 use crate::wire::frame::FrameDecoder;
 use crate::wire::message::WireTransition;
 
@@ -146,7 +147,7 @@ fn wire_server_refuses_bad_requests() {
                 ..
             }
         ));
-        let stats = s.agent.as_ref().unwrap().stats();
+        let stats = s.ddpg.stats();
         assert_eq!(s.handle(Message::GetStats), Message::Stats(stats));
         assert!(matches!(
             s.handle(Message::Ack),
