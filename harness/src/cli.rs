@@ -99,6 +99,17 @@ pub enum Command {
         #[arg(long)]
         paper: bool,
     },
+    /// What an agent costs in a foreign host: ELF sizes of cavmem-fw and of the Cortex-M4
+    /// image, cavmem-fw's stack high-water mark per policy, and instructions per act and per
+    /// learn (callgrind; needs valgrind).
+    Footprint {
+        /// Write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Skip the callgrind counts (they take a minute).
+        #[arg(long)]
+        no_callgrind: bool,
+    },
     /// Run the core's self-test script and print its digest (the Cortex-M4 image prints the
     /// same one: firmware-sim/cortex-m4).
     Selftest,
@@ -215,6 +226,17 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 policy.name(),
                 save.display()
             );
+            Ok(())
+        }
+        Command::Footprint { json, no_callgrind } => {
+            let fw = crate::backend::firmware::locate().map_err(CliError::failure)?;
+            let m4 = Path::new("firmware-sim/cortex-m4/target/thumbv7em-none-eabihf/release/cavmem-m4");
+            let f = crate::footprint::measure(&fw, Some(m4), !no_callgrind).map_err(CliError::failure)?;
+            print!("{}", crate::footprint::to_text(&f));
+            if let Some(path) = json {
+                let text = serde_json::to_vec_pretty(&f).map_err(CliError::failure)?;
+                write_atomic(&path, &text).map_err(CliError::failure)?;
+            }
             Ok(())
         }
         Command::Selftest => {

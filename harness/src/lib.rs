@@ -8,6 +8,7 @@ pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod eval;
+pub mod footprint;
 pub mod output;
 pub mod quantity;
 pub mod report;

@@ -68,13 +68,10 @@ fn run(state: &mut State) -> i32 {
     }
 }
 
-/// Bytes of stack painted at start to measure the high-water mark.
-const STACK_PAINT_BYTES: usize = 6 << 20;
-
 /// Called by `_start`. Paints the stack, serves requests, and at the end reports the stack
 /// high-water mark on stderr (`cavmem-fw: stack high-water N bytes`).
 extern "C" fn entry() -> ! {
-    let painted = sys::paint_stack(STACK_PAINT_BYTES);
+    let painted = sys::paint_stack();
     let code = STATE.with(run);
     let used = sys::stack_used(&painted);
     let mut line = *b"cavmem-fw: stack high-water 00000000000000000000 bytes\n";

@@ -84,8 +84,8 @@ pub fn exit(code: i32) -> ! {
 
 /// The pattern painted below the stack pointer.
 const PAINT: u8 = 0xA5;
-/// Bytes just below the stack pointer left alone (the red zone and this call's frame).
-const PAINT_GAP: usize = 4096;
+/// Bytes of stack painted at start to measure the high-water mark.
+pub const STACK_PAINT_BYTES: usize = 6 << 20;
 
 /// A painted stack region: `[low, top)`.
 pub struct Painted {
@@ -93,40 +93,33 @@ pub struct Painted {
     top: usize,
 }
 
-/// Fills `bytes` of stack below the current stack pointer with a pattern.
-pub fn paint_stack(bytes: usize) -> Painted {
-    let sp: usize;
-    // SAFETY: reads the stack pointer only.
-    unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
-    let top = sp - PAINT_GAP;
-    let low = top - bytes;
-    // SAFETY: the region lies below every live frame (PAINT_GAP below this one, which calls
-    // nothing that uses more stack than memset's return address) and inside the 8 MiB stack
-    // the kernel grows on demand; nothing reads it before it is written.
-    unsafe {
-        // Touch page by page from the top down, so the kernel grows the stack mapping
-        // contiguously, then fill.
-        let mut page = top;
-        while page > low {
-            page -= 4096;
-            core::ptr::write_volatile(page as *mut u8, PAINT);
-        }
-        memset(low as *mut u8, i32::from(PAINT), bytes);
+/// Fills the next [`STACK_PAINT_BYTES`] of stack with a pattern, by giving this function
+/// a frame that large (the compiler probes it page by page, so the kernel, and valgrind,
+/// grow the stack as usual) and filling it.
+#[inline(never)]
+pub fn paint_stack() -> Painted {
+    let mut area = [0u8; STACK_PAINT_BYTES];
+    area.fill(PAINT);
+    let low = core::hint::black_box(&mut area).as_ptr() as usize;
+    Painted {
+        low,
+        top: low + STACK_PAINT_BYTES,
     }
-    Painted { low, top }
 }
 
-/// Bytes of the painted region that were written since [`paint_stack`], plus the gap.
+/// Bytes of the painted region written since [`paint_stack`]: the stack the program used
+/// below `entry`'s frame.
 pub fn stack_used(p: &Painted) -> usize {
     let mut addr = p.low;
     while addr < p.top {
-        // SAFETY: the region was mapped and written by paint_stack.
+        // SAFETY: the region is stack that paint_stack's frame occupied: mapped, and below
+        // every live frame only while deeper calls ran; reading it is reading our own stack.
         if unsafe { core::ptr::read_volatile(addr as *const u8) } != PAINT {
             break;
         }
         addr += 1;
     }
-    p.top - addr + PAINT_GAP
+    p.top - addr
 }
 
 #[panic_handler]

@@ -1,0 +1,233 @@
+//! `cavmem footprint`: what an agent costs in a foreign host — the sizes of the `cavmem-fw`
+//! executable and of the Cortex-M4 image from their ELF files, `cavmem-fw`'s stack
+//! high-water mark per policy (it paints its stack), and instructions per act and per learn
+//! counted by callgrind (repeatable, unlike times).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use cavmem_core::wire::encode_frame;
+use cavmem_core::wire::frame::MAX_FRAME;
+use cavmem_core::wire::message::{Configure, Message, WireTransition};
+use object::{Object, ObjectSection, SectionFlags, SectionKind};
+use serde::Serialize;
+
+/// Berkeley-style sizes of an ELF file, bytes.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ElfSizes {
+    /// Code and read-only data.
+    pub text: u64,
+    /// Initialized writable data.
+    pub data: u64,
+    /// Zero-initialized writable data.
+    pub bss: u64,
+}
+
+/// Sizes of the allocated sections of an ELF file, as `size` reports them.
+///
+/// # Errors
+/// A message naming the file when it cannot be read or parsed.
+pub fn elf_sizes(path: &Path) -> Result<ElfSizes, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut sizes = ElfSizes::default();
+    for section in file.sections() {
+        let SectionFlags::Elf { sh_flags } = section.flags() else {
+            continue;
+        };
+        const SHF_WRITE: u64 = 0x1;
+        const SHF_ALLOC: u64 = 0x2;
+        if sh_flags & SHF_ALLOC == 0 {
+            continue;
+        }
+        let size = section.size();
+        if section.kind() == SectionKind::UninitializedData || section.kind() == SectionKind::UninitializedTls
+        {
+            sizes.bss += size;
+        } else if sh_flags & SHF_WRITE != 0 {
+            sizes.data += size;
+        } else {
+            sizes.text += size;
+        }
+    }
+    Ok(sizes)
+}
+
+/// One policy's figures in `cavmem-fw`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyCost {
+    /// Policy name.
+    pub policy: &'static str,
+    /// Stack high-water mark over 200 act/record/learn cycles and a snapshot, bytes.
+    pub stack_bytes: Option<u64>,
+    /// Instructions per `act` request (decode, act, encode), from callgrind.
+    pub instructions_per_act: Option<f64>,
+    /// Instructions per `learn` request, from callgrind.
+    pub instructions_per_learn: Option<f64>,
+}
+
+/// Everything `cavmem footprint` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Footprint {
+    /// `cavmem-fw` (x86-64, static, no libc).
+    pub firmware: ElfSizes,
+    /// The Cortex-M4 self-test image, if built.
+    pub cortex_m4: Option<ElfSizes>,
+    /// Per policy.
+    pub policies: Vec<PolicyCost>,
+}
+
+fn frame(msg: &Message<'_>) -> Vec<u8> {
+    let mut payload = [0u8; MAX_FRAME];
+    let n = msg.encode_payload(&mut payload).unwrap_or(0);
+    let mut out = [0u8; MAX_FRAME];
+    let len = encode_frame(msg.type_byte(), &payload[..n], &mut out).unwrap_or(0);
+    out[..len].to_vec()
+}
+
+/// A request stream: configure, `warm` act/record/learn cycles, then `acts` acts and
+/// `learns` learns.
+fn script(policy: u8, warm: usize, acts: usize, learns: usize) -> Vec<u8> {
+    let obs = [0.1, 0.3, 0.0, -0.1, 0.6];
+    let t = WireTransition {
+        state: obs,
+        bid: 0.2,
+        reward: -0.5,
+        next_state: [0.2, 0.3, 0.1, -0.1, 0.6],
+        done: false,
+    };
+    let mut s = frame(&Message::Configure(Configure {
+        policy,
+        seed: 1,
+        vm_count: 2,
+        explore_steps: 100,
+        anneal_steps: 100,
+    }));
+    for _ in 0..warm {
+        s.extend(frame(&Message::Act { obs }));
+        s.extend(frame(&Message::Transition(t)));
+        s.extend(frame(&Message::Learn));
+    }
+    for _ in 0..acts {
+        s.extend(frame(&Message::Act { obs }));
+    }
+    for _ in 0..learns {
+        s.extend(frame(&Message::Learn));
+    }
+    s.extend(frame(&Message::SnapshotRead { offset: 0 }));
+    s
+}
+
+/// Runs `program` with `args` on `input`; returns its stderr.
+fn run_with_input(program: &Path, args: &[&str], input: &[u8]) -> Option<String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input).ok()?;
+    let out = child.wait_with_output().ok()?;
+    Some(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn stack_bytes(fw: &Path, policy: u8) -> Option<u64> {
+    let err = run_with_input(fw, &[], &script(policy, 200, 0, 0))?;
+    let line = err.lines().find(|l| l.contains("stack high-water"))?;
+    line.split_whitespace().rev().nth(1)?.parse().ok()
+}
+
+/// Instructions of `fw` on `input`, counted by callgrind.
+fn instructions(fw: &Path, input: &[u8]) -> Option<u64> {
+    let valgrind = PathBuf::from("valgrind");
+    let fw = fw.to_str()?;
+    let err = run_with_input(
+        &valgrind,
+        &["--tool=callgrind", "--callgrind-out-file=/dev/null", fw],
+        input,
+    )?;
+    let line = err.lines().find(|l| l.contains("Collected :"))?;
+    line.split(':').nth(1)?.trim().parse().ok()
+}
+
+/// `(instructions(script with 2n) − instructions(script with n)) / n`.
+fn per_call(fw: &Path, policy: u8, acts: bool, n: usize) -> Option<f64> {
+    let (a, b) = if acts {
+        (script(policy, 100, n, 0), script(policy, 100, 2 * n, 0))
+    } else {
+        (script(policy, 100, 0, n), script(policy, 100, 0, 2 * n))
+    };
+    let (ia, ib) = (instructions(fw, &a)?, instructions(fw, &b)?);
+    Some((ib as f64 - ia as f64) / n as f64)
+}
+
+/// Measures everything; `callgrind` turns the instruction counts on (needs valgrind).
+///
+/// # Errors
+/// A message when `cavmem-fw` cannot be found or read.
+pub fn measure(fw: &Path, m4: Option<&Path>, callgrind: bool) -> Result<Footprint, String> {
+    let firmware = elf_sizes(fw)?;
+    let cortex_m4 = m4.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
+    let policies = [("ddpg", 0u8), ("dqn", 1), ("ql", 2), ("static", 3)]
+        .into_iter()
+        .map(|(policy, byte)| PolicyCost {
+            policy,
+            stack_bytes: stack_bytes(fw, byte),
+            instructions_per_act: if callgrind {
+                per_call(fw, byte, true, 200)
+            } else {
+                None
+            },
+            instructions_per_learn: if callgrind && byte < 3 {
+                per_call(fw, byte, false, 20)
+            } else {
+                None
+            },
+        })
+        .collect();
+    Ok(Footprint {
+        firmware,
+        cortex_m4,
+        policies,
+    })
+}
+
+/// The text table.
+pub fn to_text(f: &Footprint) -> String {
+    let mut out = format!(
+        "cavmem-fw (x86-64, static, no libc): text {} B, data {} B, bss {} B\n",
+        f.firmware.text, f.firmware.data, f.firmware.bss
+    );
+    match &f.cortex_m4 {
+        Some(m) => {
+            out += &format!(
+                "cortex-m4 self-test image: text {} B, data {} B, bss {} B (flash {} B, static RAM {} B)\n",
+                m.text,
+                m.data,
+                m.bss,
+                m.text + m.data,
+                m.data + m.bss
+            )
+        }
+        None => {
+            out += "cortex-m4 self-test image: not built (firmware-sim/cortex-m4: cargo build --release)\n"
+        }
+    }
+    out += &format!(
+        "{:<8} {:>14} {:>20} {:>22}\n",
+        "policy", "stack (B)", "instructions/act", "instructions/learn"
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.0}"));
+    for p in &f.policies {
+        out += &format!(
+            "{:<8} {:>14} {:>20} {:>22}\n",
+            p.policy,
+            p.stack_bytes.map_or("-".to_string(), |b| b.to_string()),
+            opt(p.instructions_per_act),
+            opt(p.instructions_per_learn)
+        );
+    }
+    out
+}
