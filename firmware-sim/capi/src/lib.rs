@@ -1,0 +1,553 @@
+//! `libcavmem.a`: the CAVMem agent core behind a C interface, for hypervisors, kernel
+//! modules and firmware written in C. The header is `include/cavmem.h` (cbindgen).
+//!
+//! No allocation: the caller provides the agent's memory (`cavmem_agent_size` and
+//! `cavmem_agent_align` for a policy, then `cavmem_agent_init` into that buffer). Every call
+//! returns a `CavmemStatus`; none aborts the host on bad input: null pointers, short or
+//! misaligned buffers, uninitialized agents, non-finite values and bad snapshots are
+//! error codes.
+
+#![no_std]
+
+use core::mem::{align_of, size_of};
+
+use cavmem_core::agent::{
+    AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, LearnOutcome, QLearning,
+    QlParams, SnapshotPolicy,
+};
+use cavmem_core::bid::{BidConfig, ShareRule, VmGrant, analyze};
+use cavmem_core::mdp::Observation;
+use cavmem_core::noise::EpsilonSchedule;
+
+/// Replay capacity of the deep learners in this library (transitions).
+pub const CAVMEM_REPLAY_CAPACITY: usize = 1024;
+
+/// Result of every call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CavmemStatus {
+    /// Success.
+    Ok = 0,
+    /// A pointer argument was null.
+    NullPointer = 1,
+    /// A buffer was too small or misaligned.
+    BadBuffer = 2,
+    /// The agent memory was not initialized by `cavmem_agent_init`.
+    NotInitialized = 3,
+    /// Unknown policy or impossible configuration.
+    BadConfig = 4,
+    /// An observation or transition value was NaN, infinite or out of range.
+    InvalidInput = 5,
+    /// A snapshot was refused (truncated, corrupted, other version, kind or shape).
+    BadSnapshot = 6,
+    /// The node cannot hold its VMs at the floor, or its allocations exceed its capacity.
+    InfeasibleNode = 7,
+}
+
+/// Policies.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CavmemPolicy {
+    /// DDPG (CAVMem).
+    Ddpg = 0,
+    /// Deep Q-learning.
+    Dqn = 1,
+    /// Tabular Q-learning (1.2 MB).
+    QLearning = 2,
+    /// Static equal split.
+    EqualSplit = 3,
+}
+
+/// How an agent is set up.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CavmemConfig {
+    /// A `CavmemPolicy` value.
+    pub policy: u32,
+    /// VMs on the node (the equal split needs it).
+    pub vm_count: u32,
+    /// Seed of the agent's random stream.
+    pub seed: u64,
+    /// ε = 1 for this many steps...
+    pub explore_steps: u64,
+    /// ...then annealed to 0.001 over this many.
+    pub anneal_steps: u64,
+}
+
+/// Counters of an agent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CavmemStats {
+    /// Decisions made.
+    pub acts: u64,
+    /// Decisions changed by exploration.
+    pub explored: u64,
+    /// Updates applied.
+    pub learn_steps: u64,
+    /// Decisions that fell back to the safe bid.
+    pub fallbacks: u64,
+    /// Times the networks were re-initialized after diverging.
+    pub divergences: u64,
+    /// Loss of the latest update.
+    pub last_loss: f32,
+    /// Current ε.
+    pub epsilon: f32,
+    /// Transitions held.
+    pub replay_len: u32,
+}
+
+/// A node for the Bid Analyzer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CavmemNode {
+    /// Memory shared by the VMs, bytes.
+    pub capacity_bytes: u64,
+    /// Minimum allocation of a VM, bytes.
+    pub floor_bytes: u64,
+    /// Allocation changes are multiples of this, bytes (> 0).
+    pub granularity_bytes: u64,
+    /// 0: share a short pool in proportion to requests; 1: equally.
+    pub share: u32,
+}
+
+const MAGIC: u64 = 0x4341_564d_4147_4e54; // "CAVMAGNT"
+
+/// What lives in the caller's buffer.
+#[repr(C)]
+struct Slot<T> {
+    magic: u64,
+    policy: u32,
+    agent: T,
+}
+
+/// cbindgen:ignore
+type DdpgAgent = Ddpg<CAVMEM_REPLAY_CAPACITY>;
+/// cbindgen:ignore
+type DqnAgent = Dqn<CAVMEM_REPLAY_CAPACITY>;
+
+const fn slot_size(policy: u32) -> usize {
+    match policy {
+        0 => size_of::<Slot<DdpgAgent>>(),
+        1 => size_of::<Slot<DqnAgent>>(),
+        2 => size_of::<Slot<QLearning>>(),
+        3 => size_of::<Slot<EqualSplit>>(),
+        _ => 0,
+    }
+}
+
+const ALIGN: usize = {
+    let a = [
+        align_of::<Slot<DdpgAgent>>(),
+        align_of::<Slot<DqnAgent>>(),
+        align_of::<Slot<QLearning>>(),
+        align_of::<Slot<EqualSplit>>(),
+    ];
+    let mut m = 1;
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] > m {
+            m = a[i];
+        }
+        i += 1;
+    }
+    m
+};
+
+/// Bytes of agent memory for `policy` (a `CavmemPolicy`); 0 for an unknown policy.
+#[unsafe(no_mangle)]
+pub extern "C" fn cavmem_agent_size(policy: u32) -> usize {
+    slot_size(policy)
+}
+
+/// Alignment the agent memory needs, bytes.
+#[unsafe(no_mangle)]
+pub extern "C" fn cavmem_agent_align() -> usize {
+    ALIGN
+}
+
+fn schedule(c: &CavmemConfig) -> EpsilonSchedule {
+    EpsilonSchedule {
+        explore_steps: c.explore_steps,
+        anneal_steps: c.anneal_steps.max(1),
+        ..EpsilonSchedule::default()
+    }
+}
+
+/// Sets up an agent in `mem` (`len` bytes, aligned to `cavmem_agent_align()`), in place.
+///
+/// # Safety
+/// `mem` must point to `len` writable bytes that nothing else uses while the agent lives;
+/// `config` must point to a `CavmemConfig`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_agent_init(
+    mem: *mut u8,
+    len: usize,
+    config: *const CavmemConfig,
+) -> CavmemStatus {
+    if mem.is_null() || config.is_null() {
+        return CavmemStatus::NullPointer;
+    }
+    // SAFETY: non-null, and the caller guarantees it points to a config.
+    let c = unsafe { &*config };
+    let size = slot_size(c.policy);
+    if size == 0 {
+        return CavmemStatus::BadConfig;
+    }
+    if len < size || !(mem as usize).is_multiple_of(ALIGN) {
+        return CavmemStatus::BadBuffer;
+    }
+    let eps = schedule(c);
+    // SAFETY: `mem` is large enough and aligned for the slot (checked above) and exclusively
+    // ours. Each slot is first written with the agent's `const` zeroed value (a copy of a
+    // constant, not a stack temporary), then set up in place.
+    unsafe {
+        match c.policy {
+            0 => {
+                let p = mem.cast::<Slot<DdpgAgent>>();
+                p.write(Slot {
+                    magic: 0,
+                    policy: 0,
+                    agent: DdpgAgent::zeroed(),
+                });
+                (*p).agent.reset(
+                    DdpgParams {
+                        epsilon: eps,
+                        ..DdpgParams::default()
+                    },
+                    c.seed,
+                );
+            }
+            1 => {
+                let p = mem.cast::<Slot<DqnAgent>>();
+                p.write(Slot {
+                    magic: 0,
+                    policy: 1,
+                    agent: DqnAgent::zeroed(),
+                });
+                (*p).agent.reset(
+                    DqnParams {
+                        epsilon: eps,
+                        ..DqnParams::default()
+                    },
+                    c.seed,
+                );
+            }
+            2 => {
+                let p = mem.cast::<Slot<QLearning>>();
+                p.write(Slot {
+                    magic: 0,
+                    policy: 2,
+                    agent: QLearning::zeroed(),
+                });
+                (*p).agent.reset(
+                    QlParams {
+                        epsilon: eps,
+                        ..QlParams::default()
+                    },
+                    c.seed,
+                );
+            }
+            _ => {
+                let p = mem.cast::<Slot<EqualSplit>>();
+                p.write(Slot {
+                    magic: 0,
+                    policy: 3,
+                    agent: EqualSplit::new(EqualSplitParams {
+                        vm_count: c.vm_count.max(1),
+                    }),
+                });
+            }
+        }
+        // Written last: the slot is valid only once everything above is.
+        mem.cast::<u64>().write(MAGIC);
+    }
+    CavmemStatus::Ok
+}
+
+/// The agent in `mem`, if `cavmem_agent_init` set one up there.
+///
+/// # Safety
+/// `mem` is null or points to memory passed to `cavmem_agent_init` (or at least 16 readable bytes).
+unsafe fn agent<'a>(mem: *mut u8) -> Result<&'a mut dyn SnapshotPolicy, CavmemStatus> {
+    if mem.is_null() {
+        return Err(CavmemStatus::NullPointer);
+    }
+    if !(mem as usize).is_multiple_of(ALIGN) {
+        return Err(CavmemStatus::BadBuffer);
+    }
+    // SAFETY: aligned and, per the caller, at least the slot header is readable.
+    let (magic, policy) = unsafe { (mem.cast::<u64>().read(), mem.add(8).cast::<u32>().read()) };
+    if magic != MAGIC {
+        return Err(CavmemStatus::NotInitialized);
+    }
+    // SAFETY: the magic says cavmem_agent_init wrote a slot of this policy here.
+    unsafe {
+        Ok(match policy {
+            0 => &mut (*mem.cast::<Slot<DdpgAgent>>()).agent,
+            1 => &mut (*mem.cast::<Slot<DqnAgent>>()).agent,
+            2 => &mut (*mem.cast::<Slot<QLearning>>()).agent,
+            3 => &mut (*mem.cast::<Slot<EqualSplit>>()).agent,
+            _ => return Err(CavmemStatus::NotInitialized),
+        })
+    }
+}
+
+/// Reads five floats.
+///
+/// # Safety
+/// `p` is null or points to five floats.
+unsafe fn obs5(p: *const f32) -> Result<Observation, CavmemStatus> {
+    if p.is_null() {
+        return Err(CavmemStatus::NullPointer);
+    }
+    let mut v = [0.0f32; 5];
+    // SAFETY: per the caller, five readable floats (read unaligned: C arrays may be packed).
+    for (k, x) in v.iter_mut().enumerate() {
+        *x = unsafe { p.add(k).read_unaligned() };
+    }
+    Observation::from_array(v).map_err(|_| CavmemStatus::InvalidInput)
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(status) => return status,
+        }
+    };
+}
+
+/// Chooses a bid in [-1, 1] for the observation `obs[5]` (Table 1 order) into `*bid`.
+///
+/// # Safety
+/// `agent` as for every call; `obs` points to five floats; `bid` to one writable float.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_act(agent: *mut u8, obs: *const f32, bid: *mut f32) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    let a = tri!(unsafe { self::agent(agent) });
+    let o = tri!(unsafe { obs5(obs) });
+    if bid.is_null() {
+        return CavmemStatus::NullPointer;
+    }
+    match a.act(&o) {
+        // SAFETY: non-null and, per the caller, writable.
+        Ok(d) => unsafe { bid.write_unaligned(d.bid) },
+        Err(_) => return CavmemStatus::InvalidInput,
+    }
+    CavmemStatus::Ok
+}
+
+/// Records a transition: `state[5]`, the bid taken, its reward, `next_state[5]`, end of episode.
+///
+/// # Safety
+/// `agent` as for every call; `state` and `next_state` point to five floats each.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_record(
+    agent: *mut u8,
+    state: *const f32,
+    bid: f32,
+    reward: f32,
+    next_state: *const f32,
+    done: bool,
+) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    let a = tri!(unsafe { self::agent(agent) });
+    let s = tri!(unsafe { obs5(state) });
+    let n = tri!(unsafe { obs5(next_state) });
+    match a.record(&AgentTransition {
+        state: s,
+        bid,
+        reward,
+        next_state: n,
+        done,
+    }) {
+        Ok(()) => CavmemStatus::Ok,
+        Err(_) => CavmemStatus::InvalidInput,
+    }
+}
+
+/// One learning step; `*loss` (if not null) gets its loss, 0 when skipped.
+///
+/// # Safety
+/// `agent` as for every call; `loss` is null or points to one writable float.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_learn(agent: *mut u8, loss: *mut f32) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    let a = tri!(unsafe { self::agent(agent) });
+    let l = match a.learn() {
+        Ok(LearnOutcome::Updated { loss }) => loss,
+        _ => 0.0,
+    };
+    if !loss.is_null() {
+        // SAFETY: non-null and, per the caller, writable.
+        unsafe { loss.write_unaligned(l) };
+    }
+    CavmemStatus::Ok
+}
+
+/// Starts an episode (resets exploration noise).
+///
+/// # Safety
+/// `agent` as for every call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_start_episode(agent: *mut u8) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    let a = tri!(unsafe { self::agent(agent) });
+    a.start_episode();
+    CavmemStatus::Ok
+}
+
+/// Turns exploration on (training) or off (evaluation).
+///
+/// # Safety
+/// `agent` as for every call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_set_exploration(agent: *mut u8, on: bool) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    let a = tri!(unsafe { self::agent(agent) });
+    a.set_exploration(on);
+    CavmemStatus::Ok
+}
+
+/// Copies the agent's counters into `*out`.
+///
+/// # Safety
+/// `agent` as for every call; `out` points to a writable `CavmemStats`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_stats(agent: *mut u8, out: *mut CavmemStats) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    let a = tri!(unsafe { self::agent(agent) });
+    if out.is_null() {
+        return CavmemStatus::NullPointer;
+    }
+    let s = a.stats();
+    let stats = CavmemStats {
+        acts: s.acts,
+        explored: s.explored,
+        learn_steps: s.learn_steps,
+        fallbacks: s.fallbacks,
+        divergences: s.divergences,
+        last_loss: s.last_loss,
+        epsilon: s.epsilon,
+        replay_len: s.replay_len,
+    };
+    // SAFETY: non-null and, per the caller, writable.
+    unsafe { out.write_unaligned(stats) };
+    CavmemStatus::Ok
+}
+
+/// Writes the policy's snapshot (docs/snapshot.md) into `buf` (`len` bytes); `*written`
+/// gets its length.
+///
+/// # Safety
+/// `agent` as for every call; `buf` points to `len` writable bytes; `written` to a `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_save_snapshot(
+    agent: *mut u8,
+    buf: *mut u8,
+    len: usize,
+    written: *mut usize,
+) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    let a = tri!(unsafe { self::agent(agent) });
+    if buf.is_null() || written.is_null() {
+        return CavmemStatus::NullPointer;
+    }
+    // SAFETY: per the caller, `len` writable bytes that do not overlap the agent.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    match a.save_snapshot(out) {
+        // SAFETY: non-null and, per the caller, writable.
+        Ok(n) => unsafe { written.write_unaligned(n) },
+        Err(_) => return CavmemStatus::BadBuffer,
+    }
+    CavmemStatus::Ok
+}
+
+/// Loads a snapshot of the agent's policy from `buf` (`len` bytes); the agent is unchanged
+/// on error.
+///
+/// # Safety
+/// `agent` as for every call; `buf` points to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_load_snapshot(agent: *mut u8, buf: *const u8, len: usize) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    let a = tri!(unsafe { self::agent(agent) });
+    if buf.is_null() {
+        return CavmemStatus::NullPointer;
+    }
+    // SAFETY: per the caller, `len` readable bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(buf, len) };
+    match a.load_snapshot(bytes) {
+        Ok(()) => CavmemStatus::Ok,
+        Err(_) => CavmemStatus::BadSnapshot,
+    }
+}
+
+/// Largest node `cavmem_analyze_bids` takes in one call, VMs.
+pub const CAVMEM_MAX_VMS: usize = 64;
+
+/// The Bid Analyzer for a whole node of `n` VMs (at most `CAVMEM_MAX_VMS`): `allocations[n]` (bytes) hold the current
+/// allocations on entry and the new ones on return; `bids[n]` are the VMs' bids;
+/// `requested[n]` (if not null) gets each VM's request `(1 + bid)·M` in bytes.
+///
+/// # Safety
+/// `node` points to a `CavmemNode`; `allocations` to `n` writable `uint64_t`; `bids` to
+/// `n` floats; `requested` is null or points to `n` writable `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_analyze_bids(
+    node: *const CavmemNode,
+    allocations: *mut u64,
+    bids: *const f32,
+    n: usize,
+    requested: *mut u64,
+) -> CavmemStatus {
+    if node.is_null() || allocations.is_null() || bids.is_null() {
+        return CavmemStatus::NullPointer;
+    }
+    if n > CAVMEM_MAX_VMS {
+        return CavmemStatus::BadBuffer;
+    }
+    // SAFETY: non-null and, per the caller, valid for `n` elements each.
+    let (node, allocs, bids) = unsafe {
+        (
+            &*node,
+            core::slice::from_raw_parts_mut(allocations, n),
+            core::slice::from_raw_parts(bids, n),
+        )
+    };
+    let config = BidConfig {
+        capacity_bytes: node.capacity_bytes,
+        floor_bytes: node.floor_bytes,
+        granularity_bytes: node.granularity_bytes,
+        share: if node.share == 1 {
+            ShareRule::Equal
+        } else {
+            ShareRule::Proportional
+        },
+    };
+    let mut grants = [VmGrant::default(); CAVMEM_MAX_VMS];
+    let Some(grants) = grants.get_mut(..n) else {
+        return CavmemStatus::BadBuffer;
+    };
+    match analyze(&config, allocs, bids, grants) {
+        Ok(_) => {}
+        Err(cavmem_core::bid::BidError::ZeroGranularity) => return CavmemStatus::BadConfig,
+        Err(_) => return CavmemStatus::InfeasibleNode,
+    }
+    if !requested.is_null() {
+        for (k, g) in grants.iter().enumerate() {
+            // SAFETY: non-null and, per the caller, `n` writable elements.
+            unsafe { requested.add(k).write_unaligned(g.requested_bytes) };
+        }
+    }
+    CavmemStatus::Ok
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // No call above can panic on any input (the core's decision path has no panics); if one
+    // did, stopping here beats unwinding into C.
+    loop {
+        core::hint::spin_loop();
+    }
+}

@@ -1,0 +1,127 @@
+/* A small balancer loop over fake VMs, driving CAVMem agents through the C interface:
+ * no malloc for the agents (static buffers sized by cavmem_agent_size), a Bid Analyzer call
+ * for the whole node each step, a snapshot saved and loaded into a second agent, and a
+ * check that bad input is refused with an error code. Exit status 0 when every check holds. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cavmem.h"
+
+#define VMS 2
+#define STEPS 300
+#define GIB (1024ull * 1024ull * 1024ull)
+
+/* Agent memory: static, generously sized and aligned; the sizes are checked at run time. */
+static _Alignas(64) uint8_t agent_mem[VMS][300 * 1024];
+static _Alignas(64) uint8_t copy_mem[300 * 1024];
+static uint8_t snapshot[32 * 1024];
+
+static int failures = 0;
+#define CHECK(cond, what)                                                   \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "balancer: check failed: %s (line %d)\n", what, __LINE__); \
+            failures++;                                                     \
+        }                                                                   \
+    } while (0)
+
+/* A fake VM: its miss rate falls as its allocation approaches a demand that drifts. */
+static float miss_rate(uint64_t alloc, uint64_t demand) {
+    if (alloc >= demand) return 0.0f;
+    return 20000.0f * (float)(demand - alloc) / (float)demand;
+}
+
+int main(void) {
+    const uint32_t policy = CAVMEM_POLICY_DDPG;
+    size_t need = cavmem_agent_size(policy);
+    CHECK(need > 0 && need <= sizeof agent_mem[0], "agent fits its buffer");
+    CHECK(cavmem_agent_align() <= 64, "alignment");
+    printf("DDPG agent: %zu bytes, alignment %zu\n", need, cavmem_agent_align());
+
+    CavmemConfig config = {.policy = policy, .vm_count = VMS, .seed = 7, .explore_steps = 100, .anneal_steps = 100};
+    for (int j = 0; j < VMS; j++) {
+        config.seed = 7 + (uint64_t)j;
+        CHECK(cavmem_agent_init(agent_mem[j], sizeof agent_mem[j], &config) == CAVMEM_STATUS_OK, "init");
+    }
+
+    CavmemNode node = {.capacity_bytes = 6 * GIB, .floor_bytes = 384ull << 20, .granularity_bytes = 1ull << 20, .share = 0};
+    uint64_t alloc[VMS] = {GIB, GIB};
+    float obs[VMS][5];
+    for (int step = 0; step < STEPS; step++) {
+        uint64_t demand[VMS] = {(2 + (step / 50) % 3) * GIB, (4 - (step / 50) % 3) * GIB};
+        float rate[VMS], bids[VMS];
+        float avg = 0.0f, use = 0.0f;
+        for (int j = 0; j < VMS; j++) {
+            rate[j] = miss_rate(alloc[j], demand[j]);
+            avg += (2.0f * rate[j] / 60000.0f - 1.0f) / VMS;
+            use += (float)alloc[j] / (float)node.capacity_bytes;
+        }
+        for (int j = 0; j < VMS; j++) {
+            float o[5] = {2.0f * rate[j] / 60000.0f - 1.0f, (float)alloc[j] / (float)node.capacity_bytes, avg, avg, use};
+            memcpy(obs[j], o, sizeof o);
+            CHECK(cavmem_act(agent_mem[j], obs[j], &bids[j]) == CAVMEM_STATUS_OK, "act");
+            CHECK(bids[j] >= -1.0f && bids[j] <= 1.0f, "bid in range");
+        }
+        uint64_t requested[VMS];
+        CHECK(cavmem_analyze_bids(&node, alloc, bids, VMS, requested) == CAVMEM_STATUS_OK, "bid analyzer");
+        uint64_t total = 0;
+        for (int j = 0; j < VMS; j++) {
+            CHECK(alloc[j] >= node.floor_bytes, "floor");
+            total += alloc[j];
+        }
+        CHECK(total <= node.capacity_bytes, "capacity");
+        for (int j = 0; j < VMS; j++) {
+            float next_rate = miss_rate(alloc[j], demand[j]);
+            float next[5] = {2.0f * next_rate / 60000.0f - 1.0f, (float)alloc[j] / (float)node.capacity_bytes, avg, avg, use};
+            float reward = -(next[0] + 1.0f) * 0.5f;
+            float loss = 0.0f;
+            CHECK(cavmem_record(agent_mem[j], obs[j], bids[j], reward, next, step % 100 == 99) == CAVMEM_STATUS_OK, "record");
+            CHECK(cavmem_learn(agent_mem[j], &loss) == CAVMEM_STATUS_OK, "learn");
+        }
+    }
+    CavmemStats stats;
+    CHECK(cavmem_stats(agent_mem[0], &stats) == CAVMEM_STATUS_OK, "stats");
+    printf("VM1: %llu acts, %llu updates, last loss %g; allocations %.2f / %.2f GiB\n",
+           (unsigned long long)stats.acts, (unsigned long long)stats.learn_steps, (double)stats.last_loss,
+           (double)alloc[0] / GIB, (double)alloc[1] / GIB);
+    CHECK(stats.learn_steps > 0, "learned");
+
+    /* Snapshot: save VM1's policy, load it into a fresh agent, same greedy bids. */
+    size_t written = 0;
+    CHECK(cavmem_save_snapshot(agent_mem[0], snapshot, sizeof snapshot, &written) == CAVMEM_STATUS_OK, "save");
+    config.seed = 99;
+    CHECK(cavmem_agent_init(copy_mem, sizeof copy_mem, &config) == CAVMEM_STATUS_OK, "init copy");
+    CHECK(cavmem_load_snapshot(copy_mem, snapshot, written) == CAVMEM_STATUS_OK, "load");
+    cavmem_set_exploration(agent_mem[0], 0);
+    cavmem_set_exploration(copy_mem, 0);
+    float a = 0.0f, b = 1.0f;
+    CHECK(cavmem_act(agent_mem[0], obs[0], &a) == CAVMEM_STATUS_OK && cavmem_act(copy_mem, obs[0], &b) == CAVMEM_STATUS_OK, "act after load");
+    CHECK(memcmp(&a, &b, sizeof a) == 0, "same bid from the loaded snapshot");
+    printf("snapshot: %zu bytes; bid %.6f from both agents\n", written, (double)a);
+
+    /* Bad input is an error code, never a crash. */
+    float nan_obs[5] = {0.0f / 0.0f, 0.5f, 0.0f, 0.0f, 0.5f};
+    float bid = 0.0f;
+    CHECK(cavmem_act(agent_mem[0], nan_obs, &bid) == CAVMEM_STATUS_INVALID_INPUT, "NaN observation refused");
+    CHECK(cavmem_act(NULL, obs[0], &bid) == CAVMEM_STATUS_NULL_POINTER, "null agent refused");
+    CHECK(cavmem_act(agent_mem[0], NULL, &bid) == CAVMEM_STATUS_NULL_POINTER, "null observation refused");
+    static _Alignas(64) uint8_t blank[64];
+    CHECK(cavmem_act(blank, obs[0], &bid) == CAVMEM_STATUS_NOT_INITIALIZED, "uninitialized agent refused");
+    CHECK(cavmem_agent_init(blank, sizeof blank, &config) == CAVMEM_STATUS_BAD_BUFFER, "short buffer refused");
+    CHECK(cavmem_agent_init(agent_mem[1] + 1, sizeof agent_mem[1] - 1, &config) == CAVMEM_STATUS_BAD_BUFFER, "misaligned buffer refused");
+    config.policy = 42;
+    CHECK(cavmem_agent_init(copy_mem, sizeof copy_mem, &config) == CAVMEM_STATUS_BAD_CONFIG, "unknown policy refused");
+    snapshot[40] ^= 0x01;
+    CHECK(cavmem_load_snapshot(agent_mem[1], snapshot, written) == CAVMEM_STATUS_BAD_SNAPSHOT, "corrupted snapshot refused");
+    CHECK(cavmem_load_snapshot(agent_mem[1], snapshot, 10) == CAVMEM_STATUS_BAD_SNAPSHOT, "truncated snapshot refused");
+    CavmemNode tiny = {.capacity_bytes = 100, .floor_bytes = 384ull << 20, .granularity_bytes = 1, .share = 0};
+    CHECK(cavmem_analyze_bids(&tiny, alloc, (const float[]){0.0f, 0.0f}, VMS, NULL) == CAVMEM_STATUS_INFEASIBLE_NODE, "infeasible node refused");
+
+    if (failures) {
+        fprintf(stderr, "balancer: %d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("balancer: all checks passed\n");
+    return 0;
+}
