@@ -82,3 +82,155 @@ fn firmware_trajectories_equal_in_process() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn snapshot_gives_identical_bids_in_process_and_in_firmware() {
+    use cavmem_core::agent::FrozenActor;
+    use cavmem_core::mdp::Observation;
+    use cavmem_core::rng::Rng;
+    let fw = build_firmware();
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let scenario = shipped_scenarios().unwrap().remove(1);
+            let spec = RunSpec {
+                scenario,
+                policy: PolicyKind::Ddpg,
+                formulation: FormulationName::Raw,
+                episodes: 2,
+                seed: 5,
+                hyper: Hyperparams::for_run(200),
+                learn: true,
+                agents_at: AgentsAt::Inprocess,
+            };
+            // Train in process, save VM 1's policy.
+            let mut trained = make_agents(&spec).unwrap();
+            run_agents(&spec, &mut trained, |_| {}).unwrap();
+            let mut snapshot = vec![0u8; 64 * 1024];
+            let n = trained[0].save_snapshot(&mut snapshot).unwrap();
+            snapshot.truncate(n);
+            // Load it into a firmware agent and into a frozen in-process actor.
+            let mut remote = firmware_agents(&spec, &fw).unwrap();
+            remote[0].load_snapshot(&snapshot).unwrap();
+            remote[0].set_exploration(false);
+            let mut frozen = FrozenActor::zeroed();
+            frozen.load_snapshot(&snapshot).unwrap();
+            trained[0].set_exploration(false);
+            let mut rng = Rng::seed_from_u64(3);
+            for _ in 0..100 {
+                let obs = Observation {
+                    msr: rng.uniform_range(-1.0, 1.0),
+                    mem_share: rng.uniform_f32(),
+                    avg_msr: rng.uniform_range(-1.0, 1.0),
+                    msr_tgt: rng.uniform_range(-1.0, 1.0),
+                    total_mem_use: rng.uniform_f32(),
+                };
+                let want = trained[0].act(&obs).unwrap().bid.to_bits();
+                assert_eq!(remote[0].act(&obs).unwrap().bid.to_bits(), want);
+                assert_eq!(frozen.act(&obs).unwrap().bid.to_bits(), want);
+            }
+            // A corrupted snapshot is refused by the firmware, which keeps its policy.
+            let mut bad = snapshot.clone();
+            bad[100] ^= 1;
+            assert!(remote[0].load_snapshot(&bad).is_err());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// Builds `libcavmem.a` and the C example host; returns the host's path.
+fn build_c_example() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = root.join("target").join("capi-test");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--manifest-path",
+            "firmware-sim/capi/Cargo.toml",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building libcavmem.a failed");
+    let exe = target.join("balancer");
+    let status = Command::new("gcc")
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O2",
+            "-I",
+            "firmware-sim/include",
+            "firmware-sim/examples/c/balancer.c",
+        ])
+        .arg(target.join("release").join("libcavmem.a"))
+        .arg("-o")
+        .arg(&exe)
+        .current_dir(&root)
+        .status()
+        .expect("gcc is needed for the C interface test (apt-get install gcc)");
+    assert!(status.success(), "compiling the C example failed");
+    exe
+}
+
+#[test]
+fn snapshot_gives_identical_bids_in_the_c_host() {
+    use cavmem_core::agent::FrozenActor;
+    use cavmem_core::mdp::Observation;
+    let host = build_c_example();
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let scenario = shipped_scenarios().unwrap().remove(0);
+            let spec = RunSpec {
+                scenario,
+                policy: PolicyKind::Ddpg,
+                formulation: FormulationName::Raw,
+                episodes: 2,
+                seed: 8,
+                hyper: Hyperparams::for_run(200),
+                learn: true,
+                agents_at: AgentsAt::Inprocess,
+            };
+            let mut trained = make_agents(&spec).unwrap();
+            run_agents(&spec, &mut trained, |_| {}).unwrap();
+            let mut snapshot = vec![0u8; 64 * 1024];
+            let n = trained[0].save_snapshot(&mut snapshot).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("policy.cavm");
+            std::fs::write(&file, &snapshot[..n]).unwrap();
+            let out = Command::new(&host).arg(&file).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let c_bits: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| u32::from_str_radix(l.trim(), 16).unwrap())
+                .collect();
+            let mut frozen = FrozenActor::zeroed();
+            frozen.load_snapshot(&snapshot[..n]).unwrap();
+            let rust_bits: Vec<u32> = (0..=100)
+                .map(|k| {
+                    let obs = Observation {
+                        msr: -1.0 + k as f32 * 0.02,
+                        mem_share: 0.3,
+                        avg_msr: 0.1,
+                        msr_tgt: -0.2,
+                        total_mem_use: 0.6,
+                    };
+                    frozen.act(&obs).unwrap().bid.to_bits()
+                })
+                .collect();
+            assert_eq!(
+                c_bits, rust_bits,
+                "the C host and the harness disagree on the same snapshot"
+            );
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

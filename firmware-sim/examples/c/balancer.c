@@ -32,7 +32,38 @@ static float miss_rate(uint64_t alloc, uint64_t demand) {
     return 20000.0f * (float)(demand - alloc) / (float)demand;
 }
 
-int main(void) {
+/* `balancer SNAPSHOT`: load a DDPG snapshot file and print the greedy bid's bits for 101
+ * fixed observations (msr = -1 + k/50), one per line, so a test can compare them with other
+ * hosts of the same snapshot. */
+static int print_bids(const char *path) {
+    static uint8_t bytes[32 * 1024];
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        return 2;
+    }
+    size_t len = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    CavmemConfig config = {.policy = CAVMEM_POLICY_DDPG, .vm_count = 2, .seed = 1, .explore_steps = 1, .anneal_steps = 1};
+    if (cavmem_agent_init(agent_mem[0], sizeof agent_mem[0], &config) != CAVMEM_STATUS_OK ||
+        cavmem_load_snapshot(agent_mem[0], bytes, len) != CAVMEM_STATUS_OK) {
+        fprintf(stderr, "%s: snapshot refused\n", path);
+        return 2;
+    }
+    cavmem_set_exploration(agent_mem[0], 0);
+    for (int k = 0; k <= 100; k++) {
+        float obs[5] = {-1.0f + (float)k * 0.02f, 0.3f, 0.1f, -0.2f, 0.6f};
+        float bid;
+        if (cavmem_act(agent_mem[0], obs, &bid) != CAVMEM_STATUS_OK) return 2;
+        uint32_t bits;
+        memcpy(&bits, &bid, sizeof bits);
+        printf("%08x\n", (unsigned)bits);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) return print_bids(argv[1]);
     const uint32_t policy = CAVMEM_POLICY_DDPG;
     size_t need = cavmem_agent_size(policy);
     CHECK(need > 0 && need <= sizeof agent_mem[0], "agent fits its buffer");
