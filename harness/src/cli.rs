@@ -112,7 +112,12 @@ pub enum Command {
     },
     /// Run the core's self-test script and print its digest (the Cortex-M4 image prints the
     /// same one: firmware-sim/cortex-m4).
-    Selftest,
+    Selftest {
+        /// Also write the trained self-test agent's actor snapshot here (the inference-only
+        /// Cortex-M4 image embeds it).
+        #[arg(long)]
+        save_actor: Option<PathBuf>,
+    },
     /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
@@ -231,7 +236,11 @@ pub fn execute(command: Command) -> Result<(), CliError> {
         Command::Footprint { json, no_callgrind } => {
             let fw = crate::backend::firmware::locate().map_err(CliError::failure)?;
             let m4 = Path::new("firmware-sim/cortex-m4/target/thumbv7em-none-eabihf/release/cavmem-m4");
-            let f = crate::footprint::measure(&fw, Some(m4), !no_callgrind).map_err(CliError::failure)?;
+            let m4_inference = Path::new(
+                "firmware-sim/cortex-m4-infer/target/thumbv7em-none-eabihf/release/cavmem-m4-infer",
+            );
+            let f = crate::footprint::measure(&fw, Some(m4), Some(m4_inference), !no_callgrind)
+                .map_err(CliError::failure)?;
             print!("{}", crate::footprint::to_text(&f));
             if let Some(path) = json {
                 let text = serde_json::to_vec_pretty(&f).map_err(CliError::failure)?;
@@ -239,10 +248,15 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Selftest => {
+        Command::Selftest { save_actor } => {
             let mut agent = Box::new(cavmem_core::selftest::selftest_agent());
             let digest = cavmem_core::selftest::run_selftest(&mut agent);
             println!("cavmem selftest digest {digest:016x}");
+            if let Some(path) = save_actor {
+                let mut bytes = vec![0u8; cavmem_core::agent::frozen::ACTOR_SNAPSHOT_BYTES];
+                let n = agent.save_snapshot(&mut bytes).map_err(CliError::failure)?;
+                write_atomic(&path, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
+            }
             Ok(())
         }
         Command::Bench { json, paper } => {

@@ -72,8 +72,10 @@ pub struct PolicyCost {
 pub struct Footprint {
     /// `cavmem-fw` (x86-64, static, no libc).
     pub firmware: ElfSizes,
-    /// The Cortex-M4 self-test image, if built.
+    /// The Cortex-M4 self-test image (trainable DDPG), if built.
     pub cortex_m4: Option<ElfSizes>,
+    /// The Cortex-M4 inference-only image (core without `learn`), if built.
+    pub cortex_m4_inference: Option<ElfSizes>,
     /// Per policy.
     pub policies: Vec<PolicyCost>,
 }
@@ -167,9 +169,15 @@ fn per_call(fw: &Path, policy: u8, acts: bool, n: usize) -> Option<f64> {
 ///
 /// # Errors
 /// A message when `cavmem-fw` cannot be found or read.
-pub fn measure(fw: &Path, m4: Option<&Path>, callgrind: bool) -> Result<Footprint, String> {
+pub fn measure(
+    fw: &Path,
+    m4: Option<&Path>,
+    m4_inference: Option<&Path>,
+    callgrind: bool,
+) -> Result<Footprint, String> {
     let firmware = elf_sizes(fw)?;
     let cortex_m4 = m4.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
+    let cortex_m4_inference = m4_inference.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
     let policies = [("ddpg", 0u8), ("dqn", 1), ("ql", 2), ("static", 3)]
         .into_iter()
         .map(|(policy, byte)| PolicyCost {
@@ -190,6 +198,7 @@ pub fn measure(fw: &Path, m4: Option<&Path>, callgrind: bool) -> Result<Footprin
     Ok(Footprint {
         firmware,
         cortex_m4,
+        cortex_m4_inference,
         policies,
     })
 }
@@ -213,6 +222,18 @@ pub fn to_text(f: &Footprint) -> String {
         }
         None => {
             out += "cortex-m4 self-test image: not built (firmware-sim/cortex-m4: cargo build --release)\n"
+        }
+    }
+    match &f.cortex_m4_inference {
+        Some(m) => {
+            out += &format!(
+                "cortex-m4 inference-only image (core without learn, DDPG actor snapshot included): flash {} B, static RAM {} B\n",
+                m.text + m.data,
+                m.data + m.bss
+            )
+        }
+        None => {
+            out += "cortex-m4 inference-only image: not built (firmware-sim/cortex-m4-infer: cargo build --release)\n"
         }
     }
     out += &format!(
