@@ -235,3 +235,81 @@ fn snapshot_gives_identical_bids_in_the_c_host() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn firmware_that_dies_or_hangs_is_replaced_by_the_safe_policy() {
+    use std::time::Duration;
+
+    use cavmem_harness::backend::SimAgent;
+    use cavmem_harness::backend::firmware::FirmwareAgent;
+    let fw = build_firmware();
+    let dir = tempfile::tempdir().unwrap();
+    // Dies: its input ends after a few requests, so it exits.
+    let dies = dir.path().join("dies.sh");
+    std::fs::write(
+        &dies,
+        format!(
+            "#!/bin/sh\ndd bs=1 count=3000 2>/dev/null | exec {}\n",
+            fw.display()
+        ),
+    )
+    .unwrap();
+    // Hangs: answers a few requests, then its answers are swallowed.
+    let hangs = dir.path().join("hangs.sh");
+    std::fs::write(
+        &hangs,
+        format!(
+            "#!/bin/sh\n{} | (dd bs=1 count=1200 2>/dev/null; sleep 5 >/dev/null 2>&1)\n",
+            fw.display()
+        ),
+    )
+    .unwrap();
+    for script in [&dies, &hangs] {
+        Command::new("chmod").arg("+x").arg(script).status().unwrap();
+    }
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let scenario = shipped_scenarios().unwrap().remove(1);
+            let spec = RunSpec {
+                scenario,
+                policy: PolicyKind::Ddpg,
+                formulation: FormulationName::Raw,
+                episodes: 1,
+                seed: 3,
+                hyper: Hyperparams::for_run(100),
+                learn: true,
+                agents_at: AgentsAt::Firmware,
+            };
+            let mut agents: Vec<Box<dyn SimAgent>> = [&dies, &hangs]
+                .iter()
+                .enumerate()
+                .map(|(j, script)| {
+                    let mut a =
+                        FirmwareAgent::start(script, format!("VM{}", j + 1), PolicyKind::Ddpg, 1, 2, 10, 10)
+                            .unwrap();
+                    a.set_deadline(Duration::from_millis(500));
+                    Box::new(a) as Box<dyn SimAgent>
+                })
+                .collect();
+            let result = run_agents(&spec, &mut agents, |_| {}).unwrap();
+            // The run went on to the end, and both VMs fell back to holding.
+            assert_eq!(result.records.len(), 2);
+            for vm in 0..2 {
+                let fallbacks: u64 = result
+                    .records
+                    .iter()
+                    .filter(|r| r.vm == vm)
+                    .map(|r| r.fallbacks)
+                    .sum();
+                assert!(
+                    (30..100).contains(&fallbacks),
+                    "VM{} fell back {fallbacks} times",
+                    vm + 1
+                );
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

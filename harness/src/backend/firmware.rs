@@ -52,6 +52,7 @@ pub struct FirmwareAgent {
     chunks: Option<Receiver<Vec<u8>>>,
     decoder: Box<FrameDecoder>,
     pending: Vec<u8>,
+    deadline: Duration,
     failed: bool,
     /// Statistics kept here once the process is gone (the safe policy's decisions).
     local: PolicyStats,
@@ -79,7 +80,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Io(why) => write!(f, "i/o: {why}"),
-            Self::Timeout => write!(f, "no answer within {} s", DEADLINE.as_secs()),
+            Self::Timeout => f.write_str("no answer within the deadline"),
             Self::Refused(code, detail) => write!(f, "refused: {code:?} ({detail})"),
             Self::Unexpected => f.write_str("unexpected or malformed reply"),
         }
@@ -124,6 +125,7 @@ impl FirmwareAgent {
             chunks: Some(rx),
             decoder: Box::new(FrameDecoder::new()),
             pending: Vec::new(),
+            deadline: DEADLINE,
             failed: false,
             local: PolicyStats::default(),
         };
@@ -178,7 +180,7 @@ impl FirmwareAgent {
                     };
                 }
                 Some(Err(_)) => return Err(Failure::Unexpected),
-                None if used == 0 => match chunks.recv_timeout(DEADLINE) {
+                None if used == 0 => match chunks.recv_timeout(self.deadline) {
                     Ok(bytes) => self.pending.extend_from_slice(&bytes),
                     Err(RecvTimeoutError::Timeout) => return Err(Failure::Timeout),
                     Err(RecvTimeoutError::Disconnected) => {
@@ -205,6 +207,11 @@ impl FirmwareAgent {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Changes how long a request may take before the process is given up (default [`DEADLINE`]).
+    pub fn set_deadline(&mut self, deadline: Duration) {
+        self.deadline = deadline;
     }
 
     /// Whether the process was given up.
