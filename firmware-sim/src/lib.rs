@@ -1,9 +1,15 @@
 #![no_std]
 #![forbid(unsafe_code)]
-//! The CAVMem agent core packaged for a foreign host.
+//! The CAVMem agent core packaged for foreign hosts.
 //!
-//! Not built yet: the freestanding `cavmem-fw` executable, its framed wire protocol and
-//! the static library with a C header are tracked as open work (see README.md). Today this
-//! crate only re-exports the core so the workspace layout is in place.
+//! - `cavmem-fw` (`src/bin/cavmem-fw/`, feature `fw`): one agent as a freestanding static
+//!   executable without libc, serving the wire protocol (docs/protocol.md) on stdin/stdout.
+//!   Build: `cargo build --profile firmware -p cavmem-firmware-sim --features fw --bin cavmem-fw`.
+//! - `capi/`: `libcavmem.a`, the C interface, with the header `include/cavmem.h` and a C
+//!   example host in `examples/c/` (docs/embedding.md).
+//! - `cortex-m4/` and `cortex-m4-infer/`: the core bare-metal on a Cortex-M4F under QEMU —
+//!   the training self-test and the inference-only build.
+//!
+//! The logic lives in `cavmem-core`; this library only re-exports it for the binaries.
 
 pub use cavmem_core as core_crate;
