@@ -59,8 +59,14 @@ pub fn elf_sizes(path: &Path) -> Result<ElfSizes, String> {
 pub struct PolicyCost {
     /// Policy name.
     pub policy: &'static str,
+    /// Stack high-water mark of configure and `act` requests only, bytes.
+    pub stack_act_bytes: Option<u64>,
     /// Stack high-water mark over 200 act/record/learn cycles and a snapshot, bytes.
-    pub stack_bytes: Option<u64>,
+    pub stack_learn_bytes: Option<u64>,
+    /// Wall time per `act` request through the process's pipes, µs (native, not callgrind).
+    pub act_us: Option<f64>,
+    /// Wall time per `learn` request, µs.
+    pub learn_us: Option<f64>,
     /// Instructions per `act` request (decode, act, encode), from callgrind.
     pub instructions_per_act: Option<f64>,
     /// Instructions per `learn` request, from callgrind.
@@ -135,10 +141,33 @@ fn run_with_input(program: &Path, args: &[&str], input: &[u8]) -> Option<String>
     Some(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-fn stack_bytes(fw: &Path, policy: u8) -> Option<u64> {
-    let err = run_with_input(fw, &[], &script(policy, 200, 0, 0))?;
+fn stack_bytes(fw: &Path, input: &[u8]) -> Option<u64> {
+    let err = run_with_input(fw, &[], input)?;
     let line = err.lines().find(|l| l.contains("stack high-water"))?;
     line.split_whitespace().rev().nth(1)?.parse().ok()
+}
+
+/// Seconds `fw` takes on `input` (median of five runs).
+fn seconds(fw: &Path, input: &[u8]) -> Option<f64> {
+    let mut runs: Vec<f64> = (0..5)
+        .filter_map(|_| {
+            let t = std::time::Instant::now();
+            run_with_input(fw, &[], input)?;
+            Some(t.elapsed().as_secs_f64())
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs.get(2).copied()
+}
+
+/// `(time(script with 2n) − time(script with n)) / n`, µs.
+fn us_per_call(fw: &Path, policy: u8, acts: bool, n: usize) -> Option<f64> {
+    let (a, b) = if acts {
+        (script(policy, 100, n, 0), script(policy, 100, 2 * n, 0))
+    } else {
+        (script(policy, 100, 0, n), script(policy, 100, 0, 2 * n))
+    };
+    Some((seconds(fw, &b)? - seconds(fw, &a)?) / n as f64 * 1e6)
 }
 
 /// Instructions of `fw` on `input`, counted by callgrind.
@@ -182,7 +211,14 @@ pub fn measure(
         .into_iter()
         .map(|(policy, byte)| PolicyCost {
             policy,
-            stack_bytes: stack_bytes(fw, byte),
+            stack_act_bytes: stack_bytes(fw, &script(byte, 0, 200, 0)),
+            stack_learn_bytes: stack_bytes(fw, &script(byte, 200, 0, 0)),
+            act_us: us_per_call(fw, byte, true, 200_000),
+            learn_us: if byte < 3 {
+                us_per_call(fw, byte, false, if byte == 2 { 200_000 } else { 2_000 })
+            } else {
+                None
+            },
             instructions_per_act: if callgrind {
                 per_call(fw, byte, true, 200)
             } else {
@@ -237,18 +273,23 @@ pub fn to_text(f: &Footprint) -> String {
         }
     }
     out += &format!(
-        "{:<8} {:>14} {:>20} {:>22}\n",
-        "policy", "stack (B)", "instructions/act", "instructions/learn"
+        "{:<7} {:>10} {:>12} {:>9} {:>10} {:>10} {:>12}\n",
+        "policy", "stack act", "stack learn", "act µs", "learn µs", "instr/act", "instr/learn"
     );
-    let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.0}"));
+    let num = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |x| format!("{x:.digits$}"));
+    let bytes = |v: Option<u64>| v.map_or("-".to_string(), |b| b.to_string());
     for p in &f.policies {
         out += &format!(
-            "{:<8} {:>14} {:>20} {:>22}\n",
+            "{:<7} {:>10} {:>12} {:>9} {:>10} {:>10} {:>12}\n",
             p.policy,
-            p.stack_bytes.map_or("-".to_string(), |b| b.to_string()),
-            opt(p.instructions_per_act),
-            opt(p.instructions_per_learn)
+            bytes(p.stack_act_bytes),
+            bytes(p.stack_learn_bytes),
+            num(p.act_us, 2),
+            num(p.learn_us, 2),
+            num(p.instructions_per_act, 0),
+            num(p.instructions_per_learn, 0)
         );
     }
+    out += "(stack in bytes, painted; times per request through the pipes, native; instructions per request by callgrind, incl. framing)\n";
     out
 }
