@@ -43,6 +43,30 @@ fn build_firmware() -> PathBuf {
     target.join("firmware").join("cavmem-fw")
 }
 
+/// A short run of shipped scenario `index` (0: s1, 1: s2) with `policy`.
+fn short_spec(index: usize, policy: PolicyKind, episodes: u32, seed: u64) -> RunSpec {
+    RunSpec {
+        scenario: shipped_scenarios().unwrap().remove(index),
+        policy,
+        formulation: FormulationName::Raw,
+        episodes,
+        seed,
+        hyper: Hyperparams::for_run(u64::from(episodes) * 100),
+        learn: true,
+        agents_at: AgentsAt::Inprocess,
+    }
+}
+
+/// Trains in process on `spec` and returns the agents and VM 1's policy snapshot.
+fn train_and_snapshot(spec: &RunSpec) -> (Vec<Box<dyn cavmem_harness::backend::SimAgent>>, Vec<u8>) {
+    let mut trained = make_agents(spec).unwrap();
+    run_agents(spec, &mut trained, |_| {}).unwrap();
+    let mut snapshot = vec![0u8; 64 * 1024];
+    let n = trained[0].save_snapshot(&mut snapshot).unwrap();
+    snapshot.truncate(n);
+    (trained, snapshot)
+}
+
 fn strip_timing(mut r: RunResult) -> RunResult {
     r.wall_s = 0.0;
     for rec in &mut r.records {
@@ -57,18 +81,8 @@ fn firmware_trajectories_equal_in_process() {
     std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {
-            let scenario = shipped_scenarios().unwrap().remove(1);
             for policy in PolicyKind::ALL {
-                let spec = RunSpec {
-                    scenario: scenario.clone(),
-                    policy,
-                    formulation: FormulationName::Raw,
-                    episodes: 1,
-                    seed: 11,
-                    hyper: Hyperparams::for_run(100),
-                    learn: true,
-                    agents_at: AgentsAt::Inprocess,
-                };
+                let spec = short_spec(1, policy, 1, 11);
                 let mut local = make_agents(&spec).unwrap();
                 let mut remote = firmware_agents(&spec, &fw).unwrap();
                 let a = strip_timing(run_agents(&spec, &mut local, |_| {}).unwrap());
@@ -93,23 +107,9 @@ fn snapshot_gives_identical_bids_in_process_and_in_firmware() {
     std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {
-            let scenario = shipped_scenarios().unwrap().remove(1);
-            let spec = RunSpec {
-                scenario,
-                policy: PolicyKind::Ddpg,
-                formulation: FormulationName::Raw,
-                episodes: 2,
-                seed: 5,
-                hyper: Hyperparams::for_run(200),
-                learn: true,
-                agents_at: AgentsAt::Inprocess,
-            };
             // Train in process, save VM 1's policy.
-            let mut trained = make_agents(&spec).unwrap();
-            run_agents(&spec, &mut trained, |_| {}).unwrap();
-            let mut snapshot = vec![0u8; 64 * 1024];
-            let n = trained[0].save_snapshot(&mut snapshot).unwrap();
-            snapshot.truncate(n);
+            let spec = short_spec(1, PolicyKind::Ddpg, 2, 5);
+            let (mut trained, snapshot) = train_and_snapshot(&spec);
             // Load it into a firmware agent and into a frozen in-process actor.
             let mut remote = firmware_agents(&spec, &fw).unwrap();
             remote[0].load_snapshot(&snapshot).unwrap();
@@ -188,21 +188,9 @@ fn snapshot_gives_identical_bids_in_the_c_host() {
     std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {
-            let scenario = shipped_scenarios().unwrap().remove(0);
-            let spec = RunSpec {
-                scenario,
-                policy: PolicyKind::Ddpg,
-                formulation: FormulationName::Raw,
-                episodes: 2,
-                seed: 8,
-                hyper: Hyperparams::for_run(200),
-                learn: true,
-                agents_at: AgentsAt::Inprocess,
-            };
-            let mut trained = make_agents(&spec).unwrap();
-            run_agents(&spec, &mut trained, |_| {}).unwrap();
-            let mut snapshot = vec![0u8; 64 * 1024];
-            let n = trained[0].save_snapshot(&mut snapshot).unwrap();
+            let spec = short_spec(0, PolicyKind::Ddpg, 2, 8);
+            let (_, snapshot) = train_and_snapshot(&spec);
+            let n = snapshot.len();
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("policy.cavm");
             std::fs::write(&file, &snapshot[..n]).unwrap();
@@ -270,16 +258,9 @@ fn firmware_that_dies_or_hangs_is_replaced_by_the_safe_policy() {
     std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {
-            let scenario = shipped_scenarios().unwrap().remove(1);
             let spec = RunSpec {
-                scenario,
-                policy: PolicyKind::Ddpg,
-                formulation: FormulationName::Raw,
-                episodes: 1,
-                seed: 3,
-                hyper: Hyperparams::for_run(100),
-                learn: true,
                 agents_at: AgentsAt::Firmware,
+                ..short_spec(1, PolicyKind::Ddpg, 1, 3)
             };
             let mut agents: Vec<Box<dyn SimAgent>> = [&dies, &hangs]
                 .iter()
