@@ -27,6 +27,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `run` and `train` share: which scenario, policy, length, seed and formulation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
+    pub scenario: PathBuf,
+    /// Policy of every VM.
+    #[arg(long, value_parser = parse_policy, default_value = "ddpg")]
+    pub policy: PolicyKind,
+    /// Episodes (of the scenario's steps_per_episode steps).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub episodes: u32,
+    /// Seed: places the workloads and seeds the agents.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// MDP formulation: `raw` (default) or the paper's literal `paper`.
+    #[arg(long, value_enum, default_value_t = FormulationName::Raw)]
+    pub formulation: FormulationName,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -35,20 +54,9 @@ pub enum Command {
     /// Writes DIR/run.json (every episode and the last episode's trace) and
     /// DIR/episodes.csv, and prints the metrics over the last 100 episodes.
     Run {
-        /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
-        scenario: PathBuf,
-        /// Policy of every VM.
-        #[arg(long, value_parser = parse_policy, default_value = "ddpg")]
-        policy: PolicyKind,
-        /// Episodes (of the scenario's steps_per_episode steps).
-        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        episodes: u32,
-        /// Seed: places the workloads and seeds the agents.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// MDP formulation: `raw` (default) or the paper's literal `paper`.
-        #[arg(long, value_enum, default_value_t = FormulationName::Raw)]
-        formulation: FormulationName,
+        /// Scenario, policy, episodes, seed, formulation.
+        #[command(flatten)]
+        run: RunArgs,
         /// Output directory.
         #[arg(long, default_value = "results/run")]
         out: PathBuf,
@@ -67,20 +75,9 @@ pub enum Command {
     /// The snapshot (docs/snapshot.md) holds what acting needs; `cavmem run --load` starts
     /// every VM's agent from it. Also writes what `run` writes.
     Train {
-        /// Scenario file (TOML).
-        scenario: PathBuf,
-        /// Policy of every VM.
-        #[arg(long, value_parser = parse_policy, default_value = "ddpg")]
-        policy: PolicyKind,
-        /// Episodes.
-        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        episodes: u32,
-        /// Seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// MDP formulation.
-        #[arg(long, value_enum, default_value_t = FormulationName::Raw)]
-        formulation: FormulationName,
+        /// Scenario, policy, episodes, seed, formulation.
+        #[command(flatten)]
+        run: RunArgs,
         /// Where to write the snapshot, e.g. policy.cavm.
         #[arg(long)]
         save: PathBuf,
@@ -177,18 +174,13 @@ impl CliError {
 pub fn execute(command: Command) -> Result<(), CliError> {
     match command {
         Command::Run {
-            scenario,
-            policy,
-            episodes,
-            seed,
-            formulation,
+            run,
             out,
             load,
             no_learn,
             agents,
         } => {
-            let scenario = Scenario::load(&scenario).map_err(CliError::input)?;
-            let spec = run_spec(scenario, policy, episodes, seed, formulation, !no_learn, agents);
+            let spec = run_spec(&run, !no_learn, agents)?;
             let mut agents = make_agents(&spec).map_err(CliError::failure)?;
             if let Some(path) = &load {
                 let named = |e: &dyn std::fmt::Display| CliError::input(format!("{}: {e}", path.display()));
@@ -199,25 +191,9 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             }
             run_one(&spec, &mut agents, &out)
         }
-        Command::Train {
-            scenario,
-            policy,
-            episodes,
-            seed,
-            formulation,
-            save,
-            out,
-        } => {
-            let scenario = Scenario::load(&scenario).map_err(CliError::input)?;
-            let spec = run_spec(
-                scenario,
-                policy,
-                episodes,
-                seed,
-                formulation,
-                true,
-                AgentsAt::Inprocess,
-            );
+        Command::Train { run, save, out } => {
+            let policy = run.policy;
+            let spec = run_spec(&run, true, AgentsAt::Inprocess)?;
             let mut agents = make_agents(&spec).map_err(CliError::failure)?;
             run_one(&spec, &mut agents, &out)?;
             let mut bytes = vec![0u8; SNAPSHOT_BUFFER_BYTES];
@@ -289,26 +265,19 @@ pub fn execute(command: Command) -> Result<(), CliError> {
 /// Room for the largest snapshot (the Q-table's).
 const SNAPSHOT_BUFFER_BYTES: usize = cavmem_core::agent::QLearning::SNAPSHOT_BYTES;
 
-fn run_spec(
-    scenario: Scenario,
-    policy: PolicyKind,
-    episodes: u32,
-    seed: u64,
-    formulation: FormulationName,
-    learn: bool,
-    agents_at: AgentsAt,
-) -> RunSpec {
-    let total = u64::from(episodes) * u64::from(scenario.node.steps_per_episode);
-    RunSpec {
+fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec, CliError> {
+    let scenario = Scenario::load(&args.scenario).map_err(CliError::input)?;
+    let total = u64::from(args.episodes) * u64::from(scenario.node.steps_per_episode);
+    Ok(RunSpec {
         scenario,
-        policy,
-        formulation,
-        episodes,
-        seed,
+        policy: args.policy,
+        formulation: args.formulation,
+        episodes: args.episodes,
+        seed: args.seed,
         hyper: Hyperparams::for_run(total),
         learn,
         agents_at,
-    }
+    })
 }
 
 fn run_one(spec: &RunSpec, agents: &mut [Box<dyn SimAgent>], out: &Path) -> Result<(), CliError> {

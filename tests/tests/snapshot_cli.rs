@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use cavmem_core::agent::PolicyKind;
 use cavmem_harness::backend::AgentsAt;
-use cavmem_harness::cli::{Command, execute};
+use cavmem_harness::cli::{Command, RunArgs, execute};
 use cavmem_harness::eval::formulation::FormulationName;
 
 fn scenario() -> PathBuf {
@@ -27,21 +27,25 @@ fn snapshot_train_save_then_run_load_no_learn() {
             ] {
                 let save = dir.path().join(format!("{}.cavm", policy.name()));
                 let train = Command::Train {
-                    scenario: scenario(),
-                    policy,
-                    episodes: 2,
-                    seed: 1,
-                    formulation: FormulationName::Raw,
+                    run: RunArgs {
+                        scenario: scenario(),
+                        policy,
+                        episodes: 2,
+                        seed: 1,
+                        formulation: FormulationName::Raw,
+                    },
                     save: save.clone(),
                     out: dir.path().join("train"),
                 };
                 execute(train).unwrap();
                 let run = |load: PathBuf, out: &str| Command::Run {
-                    scenario: scenario(),
-                    policy,
-                    episodes: 2,
-                    seed: 2,
-                    formulation: FormulationName::Raw,
+                    run: RunArgs {
+                        scenario: scenario(),
+                        policy,
+                        episodes: 2,
+                        seed: 2,
+                        formulation: FormulationName::Raw,
+                    },
                     out: dir.path().join(out),
                     load: Some(load),
                     no_learn: true,
@@ -65,11 +69,13 @@ fn snapshot_train_save_then_run_load_no_learn() {
                 assert_eq!(records("a"), records("b"), "{policy:?}");
                 // The loaded policy is the one acting: fresh agents with the same seed differ.
                 let fresh = Command::Run {
-                    scenario: scenario(),
-                    policy,
-                    episodes: 2,
-                    seed: 2,
-                    formulation: FormulationName::Raw,
+                    run: RunArgs {
+                        scenario: scenario(),
+                        policy,
+                        episodes: 2,
+                        seed: 2,
+                        formulation: FormulationName::Raw,
+                    },
                     out: dir.path().join("fresh"),
                     load: None,
                     no_learn: true,
