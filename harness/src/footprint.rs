@@ -80,6 +80,9 @@ pub struct Footprint {
     pub firmware: ElfSizes,
     /// The Cortex-M4 self-test image (trainable DDPG), if built.
     pub cortex_m4: Option<ElfSizes>,
+    /// Instructions per DDPG act and per learn on the Cortex-M4 self-test image, counted
+    /// under QEMU with `-icount` (SysTick ticks calibrated against a loop of known length).
+    pub cortex_m4_instructions: Option<(f64, f64)>,
     /// The Cortex-M4 inference-only image (core without `learn`), if built.
     pub cortex_m4_inference: Option<ElfSizes>,
     /// Per policy.
@@ -170,6 +173,39 @@ fn us_per_call(fw: &Path, policy: u8, acts: bool, n: usize) -> Option<f64> {
     Some((seconds(fw, &b)? - seconds(fw, &a)?) / n as f64 * 1e6)
 }
 
+/// Runs the Cortex-M4 self-test image under QEMU with `-icount shift=0` and reads its cost
+/// line; returns instructions per act and per learn.
+fn m4_instructions(elf: &Path) -> Option<(f64, f64)> {
+    let out = Command::new("qemu-system-arm")
+        .args([
+            "-machine",
+            "mps2-an386",
+            "-cpu",
+            "cortex-m4",
+            "-nographic",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-icount",
+            "shift=0",
+            "-kernel",
+        ])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("cavmem m4 cost:"))?;
+    let field = |name: &str| -> Option<f64> {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+    };
+    let per_tick = field("calibration_instructions")? / field("calibration_ticks")?;
+    Some((
+        field("act_ticks")? * per_tick / field("acts")?,
+        field("learn_ticks")? * per_tick / field("learns")?,
+    ))
+}
+
 /// Instructions of `fw` on `input`, counted by callgrind.
 fn instructions(fw: &Path, input: &[u8]) -> Option<u64> {
     let valgrind = PathBuf::from("valgrind");
@@ -207,6 +243,7 @@ pub fn measure(
     let firmware = elf_sizes(fw)?;
     let cortex_m4 = m4.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
     let cortex_m4_inference = m4_inference.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
+    let cortex_m4_instructions = m4.filter(|p| p.is_file()).and_then(m4_instructions);
     let policies = [("ddpg", 0u8), ("dqn", 1), ("ql", 2), ("static", 3)]
         .into_iter()
         .map(|(policy, byte)| PolicyCost {
@@ -234,6 +271,7 @@ pub fn measure(
     Ok(Footprint {
         firmware,
         cortex_m4,
+        cortex_m4_instructions,
         cortex_m4_inference,
         policies,
     })
@@ -259,6 +297,10 @@ pub fn to_text(f: &Footprint) -> String {
         None => {
             out += "cortex-m4 self-test image: not built (firmware-sim/cortex-m4: cargo build --release)\n"
         }
+    }
+    if let Some((act, learn)) = f.cortex_m4_instructions {
+        out +=
+            &format!("cortex-m4 DDPG (QEMU -icount): {act:.0} instructions per act, {learn:.0} per learn\n");
     }
     match &f.cortex_m4_inference {
         Some(m) => {
