@@ -15,7 +15,8 @@
 #define CAVMEM_REPLAY_CAPACITY 1024
 
 /**
- * Largest node `cavmem_analyze_bids` takes in one call, VMs.
+ * Largest node `cavmem_analyze_bids` takes in one call, VMs; larger nodes use
+ * `cavmem_analyze_bids_scratch` with caller-provided scratch memory.
  */
 #define CAVMEM_MAX_VMS 64
 
@@ -260,9 +261,9 @@ CavmemStatus cavmem_save_snapshot(uint8_t *agent, uint8_t *buf, size_t len, size
 CavmemStatus cavmem_load_snapshot(uint8_t *agent, const uint8_t *buf, size_t len);
 
 /**
- * The Bid Analyzer for a whole node of `n` VMs (at most `CAVMEM_MAX_VMS`): `allocations[n]` (bytes) hold the current
- * allocations on entry and the new ones on return; `bids[n]` are the VMs' bids;
- * `requested[n]` (if not null) gets each VM's request `(1 + bid)·M` in bytes.
+ * The Bid Analyzer for a whole node of `n` VMs (at most `CAVMEM_MAX_VMS`): `allocations[n]`
+ * (bytes) hold the current allocations on entry and the new ones on return; `bids[n]` are
+ * the VMs' bids; `requested[n]` (if not null) gets each VM's request `(1 + bid)·M` in bytes.
  *
  * # Safety
  * `node` points to a `CavmemNode`; `allocations` to `n` writable `uint64_t`; `bids` to
@@ -273,6 +274,33 @@ CavmemStatus cavmem_analyze_bids(const CavmemNode *node,
                                  const float *bids,
                                  size_t n,
                                  uint64_t *requested);
+
+/**
+ * Bytes of scratch memory `cavmem_analyze_bids_scratch` needs for `n` VMs.
+ */
+size_t cavmem_bid_scratch_size(size_t n);
+
+/**
+ * Alignment of that scratch memory, bytes.
+ */
+size_t cavmem_bid_scratch_align(void);
+
+/**
+ * `cavmem_analyze_bids` for a node of any size, with `scratch` (`scratch_len` bytes,
+ * at least `cavmem_bid_scratch_size(n)`, aligned to `cavmem_bid_scratch_align()`)
+ * provided by the caller.
+ *
+ * # Safety
+ * As `cavmem_analyze_bids`; `scratch` points to `scratch_len` writable bytes used by
+ * nothing else during the call.
+ */
+CavmemStatus cavmem_analyze_bids_scratch(const CavmemNode *node,
+                                         uint64_t *allocations,
+                                         const float *bids,
+                                         size_t n,
+                                         uint64_t *requested,
+                                         uint8_t *scratch,
+                                         size_t scratch_len);
 
 #ifdef __cplusplus
 }  // extern "C"

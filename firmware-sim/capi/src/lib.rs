@@ -483,12 +483,45 @@ pub unsafe extern "C" fn cavmem_load_snapshot(agent: *mut u8, buf: *const u8, le
     }
 }
 
-/// Largest node `cavmem_analyze_bids` takes in one call, VMs.
+/// Largest node `cavmem_analyze_bids` takes in one call, VMs; larger nodes use
+/// `cavmem_analyze_bids_scratch` with caller-provided scratch memory.
 pub const CAVMEM_MAX_VMS: usize = 64;
 
-/// The Bid Analyzer for a whole node of `n` VMs (at most `CAVMEM_MAX_VMS`): `allocations[n]` (bytes) hold the current
-/// allocations on entry and the new ones on return; `bids[n]` are the VMs' bids;
-/// `requested[n]` (if not null) gets each VM's request `(1 + bid)·M` in bytes.
+/// The Bid Analyzer on checked slices; `grants` has one slot per VM.
+fn analyze_node(
+    node: &CavmemNode,
+    allocs: &mut [u64],
+    bids: &[f32],
+    grants: &mut [VmGrant],
+    requested: *mut u64,
+) -> CavmemStatus {
+    let config = BidConfig {
+        capacity_bytes: node.capacity_bytes,
+        floor_bytes: node.floor_bytes,
+        granularity_bytes: node.granularity_bytes,
+        share: if node.share == 1 {
+            ShareRule::Equal
+        } else {
+            ShareRule::Proportional
+        },
+    };
+    match analyze(&config, allocs, bids, grants) {
+        Ok(_) => {}
+        Err(cavmem_core::bid::BidError::ZeroGranularity) => return CavmemStatus::BadConfig,
+        Err(_) => return CavmemStatus::InfeasibleNode,
+    }
+    if !requested.is_null() {
+        for (k, g) in grants.iter().enumerate() {
+            // SAFETY: non-null and, per the caller of the public function, `n` writable elements.
+            unsafe { requested.add(k).write_unaligned(g.requested_bytes) };
+        }
+    }
+    CavmemStatus::Ok
+}
+
+/// The Bid Analyzer for a whole node of `n` VMs (at most `CAVMEM_MAX_VMS`): `allocations[n]`
+/// (bytes) hold the current allocations on entry and the new ones on return; `bids[n]` are
+/// the VMs' bids; `requested[n]` (if not null) gets each VM's request `(1 + bid)·M` in bytes.
 ///
 /// # Safety
 /// `node` points to a `CavmemNode`; `allocations` to `n` writable `uint64_t`; `bids` to
@@ -501,11 +534,74 @@ pub unsafe extern "C" fn cavmem_analyze_bids(
     n: usize,
     requested: *mut u64,
 ) -> CavmemStatus {
-    if node.is_null() || allocations.is_null() || bids.is_null() {
+    let mut grants = [VmGrant::default(); CAVMEM_MAX_VMS];
+    let Some(grants) = grants.get_mut(..n) else {
+        return CavmemStatus::BadBuffer;
+    };
+    // SAFETY: forwarded caller guarantees.
+    unsafe { analyze_with(node, allocations, bids, n, requested, grants) }
+}
+
+/// Bytes of scratch memory `cavmem_analyze_bids_scratch` needs for `n` VMs.
+#[unsafe(no_mangle)]
+pub extern "C" fn cavmem_bid_scratch_size(n: usize) -> usize {
+    n.saturating_mul(size_of::<VmGrant>())
+}
+
+/// Alignment of that scratch memory, bytes.
+#[unsafe(no_mangle)]
+pub extern "C" fn cavmem_bid_scratch_align() -> usize {
+    align_of::<VmGrant>()
+}
+
+/// `cavmem_analyze_bids` for a node of any size, with `scratch` (`scratch_len` bytes,
+/// at least `cavmem_bid_scratch_size(n)`, aligned to `cavmem_bid_scratch_align()`)
+/// provided by the caller.
+///
+/// # Safety
+/// As `cavmem_analyze_bids`; `scratch` points to `scratch_len` writable bytes used by
+/// nothing else during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_analyze_bids_scratch(
+    node: *const CavmemNode,
+    allocations: *mut u64,
+    bids: *const f32,
+    n: usize,
+    requested: *mut u64,
+    scratch: *mut u8,
+    scratch_len: usize,
+) -> CavmemStatus {
+    if scratch.is_null() {
         return CavmemStatus::NullPointer;
     }
-    if n > CAVMEM_MAX_VMS {
+    if scratch_len < cavmem_bid_scratch_size(n) || !(scratch as usize).is_multiple_of(align_of::<VmGrant>()) {
         return CavmemStatus::BadBuffer;
+    }
+    let first = scratch.cast::<VmGrant>();
+    for k in 0..n {
+        // SAFETY: inside the checked, aligned scratch buffer.
+        unsafe { first.add(k).write(VmGrant::default()) };
+    }
+    // SAFETY: `n` initialized, aligned grants in memory the caller gave us alone.
+    let grants = unsafe { core::slice::from_raw_parts_mut(first, n) };
+    // SAFETY: forwarded caller guarantees.
+    unsafe { analyze_with(node, allocations, bids, n, requested, grants) }
+}
+
+/// Checks the pointers and runs the analyzer.
+///
+/// # Safety
+/// As `cavmem_analyze_bids`.
+unsafe fn analyze_with(
+    node: *const CavmemNode,
+    allocations: *mut u64,
+    bids: *const f32,
+    n: usize,
+    requested: *mut u64,
+    grants: &mut [VmGrant],
+) -> CavmemStatus {
+    if node.is_null() || allocations.is_null() || bids.is_null() {
+        return CavmemStatus::NullPointer;
     }
     // SAFETY: non-null and, per the caller, valid for `n` elements each.
     let (node, allocs, bids) = unsafe {
@@ -515,32 +611,7 @@ pub unsafe extern "C" fn cavmem_analyze_bids(
             core::slice::from_raw_parts(bids, n),
         )
     };
-    let config = BidConfig {
-        capacity_bytes: node.capacity_bytes,
-        floor_bytes: node.floor_bytes,
-        granularity_bytes: node.granularity_bytes,
-        share: if node.share == 1 {
-            ShareRule::Equal
-        } else {
-            ShareRule::Proportional
-        },
-    };
-    let mut grants = [VmGrant::default(); CAVMEM_MAX_VMS];
-    let Some(grants) = grants.get_mut(..n) else {
-        return CavmemStatus::BadBuffer;
-    };
-    match analyze(&config, allocs, bids, grants) {
-        Ok(_) => {}
-        Err(cavmem_core::bid::BidError::ZeroGranularity) => return CavmemStatus::BadConfig,
-        Err(_) => return CavmemStatus::InfeasibleNode,
-    }
-    if !requested.is_null() {
-        for (k, g) in grants.iter().enumerate() {
-            // SAFETY: non-null and, per the caller, `n` writable elements.
-            unsafe { requested.add(k).write_unaligned(g.requested_bytes) };
-        }
-    }
-    CavmemStatus::Ok
+    analyze_node(node, allocs, bids, grants, requested)
 }
 
 #[panic_handler]

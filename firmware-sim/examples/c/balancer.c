@@ -149,6 +149,27 @@ int main(int argc, char **argv) {
     CavmemNode tiny = {.capacity_bytes = 100, .floor_bytes = 384ull << 20, .granularity_bytes = 1, .share = 0};
     CHECK(cavmem_analyze_bids(&tiny, alloc, (const float[]){0.0f, 0.0f}, VMS, NULL) == CAVMEM_STATUS_INFEASIBLE_NODE, "infeasible node refused");
 
+    /* A large node: 1024 VMs through the scratch-memory variant of the Bid Analyzer. */
+    enum { BIG = 1024 };
+    static uint64_t big_alloc[BIG], big_req[BIG];
+    static float big_bids[BIG];
+    static _Alignas(16) uint8_t scratch[BIG * 64];
+    CHECK(cavmem_bid_scratch_size(BIG) <= sizeof scratch && cavmem_bid_scratch_align() <= 16, "scratch fits");
+    CavmemNode big = {.capacity_bytes = BIG * 2 * GIB, .floor_bytes = 384ull << 20, .granularity_bytes = 1ull << 20, .share = 0};
+    for (int j = 0; j < BIG; j++) {
+        big_alloc[j] = GIB + (uint64_t)(j % 7) * (64ull << 20);
+        big_bids[j] = (float)((j % 21) - 10) / 10.0f;
+    }
+    CHECK(cavmem_analyze_bids(&big, big_alloc, big_bids, BIG, big_req) == CAVMEM_STATUS_BAD_BUFFER, "too many VMs for the stack variant");
+    CHECK(cavmem_analyze_bids_scratch(&big, big_alloc, big_bids, BIG, big_req, scratch, sizeof scratch) == CAVMEM_STATUS_OK, "1024-VM node");
+    uint64_t big_total = 0;
+    for (int j = 0; j < BIG; j++) {
+        CHECK(big_alloc[j] >= big.floor_bytes, "floor, 1024 VMs");
+        big_total += big_alloc[j];
+    }
+    CHECK(big_total <= big.capacity_bytes, "capacity, 1024 VMs");
+    CHECK(cavmem_analyze_bids_scratch(&big, big_alloc, big_bids, BIG, NULL, scratch, 100) == CAVMEM_STATUS_BAD_BUFFER, "short scratch refused");
+
     if (failures) {
         fprintf(stderr, "balancer: %d check(s) failed\n", failures);
         return 1;
