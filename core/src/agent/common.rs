@@ -240,6 +240,15 @@ impl Explorer {
         self.enabled
     }
 
+    /// The agent's counters with the current ε and the number of transitions it holds.
+    pub fn stats(&self, counters: PolicyStats, held: usize) -> PolicyStats {
+        PolicyStats {
+            epsilon: self.epsilon(),
+            replay_len: u32::try_from(held).unwrap_or(u32::MAX),
+            ..counters
+        }
+    }
+
     /// Decides whether this step explores (probability ε) and advances the schedule.
     /// Draws one uniform number whether or not exploration is on, so switching it does
     /// not shift the random stream of the rest of the agent.

@@ -427,10 +427,6 @@ impl<const R: usize> Policy for Ddpg<R> {
     }
 
     fn stats(&self) -> PolicyStats {
-        PolicyStats {
-            epsilon: self.explorer.epsilon(),
-            replay_len: self.replay.len() as u32,
-            ..self.stats
-        }
+        self.explorer.stats(self.stats, self.replay.len())
     }
 }

@@ -264,10 +264,6 @@ impl<const R: usize> Policy for Dqn<R> {
     }
 
     fn stats(&self) -> PolicyStats {
-        PolicyStats {
-            epsilon: self.explorer.epsilon(),
-            replay_len: self.replay.len() as u32,
-            ..self.stats
-        }
+        self.explorer.stats(self.stats, self.replay.len())
     }
 }

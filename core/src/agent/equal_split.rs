@@ -45,16 +45,7 @@ impl EqualSplit {
     pub const fn new(params: EqualSplitParams) -> Self {
         Self {
             params,
-            stats: PolicyStats {
-                acts: 0,
-                explored: 0,
-                learn_steps: 0,
-                fallbacks: 0,
-                divergences: 0,
-                last_loss: 0.0,
-                epsilon: 0.0,
-                replay_len: 0,
-            },
+            stats: PolicyStats::ZERO,
         }
     }
 

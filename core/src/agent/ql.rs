@@ -229,10 +229,6 @@ impl Policy for QLearning {
     }
 
     fn stats(&self) -> PolicyStats {
-        PolicyStats {
-            epsilon: self.explorer.epsilon(),
-            replay_len: self.pending.len() as u32,
-            ..self.stats
-        }
+        self.explorer.stats(self.stats, self.pending.len())
     }
 }
