@@ -54,6 +54,33 @@ pub fn elf_sizes(path: &Path) -> Result<ElfSizes, String> {
     Ok(sizes)
 }
 
+/// A trainable DDPG agent's cost on the Cortex-M4 self-test image. Instructions are counted
+/// under QEMU with `-icount` (SysTick ticks calibrated against a loop of known length); stack
+/// is what the calls use below the caller's frame (painted and scanned by the image).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct M4TrainableCost {
+    /// Instructions per `act`.
+    pub instructions_per_act: f64,
+    /// Instructions per `learn` (one minibatch update).
+    pub instructions_per_learn: f64,
+    /// Stack high-water mark of `act`, bytes.
+    pub act_stack_bytes: u64,
+    /// Stack high-water mark of `learn`, bytes.
+    pub learn_stack_bytes: u64,
+}
+
+/// The inference-only Cortex-M4 image's cost, measured like [`M4TrainableCost`].
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct M4InferenceCost {
+    /// Instructions per frozen-actor `act`.
+    pub instructions_per_act: f64,
+    /// Instructions per decision step of a two-VM node: the MDP's observations, two acts
+    /// and the Bid Analyzer.
+    pub instructions_per_step: f64,
+    /// Stack high-water mark of the decision steps, bytes.
+    pub step_stack_bytes: u64,
+}
+
 /// One policy's figures in `cavmem-fw`.
 #[derive(Clone, Debug, Serialize)]
 pub struct PolicyCost {
@@ -80,11 +107,12 @@ pub struct Footprint {
     pub firmware: ElfSizes,
     /// The Cortex-M4 self-test image (trainable DDPG), if built.
     pub cortex_m4: Option<ElfSizes>,
-    /// Instructions per DDPG act and per learn on the Cortex-M4 self-test image, counted
-    /// under QEMU with `-icount` (SysTick ticks calibrated against a loop of known length).
-    pub cortex_m4_instructions: Option<(f64, f64)>,
+    /// DDPG's cost per call on the Cortex-M4 self-test image, if it ran under QEMU.
+    pub cortex_m4_cost: Option<M4TrainableCost>,
     /// The Cortex-M4 inference-only image (core without `learn`), if built.
     pub cortex_m4_inference: Option<ElfSizes>,
+    /// The inference-only image's cost per call, if it ran under QEMU.
+    pub cortex_m4_inference_cost: Option<M4InferenceCost>,
     /// Per policy.
     pub policies: Vec<PolicyCost>,
 }
@@ -173,37 +201,73 @@ fn us_per_call(fw: &Path, policy: u8, acts: bool, n: usize) -> Option<f64> {
     Some((seconds(fw, &b)? - seconds(fw, &a)?) / n as f64 * 1e6)
 }
 
-/// Runs the Cortex-M4 self-test image under QEMU with `-icount shift=0` and reads its cost
-/// line; returns instructions per act and per learn.
-fn m4_instructions(elf: &Path) -> Option<(f64, f64)> {
-    let out = Command::new("qemu-system-arm")
-        .args([
-            "-machine",
-            "mps2-an386",
-            "-cpu",
-            "cortex-m4",
-            "-nographic",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-icount",
-            "shift=0",
-            "-kernel",
-        ])
-        .arg(elf)
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("cavmem m4 cost:"))?;
-    let field = |name: &str| -> Option<f64> {
-        line.split_whitespace()
+/// The `name=value` fields of a Cortex-M4 image's line starting with `prefix`, from a run
+/// under QEMU with `-icount shift=0` (one instruction per virtual nanosecond), with
+/// `per_tick`, the instructions per SysTick tick from the image's calibration loop.
+struct M4Line {
+    line: String,
+    per_tick: f64,
+}
+
+impl M4Line {
+    fn run(elf: &Path, prefix: &str) -> Option<Self> {
+        let out = Command::new("qemu-system-arm")
+            .args([
+                "-machine",
+                "mps2-an386",
+                "-cpu",
+                "cortex-m4",
+                "-nographic",
+                "-semihosting-config",
+                "enable=on,target=native",
+                "-icount",
+                "shift=0",
+                "-kernel",
+            ])
+            .arg(elf)
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().find(|l| l.starts_with(prefix))?.to_string();
+        let mut m = Self { line, per_tick: 0.0 };
+        m.per_tick = m.field("calibration_instructions")? / m.field("calibration_ticks")?;
+        Some(m)
+    }
+
+    fn field(&self, name: &str) -> Option<f64> {
+        self.line
+            .split_whitespace()
             .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-    };
-    let per_tick = field("calibration_instructions")? / field("calibration_ticks")?;
-    Some((
-        field("act_ticks")? * per_tick / field("acts")?,
-        field("learn_ticks")? * per_tick / field("learns")?,
-    ))
+    }
+
+    /// Instructions per call: `ticks` over `calls`, converted.
+    fn per_call(&self, ticks: &str, calls: &str) -> Option<f64> {
+        Some(self.field(ticks)? * self.per_tick / self.field(calls)?)
+    }
+
+    fn bytes(&self, name: &str) -> Option<u64> {
+        Some(self.field(name)? as u64)
+    }
+}
+
+fn m4_trainable_cost(elf: &Path) -> Option<M4TrainableCost> {
+    let m = M4Line::run(elf, "cavmem m4 cost:")?;
+    Some(M4TrainableCost {
+        instructions_per_act: m.per_call("act_ticks", "acts")?,
+        instructions_per_learn: m.per_call("learn_ticks", "learns")?,
+        act_stack_bytes: m.bytes("act_stack_bytes")?,
+        learn_stack_bytes: m.bytes("learn_stack_bytes")?,
+    })
+}
+
+fn m4_inference_cost(elf: &Path) -> Option<M4InferenceCost> {
+    let m = M4Line::run(elf, "cavmem m4 infer cost:")?;
+    Some(M4InferenceCost {
+        instructions_per_act: m.per_call("act_ticks", "acts")?,
+        instructions_per_step: m.per_call("step_ticks", "steps")?,
+        step_stack_bytes: m.bytes("step_stack_bytes")?,
+    })
 }
 
 /// Instructions of `fw` on `input`, counted by callgrind.
@@ -243,7 +307,8 @@ pub fn measure(
     let firmware = elf_sizes(fw)?;
     let cortex_m4 = m4.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
     let cortex_m4_inference = m4_inference.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
-    let cortex_m4_instructions = m4.filter(|p| p.is_file()).and_then(m4_instructions);
+    let cortex_m4_cost = m4.filter(|p| p.is_file()).and_then(m4_trainable_cost);
+    let cortex_m4_inference_cost = m4_inference.filter(|p| p.is_file()).and_then(m4_inference_cost);
     let policies = [("ddpg", 0u8), ("dqn", 1), ("ql", 2), ("static", 3)]
         .into_iter()
         .map(|(policy, byte)| PolicyCost {
@@ -271,8 +336,9 @@ pub fn measure(
     Ok(Footprint {
         firmware,
         cortex_m4,
-        cortex_m4_instructions,
+        cortex_m4_cost,
         cortex_m4_inference,
+        cortex_m4_inference_cost,
         policies,
     })
 }
@@ -298,9 +364,11 @@ pub fn to_text(f: &Footprint) -> String {
             out += "cortex-m4 self-test image: not built (firmware-sim/cortex-m4: cargo build --release)\n"
         }
     }
-    if let Some((act, learn)) = f.cortex_m4_instructions {
-        out +=
-            &format!("cortex-m4 DDPG (QEMU -icount): {act:.0} instructions per act, {learn:.0} per learn\n");
+    if let Some(c) = &f.cortex_m4_cost {
+        out += &format!(
+            "cortex-m4 DDPG (QEMU -icount): {:.0} instructions per act, {:.0} per learn; stack {} B per act, {} B per learn\n",
+            c.instructions_per_act, c.instructions_per_learn, c.act_stack_bytes, c.learn_stack_bytes
+        );
     }
     match &f.cortex_m4_inference {
         Some(m) => {
@@ -313,6 +381,12 @@ pub fn to_text(f: &Footprint) -> String {
         None => {
             out += "cortex-m4 inference-only image: not built (firmware-sim/cortex-m4-infer: cargo build --release)\n"
         }
+    }
+    if let Some(c) = &f.cortex_m4_inference_cost {
+        out += &format!(
+            "cortex-m4 inference-only (QEMU -icount): {:.0} instructions per act, {:.0} per two-VM decision step (observe, 2 acts, Bid Analyzer); stack {} B per step\n",
+            c.instructions_per_act, c.instructions_per_step, c.step_stack_bytes
+        );
     }
     out += &format!(
         "{:<7} {:>10} {:>12} {:>9} {:>10} {:>10} {:>12}\n",

@@ -268,11 +268,13 @@ fn ddpg_diverged_network_falls_back_and_recovers() {
 fn agent_sizes_are_compile_time_facts() {
     let ddpg_1024 = core::mem::size_of::<Ddpg<1024>>();
     std::println!(
-        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Dqn<1024> {} B, QLearning {} B, EqualSplit {} B",
+        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Dqn<1024> {} B, QLearning {} B, EqualSplit {} B, FrozenActor {} B, FrozenQNetwork {} B",
         core::mem::size_of::<Ddpg<16384>>(),
         core::mem::size_of::<Dqn<1024>>(),
         core::mem::size_of::<QLearning>(),
-        core::mem::size_of::<EqualSplit>()
+        core::mem::size_of::<EqualSplit>(),
+        core::mem::size_of::<crate::agent::FrozenActor>(),
+        core::mem::size_of::<crate::agent::FrozenQNetwork>()
     );
     assert!(
         ddpg_1024 <= 256 * 1024,

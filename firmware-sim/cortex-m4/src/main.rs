@@ -9,19 +9,13 @@
 use cavmem_core::agent::Policy;
 use cavmem_core::mdp::Observation;
 use cavmem_core::selftest::{run_selftest, selftest_agent};
-use cortex_m::peripheral::SYST;
-use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 
-/// SysTick ticks elapsed while `f` runs (the counter counts down from 2^24 − 1; runs must
-/// stay within one wrap).
-fn ticks(f: impl FnOnce()) -> u32 {
-    let start = SYST::get_current();
-    f();
-    let end = SYST::get_current();
-    start.wrapping_sub(end) & 0x00FF_FFFF
-}
+#[path = "../../m4-common/measure.rs"]
+mod measure;
+#[path = "../../m4-common/vectors.rs"]
+mod vectors;
 
 #[entry]
 fn main() -> ! {
@@ -31,55 +25,50 @@ fn main() -> ! {
 
     // Cost per call, counted with SysTick on the core clock. Under QEMU's `-icount`, virtual
     // time advances with executed instructions; a calibration loop of known length converts
-    // ticks to instructions (`cavmem footprint` does the arithmetic).
-    if let Some(mut cp) = cortex_m::Peripherals::take() {
-        cp.SYST.set_clock_source(SystClkSource::Core);
-        cp.SYST.set_reload(0x00FF_FFFF);
-        cp.SYST.clear_current();
-        cp.SYST.enable_counter();
-        const CALIBRATION_LOOPS: u32 = 100_000;
-        let calibration = ticks(|| {
-            // Three instructions per iteration: subs, nop, bne.
-            let mut n = CALIBRATION_LOOPS;
-            // SAFETY: a register-only loop.
-            unsafe {
-                core::arch::asm!("2:", "subs {n}, {n}, #1", "nop", "bne 2b", n = inout(reg) n, options(nomem, nostack))
-            };
-            let _ = n;
-        });
-        let obs = Observation {
-            msr: 0.2,
-            mem_share: 0.3,
-            avg_msr: 0.1,
-            msr_tgt: -0.2,
-            total_mem_use: 0.6,
-        };
-        // Through the trait object: the calls use the out-of-line methods instead of inlining
-        // a second copy of the learner into `main`.
-        let agent: &mut dyn Policy = &mut agent;
-        agent.set_exploration(false);
-        const ACTS: u32 = 100;
-        const LEARNS: u32 = 5;
-        let act = ticks(|| {
+    // ticks to instructions (`cavmem footprint` does the arithmetic). The stack figures are
+    // what act and learn use below the caller's frame (the agent itself lives in `main`'s
+    // frame here).
+    measure::start_systick();
+    let calibration = measure::calibration_ticks();
+    let obs = Observation {
+        msr: 0.2,
+        mem_share: 0.3,
+        avg_msr: 0.1,
+        msr_tgt: -0.2,
+        total_mem_use: 0.6,
+    };
+    // Through the trait object: the calls use the out-of-line methods instead of inlining
+    // a second copy of the learner into `main`.
+    let agent: &mut dyn Policy = &mut agent;
+    agent.set_exploration(false);
+    const ACTS: u32 = 100;
+    const LEARNS: u32 = 5;
+    let (mut act, mut learn) = (0, 0);
+    let act_stack = measure::stack_bytes(|| {
+        act = measure::ticks(|| {
             for _ in 0..ACTS {
                 let _ = agent.act(&obs);
             }
-        });
-        let learn = ticks(|| {
+        })
+    });
+    let learn_stack = measure::stack_bytes(|| {
+        learn = measure::ticks(|| {
             for _ in 0..LEARNS {
                 let _ = agent.learn();
             }
-        });
-        hprintln!(
-            "cavmem m4 cost: calibration_instructions={} calibration_ticks={} acts={} act_ticks={} learns={} learn_ticks={}",
-            3 * CALIBRATION_LOOPS,
-            calibration,
-            ACTS,
-            act,
-            LEARNS,
-            learn
-        );
-    }
+        })
+    });
+    hprintln!(
+        "cavmem m4 cost: calibration_instructions={} calibration_ticks={} acts={} act_ticks={} learns={} learn_ticks={} act_stack_bytes={} learn_stack_bytes={}",
+        3 * measure::CALIBRATION_LOOPS,
+        calibration,
+        ACTS,
+        act,
+        LEARNS,
+        learn,
+        act_stack,
+        learn_stack
+    );
     debug::exit(debug::EXIT_SUCCESS);
     loop {
         cortex_m::asm::wfi();
