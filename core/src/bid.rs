@@ -379,5 +379,8 @@ fn distribute_remainder(allocations: &mut [u64], grants: &[VmGrant], g: u64, mut
     }
 }
 
+mod reclaim;
+pub use reclaim::reclaim;
+
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,9 @@ use cavmem_core::wire::frame::MAX_FRAME;
 use cavmem_core::wire::server::AgentServer;
 use cavmem_harness::scenario::Scenario;
 
+mod c_abi;
+pub use c_abi::c_abi;
+
 /// The frame decoder and the agent server on any byte stream: every event gets a reply
 /// frame, and the decoder always makes progress.
 pub fn wire_stream(bytes: &[u8]) {

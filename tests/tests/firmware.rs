@@ -150,7 +150,7 @@ fn build_c_example() -> PathBuf {
             "--quiet",
             "--release",
             "--manifest-path",
-            "firmware-sim/capi/Cargo.toml",
+            "firmware-sim/capi/staticlib/Cargo.toml",
         ])
         .arg("--target-dir")
         .arg(&target)

@@ -51,11 +51,18 @@ fn fuzz_corpora_replay() {
                 fuzz_checks::sensors_and_bids(&data);
                 total += 1;
             }
+            for data in inputs("c_abi") {
+                fuzz_checks::c_abi(&data);
+                total += 1;
+            }
             // Seeds written by hand, so the checks run even before a campaign.
             fuzz_checks::wire_stream(&[0xC5, 0xA7, 1, 0x01, 0, 0, 0, 0, 0, 0]);
             fuzz_checks::snapshot_bytes(b"CAVM");
             fuzz_checks::scenario_text("name = 1");
             fuzz_checks::sensors_and_bids(&[0xff; 256]);
+            fuzz_checks::c_abi(&[
+                0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]);
             println!("replayed {total} fuzz inputs");
         })
         .unwrap()

@@ -316,4 +316,9 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Learner<I, H, O, A
     pub fn is_finite(&self) -> bool {
         self.net.all_finite() && self.target.all_finite()
     }
+
+    /// Parameters of the online network.
+    pub fn parameter_count(&self) -> usize {
+        self.net.parameter_count()
+    }
 }

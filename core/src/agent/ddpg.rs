@@ -429,4 +429,20 @@ impl<const R: usize> Policy for Ddpg<R> {
     fn stats(&self) -> PolicyStats {
         self.explorer.stats(self.stats, self.replay.len())
     }
+
+    fn parameters_finite(&self) -> bool {
+        self.actor.is_finite() && self.critic.is_finite()
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn inject_parameter_fault(&mut self, index: usize, value: f32) -> bool {
+        let actor = self.actor.parameter_count();
+        let k = index % (actor + self.critic.parameter_count());
+        if k < actor {
+            self.actor.net.overwrite_parameter(k, value);
+        } else {
+            self.critic.net.overwrite_parameter(k - actor, value);
+        }
+        true
+    }
 }

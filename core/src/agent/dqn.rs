@@ -266,4 +266,14 @@ impl<const R: usize> Policy for Dqn<R> {
     fn stats(&self) -> PolicyStats {
         self.explorer.stats(self.stats, self.replay.len())
     }
+
+    fn parameters_finite(&self) -> bool {
+        self.q.is_finite()
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn inject_parameter_fault(&mut self, index: usize, value: f32) -> bool {
+        self.q.net.overwrite_parameter(index, value);
+        true
+    }
 }

@@ -78,6 +78,22 @@ pub trait Policy {
 
     /// Counters and the latest loss.
     fn stats(&self) -> PolicyStats;
+
+    /// Whether every learned parameter (networks and their targets, or the table) is finite:
+    /// a health check for the host. The network policies re-initialize diverged networks on
+    /// their own and count it in [`PolicyStats::divergences`]; this lets the host verify it.
+    fn parameters_finite(&self) -> bool {
+        true
+    }
+
+    /// Fault-injection drills only (feature `fault-injection`): overwrites online parameter
+    /// `index` (modulo their count) with `value`, as a memory fault would. Returns whether the
+    /// policy has parameters that recover from divergence (the network policies).
+    #[cfg(feature = "fault-injection")]
+    fn inject_parameter_fault(&mut self, index: usize, value: f32) -> bool {
+        let _ = (index, value);
+        false
+    }
 }
 
 /// A policy that can be saved to and loaded from a snapshot (docs/snapshot.md).
@@ -257,6 +273,18 @@ impl<const R: usize> Policy for AnyPolicy<R> {
             Self::QLearning(p) => p.stats(),
             Self::EqualSplit(p) => p.stats(),
         }
+    }
+    fn parameters_finite(&self) -> bool {
+        match self {
+            Self::Ddpg(p) => p.parameters_finite(),
+            Self::Dqn(p) => p.parameters_finite(),
+            Self::QLearning(p) => p.parameters_finite(),
+            Self::EqualSplit(p) => p.parameters_finite(),
+        }
+    }
+    #[cfg(feature = "fault-injection")]
+    fn inject_parameter_fault(&mut self, index: usize, value: f32) -> bool {
+        self.inner().inject_parameter_fault(index, value)
     }
 }
 

@@ -231,4 +231,8 @@ impl Policy for QLearning {
     fn stats(&self) -> PolicyStats {
         self.explorer.stats(self.stats, self.pending.len())
     }
+
+    fn parameters_finite(&self) -> bool {
+        self.table.all_finite()
+    }
 }

@@ -23,6 +23,24 @@ pub trait Parameters {
         self.tensors().map(<[f32]>::len).sum()
     }
 
+    /// Overwrites scalar parameter `index` (modulo the count, in [`Parameters::tensors`]
+    /// order) with `value`, as a memory fault would: for fault-injection drills.
+    #[cfg(feature = "fault-injection")]
+    fn overwrite_parameter(&mut self, index: usize, value: f32) {
+        let count = self.parameter_count();
+        if count == 0 {
+            return;
+        }
+        let mut k = index % count;
+        for t in self.tensors_mut() {
+            if let Some(x) = t.get_mut(k) {
+                *x = value;
+                return;
+            }
+            k -= t.len();
+        }
+    }
+
     /// Whether every parameter is finite (no NaN or ±∞).
     fn all_finite(&self) -> bool {
         self.tensors().all(|t| t.iter().all(|x| x.is_finite()))

@@ -1,5 +1,6 @@
-//! `libcavmem.a`: the CAVMem agent core behind a C interface, for hypervisors, kernel
-//! modules and firmware written in C. The header is `include/cavmem.h` (cbindgen).
+//! The CAVMem agent core behind a C interface, for hypervisors, kernel modules and firmware
+//! written in C: the entry points of `libcavmem.a` (built by `staticlib/`, which adds the
+//! panic handler). The header is `include/cavmem.h` (cbindgen).
 //!
 //! No allocation: the caller provides the agent's memory (`cavmem_agent_size` and
 //! `cavmem_agent_align` for a policy, then `cavmem_agent_init` into that buffer). Every call
@@ -612,13 +613,4 @@ unsafe fn analyze_with(
         )
     };
     analyze_node(node, allocs, bids, grants, requested)
-}
-
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    // No call above can panic on any input (the core's decision path has no panics); if one
-    // did, stopping here beats unwinding into C.
-    loop {
-        core::hint::spin_loop();
-    }
 }
