@@ -19,7 +19,8 @@
 //! | [`noise`] | Ornstein–Uhlenbeck exploration noise and the annealed ε schedule |
 //! | [`replay`] | fixed-capacity replay ring with uniform minibatch sampling |
 //! | [`mdp`] | the five state variables, the target (Eq. 3) and the reward (Eq. 2) |
-//! | [`bid`] | the Bid Analyzer: bids to feasible integer allocations |
+//! | [`sensor`] | a per-VM guard that holds the last good miss rate over bad readings |
+//! | [`bid`] | the Bid Analyzer: bids to feasible integer allocations; reclaim on a shrinking node |
 //! | [`agent`] | DDPG, DQN, Q-learning and the equal split behind one trait; frozen policies |
 //! | [`snapshot`] | versioned, CRC-checked policy snapshots |
 //!
@@ -47,6 +48,7 @@ pub mod replay;
 pub mod rng;
 #[cfg(feature = "learn")]
 pub mod selftest;
+pub mod sensor;
 pub mod snapshot;
 pub mod units;
 pub mod wire;

@@ -115,6 +115,40 @@ pub enum Command {
         #[arg(long)]
         save_actor: Option<PathBuf>,
     },
+    /// A long simulated run with faults injected — bad sensor readings (NaN, ±∞, negative,
+    /// stuck, zeros, spikes), VMs vanishing mid-step, a shrinking node, memory faults in the
+    /// agents' parameters — checking every invariant at every step.
+    ///
+    /// Writes DIR/soak.json and DIR/shards/ (running the same command again resumes); exits
+    /// with status 1 if an invariant broke.
+    Soak {
+        /// Agent steps in all (VMs × node steps).
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+        steps: u64,
+        /// VM slots per node.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        vms: u64,
+        /// Policies on the node.
+        #[arg(long, value_enum, default_value_t = crate::soak::SoakPolicy::Mix)]
+        policy: crate::soak::SoakPolicy,
+        /// Faults to inject, comma-separated (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        faults: Vec<crate::soak::FaultKind>,
+        /// Probability per VM and step that its sensor goes bad; VMs vanish, the node
+        /// shrinks and parameters are hit at a tenth of it.
+        #[arg(long, default_value = "0.01", value_parser = parse_probability)]
+        fault_rate: f64,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Independent nodes (each with its share of the steps and its own seed); the unit
+        /// of parallelism and of resuming.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        shards: u32,
+        /// Output directory.
+        #[arg(long, default_value = "results/soak")]
+        out: PathBuf,
+    },
     /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
@@ -137,6 +171,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
         agents: AgentsAt,
     },
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+fn progress_bar(total: u64, unit: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {unit}"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a probability in [0, 1]")),
+    }
 }
 
 fn parse_policy(name: &str) -> Result<PolicyKind, String> {
@@ -223,6 +278,45 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 write_atomic(&path, &text).map_err(CliError::failure)?;
             }
             Ok(())
+        }
+        Command::Soak {
+            steps,
+            vms,
+            policy,
+            faults,
+            fault_rate,
+            seed,
+            shards,
+            out,
+        } => {
+            let faults = if faults.is_empty() {
+                crate::soak::FaultKind::ALL.to_vec()
+            } else {
+                faults
+            };
+            let spec = crate::soak::SoakSpec {
+                agent_steps: steps,
+                shards,
+                shard: crate::soak::ShardSpec {
+                    vms: vms as usize,
+                    agent_steps: 0,
+                    policy,
+                    seed,
+                    fault_rate,
+                    faults,
+                },
+            };
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            let bar = progress_bar(u64::from(shards), "shards");
+            let report = crate::soak::run(&spec, &out, threads, |_| bar.inc(1)).map_err(CliError::failure)?;
+            bar.finish_and_clear();
+            print!("{}", crate::soak::to_text(&report));
+            println!("wrote {}", out.join("soak.json").display());
+            if report.passed() {
+                Ok(())
+            } else {
+                Err(CliError::failure("the soak broke invariants (see above)"))
+            }
         }
         Command::Selftest { save_actor } => {
             let mut agent = Box::new(cavmem_core::selftest::selftest_agent());

@@ -14,3 +14,4 @@ pub mod quantity;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod soak;

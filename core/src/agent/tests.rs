@@ -33,7 +33,12 @@ fn obs_with_msr(msr: f32) -> Observation {
 
 /// One-step task: the state carries a target `x` in `msr`; the reward is `−|bid − x|`.
 /// Returns the mean absolute error of the greedy policy on a fixed grid of targets.
-fn train_tracking<P: Policy>(policy: &mut P, steps: u32, seed: u64, target: impl Fn(f32) -> f32) -> f32 {
+fn train_tracking<P: Policy + ?Sized>(
+    policy: &mut P,
+    steps: u32,
+    seed: u64,
+    target: impl Fn(f32) -> f32,
+) -> f32 {
     let mut rng = Rng::seed_from_u64(seed);
     for _ in 0..steps {
         let x = rng.uniform_range(-1.0, 1.0);
@@ -55,7 +60,7 @@ fn train_tracking<P: Policy>(policy: &mut P, steps: u32, seed: u64, target: impl
     greedy_error(policy, target)
 }
 
-fn greedy_error<P: Policy>(policy: &mut P, target: impl Fn(f32) -> f32) -> f32 {
+fn greedy_error<P: Policy + ?Sized>(policy: &mut P, target: impl Fn(f32) -> f32) -> f32 {
     policy.set_exploration(false);
     let grid: Vec<f32> = (0..41).map(|k| -1.0 + k as f32 * 0.05).collect();
     let err: f32 = grid
@@ -279,5 +284,52 @@ fn agent_sizes_are_compile_time_facts() {
     assert!(
         ddpg_1024 <= 256 * 1024,
         "a trainable DDPG agent with 1024 transitions must fit in 256 KiB: {ddpg_1024} B"
+    );
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn injected_parameter_faults_are_detected_and_recovered() {
+    // Every kind of non-finite value, anywhere in the online networks: the next learning
+    // step (or act) notices, re-initializes, and the parameters are finite again.
+    let mut ddpg = Box::new(Ddpg::<64>::new(
+        DdpgParams {
+            learn_starts: 8,
+            ..DdpgParams::default()
+        },
+        2,
+    ));
+    let mut dqn = Box::new(Dqn::<64>::new(
+        DqnParams {
+            learn_starts: 8,
+            ..DqnParams::default()
+        },
+        2,
+    ));
+    let policies: [&mut dyn Policy; 2] = [&mut *ddpg, &mut *dqn];
+    for policy in policies {
+        train_tracking(policy, 16, 1, |x| x);
+        assert!(policy.parameters_finite());
+        for (k, value) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY]
+            .into_iter()
+            .cycle()
+            .take(30)
+            .enumerate()
+        {
+            let before = policy.stats().divergences;
+            assert!(policy.inject_parameter_fault(k * 977, value));
+            assert!(!policy.parameters_finite(), "the fault is visible");
+            let d = policy.act(&obs_with_msr(0.2)).unwrap();
+            assert!(d.bid.is_finite() && (-1.0..=1.0).contains(&d.bid));
+            policy.learn().unwrap();
+            assert!(policy.parameters_finite(), "fault {k} recovered");
+            assert_eq!(policy.stats().divergences, before + 1, "fault {k} counted once");
+        }
+    }
+    let mut ql = Box::new(QLearning::new(QlParams::default(), 1));
+    assert!(ql.parameters_finite());
+    assert!(
+        !ql.inject_parameter_fault(0, f32::NAN),
+        "the table is not a network"
     );
 }
