@@ -294,3 +294,61 @@ fn firmware_that_dies_or_hangs_is_replaced_by_the_safe_policy() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
+    use std::time::Duration;
+
+    use cavmem_harness::backend::SimAgent;
+    use cavmem_harness::backend::firmware::FirmwareAgent;
+    let fw = build_firmware();
+    let dir = tempfile::tempdir().unwrap();
+    // Answers correctly for a while, then sends random bytes instead of frames.
+    let garbage = dir.path().join("garbage.sh");
+    std::fs::write(
+        &garbage,
+        format!(
+            "#!/bin/sh\n{} | (dd bs=1 count=1200 2>/dev/null; head -c 300000 /dev/urandom; sleep 5 >/dev/null 2>&1)\n",
+            fw.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&garbage).status().unwrap();
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let spec = RunSpec {
+                agents_at: AgentsAt::Firmware,
+                ..short_spec(1, PolicyKind::Ddpg, 1, 3)
+            };
+            let mut agents: Vec<Box<dyn SimAgent>> = [&garbage, &fw]
+                .iter()
+                .enumerate()
+                .map(|(j, program)| {
+                    let mut a =
+                        FirmwareAgent::start(program, format!("VM{}", j + 1), PolicyKind::Ddpg, 1, 2, 10, 10)
+                            .unwrap();
+                    a.set_deadline(Duration::from_millis(500));
+                    Box::new(a) as Box<dyn SimAgent>
+                })
+                .collect();
+            let result = run_agents(&spec, &mut agents, |_| {}).unwrap();
+            let fallbacks = |vm: usize| -> u64 {
+                result
+                    .records
+                    .iter()
+                    .filter(|r| r.vm == vm)
+                    .map(|r| r.fallbacks)
+                    .sum()
+            };
+            assert!(
+                (30..100).contains(&fallbacks(0)),
+                "the VM whose firmware sends garbage holds: {} fallbacks",
+                fallbacks(0)
+            );
+            assert_eq!(fallbacks(1), 0, "the healthy firmware is unaffected");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
