@@ -166,6 +166,7 @@ fn build_c_example() -> PathBuf {
             "-Wextra",
             "-Werror",
             "-O2",
+            "-pthread",
             "-I",
             "firmware-sim/include",
             "firmware-sim/examples/c/balancer.c",

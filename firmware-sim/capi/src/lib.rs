@@ -10,6 +10,9 @@
 
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 use core::mem::{align_of, size_of};
 
 use cavmem_core::agent::{
@@ -199,17 +202,18 @@ pub unsafe extern "C" fn cavmem_agent_init(
     }
     let eps = schedule(c);
     // SAFETY: `mem` is large enough and aligned for the slot (checked above) and exclusively
-    // ours. Each slot is first written with the agent's `const` zeroed value (a copy of a
-    // constant, not a stack temporary), then set up in place.
+    // ours. The slot is zero-filled first: all-zero bytes are a valid value of every slot
+    // type (each agent's `zeroed()`: numbers, arrays of numbers, `false`, and enums and
+    // options whose zero tag is a valid variant — Miri checks a typed read of zero-filled
+    // memory in `capi_zero_filled_memory_is_a_valid_agent`). The agent is then set up in
+    // place by `reset`: no agent-sized temporary on the stack, and no copy of a constant
+    // agent in the library.
     unsafe {
+        core::ptr::write_bytes(mem, 0, size);
         match c.policy {
             0 => {
                 let p = mem.cast::<Slot<DdpgAgent>>();
-                p.write(Slot {
-                    magic: 0,
-                    policy: 0,
-                    agent: DdpgAgent::zeroed(),
-                });
+                (*p).policy = 0;
                 (*p).agent.reset(
                     DdpgParams {
                         epsilon: eps,
@@ -220,11 +224,7 @@ pub unsafe extern "C" fn cavmem_agent_init(
             }
             1 => {
                 let p = mem.cast::<Slot<DqnAgent>>();
-                p.write(Slot {
-                    magic: 0,
-                    policy: 1,
-                    agent: DqnAgent::zeroed(),
-                });
+                (*p).policy = 1;
                 (*p).agent.reset(
                     DqnParams {
                         epsilon: eps,
@@ -235,11 +235,7 @@ pub unsafe extern "C" fn cavmem_agent_init(
             }
             2 => {
                 let p = mem.cast::<Slot<QLearning>>();
-                p.write(Slot {
-                    magic: 0,
-                    policy: 2,
-                    agent: QLearning::zeroed(),
-                });
+                (*p).policy = 2;
                 (*p).agent.reset(
                     QlParams {
                         epsilon: eps,
@@ -614,3 +610,6 @@ unsafe fn analyze_with(
     };
     analyze_node(node, allocs, bids, grants, requested)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,318 @@
+//! The C entry points on good and bad buffers, pointers and values — the unsafe code of this
+//! crate. Small enough for Miri (`cargo +nightly miri test -p cavmem-capi`), which checks
+//! every pointer access for undefined behaviour; the fuzz target `c_abi` covers the same
+//! calls with arbitrary inputs.
+
+use std::vec;
+use std::vec::Vec;
+
+use super::*;
+use cavmem_core::agent::Policy;
+
+/// Agent memory for `policy`, aligned, with `extra` spare bytes.
+fn arena(policy: u32, extra: usize) -> Vec<u64> {
+    vec![0u64; (cavmem_agent_size(policy) + extra).div_ceil(8)]
+}
+
+fn config(policy: u32) -> CavmemConfig {
+    CavmemConfig {
+        policy,
+        vm_count: 2,
+        seed: 7,
+        explore_steps: 2,
+        anneal_steps: 2,
+    }
+}
+
+const OBS: [f32; 5] = [0.1, 0.3, 0.0, -0.1, 0.6];
+
+#[test]
+fn capi_every_policy_acts_records_learns_and_round_trips_a_snapshot() {
+    for policy in 0..4u32 {
+        let mut mem = arena(policy, 0);
+        let len = mem.len() * 8;
+        let agent = mem.as_mut_ptr().cast::<u8>();
+        // SAFETY (all calls below): live buffers of the stated lengths.
+        unsafe {
+            assert_eq!(cavmem_agent_init(agent, len, &config(policy)), CavmemStatus::Ok);
+            let mut bid = f32::NAN;
+            assert_eq!(cavmem_act(agent, OBS.as_ptr(), &mut bid), CavmemStatus::Ok);
+            assert!((-1.0..=1.0).contains(&bid));
+            for _ in 0..3 {
+                assert_eq!(
+                    cavmem_record(agent, OBS.as_ptr(), bid, -0.5, OBS.as_ptr(), false),
+                    CavmemStatus::Ok
+                );
+            }
+            let mut loss = f32::NAN;
+            assert_eq!(cavmem_learn(agent, &mut loss), CavmemStatus::Ok);
+            assert_eq!(cavmem_start_episode(agent), CavmemStatus::Ok);
+            assert_eq!(cavmem_set_exploration(agent, false), CavmemStatus::Ok);
+            let mut stats = CavmemStats::default();
+            assert_eq!(cavmem_stats(agent, &mut stats), CavmemStatus::Ok);
+            assert_eq!(stats.acts, 1);
+            if policy == 2 {
+                continue; // a 1.2 MB table: too slow for Miri, covered by the native tests
+            }
+            let mut buf = vec![0u8; 64 << 10];
+            let mut written = 0usize;
+            assert_eq!(
+                cavmem_save_snapshot(agent, buf.as_mut_ptr(), buf.len(), &mut written),
+                CavmemStatus::Ok
+            );
+            assert_eq!(
+                cavmem_load_snapshot(agent, buf.as_ptr(), written),
+                CavmemStatus::Ok
+            );
+            assert_eq!(
+                cavmem_save_snapshot(agent, buf.as_mut_ptr(), 3, &mut written),
+                CavmemStatus::BadBuffer
+            );
+            buf[written / 2] ^= 1;
+            assert_eq!(
+                cavmem_load_snapshot(agent, buf.as_ptr(), written),
+                CavmemStatus::BadSnapshot
+            );
+        }
+    }
+}
+
+#[test]
+fn capi_refuses_bad_pointers_buffers_and_values() {
+    let mut mem = arena(3, 16);
+    let len = cavmem_agent_size(3);
+    let base = mem.as_mut_ptr().cast::<u8>();
+    let mut bid = 0.0f32;
+    // SAFETY (all calls below): live buffers of the stated lengths, or null.
+    unsafe {
+        assert_eq!(
+            cavmem_agent_init(core::ptr::null_mut(), len, &config(3)),
+            CavmemStatus::NullPointer
+        );
+        assert_eq!(
+            cavmem_agent_init(base, len, core::ptr::null()),
+            CavmemStatus::NullPointer
+        );
+        assert_eq!(cavmem_agent_init(base, len, &config(9)), CavmemStatus::BadConfig);
+        assert_eq!(
+            cavmem_agent_init(base, len - 1, &config(3)),
+            CavmemStatus::BadBuffer
+        );
+        assert_eq!(
+            cavmem_agent_init(base.add(1), len, &config(3)),
+            CavmemStatus::BadBuffer
+        );
+        assert_eq!(
+            cavmem_act(base, OBS.as_ptr(), &mut bid),
+            CavmemStatus::NotInitialized
+        );
+        assert_eq!(
+            cavmem_act(base.add(4), OBS.as_ptr(), &mut bid),
+            CavmemStatus::BadBuffer
+        );
+        assert_eq!(cavmem_agent_init(base, len, &config(3)), CavmemStatus::Ok);
+        assert_eq!(
+            cavmem_act(base, core::ptr::null(), &mut bid),
+            CavmemStatus::NullPointer
+        );
+        assert_eq!(
+            cavmem_act(base, OBS.as_ptr(), core::ptr::null_mut()),
+            CavmemStatus::NullPointer
+        );
+        let bad = [f32::NAN, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(
+            cavmem_act(base, bad.as_ptr(), &mut bid),
+            CavmemStatus::InvalidInput
+        );
+        // Observations need not be aligned: C arrays inside packed structs.
+        let mut packed = [0u8; 21];
+        for (k, v) in OBS.iter().enumerate() {
+            packed[1 + 4 * k..5 + 4 * k].copy_from_slice(&v.to_ne_bytes());
+        }
+        assert_eq!(
+            cavmem_act(base, packed.as_ptr().add(1).cast::<f32>(), &mut bid),
+            CavmemStatus::Ok
+        );
+        assert_eq!(
+            cavmem_load_snapshot(base, core::ptr::null(), 0),
+            CavmemStatus::NullPointer
+        );
+        assert_eq!(
+            cavmem_load_snapshot(base, [0u8; 4].as_ptr(), 4),
+            CavmemStatus::BadSnapshot
+        );
+    }
+}
+
+#[test]
+fn capi_bid_analyzer_with_and_without_scratch() {
+    let node = CavmemNode {
+        capacity_bytes: 6 << 30,
+        floor_bytes: 384 << 20,
+        granularity_bytes: 4096,
+        share: 0,
+    };
+    let bids = [0.5f32, -0.5, f32::NAN];
+    let mut requested = [0u64; 3];
+    // SAFETY (all calls below): arrays of three, scratch of the stated length, or null.
+    unsafe {
+        let mut allocations = [1u64 << 30; 3];
+        let st = cavmem_analyze_bids(
+            &node,
+            allocations.as_mut_ptr(),
+            bids.as_ptr(),
+            3,
+            requested.as_mut_ptr(),
+        );
+        assert_eq!(st, CavmemStatus::Ok);
+        assert!(allocations.iter().sum::<u64>() <= node.capacity_bytes);
+        assert_eq!(requested[0], 3 << 29);
+        let mut again = [1u64 << 30; 3];
+        let mut scratch = vec![0u64; cavmem_bid_scratch_size(3).div_ceil(8) + 1];
+        let s = scratch.as_mut_ptr().cast::<u8>();
+        let need = cavmem_bid_scratch_size(3);
+        assert_eq!(
+            cavmem_analyze_bids_scratch(
+                &node,
+                again.as_mut_ptr(),
+                bids.as_ptr(),
+                3,
+                core::ptr::null_mut(),
+                s,
+                need
+            ),
+            CavmemStatus::Ok
+        );
+        assert_eq!(again, allocations, "both entry points give the same allocations");
+        assert_eq!(
+            cavmem_analyze_bids_scratch(
+                &node,
+                again.as_mut_ptr(),
+                bids.as_ptr(),
+                3,
+                core::ptr::null_mut(),
+                s,
+                need - 1
+            ),
+            CavmemStatus::BadBuffer
+        );
+        assert_eq!(
+            cavmem_analyze_bids_scratch(
+                &node,
+                again.as_mut_ptr(),
+                bids.as_ptr(),
+                3,
+                core::ptr::null_mut(),
+                s.add(1),
+                need
+            ),
+            CavmemStatus::BadBuffer
+        );
+        assert_eq!(
+            cavmem_analyze_bids(
+                core::ptr::null(),
+                again.as_mut_ptr(),
+                bids.as_ptr(),
+                3,
+                core::ptr::null_mut()
+            ),
+            CavmemStatus::NullPointer
+        );
+        let tight = CavmemNode {
+            capacity_bytes: 1 << 20,
+            ..node
+        };
+        let before = again;
+        assert_eq!(
+            cavmem_analyze_bids(
+                &tight,
+                again.as_mut_ptr(),
+                bids.as_ptr(),
+                3,
+                core::ptr::null_mut()
+            ),
+            CavmemStatus::InfeasibleNode
+        );
+        assert_eq!(again, before, "a refused call changes nothing");
+        let many = vec![0.0f32; CAVMEM_MAX_VMS + 1];
+        let mut allocs = vec![0u64; CAVMEM_MAX_VMS + 1];
+        assert_eq!(
+            cavmem_analyze_bids(
+                &node,
+                allocs.as_mut_ptr(),
+                many.as_ptr(),
+                many.len(),
+                core::ptr::null_mut()
+            ),
+            CavmemStatus::BadBuffer
+        );
+    }
+}
+
+/// A typed read of zero-filled memory as a slot: Miri checks that every field's all-zero
+/// bytes are a valid value (bools, enum tags, options) — what `cavmem_agent_init` relies on.
+fn zero_filled_slot_is_valid<T>() {
+    let mem = vec![0u64; size_of::<Slot<T>>().div_ceil(8)];
+    // SAFETY: the memory is large enough and aligned (u64, and no slot needs more); the
+    // read is the check (Miri reports an invalid value).
+    let slot = unsafe { core::ptr::read(mem.as_ptr().cast::<Slot<T>>()) };
+    assert_eq!(slot.magic, 0);
+}
+
+#[test]
+fn capi_zero_filled_memory_is_a_valid_agent() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            zero_filled_slot_is_valid::<DdpgAgent>();
+            zero_filled_slot_is_valid::<DqnAgent>();
+            if !cfg!(miri) {
+                zero_filled_slot_is_valid::<QLearning>(); // 1.2 MB: slow under Miri
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn capi_init_builds_the_same_agent_as_new() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            let mut mem = arena(0, 0);
+            let len = mem.len() * 8;
+            let p = mem.as_mut_ptr().cast::<u8>();
+            let c = config(0);
+            let mut reference = std::boxed::Box::new(DdpgAgent::new(
+                DdpgParams {
+                    epsilon: schedule(&c),
+                    ..DdpgParams::default()
+                },
+                c.seed,
+            ));
+            let mut ours = vec![0u8; 64 << 10];
+            let mut theirs = vec![0u8; 64 << 10];
+            let mut written = 0;
+            // SAFETY: live buffers of the stated lengths.
+            unsafe {
+                assert_eq!(cavmem_agent_init(p, len, &c), CavmemStatus::Ok);
+                for k in 0..20 {
+                    let obs = [0.05 * k as f32 - 0.5, 0.3, 0.0, -0.1, 0.6];
+                    let mut bid = f32::NAN;
+                    assert_eq!(cavmem_act(p, obs.as_ptr(), &mut bid), CavmemStatus::Ok);
+                    let expected = reference.act(&Observation::from_array(obs).unwrap()).unwrap().bid;
+                    assert_eq!(bid.to_bits(), expected.to_bits(), "act {k}");
+                }
+                assert_eq!(
+                    cavmem_save_snapshot(p, ours.as_mut_ptr(), ours.len(), &mut written),
+                    CavmemStatus::Ok
+                );
+            }
+            let n = reference.save_snapshot(&mut theirs).unwrap();
+            assert_eq!(ours[..written], theirs[..n], "same weights");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
