@@ -125,9 +125,10 @@ fn frame(msg: &Message<'_>) -> Vec<u8> {
     out[..len].to_vec()
 }
 
-/// A request stream: configure, `warm` act/record/learn cycles, then `acts` acts and
-/// `learns` learns.
-fn script(policy: u8, warm: usize, acts: usize, learns: usize) -> Vec<u8> {
+/// A request stream for `cavmem-fw`: configure `policy` (its wire byte: 0 DDPG, 1 DQN, 2
+/// Q-learning, 3 equal split), `warm` act/record/learn cycles, then `acts` acts, `learns`
+/// learns, and a snapshot read.
+pub fn script(policy: u8, warm: usize, acts: usize, learns: usize) -> Vec<u8> {
     let obs = [0.1, 0.3, 0.0, -0.1, 0.6];
     let t = WireTransition {
         state: obs,

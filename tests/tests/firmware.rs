@@ -353,3 +353,44 @@ fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn firmware_runs_clean_under_valgrind() {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("firmware_runs_clean_under_valgrind: SKIPPED — valgrind is not installed (CI installs it)");
+        return;
+    }
+    let fw = build_firmware();
+    let suppressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-sim/valgrind.supp");
+    for policy in 0..4u8 {
+        // Past the 64 transitions learning waits for, then acts, learns and a snapshot.
+        let input = cavmem_harness::footprint::script(policy, 70, 10, 3);
+        let mut child = Command::new("valgrind")
+            // cavmem-fw paints its 6 MiB stack at start (a jump valgrind takes for a stack
+            // switch unless told the frame size); its unrolled kernels make basic blocks too
+            // large for memcheck's translation buffer unless superblocks are kept short.
+            .args([
+                "--error-exitcode=3",
+                "--max-stackframe=8388608",
+                "--vex-guest-max-insns=25",
+            ])
+            .arg(format!("--suppressions={}", suppressions.display()))
+            .arg(&fw)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, &input).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "policy {policy}: {err}");
+        assert!(err.contains("ERROR SUMMARY: 0 errors"), "policy {policy}: {err}");
+        assert!(
+            out.stdout.len() > 70 * 3 * 12,
+            "policy {policy}: every request answered"
+        );
+    }
+}

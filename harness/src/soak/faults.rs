@@ -24,7 +24,8 @@ pub enum FaultKind {
     Spike,
     /// A VM leaves the node between its bid and the Bid Analyzer (a new VM takes its slot later).
     Vanish,
-    /// The node's capacity drops to 60–90% for a while (the allocations must be reclaimed).
+    /// The node's capacity drops to 20–90% for a while (the allocations must be reclaimed;
+    /// VMs the node can no longer hold at the floor are evicted).
     Shrink,
     /// A learned parameter becomes NaN or ∞ (a memory fault), in a network policy that learns.
     Weights,

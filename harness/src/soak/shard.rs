@@ -231,7 +231,7 @@ pub fn run_shard(spec: &ShardSpec) -> SoakCounts {
                 capacity = nominal;
             }
         } else if has(FaultKind::Shrink) && f64::from(rng.uniform_f32()) < rare {
-            capacity = nominal / 100 * u64::from(60 + rng.below(31));
+            capacity = nominal / 100 * u64::from(20 + rng.below(71));
             shrunk_left = 10 + rng.below(91);
             c.inject(FaultKind::Shrink);
         }
@@ -530,7 +530,7 @@ mod tests {
                     );
                 }
                 assert!(c.readings_held > 0 && c.readings_lost > 0 && c.bids_held > 0);
-                assert!(c.vms_joined > 0 && c.reclaimed_bytes > 0 && c.updates > 0);
+                assert!(c.vms_joined > 0 && c.vms_evicted > 0 && c.reclaimed_bytes > 0 && c.updates > 0);
                 let weights = c.injected["weights"];
                 assert_eq!(
                     c.weight_faults_recovered + c.weight_faults_gone,
