@@ -115,6 +115,36 @@ pub enum Command {
         #[arg(long)]
         save_actor: Option<PathBuf>,
     },
+    /// Write a scenario of N VMs: a seeded mix of perlbench, gcc and bzip2, 3 GiB of node
+    /// memory per VM, and a fraction of the VMs arriving late or leaving early in every
+    /// episode (`arrive`/`leave`).
+    Generate {
+        /// VMs.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        vms: u64,
+        /// Seed of the mix.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Fraction of the VMs that arrive late or leave early.
+        #[arg(long, default_value = "0.25", value_parser = parse_probability)]
+        churn: f64,
+        /// The scenario file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Per-VM cost of one node step (simulator, MDP, DDPG acting and learning on every VM,
+    /// Bid Analyzer) as the node grows: generated nodes of each size, one thread.
+    Scale {
+        /// Node sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "2,8,64,256,1024", value_parser = clap::value_parser!(u64).range(1..=4096))]
+        vms: Vec<u64>,
+        /// Timed episodes of 100 steps per size (after one warm-up episode).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        episodes: u32,
+        /// Write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// A long simulated run with faults injected — bad sensor readings (NaN, ±∞, negative,
     /// stuck, zeros, spikes), VMs vanishing mid-step, a shrinking node, memory faults in the
     /// agents' parameters — checking every invariant at every step.
@@ -275,6 +305,30 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             print!("{}", crate::footprint::to_text(&f));
             if let Some(path) = json {
                 let text = serde_json::to_vec_pretty(&f).map_err(CliError::failure)?;
+                write_atomic(&path, &text).map_err(CliError::failure)?;
+            }
+            Ok(())
+        }
+        Command::Generate {
+            vms,
+            seed,
+            churn,
+            out,
+        } => {
+            let text = crate::scale::generate(vms as usize, seed, churn);
+            write_atomic(&out, text.as_bytes()).map_err(CliError::failure)?;
+            println!("wrote {} ({vms} VMs)", out.display());
+            Ok(())
+        }
+        Command::Scale { vms, episodes, json } => {
+            let sizes: Vec<usize> = vms.iter().map(|v| *v as usize).collect();
+            let bar = progress_bar(sizes.len() as u64, "node sizes");
+            let points =
+                crate::scale::measure(&sizes, episodes, |_| bar.inc(1)).map_err(CliError::failure)?;
+            bar.finish_and_clear();
+            print!("{}", crate::scale::to_text(&points));
+            if let Some(path) = json {
+                let text = serde_json::to_vec_pretty(&points).map_err(CliError::failure)?;
                 write_atomic(&path, &text).map_err(CliError::failure)?;
             }
             Ok(())

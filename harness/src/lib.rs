@@ -12,6 +12,7 @@ pub mod footprint;
 pub mod output;
 pub mod quantity;
 pub mod report;
+pub mod scale;
 pub mod scenario;
 pub mod sim;
 pub mod soak;

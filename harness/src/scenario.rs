@@ -22,6 +22,8 @@
 //! curve = "power_law"           # power_law | step
 //! alpha = 0.5                   # power-law exponent
 //! intensity_pages_per_s = 50000.0
+//! arrive = 0                    # step of each episode at which the VM joins the node
+//! # leave = 80                  # step at which it leaves (default: it stays)
 //! ```
 //!
 //! Unknown keys, values without or with wrong units, and impossible values are errors
@@ -111,6 +113,17 @@ pub struct VmSpec {
     pub start: StartPosition,
     /// Miss-rate curve.
     pub curve: Curve,
+    /// Step of each episode at which the VM joins the node (0: present from the start).
+    pub arrive_step: u32,
+    /// Step of each episode at which it leaves, if it does; its memory returns to the pool.
+    pub leave_step: Option<u32>,
+}
+
+impl VmSpec {
+    /// Whether the VM is on the node at `step` of an episode (`arrive ≤ step < leave`).
+    pub fn present_at(&self, step: u32) -> bool {
+        step >= self.arrive_step && self.leave_step.is_none_or(|leave| step < leave)
+    }
 }
 
 /// A parsed, checked scenario.
@@ -162,6 +175,8 @@ struct RawVm {
     curve: Option<String>,
     alpha: Option<f64>,
     intensity_pages_per_s: Option<f64>,
+    arrive: Option<u32>,
+    leave: Option<u32>,
 }
 
 /// Default fault service time: 100 µs, inside the 80–200 µs of NVMe/SATA SSDs (workloads.md).
@@ -282,8 +297,31 @@ impl Scenario {
                     alpha: v.alpha.unwrap_or(DEFAULT_ALPHA),
                     intensity_pages_per_s: v.intensity_pages_per_s.unwrap_or(DEFAULT_INTENSITY_PAGES_PER_S),
                 },
+                arrive_step: v.arrive.unwrap_or(0),
+                leave_step: v.leave,
             };
             check_vm(&vm).map_err(|(k, r)| err(&key(k), r))?;
+            if vm.arrive_step >= node.steps_per_episode {
+                return Err(err(
+                    &key("arrive"),
+                    format!(
+                        "step {} is not inside an episode of {} steps",
+                        vm.arrive_step, node.steps_per_episode
+                    ),
+                ));
+            }
+            if vm
+                .leave_step
+                .is_some_and(|leave| leave <= vm.arrive_step || leave > node.steps_per_episode)
+            {
+                return Err(err(
+                    &key("leave"),
+                    format!(
+                        "must be after arrive and at most {} (the episode's steps)",
+                        node.steps_per_episode
+                    ),
+                ));
+            }
             vms.push(vm);
         }
         let scenario = Self {

@@ -201,6 +201,65 @@ pub fn make_policy(
     })
 }
 
+/// Observations of the VMs on the node (`active`, in index order) into `obs[j]` for each
+/// active `j`: the MDP sees only the VMs present.
+fn observe_active(
+    mdp: &mut NodeMdp,
+    node: &Node,
+    bounds: &[f32],
+    active: &[usize],
+    obs: &mut [Observation],
+) -> Result<cavmem_core::mdp::NodeStep, ObserveError> {
+    let all = samples(node.readings(), bounds);
+    let present: Vec<VmSample> = active.iter().map(|j| all[*j]).collect();
+    let mut out = vec![Observation::default(); active.len()];
+    let step = mdp.observe(node.capacity_bytes(), &present, &mut out)?;
+    for (j, o) in active.iter().zip(out) {
+        obs[*j] = o;
+    }
+    Ok(step)
+}
+
+/// Lets the VMs whose presence changes at `step` leave (their memory returns to the pool)
+/// or arrive (with the initial allocation, or what is free if less, but at least the
+/// floor; a VM that cannot get the floor waits). Returns whether the node's VMs changed.
+fn update_presence(
+    node: &mut Node,
+    config: &BidConfig,
+    step: u32,
+    agents: &mut [Box<dyn SimAgent>],
+) -> Result<bool, RunError> {
+    let mut changed = false;
+    for j in 0..node.present().len() {
+        let wanted = node.scenario().vms[j].present_at(step);
+        if wanted == node.present()[j] {
+            continue;
+        }
+        if !wanted {
+            node.set_present(j, false);
+            changed = true;
+            continue;
+        }
+        let g = config.granularity_bytes.max(1);
+        let give = node
+            .free_bytes()
+            .min(node.scenario().node.initial_allocation_bytes);
+        let give = give - give % g;
+        if give < config.floor_bytes {
+            continue; // not enough free memory yet: it waits
+        }
+        node.set_present(j, true);
+        let mut allocations = node.allocations().to_vec();
+        allocations[j] = give;
+        node.set_allocations(&allocations).map_err(RunError::Sim)?;
+        if let Some(agent) = agents.get_mut(j) {
+            agent.start_episode();
+        }
+        changed = true;
+    }
+    Ok(changed)
+}
+
 /// The MDP inputs from the node's readings.
 fn samples(readings: &[VmReading], bounds: &[f32]) -> Vec<VmSample> {
     readings
@@ -314,12 +373,8 @@ pub fn run_agents(
         node.reset_allocations();
         mdp.reset();
         agents.iter_mut().for_each(|a| a.start_episode());
-        mdp.observe(
-            node.capacity_bytes(),
-            &samples(node.readings(), &bounds),
-            &mut obs,
-        )
-        .map_err(RunError::Observe)?;
+        let mut active: Vec<usize> = (0..n).filter(|j| node.present()[*j]).collect();
+        observe_active(&mut mdp, &node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
         let mut acc = vec![
             EpisodeRecord {
                 episode,
@@ -328,28 +383,38 @@ pub fn run_agents(
             };
             n
         ];
+        let mut present_steps = vec![0u32; n];
         let fallbacks_before: Vec<u64> = agents.iter().map(|a| a.stats().fallbacks).collect();
         let last = episode + 1 == spec.episodes;
         for step in 0..steps {
-            for (j, agent) in agents.iter_mut().enumerate() {
+            // VMs that arrive or leave at this step (scenario `arrive`/`leave`).
+            if update_presence(&mut node, &bid_config, step, agents)? {
+                active = (0..n).filter(|j| node.present()[*j]).collect();
+                observe_active(&mut mdp, &node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
+            }
+            for &j in &active {
                 let t0 = Instant::now();
-                bids[j] = agent.act(&obs[j]).map_err(RunError::Policy)?.bid;
+                bids[j] = agents[j].act(&obs[j]).map_err(RunError::Policy)?.bid;
                 acc[j].overhead_s += t0.elapsed().as_secs_f64();
             }
-            allocations.copy_from_slice(node.allocations());
-            analyze(&bid_config, &mut allocations, &bids, &mut grants).map_err(RunError::Bid)?;
+            let mut active_allocations: Vec<u64> = active.iter().map(|j| node.allocations()[*j]).collect();
+            let active_bids: Vec<f32> = active.iter().map(|j| bids[*j]).collect();
+            grants.resize(active.len(), VmGrant::default());
+            analyze(&bid_config, &mut active_allocations, &active_bids, &mut grants)
+                .map_err(RunError::Bid)?;
+            allocations.fill(0);
+            for (j, a) in active.iter().zip(&active_allocations) {
+                allocations[*j] = *a;
+            }
             node.set_allocations(&allocations).map_err(RunError::Sim)?;
             node.step();
-            let node_step = mdp
-                .observe(
-                    node.capacity_bytes(),
-                    &samples(node.readings(), &bounds),
-                    &mut next_obs,
-                )
+            let node_step = observe_active(&mut mdp, &node, &bounds, &active, &mut next_obs)
                 .map_err(RunError::Observe)?;
-            let done = step + 1 == steps;
-            for (j, agent) in agents.iter_mut().enumerate() {
+            for &j in &active {
+                let agent = &mut agents[j];
                 let reward = next_obs[j].reward(&mdp_params);
+                // The episode ends for a VM at its last step or when it leaves next step.
+                let done = step + 1 == steps || !scenario.vms[j].present_at(step + 1);
                 let t0 = Instant::now();
                 let transition = AgentTransition {
                     state: obs[j],
@@ -377,6 +442,7 @@ pub fn run_agents(
                 a.avg_demand_bytes += r.demand_bytes as f64;
                 a.reward += f64::from(reward);
                 a.at_floor_fraction += f64::from(u8::from(allocations[j] <= scenario.node.floor_bytes));
+                present_steps[j] += 1;
             }
             if last {
                 let readings = node.readings();
@@ -389,8 +455,10 @@ pub fn run_agents(
             }
             std::mem::swap(&mut obs, &mut next_obs);
         }
-        let per_step = 1.0 / f64::from(steps);
         for (j, mut a) in acc.into_iter().enumerate() {
+            // Averages over the steps the VM was on the node (all of them, unless the
+            // scenario lets it arrive late or leave early).
+            let per_step = 1.0 / f64::from(present_steps[j].max(1));
             a.vm = j;
             a.avg_miss_rate_pages_per_s *= per_step;
             a.miss_rate_deviation_pages_per_s *= per_step;
@@ -426,5 +494,60 @@ fn zero_record() -> EpisodeRecord {
         overhead_s: 0.0,
         at_floor_fraction: 0.0,
         fallbacks: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// Three VMs: VM 1 leaves at step 60, VM 2 arrives at step 30.
+    fn churn_scenario() -> Scenario {
+        let mut text = crate::scale::generate(3, 5, 0.0);
+        text = text.replacen("[[vm]]", "[[vm]]\nleave = 60", 2).replacen("[[vm]]\nleave = 60", "[[vm]]", 1);
+        text.push_str("arrive = 30\n");
+        Scenario::parse(Path::new("churn.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn run_vms_arrive_and_leave_within_episodes() {
+        let scenario = churn_scenario();
+        assert_eq!((scenario.vms[1].leave_step, scenario.vms[2].arrive_step), (Some(60), 30));
+        for policy in [PolicyKind::EqualSplit, PolicyKind::Ddpg] {
+            let spec = RunSpec {
+                scenario: scenario.clone(),
+                policy,
+                formulation: FormulationName::Raw,
+                episodes: 2,
+                seed: 1,
+                hyper: Hyperparams::for_run(200),
+                learn: true,
+                agents_at: AgentsAt::Inprocess,
+            };
+            let result = std::thread::Builder::new()
+                .stack_size(64 << 20)
+                .spawn(move || run(&spec, |_| {}).unwrap())
+                .unwrap()
+                .join()
+                .unwrap();
+            let floor = scenario.node.floor_bytes;
+            for p in &result.trace {
+                let total: u64 = p.allocation_bytes.iter().sum();
+                assert!(total <= scenario.node.capacity_bytes);
+                let on = |j: usize| p.allocation_bytes[j] >= floor;
+                assert!(on(0), "VM 0 stays");
+                assert_eq!(on(1), p.step < 60, "VM 1 leaves at 60 (step {})", p.step);
+                assert_eq!(on(2), p.step >= 30, "VM 2 arrives at 30 (step {})", p.step);
+                if !on(1) {
+                    assert_eq!(p.allocation_bytes[1], 0, "a VM that left holds nothing");
+                }
+            }
+            assert_eq!(result.records.len(), 2 * 3);
+            for r in &result.records {
+                assert!(r.avg_allocation_bytes >= floor as f64, "averages over the steps present: {r:?}");
+            }
+        }
     }
 }

@@ -47,6 +47,9 @@ pub struct Node {
     vms: Vec<SimVm>,
     allocations: Vec<u64>,
     readings: Vec<VmReading>,
+    /// Which VMs are on the node now (scenario `arrive`/`leave`); absent VMs hold no
+    /// memory, make no progress and read all zeros.
+    present: Vec<bool>,
     noise_rng: Rng,
 }
 
@@ -64,11 +67,12 @@ impl Node {
         let mut node = Self {
             scenario: scenario.clone(),
             vms,
-            allocations: vec![scenario.node.initial_allocation_bytes; n],
+            allocations: vec![0; n],
             readings: vec![VmReading::default(); n],
+            present: vec![false; n],
             noise_rng: Rng::seed_from_u64(seed ^ 0x6e6f_6973_6500_0001),
         };
-        node.peek();
+        node.reset_allocations();
         node
     }
 
@@ -103,12 +107,33 @@ impl Node {
         &self.readings
     }
 
-    /// Puts every VM back at the initial allocation (start of an episode) and refreshes the
-    /// readings for it without advancing time. The workloads keep their positions.
+    /// Puts every VM present at step 0 back at the initial allocation and the others off
+    /// the node (start of an episode), and refreshes the readings without advancing time.
+    /// The workloads keep their positions.
     pub fn reset_allocations(&mut self) {
         let initial = self.scenario.node.initial_allocation_bytes;
-        self.allocations.iter_mut().for_each(|a| *a = initial);
+        for ((a, p), vm) in self.allocations.iter_mut().zip(&mut self.present).zip(&self.vms) {
+            *p = vm.spec().present_at(0);
+            *a = if *p { initial } else { 0 };
+        }
         self.peek();
+    }
+
+    /// Which VMs are on the node.
+    pub fn present(&self) -> &[bool] {
+        &self.present
+    }
+
+    /// VM `vm` joins (`true`) or leaves the node. A VM that leaves gives its memory back
+    /// (its allocation becomes 0); one that joins holds nothing until
+    /// [`Node::set_allocations`] gives it memory.
+    pub fn set_present(&mut self, vm: usize, present: bool) {
+        if let (Some(p), Some(a)) = (self.present.get_mut(vm), self.allocations.get_mut(vm)) {
+            *p = present;
+            if !present {
+                *a = 0;
+            }
+        }
     }
 
     /// Sets new allocations.
@@ -121,6 +146,11 @@ impl Node {
                 "{} allocations for {} VMs",
                 allocations.len(),
                 self.vms.len()
+            )));
+        }
+        if let Some(j) = (0..allocations.len()).find(|j| !self.present[*j] && allocations[*j] > 0) {
+            return Err(SimError::BadAllocations(format!(
+                "VM {j} is not on the node but was given memory"
             )));
         }
         let total: u128 = allocations.iter().map(|a| u128::from(*a)).sum();
@@ -137,7 +167,17 @@ impl Node {
     /// Runs one step of simulated time and measures it.
     pub fn step(&mut self) -> &[VmReading] {
         let dt = self.scenario.node.step_s;
-        for ((vm, alloc), reading) in self.vms.iter_mut().zip(&self.allocations).zip(&mut self.readings) {
+        for (((vm, alloc), reading), present) in self
+            .vms
+            .iter_mut()
+            .zip(&self.allocations)
+            .zip(&mut self.readings)
+            .zip(&self.present)
+        {
+            if !*present {
+                *reading = VmReading::default();
+                continue;
+            }
             let s = vm.advance(*alloc, dt);
             let rate = s.faults / dt;
             *reading = VmReading {
@@ -154,7 +194,17 @@ impl Node {
 
     /// Refreshes the readings for the current allocations without advancing time.
     fn peek(&mut self) {
-        for ((vm, alloc), reading) in self.vms.iter().zip(&self.allocations).zip(&mut self.readings) {
+        for (((vm, alloc), reading), present) in self
+            .vms
+            .iter()
+            .zip(&self.allocations)
+            .zip(&mut self.readings)
+            .zip(&self.present)
+        {
+            if !*present {
+                *reading = VmReading::default();
+                continue;
+            }
             let rate = vm.fault_rate_now(*alloc);
             *reading = VmReading {
                 miss_rate_pages_per_s: rate,
