@@ -32,7 +32,7 @@
 //! All arithmetic is `f32` in a fixed summation order with transcendental functions
 //! from `libm`, so the same seed gives the same bits on every target.
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod agent;

@@ -66,7 +66,7 @@ impl Adam {
         }
     }
 
-    /// One Adam step: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
+    /// One Adam step, one fused pass over the parameters: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
     /// `p ← p − (α / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε)` (the form PyTorch uses).
     pub fn step<P: Parameters>(&self, params: &mut P, grads: &P, state: &mut AdamState<P>) {
         state.steps = state.steps.saturating_add(1);
@@ -84,10 +84,25 @@ impl Adam {
             for (((pk, gk), mk), vk) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                 *mk = b1 * *mk + (1.0 - b1) * *gk;
                 *vk = b2 * *vk + (1.0 - b2) * *gk * *gk;
-                let denom = libm::sqrtf(*vk) / bias2_sqrt + eps;
+                let denom = sqrt(*vk) / bias2_sqrt + eps;
                 *pk -= step_size * *mk / denom;
             }
         }
+    }
+}
+
+/// `√x`, correctly rounded as IEEE 754 requires: with the `std` feature the compiler's
+/// intrinsic (a vector instruction in a vectorized loop), otherwise `libm::sqrtf`; the same
+/// bits either way.
+#[inline(always)]
+fn sqrt(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.sqrt()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::sqrtf(x)
     }
 }
 

@@ -9,6 +9,10 @@ use crate::rng::Rng;
 
 /// Rows per register block in [`Dense::forward_block`].
 pub const ROW_BLOCK: usize = 4;
+/// Rows per block in [`Dense::input_grad_block`]: eight, one row per lane of an AVX
+/// register — the compiler vectorizes the block across its rows, each lane keeping its own
+/// row's summation order.
+pub const GRAD_ROW_BLOCK: usize = 8;
 /// Outputs per register block in [`Dense::forward_block`] (two AVX registers, four SSE/NEON ones).
 pub const OUT_BLOCK: usize = 16;
 
@@ -148,10 +152,10 @@ impl<const I: usize, const O: usize> Dense<I, O> {
 }
 
 impl<const I: usize, const O: usize> Dense<I, O> {
-    /// [`Dense::input_grad`] for [`ROW_BLOCK`] rows, reading each weight row once for all
-    /// of them. Each element is the same [`dot`] as in [`Dense::input_grad`]: bit-identical.
+    /// [`Dense::input_grad`] for [`GRAD_ROW_BLOCK`] rows, reading each weight row once for
+    /// all of them. Each element is the same [`dot`] as in [`Dense::input_grad`]: bit-identical.
     #[inline]
-    pub fn input_grad_block(&self, dz: &[[f32; O]; ROW_BLOCK], dx: &mut [[f32; I]; ROW_BLOCK]) {
+    pub fn input_grad_block(&self, dz: &[[f32; O]; GRAD_ROW_BLOCK], dx: &mut [[f32; I]; GRAD_ROW_BLOCK]) {
         for (i, wi) in self.w.iter().enumerate() {
             for (dz_r, dx_r) in dz.iter().zip(dx.iter_mut()) {
                 if let Some(d) = dx_r.get_mut(i) {
@@ -218,6 +222,29 @@ mod tests {
         check::<64, 1>(3);
         check::<64, 3>(4);
         check::<6, 37>(5);
+    }
+
+    #[test]
+    fn dense_input_grad_block_is_bit_identical_to_rows() {
+        fn check<const I: usize, const O: usize>(seed: u64) {
+            let mut rng = Rng::seed_from_u64(seed);
+            let mut d = Dense::<I, O>::zeroed();
+            d.init_uniform(0.7, &mut rng);
+            let dz: [[f32; O]; GRAD_ROW_BLOCK] =
+                core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
+            let mut blocked = [[0.0; I]; GRAD_ROW_BLOCK];
+            d.input_grad_block(&dz, &mut blocked);
+            for (dzr, dxr) in dz.iter().zip(&blocked) {
+                let mut single = [0.0; I];
+                d.input_grad(dzr, &mut single);
+                assert_eq!(single.map(f32::to_bits), dxr.map(f32::to_bits));
+            }
+        }
+        check::<64, 64>(1);
+        check::<6, 64>(2);
+        check::<64, 1>(3);
+        check::<64, 3>(4);
+        check::<5, 37>(5);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use core::marker::PhantomData;
 
 use super::act::{Head, relu, relu_derivative_from_output};
-use super::dense::{Dense, ROW_BLOCK};
+use super::dense::{Dense, GRAD_ROW_BLOCK, ROW_BLOCK};
 use super::params::Parameters;
 use crate::rng::Rng;
 
@@ -239,10 +239,10 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
     }
 }
 
-/// `dx = dz·Wᵀ` for equal-length row slices, [`ROW_BLOCK`] rows at a time.
+/// `dx = dz·Wᵀ` for equal-length row slices, [`GRAD_ROW_BLOCK`] rows at a time.
 fn input_grads<const I: usize, const O: usize>(layer: &Dense<I, O>, dz: &[[f32; O]], dx: &mut [[f32; I]]) {
-    let (dz_blocks, dz_tail) = dz.as_chunks::<ROW_BLOCK>();
-    let (dx_blocks, dx_tail) = dx.as_chunks_mut::<ROW_BLOCK>();
+    let (dz_blocks, dz_tail) = dz.as_chunks::<GRAD_ROW_BLOCK>();
+    let (dx_blocks, dx_tail) = dx.as_chunks_mut::<GRAD_ROW_BLOCK>();
     for (dzb, dxb) in dz_blocks.iter().zip(dx_blocks) {
         layer.input_grad_block(dzb, dxb);
     }

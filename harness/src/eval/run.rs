@@ -506,7 +506,9 @@ mod tests {
     /// Three VMs: VM 1 leaves at step 60, VM 2 arrives at step 30.
     fn churn_scenario() -> Scenario {
         let mut text = crate::scale::generate(3, 5, 0.0);
-        text = text.replacen("[[vm]]", "[[vm]]\nleave = 60", 2).replacen("[[vm]]\nleave = 60", "[[vm]]", 1);
+        text = text
+            .replacen("[[vm]]", "[[vm]]\nleave = 60", 2)
+            .replacen("[[vm]]\nleave = 60", "[[vm]]", 1);
         text.push_str("arrive = 30\n");
         Scenario::parse(Path::new("churn.toml"), &text).unwrap()
     }
@@ -514,7 +516,10 @@ mod tests {
     #[test]
     fn run_vms_arrive_and_leave_within_episodes() {
         let scenario = churn_scenario();
-        assert_eq!((scenario.vms[1].leave_step, scenario.vms[2].arrive_step), (Some(60), 30));
+        assert_eq!(
+            (scenario.vms[1].leave_step, scenario.vms[2].arrive_step),
+            (Some(60), 30)
+        );
         for policy in [PolicyKind::EqualSplit, PolicyKind::Ddpg] {
             let spec = RunSpec {
                 scenario: scenario.clone(),
@@ -546,7 +551,10 @@ mod tests {
             }
             assert_eq!(result.records.len(), 2 * 3);
             for r in &result.records {
-                assert!(r.avg_allocation_bytes >= floor as f64, "averages over the steps present: {r:?}");
+                assert!(
+                    r.avg_allocation_bytes >= floor as f64,
+                    "averages over the steps present: {r:?}"
+                );
             }
         }
     }
