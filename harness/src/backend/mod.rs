@@ -1,6 +1,8 @@
 //! Where the agents run: in this process ([`SimAgent`] for the core's policies) or in one
 //! `cavmem-fw` process per VM ([`firmware`]). The run loop sees only [`SimAgent`].
+//! [`cgroup`] holds Linux memory cgroups standing in for VMs on a real node.
 
+pub mod cgroup;
 pub mod firmware;
 
 use cavmem_core::agent::Policy;

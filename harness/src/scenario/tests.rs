@@ -107,3 +107,28 @@ fn scenario_errors_name_file_key_and_reason() {
     let e = error_of("name = \"x\"\n[node\ncapacity = 1");
     assert!(!e.reason.is_empty());
 }
+
+#[test]
+fn scenario_arrive_and_leave_are_checked() {
+    for (to, key) in [
+        ("workload = \"bzip2\"\narrive = 100", "vm[1].arrive"),
+        ("workload = \"bzip2\"\narrive = 10\nleave = 10", "vm[1].leave"),
+        ("workload = \"bzip2\"\nleave = 101", "vm[1].leave"),
+    ] {
+        let e = error_of(&GOOD.replacen(r#"workload = "bzip2""#, to, 1));
+        assert_eq!(e.key, key, "for {to:?}: {e}");
+    }
+    let ok = GOOD.replacen(
+        r#"workload = "bzip2""#,
+        "workload = \"bzip2\"\narrive = 10\nleave = 90",
+        1,
+    );
+    let s = Scenario::parse(Path::new("ok.toml"), &ok).unwrap();
+    assert_eq!((s.vms[1].arrive_step, s.vms[1].leave_step), (10, Some(90)));
+    assert!(
+        !s.vms[1].present_at(9)
+            && s.vms[1].present_at(10)
+            && s.vms[1].present_at(89)
+            && !s.vms[1].present_at(90)
+    );
+}
