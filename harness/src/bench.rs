@@ -228,7 +228,7 @@ fn env_steps() -> Figure {
     let mut samples: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
-            let _ = black_box(run(&spec, |_| {}));
+            let _ = black_box(crate::eval::run::on_one_thread(|| run(&spec, |_| {})));
             steps / t.elapsed().as_secs_f64()
         })
         .collect();

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::backend::AgentsAt;
 use crate::eval::formulation::FormulationName;
-use crate::eval::run::{Hyperparams, RunError, RunSpec, make_agents, run_agents};
+use crate::eval::run::{Hyperparams, RunError, RunSpec, make_agents, on_one_thread, run_agents};
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Memory per VM slot of a generated node, GiB (the paper's 6 GiB for two VMs).
@@ -109,11 +109,13 @@ pub fn measure(
         };
         let mut agents = make_agents(&spec)?;
         let mut warm_end = None;
-        run_agents(&spec, &mut agents, |episode| {
-            if episode == 0 {
-                warm_end = Some(Instant::now());
-            }
-        })?;
+        on_one_thread(|| {
+            run_agents(&spec, &mut agents, |episode| {
+                if episode == 0 {
+                    warm_end = Some(Instant::now());
+                }
+            })
+        })??;
         let elapsed = warm_end.map_or(0.0, |t| t.elapsed().as_secs_f64());
         let us = elapsed * 1e6 / (f64::from(episodes) * steps as f64 * vms as f64);
         let base = points.first().map_or(us, |p| p.us_per_vm_step);

@@ -103,15 +103,20 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         if bias_tail.is_empty() {
             return;
         }
+        // The last outputs (all of them for a 1-output head): the rows' sums advance
+        // together, so the dependent additions of one row overlap with the others'.
         let start = O - bias_tail.len();
-        for (y_r, x_r) in y.iter_mut().zip(x) {
-            for (o, b) in bias_tail.iter().enumerate() {
-                let mut acc = *b;
-                for (xi, w_row) in x_r.iter().zip(&self.w) {
-                    acc += *xi * w_row.get(start + o).copied().unwrap_or(0.0);
+        for (o, b) in bias_tail.iter().enumerate() {
+            let mut acc = [*b; ROW_BLOCK];
+            for (i, w_row) in self.w.iter().enumerate() {
+                let w = w_row.get(start + o).copied().unwrap_or(0.0);
+                for (a, x_r) in acc.iter_mut().zip(x) {
+                    *a += x_r.get(i).copied().unwrap_or(0.0) * w;
                 }
+            }
+            for (y_r, a) in y.iter_mut().zip(&acc) {
                 if let Some(dst) = y_r.get_mut(start + o) {
-                    *dst = acc;
+                    *dst = *a;
                 }
             }
         }

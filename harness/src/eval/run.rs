@@ -201,6 +201,48 @@ pub fn make_policy(
     })
 }
 
+/// Runs `f` in a pool of one thread (with a 64 MiB stack, room for agents built by value),
+/// so that the run loop's learning steps run in turn: for figures that promise one thread.
+///
+/// # Errors
+/// [`RunError::Agents`] when the thread cannot be started.
+pub fn on_one_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, RunError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .stack_size(64 << 20)
+        .build()
+        .map_err(|e| RunError::Agents(format!("thread pool: {e}")))?;
+    Ok(pool.install(f))
+}
+
+/// One learning step of every agent on the node. The agents are independent, so their
+/// steps run in parallel when a core is free (rayon; inside one thread's pool they run in
+/// turn); each agent's result is the same bits on any thread. Adds each step's time to its
+/// VM's overhead.
+fn learn_all(
+    agents: &mut [Box<dyn SimAgent>],
+    present: &[bool],
+    acc: &mut [EpisodeRecord],
+) -> Result<(), RunError> {
+    use rayon::prelude::*;
+    let times: Vec<Result<(usize, f64), PolicyError>> = agents
+        .par_iter_mut()
+        .enumerate()
+        .filter(|(j, _)| present.get(*j).copied().unwrap_or(false))
+        .map(|(j, agent)| {
+            let t0 = Instant::now();
+            agent.learn().map(|_| (j, t0.elapsed().as_secs_f64()))
+        })
+        .collect();
+    for t in times {
+        let (j, seconds) = t.map_err(RunError::Policy)?;
+        if let Some(a) = acc.get_mut(j) {
+            a.overhead_s += seconds;
+        }
+    }
+    Ok(())
+}
+
 /// Observations of the VMs on the node (`active`, in index order) into `obs[j]` for each
 /// active `j`: the MDP sees only the VMs present.
 fn observe_active(
@@ -425,7 +467,6 @@ pub fn run_agents(
                 };
                 if spec.learn {
                     agent.record(&transition).map_err(RunError::Policy)?;
-                    agent.learn().map_err(RunError::Policy)?;
                 }
                 acc[j].overhead_s += t0.elapsed().as_secs_f64();
                 let r = node.readings()[j];
@@ -443,6 +484,9 @@ pub fn run_agents(
                 a.reward += f64::from(reward);
                 a.at_floor_fraction += f64::from(u8::from(allocations[j] <= scenario.node.floor_bytes));
                 present_steps[j] += 1;
+            }
+            if spec.learn {
+                learn_all(agents, node.present(), &mut acc)?;
             }
             if last {
                 let readings = node.readings();
