@@ -27,7 +27,9 @@
 //! Features: `learn` (default) adds training — replay, optimizers, exploration and the
 //! trainable agents; without it the crate has the networks' inference, the MDP, the Bid
 //! Analyzer, snapshots and the frozen policies. `defmt` derives `defmt::Format` for the
-//! public types.
+//! public types. `std` (hosts with an operating system) lets Adam's square root be the
+//! compiler's intrinsic, which vectorizes — the same bits, since IEEE 754 rounds √
+//! correctly. `fault-injection` adds `Policy::inject_parameter_fault` for drills.
 //!
 //! All arithmetic is `f32` in a fixed summation order with transcendental functions
 //! from `libm`, so the same seed gives the same bits on every target.
