@@ -203,26 +203,45 @@ impl<const R: usize> Policy for Dqn<R> {
         self.q.grads.fill_zero();
         for chunk in self.batch.chunks(CHUNK) {
             let mut states = [[0.0; STATE_DIM]; CHUNK];
+            let mut next_states = [[0.0; STATE_DIM]; CHUNK];
             let mut actions = [0usize; CHUNK];
-            let mut targets = [0.0f32; CHUNK];
+            let mut rewards = [0.0f32; CHUNK];
+            let mut dones = [false; CHUNK];
             let mut rows = 0;
-            for (((state, action), target), index) in
-                states.iter_mut().zip(&mut actions).zip(&mut targets).zip(chunk)
+            for (((((state, next), action), reward), done), index) in states
+                .iter_mut()
+                .zip(&mut next_states)
+                .zip(&mut actions)
+                .zip(&mut rewards)
+                .zip(&mut dones)
+                .zip(chunk)
             {
                 let Some(t) = self.replay.get(*index as usize) else {
                     continue;
                 };
-                let next = self.q.target.forward(&t.next_state);
-                let best_next = next.get(usize::from(argmax(&next))).copied().unwrap_or(0.0);
-                *target = t.reward
-                    + if t.done {
-                        0.0
-                    } else {
-                        self.params.gamma * best_next
-                    };
                 *state = t.state;
+                *next = t.next_state;
                 *action = usize::from(t.action);
+                *reward = t.reward;
+                *done = t.done;
                 rows += 1;
+            }
+            // The target network on the chunk's next states at once (forward only).
+            let mut next_q = [[0.0f32; ACTIONS]; CHUNK];
+            self.q.target.forward_rows(
+                next_states.get(..rows).unwrap_or_default(),
+                next_q.get_mut(..rows).unwrap_or_default(),
+            );
+            let mut targets = [0.0f32; CHUNK];
+            for (((target, next), reward), done) in targets
+                .iter_mut()
+                .zip(&next_q)
+                .zip(&rewards)
+                .zip(&dones)
+                .take(rows)
+            {
+                let best_next = next.get(usize::from(argmax(next))).copied().unwrap_or(0.0);
+                *target = *reward + if *done { 0.0 } else { self.params.gamma * best_next };
             }
             let mut d_out = [[0.0f32; ACTIONS]; CHUNK];
             let outputs = self

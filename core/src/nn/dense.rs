@@ -70,10 +70,18 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     /// `y = x·W + b` for one input row; `y` is overwritten (pre-activation).
     #[inline]
     pub fn forward(&self, x: &[f32; I], y: &mut [f32; O]) {
-        *y = self.b;
+        self.forward_then(x, y, |z| z);
+    }
+
+    /// [`Dense::forward`] with the activation `act` applied as each output is stored (see
+    /// [`Dense::forward_block_then`]).
+    #[inline]
+    pub fn forward_then(&self, x: &[f32; I], y: &mut [f32; O], act: impl Fn(f32) -> f32) {
+        let mut acc = self.b;
         for (xi, wi) in x.iter().zip(&self.w) {
-            axpy(y, *xi, wi);
+            axpy(&mut acc, *xi, wi);
         }
+        *y = acc.map(act);
     }
 
     /// [`Dense::forward`] for [`ROW_BLOCK`] rows at once. Each block of [`OUT_BLOCK`]
@@ -82,6 +90,19 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     /// [`Dense::forward`], so the results are bit-identical.
     #[inline]
     pub fn forward_block(&self, x: &[[f32; I]; ROW_BLOCK], y: &mut [[f32; O]; ROW_BLOCK]) {
+        self.forward_block_then(x, y, |z| z);
+    }
+
+    /// [`Dense::forward_block`] with the activation `act` applied as each output is stored:
+    /// one unconditional store per output (an activation applied in place afterwards, like
+    /// ReLU's "zero the negatives", compiles to slow masked stores).
+    #[inline]
+    pub fn forward_block_then(
+        &self,
+        x: &[[f32; I]; ROW_BLOCK],
+        y: &mut [[f32; O]; ROW_BLOCK],
+        act: impl Fn(f32) -> f32 + Copy,
+    ) {
         let (bias_blocks, bias_tail) = self.b.as_chunks::<OUT_BLOCK>();
         for (ob, bias) in bias_blocks.iter().enumerate() {
             let mut acc = [*bias; ROW_BLOCK];
@@ -96,7 +117,7 @@ impl<const I: usize, const O: usize> Dense<I, O> {
             }
             for (y_r, acc_r) in y.iter_mut().zip(&acc) {
                 if let Some(dst) = y_r.as_chunks_mut::<OUT_BLOCK>().0.get_mut(ob) {
-                    *dst = *acc_r;
+                    *dst = acc_r.map(act);
                 }
             }
         }
@@ -116,7 +137,7 @@ impl<const I: usize, const O: usize> Dense<I, O> {
             }
             for (y_r, a) in y.iter_mut().zip(&acc) {
                 if let Some(dst) = y_r.get_mut(start + o) {
-                    *dst = *a;
+                    *dst = act(*a);
                 }
             }
         }

@@ -116,12 +116,9 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         let mut h1 = [0.0; H];
         let mut h2 = [0.0; H];
         let mut y = [0.0; O];
-        self.l1.forward(x, &mut h1);
-        h1.iter_mut().for_each(|v| *v = relu(*v));
-        self.l2.forward(&h1, &mut h2);
-        h2.iter_mut().for_each(|v| *v = relu(*v));
-        self.l3.forward(&h2, &mut y);
-        y.iter_mut().for_each(|v| *v = A::apply(*v));
+        self.l1.forward_then(x, &mut h1, relu);
+        self.l2.forward_then(&h1, &mut h2, relu);
+        self.l3.forward_then(&h2, &mut y, A::apply);
         y
     }
 
@@ -173,20 +170,14 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         let (h2b, h2t) = h2.as_chunks_mut::<ROW_BLOCK>();
         let (yb, yt) = y.as_chunks_mut::<ROW_BLOCK>();
         for (((x, h1), h2), y) in xb.iter().zip(h1b).zip(h2b).zip(yb) {
-            self.l1.forward_block(x, h1);
-            h1.as_flattened_mut().iter_mut().for_each(|v| *v = relu(*v));
-            self.l2.forward_block(h1, h2);
-            h2.as_flattened_mut().iter_mut().for_each(|v| *v = relu(*v));
-            self.l3.forward_block(h2, y);
-            y.as_flattened_mut().iter_mut().for_each(|v| *v = A::apply(*v));
+            self.l1.forward_block_then(x, h1, relu);
+            self.l2.forward_block_then(h1, h2, relu);
+            self.l3.forward_block_then(h2, y, A::apply);
         }
         for (((x, h1), h2), y) in xt.iter().zip(h1t).zip(h2t).zip(yt) {
-            self.l1.forward(x, h1);
-            h1.iter_mut().for_each(|v| *v = relu(*v));
-            self.l2.forward(h1, h2);
-            h2.iter_mut().for_each(|v| *v = relu(*v));
-            self.l3.forward(h2, y);
-            y.iter_mut().for_each(|v| *v = A::apply(*v));
+            self.l1.forward_then(x, h1, relu);
+            self.l2.forward_then(h1, h2, relu);
+            self.l3.forward_then(h2, y, A::apply);
         }
     }
 
