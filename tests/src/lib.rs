@@ -4,3 +4,15 @@
 //! (`tests/tests/fuzz_corpus.rs`).
 
 pub mod fuzz_checks;
+
+use cavmem_harness::eval::run::RunResult;
+
+/// `r` without its timings (wall time, per-episode overhead), which differ between runs that
+/// are otherwise identical bit for bit.
+pub fn strip_timing(mut r: RunResult) -> RunResult {
+    r.wall_s = 0.0;
+    for rec in &mut r.records {
+        rec.overhead_s = 0.0;
+    }
+    r
+}

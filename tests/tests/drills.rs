@@ -18,6 +18,7 @@ use cavmem_harness::cli::paper;
 use cavmem_harness::eval::formulation::FormulationName;
 use cavmem_harness::eval::paper::shipped_scenarios;
 use cavmem_harness::eval::run::{Hyperparams, RunResult, RunSpec, run};
+use cavmem_tests::strip_timing;
 
 fn in_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::Builder::new()
@@ -155,14 +156,6 @@ fn build_cavmem(profile: &str) -> PathBuf {
     assert!(status.success(), "building cavmem ({profile}) failed");
     let dir = if profile == "dev" { "debug" } else { profile };
     root.join("target").join(dir).join("cavmem")
-}
-
-fn strip_timing(mut r: RunResult) -> RunResult {
-    r.wall_s = 0.0;
-    for rec in &mut r.records {
-        rec.overhead_s = 0.0;
-    }
-    r
 }
 
 #[test]

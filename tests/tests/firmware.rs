@@ -15,6 +15,7 @@ use cavmem_harness::backend::AgentsAt;
 use cavmem_harness::eval::formulation::FormulationName;
 use cavmem_harness::eval::paper::shipped_scenarios;
 use cavmem_harness::eval::run::{Hyperparams, RunResult, RunSpec, firmware_agents, make_agents, run_agents};
+use cavmem_tests::strip_timing;
 
 /// Builds `cavmem-fw` with the toolchain running this test, in a target directory of its
 /// own (so it does not wait on the one `cargo test` holds), and returns its path.
@@ -65,14 +66,6 @@ fn train_and_snapshot(spec: &RunSpec) -> (Vec<Box<dyn cavmem_harness::backend::S
     let n = trained[0].save_snapshot(&mut snapshot).unwrap();
     snapshot.truncate(n);
     (trained, snapshot)
-}
-
-fn strip_timing(mut r: RunResult) -> RunResult {
-    r.wall_s = 0.0;
-    for rec in &mut r.records {
-        rec.overhead_s = 0.0;
-    }
-    r
 }
 
 #[test]
@@ -225,96 +218,21 @@ fn snapshot_gives_identical_bids_in_the_c_host() {
         .unwrap();
 }
 
-#[test]
-fn firmware_that_dies_or_hangs_is_replaced_by_the_safe_policy() {
-    use std::time::Duration;
-
-    use cavmem_harness::backend::SimAgent;
-    use cavmem_harness::backend::firmware::FirmwareAgent;
-    let fw = build_firmware();
-    let dir = tempfile::tempdir().unwrap();
-    // Dies: its input ends after a few requests, so it exits.
-    let dies = dir.path().join("dies.sh");
-    std::fs::write(
-        &dies,
-        format!(
-            "#!/bin/sh\ndd bs=1 count=3000 2>/dev/null | exec {}\n",
-            fw.display()
-        ),
-    )
-    .unwrap();
-    // Hangs: answers a few requests, then its answers are swallowed.
-    let hangs = dir.path().join("hangs.sh");
-    std::fs::write(
-        &hangs,
-        format!(
-            "#!/bin/sh\n{} | (dd bs=1 count=1200 2>/dev/null; sleep 5 >/dev/null 2>&1)\n",
-            fw.display()
-        ),
-    )
-    .unwrap();
-    for script in [&dies, &hangs] {
-        Command::new("chmod").arg("+x").arg(script).status().unwrap();
-    }
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || {
-            let spec = RunSpec {
-                agents_at: AgentsAt::Firmware,
-                ..short_spec(1, PolicyKind::Ddpg, 1, 3)
-            };
-            let mut agents: Vec<Box<dyn SimAgent>> = [&dies, &hangs]
-                .iter()
-                .enumerate()
-                .map(|(j, script)| {
-                    let mut a =
-                        FirmwareAgent::start(script, format!("VM{}", j + 1), PolicyKind::Ddpg, 1, 2, 10, 10)
-                            .unwrap();
-                    a.set_deadline(Duration::from_millis(500));
-                    Box::new(a) as Box<dyn SimAgent>
-                })
-                .collect();
-            let result = run_agents(&spec, &mut agents, |_| {}).unwrap();
-            // The run went on to the end, and both VMs fell back to holding.
-            assert_eq!(result.records.len(), 2);
-            for vm in 0..2 {
-                let fallbacks: u64 = result
-                    .records
-                    .iter()
-                    .filter(|r| r.vm == vm)
-                    .map(|r| r.fallbacks)
-                    .sum();
-                assert!(
-                    (30..100).contains(&fallbacks),
-                    "VM{} fell back {fallbacks} times",
-                    vm + 1
-                );
-            }
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+/// Writes an executable shell script `name` into `dir`.
+fn shell_script(dir: &Path, name: &str, body: String) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    path
 }
 
-#[test]
-fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
+/// A one-episode DDPG run of scenario s2 with each VM's agent in the given program (a
+/// `cavmem-fw` or a script around one), each with a 500 ms deadline.
+fn run_with_programs(programs: [PathBuf; 2]) -> RunResult {
     use std::time::Duration;
 
     use cavmem_harness::backend::SimAgent;
     use cavmem_harness::backend::firmware::FirmwareAgent;
-    let fw = build_firmware();
-    let dir = tempfile::tempdir().unwrap();
-    // Answers correctly for a while, then sends random bytes instead of frames.
-    let garbage = dir.path().join("garbage.sh");
-    std::fs::write(
-        &garbage,
-        format!(
-            "#!/bin/sh\n{} | (dd bs=1 count=1200 2>/dev/null; head -c 300000 /dev/urandom; sleep 5 >/dev/null 2>&1)\n",
-            fw.display()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod").arg("+x").arg(&garbage).status().unwrap();
     std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {
@@ -322,7 +240,7 @@ fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
                 agents_at: AgentsAt::Firmware,
                 ..short_spec(1, PolicyKind::Ddpg, 1, 3)
             };
-            let mut agents: Vec<Box<dyn SimAgent>> = [&garbage, &fw]
+            let mut agents: Vec<Box<dyn SimAgent>> = programs
                 .iter()
                 .enumerate()
                 .map(|(j, program)| {
@@ -333,25 +251,71 @@ fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
                     Box::new(a) as Box<dyn SimAgent>
                 })
                 .collect();
-            let result = run_agents(&spec, &mut agents, |_| {}).unwrap();
-            let fallbacks = |vm: usize| -> u64 {
-                result
-                    .records
-                    .iter()
-                    .filter(|r| r.vm == vm)
-                    .map(|r| r.fallbacks)
-                    .sum()
-            };
-            assert!(
-                (30..100).contains(&fallbacks(0)),
-                "the VM whose firmware sends garbage holds: {} fallbacks",
-                fallbacks(0)
-            );
-            assert_eq!(fallbacks(1), 0, "the healthy firmware is unaffected");
+            run_agents(&spec, &mut agents, |_| {}).unwrap()
         })
         .unwrap()
         .join()
-        .unwrap();
+        .unwrap()
+}
+
+/// Decisions VM `vm` fell back to the safe bid in, over the run.
+fn fallbacks(result: &RunResult, vm: usize) -> u64 {
+    result
+        .records
+        .iter()
+        .filter(|r| r.vm == vm)
+        .map(|r| r.fallbacks)
+        .sum()
+}
+
+#[test]
+fn firmware_that_dies_or_hangs_is_replaced_by_the_safe_policy() {
+    let fw = build_firmware();
+    let dir = tempfile::tempdir().unwrap();
+    // Dies: its input ends after a few requests, so it exits.
+    let dies = shell_script(
+        dir.path(),
+        "dies.sh",
+        format!("dd bs=1 count=3000 2>/dev/null | exec {}", fw.display()),
+    );
+    // Hangs: answers a few requests, then its answers are swallowed.
+    let hangs = shell_script(
+        dir.path(),
+        "hangs.sh",
+        format!(
+            "{} | (dd bs=1 count=1200 2>/dev/null; sleep 5 >/dev/null 2>&1)",
+            fw.display()
+        ),
+    );
+    let result = run_with_programs([dies, hangs]);
+    // The run went on to the end, and both VMs fell back to holding.
+    assert_eq!(result.records.len(), 2);
+    for vm in 0..2 {
+        let n = fallbacks(&result, vm);
+        assert!((30..100).contains(&n), "VM{} fell back {n} times", vm + 1);
+    }
+}
+
+#[test]
+fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
+    let fw = build_firmware();
+    let dir = tempfile::tempdir().unwrap();
+    // Answers correctly for a while, then sends random bytes instead of frames.
+    let garbage = shell_script(
+        dir.path(),
+        "garbage.sh",
+        format!(
+            "{} | (dd bs=1 count=1200 2>/dev/null; head -c 300000 /dev/urandom; sleep 5 >/dev/null 2>&1)",
+            fw.display()
+        ),
+    );
+    let result = run_with_programs([garbage, fw]);
+    assert!(
+        (30..100).contains(&fallbacks(&result, 0)),
+        "the VM whose firmware sends garbage holds: {} fallbacks",
+        fallbacks(&result, 0)
+    );
+    assert_eq!(fallbacks(&result, 1), 0, "the healthy firmware is unaffected");
 }
 
 #[test]
