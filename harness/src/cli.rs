@@ -14,6 +14,9 @@ use crate::eval::run::{Hyperparams, RunSpec, make_agents, run_agents};
 use crate::output::{create_dir, write_atomic};
 use crate::report::{self, Aggregate};
 use crate::scenario::Scenario;
+use crate::sim::workload::Benchmark;
+
+mod realnode;
 
 /// CAVMem: per-VM learning agents that balance a virtualized node's RAM.
 ///
@@ -27,23 +30,31 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// What `run` and `train` share: which scenario, policy, length, seed and formulation.
+/// What `run`, `train` and `live` share: which scenario, policy, seed and formulation.
 #[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {
+pub struct RunArgsCore {
     /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
     pub scenario: PathBuf,
     /// Policy of every VM.
     #[arg(long, value_parser = parse_policy, default_value = "ddpg")]
     pub policy: PolicyKind,
-    /// Episodes (of the scenario's steps_per_episode steps).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub episodes: u32,
     /// Seed: places the workloads and seeds the agents.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// MDP formulation: `raw` (default) or the paper's literal `paper`.
     #[arg(long, value_enum, default_value_t = FormulationName::Raw)]
     pub formulation: FormulationName,
+}
+
+/// What `run` and `train` share: [`RunArgsCore`] and the run's length.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Scenario, policy, seed, formulation.
+    #[command(flatten)]
+    pub core: RunArgsCore,
+    /// Episodes (of the scenario's steps_per_episode steps).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub episodes: u32,
 }
 
 /// The commands.
@@ -179,6 +190,37 @@ pub enum Command {
         #[arg(long, default_value = "results/soak")]
         out: PathBuf,
     },
+    /// Measure the stand-in workloads on this machine's memory cgroups (root): each alone,
+    /// without a limit (its footprint) and at limits of 100/80/60/40% of it, counting major
+    /// faults and user CPU time. Writes the calibration the simulator's default curves use
+    /// and a report of simulated vs measured miss rates (OUT with .md).
+    Calibrate {
+        /// Workloads, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "perlbench,gcc,bzip2", value_parser = parse_benchmark)]
+        workloads: Vec<Benchmark>,
+        /// Limits in percent of the footprint, comma-separated, measured in this order.
+        #[arg(long, value_delimiter = ',', default_value = "100,80,60,40", value_parser = clap::value_parser!(u32).range(5..=200))]
+        levels: Vec<u32>,
+        /// Measurement window at each limit.
+        #[arg(long, default_value = "20 s", value_parser = realnode::parse_duration)]
+        window: std::time::Duration,
+        /// Wait after each limit change before measuring.
+        #[arg(long, default_value = "5 s", value_parser = realnode::parse_duration)]
+        settle: std::time::Duration,
+        /// Scale of the stand-ins' sizes (1 = their defaults).
+        #[arg(long, default_value = "1.0", value_parser = parse_scale)]
+        size_scale: f64,
+        /// The calibration file to write (workloads not measured now are kept from it).
+        #[arg(long, default_value = "harness/data/calibration/standins.toml")]
+        out: PathBuf,
+        /// Swap for the run.
+        #[command(flatten)]
+        swap: realnode::SwapArgs,
+    },
+    /// Run the agents against a real node: each VM a memory cgroup running copies of its
+    /// workload's stand-in program, its allocation the cgroup's limit, its miss rate the
+    /// major faults per second of its processes (root). Writes what `run` writes.
+    Live(realnode::LiveArgs),
     /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
@@ -221,6 +263,17 @@ fn parse_probability(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("{text:?} is not a probability in [0, 1]")),
+    }
+}
+
+fn parse_benchmark(name: &str) -> Result<Benchmark, String> {
+    Benchmark::from_name(name).ok_or_else(|| format!("{name:?} is not one of: perlbench, gcc, bzip2"))
+}
+
+fn parse_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if (0.01..=16.0).contains(&x) => Ok(x),
+        _ => Err(format!("{text:?} is not a scale in [0.01, 16]")),
     }
 }
 
@@ -268,16 +321,12 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             let spec = run_spec(&run, !no_learn, agents)?;
             let mut agents = make_agents(&spec).map_err(CliError::failure)?;
             if let Some(path) = &load {
-                let named = |e: &dyn std::fmt::Display| CliError::input(format!("{}: {e}", path.display()));
-                let bytes = std::fs::read(path).map_err(|e| named(&e))?;
-                for agent in &mut agents {
-                    agent.load_snapshot(&bytes).map_err(|e| named(&e))?;
-                }
+                load_all(&mut agents, path)?;
             }
             run_one(&spec, &mut agents, &out)
         }
         Command::Train { run, save, out } => {
-            let policy = run.policy;
+            let policy = run.core.policy;
             let spec = run_spec(&run, true, AgentsAt::Inprocess)?;
             let mut agents = make_agents(&spec).map_err(CliError::failure)?;
             run_one(&spec, &mut agents, &out)?;
@@ -393,6 +442,32 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Calibrate {
+            workloads,
+            levels,
+            window,
+            settle,
+            size_scale,
+            out,
+            swap,
+        } => {
+            let command = format!(
+                "cavmem calibrate --workloads {} --levels {} --window '{} s' --settle '{} s' --size-scale {size_scale}",
+                workloads.iter().map(|b| b.name()).collect::<Vec<_>>().join(","),
+                levels.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+                window.as_secs_f64(),
+                settle.as_secs_f64(),
+            );
+            let spec = crate::calibrate::CalibrateSpec {
+                benchmarks: workloads,
+                levels_percent: levels,
+                window,
+                settle,
+                size_scale,
+            };
+            realnode::calibrate(&spec, &out, &swap, &command)
+        }
+        Command::Live(args) => realnode::live(&args),
         Command::Paper {
             out,
             seeds,
@@ -413,15 +488,25 @@ pub fn execute(command: Command) -> Result<(), CliError> {
 /// Room for the largest snapshot (the Q-table's).
 const SNAPSHOT_BUFFER_BYTES: usize = cavmem_core::agent::QLearning::SNAPSHOT_BYTES;
 
+/// Loads the policy snapshot at `path` into every agent.
+fn load_all(agents: &mut [Box<dyn SimAgent>], path: &Path) -> Result<(), CliError> {
+    let named = |e: &dyn std::fmt::Display| CliError::input(format!("{}: {e}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| named(&e))?;
+    for agent in agents {
+        agent.load_snapshot(&bytes).map_err(|e| named(&e))?;
+    }
+    Ok(())
+}
+
 fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec, CliError> {
-    let scenario = Scenario::load(&args.scenario).map_err(CliError::input)?;
+    let scenario = Scenario::load(&args.core.scenario).map_err(CliError::input)?;
     let total = u64::from(args.episodes) * u64::from(scenario.node.steps_per_episode);
     Ok(RunSpec {
         scenario,
-        policy: args.policy,
-        formulation: args.formulation,
+        policy: args.core.policy,
+        formulation: args.core.formulation,
         episodes: args.episodes,
-        seed: args.seed,
+        seed: args.core.seed,
         hyper: Hyperparams::for_run(total),
         learn,
         agents_at,
@@ -430,13 +515,20 @@ fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec,
 
 fn run_one(spec: &RunSpec, agents: &mut [Box<dyn SimAgent>], out: &Path) -> Result<(), CliError> {
     create_dir(out).map_err(CliError::failure)?;
-    let (episodes, policy, formulation) = (spec.episodes, spec.policy, spec.formulation);
     let result = run_agents(spec, agents, |_| {}).map_err(CliError::failure)?;
+    write_run(spec, &result, out)
+}
+
+/// Writes a run's outputs (DIR/run.json, DIR/episodes.csv) and prints its metrics over the
+/// last 100 episodes.
+fn write_run(spec: &RunSpec, result: &crate::eval::run::RunResult, out: &Path) -> Result<(), CliError> {
+    create_dir(out).map_err(CliError::failure)?;
+    let (episodes, policy, formulation) = (result.episodes, spec.policy, spec.formulation);
     let json = serde_json::to_vec(&result).map_err(CliError::failure)?;
     write_atomic(&out.join("run.json"), &json).map_err(CliError::failure)?;
-    report::csv::write(out, std::slice::from_ref(&result)).map_err(CliError::failure)?;
-    let window = episodes.min(100);
-    let agg = Aggregate::new(std::slice::from_ref(&result), window);
+    report::csv::write(out, std::slice::from_ref(result)).map_err(CliError::failure)?;
+    let window = episodes.clamp(1, 100);
+    let agg = Aggregate::new(std::slice::from_ref(result), window);
     for cell in agg.cells.values() {
         for (vm, v) in cell.per_vm.iter().enumerate() {
             println!(

@@ -6,9 +6,11 @@
 
 pub mod backend;
 pub mod bench;
+pub mod calibrate;
 pub mod cli;
 pub mod eval;
 pub mod footprint;
+pub mod interrupt;
 pub mod output;
 pub mod quantity;
 pub mod report;

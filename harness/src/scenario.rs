@@ -19,9 +19,9 @@
 //! vcpus = 6                     # virtual CPUs (scales the miss-rate bound)
 //! copy_start = "in_step"        # in_step | staggered
 //! start = "random"              # random (seeded) | beginning
-//! curve = "power_law"           # power_law | step
-//! alpha = 0.5                   # power-law exponent
-//! intensity_pages_per_s = 50000.0
+//! curve = "calibrated"          # calibrated (measured) | assumed | power_law | step
+//! # alpha = 0.5                 # power-law exponent (assumed curves only)
+//! # intensity_pages_per_s = 50000.0  # their scale (assumed curves only)
 //! arrive = 0                    # step of each episode at which the VM joins the node
 //! # leave = 80                  # step at which it leaves (default: it stays)
 //! ```
@@ -258,16 +258,31 @@ impl Scenario {
             })?;
             let copies = v.copies.unwrap_or(DEFAULT_COPIES);
             let kind = match v.curve.as_deref() {
-                None => benchmark.default_curve(),
+                None | Some("calibrated") => CurveKind::Calibrated(benchmark),
+                Some("assumed") => benchmark.assumed_curve(),
                 Some("power_law") => CurveKind::PowerLaw,
                 Some("step") => CurveKind::Step,
                 Some(other) => {
                     return Err(err(
                         &key("curve"),
-                        format!("{other:?} is not one of: power_law, step"),
+                        format!("{other:?} is not one of: calibrated, assumed, power_law, step"),
                     ));
                 }
             };
+            if let CurveKind::Calibrated(b) = kind {
+                crate::sim::calibration::builtin_curve(b).map_err(|e| err(&key("curve"), e))?;
+                for (name, given) in [
+                    ("alpha", v.alpha.is_some()),
+                    ("intensity_pages_per_s", v.intensity_pages_per_s.is_some()),
+                ] {
+                    if given {
+                        return Err(err(
+                            &key(name),
+                            "applies to the assumed curves (power_law, step), not to calibrated".into(),
+                        ));
+                    }
+                }
+            }
             let vm = VmSpec {
                 benchmark,
                 copies,

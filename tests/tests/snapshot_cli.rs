@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use cavmem_core::agent::PolicyKind;
 use cavmem_harness::backend::AgentsAt;
-use cavmem_harness::cli::{Command, RunArgs, execute};
+use cavmem_harness::cli::{Command, RunArgs, RunArgsCore, execute};
 use cavmem_harness::eval::formulation::FormulationName;
 
 fn scenario() -> PathBuf {
@@ -28,11 +28,13 @@ fn snapshot_train_save_then_run_load_no_learn() {
                 let save = dir.path().join(format!("{}.cavm", policy.name()));
                 let train = Command::Train {
                     run: RunArgs {
-                        scenario: scenario(),
-                        policy,
+                        core: RunArgsCore {
+                            scenario: scenario(),
+                            policy,
+                            seed: 1,
+                            formulation: FormulationName::Raw,
+                        },
                         episodes: 2,
-                        seed: 1,
-                        formulation: FormulationName::Raw,
                     },
                     save: save.clone(),
                     out: dir.path().join("train"),
@@ -40,11 +42,13 @@ fn snapshot_train_save_then_run_load_no_learn() {
                 execute(train).unwrap();
                 let run = |load: PathBuf, out: &str| Command::Run {
                     run: RunArgs {
-                        scenario: scenario(),
-                        policy,
+                        core: RunArgsCore {
+                            scenario: scenario(),
+                            policy,
+                            seed: 2,
+                            formulation: FormulationName::Raw,
+                        },
                         episodes: 2,
-                        seed: 2,
-                        formulation: FormulationName::Raw,
                     },
                     out: dir.path().join(out),
                     load: Some(load),
@@ -70,11 +74,13 @@ fn snapshot_train_save_then_run_load_no_learn() {
                 // The loaded policy is the one acting: fresh agents with the same seed differ.
                 let fresh = Command::Run {
                     run: RunArgs {
-                        scenario: scenario(),
-                        policy,
+                        core: RunArgsCore {
+                            scenario: scenario(),
+                            policy,
+                            seed: 2,
+                            formulation: FormulationName::Raw,
+                        },
                         episodes: 2,
-                        seed: 2,
-                        formulation: FormulationName::Raw,
                     },
                     out: dir.path().join("fresh"),
                     load: None,

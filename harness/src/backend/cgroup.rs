@@ -15,6 +15,39 @@ use std::time::Duration;
 /// How long [`CgroupNode::set_limit`] keeps lowering a limit the kernel cannot reach at once.
 pub const RESIZE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long [`CgroupNode::set_limit`] lowers a limit in steps before it pauses the
+/// workload to finish.
+pub const RESIZE_STEPPING: Duration = Duration::from_secs(2);
+
+/// Processes stopped (`SIGSTOP`) while a limit is lowered; resumed (`SIGCONT`) on drop.
+#[derive(Debug)]
+struct Paused(Vec<u32>);
+
+impl Paused {
+    fn new(pids: Vec<u32>) -> Self {
+        signal("-STOP", &pids);
+        Self(pids)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        signal("-CONT", &self.0);
+    }
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`, `-KILL`) to `pids` with kill(1), best effort.
+fn signal(signal: &str, pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = std::process::Command::new("kill")
+        .arg(signal)
+        .args(pids.iter().map(u32::to_string))
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
 /// Nodes created by this process so far (each gets its own directory).
 static NODES: AtomicU32 = AtomicU32::new(0);
 
@@ -106,11 +139,19 @@ pub struct SwapFile {
 
 impl SwapFile {
     /// Creates a swap file of `bytes` at `path` and turns it on (`fallocate`, `mkswap`,
-    /// `swapon`; root is needed).
+    /// `swapon`; root is needed). A file already there (left by a run that crashed) is
+    /// swapped off and replaced.
     ///
     /// # Errors
     /// [`CgroupError`] naming the file and the step that failed; a half-made file is removed.
     pub fn create(path: &Path, bytes: u64) -> Result<Self, CgroupError> {
+        if path.exists() {
+            let _ = std::process::Command::new("swapoff")
+                .arg(path)
+                .stderr(std::process::Stdio::null())
+                .status();
+            std::fs::remove_file(path).map_err(io_err(path))?;
+        }
         let file = Self {
             path: path.to_path_buf(),
         };
@@ -214,37 +255,65 @@ impl CgroupNode {
             })
     }
 
-    /// Sets VM `vm`'s memory limit, bytes. Lowering a v1 limit below what the cgroup uses
-    /// makes the kernel reclaim (swap out) the difference first, and it gives up with
-    /// `EBUSY` when the processes keep touching their pages; the limit is then lowered in
-    /// steps, halfway from the usage each time, for up to [`RESIZE_TIMEOUT`] (resizes under
-    /// load take 0.3–10 s on this project's machines).
+    /// Sets VM `vm`'s memory limit, bytes; returns the limit in effect afterwards. Lowering
+    /// a v1 limit below what the cgroup uses makes the kernel reclaim (swap out) the
+    /// difference first, and it gives up with `EBUSY` when the processes keep touching
+    /// their pages. The limit is then lowered in steps, halfway from the usage each time,
+    /// for up to [`RESIZE_STEPPING`]; if the workload still resists, its processes are
+    /// paused (`SIGSTOP`) while the kernel swaps out the rest and resumed (`SIGCONT`) right
+    /// after, for up to [`RESIZE_TIMEOUT`] in all. If the time runs out, the last step
+    /// reached stays in effect and is returned: more than `bytes`, never more than before.
     ///
     /// # Errors
-    /// [`CgroupError`] when the kernel refuses the value, or cannot reclaim enough in time.
-    pub fn set_limit(&self, vm: usize, bytes: u64) -> Result<(), CgroupError> {
+    /// [`CgroupError`] when the kernel refuses the value or the files cannot be used.
+    pub fn set_limit(&self, vm: usize, bytes: u64) -> Result<u64, CgroupError> {
         const EBUSY: i32 = 16;
-        let file = self.group(vm)?.join(match self.version {
-            CgroupVersion::V1 => "memory.limit_in_bytes",
-            CgroupVersion::V2 => "memory.max",
-        });
-        let deadline = std::time::Instant::now() + RESIZE_TIMEOUT;
-        while std::time::Instant::now() < deadline {
+        let file = self.limit_file(vm)?;
+        let mut in_effect = self.limit_bytes(vm)?;
+        let started = std::time::Instant::now();
+        let mut paused: Option<Paused> = None;
+        while started.elapsed() < RESIZE_TIMEOUT {
             match std::fs::write(&file, bytes.to_string()) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(bytes),
                 Err(e) if e.raw_os_error() == Some(EBUSY) => {
                     let usage = self.usage_bytes(vm)?;
                     let step = bytes.max(usage / 2 + bytes / 2);
-                    let _ = std::fs::write(&file, step.to_string());
+                    if step < in_effect && std::fs::write(&file, step.to_string()).is_ok() {
+                        in_effect = step;
+                    }
+                    if paused.is_none() && started.elapsed() >= RESIZE_STEPPING {
+                        paused = Some(Paused::new(self.processes(vm)?));
+                    }
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err(e) => return Err(io_err(&file)(e)),
             }
         }
-        Err(CgroupError {
-            path: file,
-            reason: format!("the kernel could not reclaim down to {bytes} B in time (is there swap?)"),
-        })
+        drop(paused);
+        self.limit_bytes(vm)
+    }
+
+    /// VM `vm`'s memory limit in effect, bytes (a very large number when unlimited).
+    ///
+    /// # Errors
+    /// [`CgroupError`] when the file cannot be read.
+    pub fn limit_bytes(&self, vm: usize) -> Result<u64, CgroupError> {
+        let file = self.limit_file(vm)?;
+        let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
+        match text.trim() {
+            "max" => Ok(u64::MAX),
+            t => t.parse().map_err(|e| CgroupError {
+                path: file,
+                reason: format!("not a byte count: {e}"),
+            }),
+        }
+    }
+
+    fn limit_file(&self, vm: usize) -> Result<PathBuf, CgroupError> {
+        Ok(self.group(vm)?.join(match self.version {
+            CgroupVersion::V1 => "memory.limit_in_bytes",
+            CgroupVersion::V2 => "memory.max",
+        }))
     }
 
     /// Major page faults of VM `vm`'s processes since its cgroup was created.
@@ -275,6 +344,37 @@ impl CgroupNode {
         })
     }
 
+    /// The most memory charged to VM `vm` since its cgroup was created or
+    /// [`CgroupNode::reset_peak`] was last called, bytes (v1 `memory.max_usage_in_bytes`,
+    /// v2 `memory.peak`).
+    ///
+    /// # Errors
+    /// [`CgroupError`] when the file cannot be read (v2 kernels before 5.19 lack it).
+    pub fn peak_usage_bytes(&self, vm: usize) -> Result<u64, CgroupError> {
+        let file = self.group(vm)?.join(match self.version {
+            CgroupVersion::V1 => "memory.max_usage_in_bytes",
+            CgroupVersion::V2 => "memory.peak",
+        });
+        let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
+        text.trim().parse().map_err(|e| CgroupError {
+            path: file,
+            reason: format!("not a byte count: {e}"),
+        })
+    }
+
+    /// Starts a new peak for [`CgroupNode::peak_usage_bytes`] (v1; v2's peak cannot be
+    /// reset by older kernels, and this does nothing there).
+    ///
+    /// # Errors
+    /// [`CgroupError`] when the kernel refuses.
+    pub fn reset_peak(&self, vm: usize) -> Result<(), CgroupError> {
+        if self.version == CgroupVersion::V1 {
+            let file = self.group(vm)?.join("memory.max_usage_in_bytes");
+            std::fs::write(&file, "0").map_err(io_err(&file))?;
+        }
+        Ok(())
+    }
+
     fn stat(&self, vm: usize, key: &str) -> Result<u64, CgroupError> {
         let file = self.group(vm)?.join("memory.stat");
         let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
@@ -284,6 +384,32 @@ impl CgroupNode {
                 path: file,
                 reason: format!("no {key} counter"),
             })
+    }
+
+    /// User CPU time of VM `vm`'s processes and of the children they have reaped, seconds
+    /// (`utime + cutime` of each process in `/proc/<pid>/stat`, in the kernel's 100 Hz
+    /// ticks). A workload whose root process stays alive (a shell looping over compiles)
+    /// thus counts its finished children too. Its rate is the workload's progress: time
+    /// stalled on faults is not user time.
+    ///
+    /// # Errors
+    /// [`CgroupError`] when `cgroup.procs` cannot be read.
+    pub fn user_cpu_s(&self, vm: usize) -> Result<f64, CgroupError> {
+        /// `USER_HZ`: the unit of `/proc/<pid>/stat` times on Linux.
+        const TICKS_PER_S: f64 = 100.0;
+        let ticks: u64 = self
+            .processes(vm)?
+            .into_iter()
+            .filter_map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // Fields after the command's closing parenthesis start at field 3.
+                let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                let utime: u64 = rest.get(11)?.parse().ok()?;
+                let cutime: u64 = rest.get(13)?.parse().ok()?;
+                Some(utime + cutime)
+            })
+            .sum();
+        Ok(ticks as f64 / TICKS_PER_S)
     }
 
     /// Moves process `pid` (and its future children) into VM `vm`'s cgroup.
@@ -296,17 +422,26 @@ impl CgroupNode {
     }
 
     /// Starts `program` with `args` inside VM `vm`'s cgroup from its first instruction (a
-    /// shell enters the cgroup, then execs the program), so all its memory is charged there.
+    /// shell enters the cgroup, then execs the program), so all its memory is charged there;
+    /// its standard output goes to `stdout` (e.g. a pipe to read its progress from).
     ///
     /// # Errors
     /// [`CgroupError`] when the process cannot be started.
-    pub fn spawn(&self, vm: usize, program: &str, args: &[&str]) -> Result<std::process::Child, CgroupError> {
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        vm: usize,
+        program: &str,
+        args: &[S],
+        stdout: std::process::Stdio,
+    ) -> Result<std::process::Child, CgroupError> {
         let group = self.group(vm)?;
         std::process::Command::new("sh")
             .args(["-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\""])
             .arg(group)
             .arg(program)
             .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout)
             .spawn()
             .map_err(|e| CgroupError {
                 path: group.to_path_buf(),
@@ -348,11 +483,7 @@ fn remove_node_dir(dir: &Path) {
         })
         .unwrap_or_default();
     for group in &groups {
-        for pid in procs(group).unwrap_or_default() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
+        signal("-KILL", &procs(group).unwrap_or_default());
     }
     for _ in 0..50 {
         let mut left = false;
@@ -396,12 +527,14 @@ pub fn clean_stale(root: &Path) -> Vec<PathBuf> {
     removed
 }
 
+/// What the tests that need root, cgroups and swap share.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
 
-    /// The machine's memory controller, or a clear note why the test cannot run here.
-    fn controller() -> Option<(PathBuf, CgroupVersion)> {
+    /// The machine's memory controller, or a clear note why the test cannot run here
+    /// (a failure instead with `CAVMEM_REQUIRE_ALL_TESTS`, as in CI).
+    pub(crate) fn controller() -> Option<(PathBuf, CgroupVersion)> {
         match detect(Path::new("/sys/fs/cgroup")) {
             Ok(found) => Some(found),
             Err(e) => {
@@ -414,6 +547,34 @@ mod tests {
             }
         }
     }
+
+    /// Held by each test that squeezes workloads: they share the swap device, and one
+    /// reclaiming slows the others' limit changes past their timeouts.
+    pub(crate) fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A 512 MiB swap file in `dir` for the test, or a clear note why there is none.
+    pub(crate) fn swap(dir: &Path) -> Option<SwapFile> {
+        match SwapFile::create(&dir.join("swap"), 512 << 20) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CAVMEM_REQUIRE_ALL_TESTS").is_none(),
+                    "no swap file here: {e}"
+                );
+                println!("test SKIPPED: no swap file here: {e}");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::{controller, swap};
+    use super::*;
 
     #[test]
     fn cgroup_node_limits_counts_and_cleans_up() {
@@ -446,26 +607,23 @@ mod tests {
         let Some((root, version)) = controller() else {
             return;
         };
+        let _one_at_a_time = super::tests_support::exclusive();
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let _swap = match SwapFile::create(&dir.path().join("swap"), 512 << 20) {
-            Ok(s) => s,
-            Err(e) => {
-                assert!(
-                    std::env::var_os("CAVMEM_REQUIRE_ALL_TESTS").is_none(),
-                    "no swap file here: {e}"
-                );
-                println!("cgroup fault test SKIPPED: no swap file here: {e}");
-                return;
-            }
-        };
+        let Some(_swap) = swap(dir.path()) else { return };
         let node = CgroupNode::create(&root, version, &["vm".to_string()]).unwrap();
         node.set_limit(0, 256 << 20).unwrap();
         // A 96 MiB working set, touched over and over (perl: one of the stand-in workloads).
         let script = "my $s = \"x\" x (96 << 20); while (1) { for (my $i = 0; $i < length($s); $i += 4096) { substr($s, $i, 1) = \"y\"; } }";
-        let mut child = node.spawn(0, "perl", &["-e", script]).unwrap();
+        let mut child = node
+            .spawn(0, "perl", &["-e", script], std::process::Stdio::null())
+            .unwrap();
         std::thread::sleep(Duration::from_millis(800));
         let roomy = node.major_faults(0).unwrap();
-        node.set_limit(0, 48 << 20).unwrap();
+        let squeezed_to = node.set_limit(0, 48 << 20).unwrap();
+        assert!(
+            squeezed_to < 96 << 20,
+            "the limit went below the working set: {squeezed_to}"
+        );
         std::thread::sleep(Duration::from_millis(1500));
         let squeezed = node.major_faults(0).unwrap();
         node.set_limit(0, 256 << 20).unwrap();

@@ -1,9 +1,14 @@
 //! Where the agents run: in this process ([`SimAgent`] for the core's policies) or in one
 //! `cavmem-fw` process per VM ([`firmware`]). The run loop sees only [`SimAgent`].
-//! [`cgroup`] holds Linux memory cgroups standing in for VMs on a real node.
+//! [`node`] is the node the run loop drives (the simulator or a real one); [`cgroup`]
+//! holds Linux memory cgroups standing in for VMs on a real node, [`standin`] the real
+//! programs that stand in for the paper's benchmarks there.
 
 pub mod cgroup;
 pub mod firmware;
+pub mod live;
+pub mod node;
+pub mod standin;
 
 use cavmem_core::agent::Policy;
 use cavmem_core::snapshot::SnapshotError;

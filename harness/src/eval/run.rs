@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::formulation::FormulationName;
 use crate::backend::firmware::{self, FirmwareAgent};
+use crate::backend::node::{NodeBackend, NodeError};
 use crate::backend::{AgentsAt, SimAgent};
 use crate::scenario::Scenario;
-use crate::sim::{Node, SimError, VmReading};
+use crate::sim::{Node, VmReading};
 
 /// Replay capacity of the deep learners in the harness: 16,384 transitions, about 160
 /// episodes of one agent's experience (the paper does not give it).
@@ -111,7 +112,7 @@ pub struct EpisodeRecord {
     pub fallbacks: u64,
 }
 
-/// One step of the last episode, for allocation traces.
+/// One step of the last episode completed, for allocation traces.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TracePoint {
     /// Step within the episode.
@@ -139,10 +140,14 @@ pub struct RunResult {
     pub episodes: u32,
     /// One record per episode and VM.
     pub records: Vec<EpisodeRecord>,
-    /// The last episode, step by step.
+    /// The last episode completed, step by step.
     pub trace: Vec<TracePoint>,
     /// Wall time of the whole run, seconds.
     pub wall_s: f64,
+    /// Whether the run stopped early (Ctrl-C on a real node); `episodes` are then the
+    /// episodes completed.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Why a run stopped.
@@ -152,8 +157,8 @@ pub enum RunError {
     Observe(ObserveError),
     /// The Bid Analyzer refused the node.
     Bid(BidError),
-    /// The simulator refused the allocations.
-    Sim(SimError),
+    /// The node refused the allocations or failed to measure a step.
+    Node(NodeError),
     /// A policy refused its input.
     Policy(PolicyError),
     /// Agents could not be set up (e.g. a firmware process).
@@ -165,7 +170,7 @@ impl fmt::Display for RunError {
         match self {
             Self::Observe(e) => write!(f, "observation: {e}"),
             Self::Bid(e) => write!(f, "bid analyzer: {e}"),
-            Self::Sim(e) => write!(f, "simulator: {e}"),
+            Self::Node(e) => write!(f, "node: {e}"),
             Self::Policy(e) => write!(f, "policy: {e}"),
             Self::Agents(e) => write!(f, "agents: {e}"),
         }
@@ -247,7 +252,7 @@ fn learn_all(
 /// active `j`: the MDP sees only the VMs present.
 fn observe_active(
     mdp: &mut NodeMdp,
-    node: &Node,
+    node: &dyn NodeBackend,
     bounds: &[f32],
     active: &[usize],
     obs: &mut [Observation],
@@ -266,34 +271,33 @@ fn observe_active(
 /// or arrive (with the initial allocation, or what is free if less, but at least the
 /// floor; a VM that cannot get the floor waits). Returns whether the node's VMs changed.
 fn update_presence(
-    node: &mut Node,
+    node: &mut dyn NodeBackend,
+    scenario: &Scenario,
     config: &BidConfig,
     step: u32,
     agents: &mut [Box<dyn SimAgent>],
 ) -> Result<bool, RunError> {
     let mut changed = false;
     for j in 0..node.present().len() {
-        let wanted = node.scenario().vms[j].present_at(step);
+        let wanted = scenario.vms[j].present_at(step);
         if wanted == node.present()[j] {
             continue;
         }
         if !wanted {
-            node.set_present(j, false);
+            node.set_present(j, false).map_err(RunError::Node)?;
             changed = true;
             continue;
         }
         let g = config.granularity_bytes.max(1);
-        let give = node
-            .free_bytes()
-            .min(node.scenario().node.initial_allocation_bytes);
+        let give = node.free_bytes().min(scenario.node.initial_allocation_bytes);
         let give = give - give % g;
         if give < config.floor_bytes {
             continue; // not enough free memory yet: it waits
         }
-        node.set_present(j, true);
+        node.set_present(j, true).map_err(RunError::Node)?;
         let mut allocations = node.allocations().to_vec();
         allocations[j] = give;
-        node.set_allocations(&allocations).map_err(RunError::Sim)?;
+        node.set_allocations(&allocations).map_err(RunError::Node)?;
         if let Some(agent) = agents.get_mut(j) {
             agent.start_episode();
         }
@@ -376,19 +380,34 @@ pub fn run(spec: &RunSpec, on_episode: impl FnMut(u32)) -> Result<RunResult, Run
 pub fn run_agents(
     spec: &RunSpec,
     agents: &mut [Box<dyn SimAgent>],
+    on_episode: impl FnMut(u32),
+) -> Result<RunResult, RunError> {
+    let mut node = Node::new(&spec.scenario, derive_seed(spec.seed, 1));
+    run_on(spec, &mut node, agents, on_episode)
+}
+
+/// Runs `spec` on `node` (the simulator, or a real node) with the given agents.
+///
+/// # Errors
+/// [`RunError`] as for [`run`]; also when the number of agents or the node's VMs differ
+/// from the scenario's VMs.
+pub fn run_on(
+    spec: &RunSpec,
+    node: &mut dyn NodeBackend,
+    agents: &mut [Box<dyn SimAgent>],
     mut on_episode: impl FnMut(u32),
 ) -> Result<RunResult, RunError> {
     let started = Instant::now();
     let scenario = &spec.scenario;
     let n = scenario.vms.len();
-    if agents.len() != n {
-        return Err(RunError::Sim(SimError::BadAllocations(format!(
-            "{} agents for {n} VMs",
-            agents.len()
+    if agents.len() != n || node.present().len() != n {
+        return Err(RunError::Node(NodeError::BadAllocations(format!(
+            "{} agents and a node of {} VMs for a scenario of {n} VMs",
+            agents.len(),
+            node.present().len()
         ))));
     }
     agents.iter_mut().for_each(|a| a.set_exploration(spec.learn));
-    let mut node = Node::new(scenario, derive_seed(spec.seed, 1));
     let bound = spec.formulation.msr_bound();
     let bounds: Vec<f32> = node
         .vcpus()
@@ -411,12 +430,13 @@ pub fn run_agents(
     let mut grants = vec![VmGrant::default(); n];
     let mut records = Vec::with_capacity(spec.episodes as usize * n);
     let mut trace = Vec::new();
-    for episode in 0..spec.episodes {
-        node.reset_allocations();
+    let mut completed = 0;
+    'episodes: for episode in 0..spec.episodes {
+        node.start_episode().map_err(RunError::Node)?;
         mdp.reset();
         agents.iter_mut().for_each(|a| a.start_episode());
         let mut active: Vec<usize> = (0..n).filter(|j| node.present()[*j]).collect();
-        observe_active(&mut mdp, &node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
+        observe_active(&mut mdp, node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
         let mut acc = vec![
             EpisodeRecord {
                 episode,
@@ -427,12 +447,12 @@ pub fn run_agents(
         ];
         let mut present_steps = vec![0u32; n];
         let fallbacks_before: Vec<u64> = agents.iter().map(|a| a.stats().fallbacks).collect();
-        let last = episode + 1 == spec.episodes;
+        let mut episode_trace = Vec::with_capacity(steps as usize);
         for step in 0..steps {
             // VMs that arrive or leave at this step (scenario `arrive`/`leave`).
-            if update_presence(&mut node, &bid_config, step, agents)? {
+            if update_presence(node, scenario, &bid_config, step, agents)? {
                 active = (0..n).filter(|j| node.present()[*j]).collect();
-                observe_active(&mut mdp, &node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
+                observe_active(&mut mdp, node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
             }
             for &j in &active {
                 let t0 = Instant::now();
@@ -448,10 +468,15 @@ pub fn run_agents(
             for (j, a) in active.iter().zip(&active_allocations) {
                 allocations[*j] = *a;
             }
-            node.set_allocations(&allocations).map_err(RunError::Sim)?;
-            node.step();
-            let node_step = observe_active(&mut mdp, &node, &bounds, &active, &mut next_obs)
-                .map_err(RunError::Observe)?;
+            node.set_allocations(&allocations).map_err(RunError::Node)?;
+            match node.step() {
+                Ok(()) => {}
+                // A real node interrupted: keep the episodes completed.
+                Err(NodeError::Interrupted) => break 'episodes,
+                Err(e) => return Err(RunError::Node(e)),
+            }
+            let node_step =
+                observe_active(&mut mdp, node, &bounds, &active, &mut next_obs).map_err(RunError::Observe)?;
             for &j in &active {
                 let agent = &mut agents[j];
                 let reward = next_obs[j].reward(&mdp_params);
@@ -488,15 +513,13 @@ pub fn run_agents(
             if spec.learn {
                 learn_all(agents, node.present(), &mut acc)?;
             }
-            if last {
-                let readings = node.readings();
-                trace.push(TracePoint {
-                    step,
-                    allocation_bytes: readings.iter().map(|r| r.allocation_bytes).collect(),
-                    miss_rate_pages_per_s: readings.iter().map(|r| r.miss_rate_pages_per_s).collect(),
-                    demand_bytes: readings.iter().map(|r| r.demand_bytes).collect(),
-                });
-            }
+            let readings = node.readings();
+            episode_trace.push(TracePoint {
+                step,
+                allocation_bytes: readings.iter().map(|r| r.allocation_bytes).collect(),
+                miss_rate_pages_per_s: readings.iter().map(|r| r.miss_rate_pages_per_s).collect(),
+                demand_bytes: readings.iter().map(|r| r.demand_bytes).collect(),
+            });
             std::mem::swap(&mut obs, &mut next_obs);
         }
         for (j, mut a) in acc.into_iter().enumerate() {
@@ -512,17 +535,20 @@ pub fn run_agents(
             a.fallbacks = agents[j].stats().fallbacks - fallbacks_before[j];
             records.push(a);
         }
+        trace = episode_trace;
         on_episode(episode);
+        completed = episode + 1;
     }
     Ok(RunResult {
         scenario: scenario.name.clone(),
         policy: spec.policy.name().to_string(),
         formulation: spec.formulation,
         seed: spec.seed,
-        episodes: spec.episodes,
+        episodes: completed,
         records,
         trace,
         wall_s: started.elapsed().as_secs_f64(),
+        interrupted: completed < spec.episodes,
     })
 }
 

@@ -45,8 +45,31 @@ workload = "bzip2"
 fn scenario_minimal_file_uses_defaults() {
     let s = Scenario::parse(Path::new("ok.toml"), GOOD).unwrap();
     assert_eq!(s.node.steps_per_episode, 100);
-    assert_eq!(s.vms[1].curve.kind, CurveKind::Step);
+    assert_eq!(s.vms[1].curve.kind, CurveKind::Calibrated(Benchmark::Bzip2));
     assert_eq!(s.vms[0].vcpus, DEFAULT_COPIES);
+}
+
+#[test]
+fn scenario_curves_calibrated_or_assumed() {
+    let with = |curve: &str| {
+        Scenario::parse(
+            Path::new("c.toml"),
+            &GOOD.replace("workload = \"bzip2\"", &format!("workload = \"bzip2\"\n{curve}")),
+        )
+    };
+    assert_eq!(
+        with("curve = \"assumed\"").unwrap().vms[1].curve.kind,
+        CurveKind::Step
+    );
+    assert_eq!(
+        with("curve = \"power_law\"").unwrap().vms[1].curve.kind,
+        CurveKind::PowerLaw
+    );
+    let e = with("curve = \"calibrated\"\nalpha = 0.4").unwrap_err();
+    assert_eq!(e.key, "vm[1].alpha");
+    assert!(e.reason.contains("assumed curves"), "{e}");
+    let e = with("curve = \"measured\"").unwrap_err();
+    assert_eq!(e.key, "vm[1].curve");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! several copies of a benchmark, [`node`] the node that allocates memory to VMs and
 //! measures their miss rates. docs/simulator.md explains the model and its sources.
 
+pub mod calibration;
 pub mod node;
 pub mod vm;
 pub mod workload;

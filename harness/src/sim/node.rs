@@ -141,25 +141,8 @@ impl Node {
     /// # Errors
     /// [`SimError::BadAllocations`] when the count differs from the VMs or the sum exceeds capacity.
     pub fn set_allocations(&mut self, allocations: &[u64]) -> Result<(), SimError> {
-        if allocations.len() != self.vms.len() {
-            return Err(SimError::BadAllocations(format!(
-                "{} allocations for {} VMs",
-                allocations.len(),
-                self.vms.len()
-            )));
-        }
-        if let Some(j) = (0..allocations.len()).find(|j| !self.present[*j] && allocations[*j] > 0) {
-            return Err(SimError::BadAllocations(format!(
-                "VM {j} is not on the node but was given memory"
-            )));
-        }
-        let total: u128 = allocations.iter().map(|a| u128::from(*a)).sum();
-        if total > u128::from(self.capacity_bytes()) {
-            return Err(SimError::BadAllocations(format!(
-                "{total} B exceed the capacity of {} B",
-                self.capacity_bytes()
-            )));
-        }
+        crate::backend::node::check_allocations(allocations, &self.present, self.capacity_bytes())
+            .map_err(SimError::BadAllocations)?;
         self.allocations.copy_from_slice(allocations);
         Ok(())
     }

@@ -4,7 +4,8 @@
 //! Durations and footprints are the published per-input baselines in
 //! `../shared/workloads.md` (peak RSS in MiB / wall seconds, 64-bit Linux, one copy; from
 //! the camp-experiment records, agreeing within 1% with the floatzone and rangesanitizer
-//! baselines). The curves are assumptions until calibrated on a real node:
+//! baselines). The default curves are measured on a real kernel (`calibrated`,
+//! [`super::calibration`]); the assumed shapes they replace remain as options:
 //! - perlbench and gcc: a truncated power law (Hartstein et al., CF'06, "the √2 rule"):
 //!   faults per CPU-second `A·((F/m)^α − 1)` below the footprint `F`, none at or above it.
 //! - bzip2: a cyclic sweep over its active set (input buffer + compressed output + 10 MiB),
@@ -51,8 +52,9 @@ impl Benchmark {
         }
     }
 
-    /// The default curve of this benchmark.
-    pub fn default_curve(self) -> CurveKind {
+    /// The assumed curve of this benchmark (before calibration): a power law for
+    /// perlbench and gcc, a step for bzip2.
+    pub fn assumed_curve(self) -> CurveKind {
         match self {
             Self::Perlbench | Self::Gcc => CurveKind::PowerLaw,
             Self::Bzip2 => CurveKind::Step,
@@ -133,13 +135,17 @@ const GCC: &[InputSpec] = &[
 /// The shape of a miss-rate curve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CurveKind {
-    /// `A·((F/m)^α − 1)` for `m < F`.
+    /// Measured on a real kernel: the stand-in of this benchmark's faults per CPU-second
+    /// at the memory fraction `m/F` ([`super::calibration`]; the default).
+    Calibrated(Benchmark),
+    /// `A·((F/m)^α − 1)` for `m < F` (an assumption: Hartstein et al.'s √2 rule).
     PowerLaw,
-    /// `A` for `m <` active set, else 0.
+    /// `A` for `m <` active set, else 0 (an assumption: a cyclic sweep under LRU).
     Step,
 }
 
-/// Parameters of a miss-rate curve, all scenario parameters.
+/// Parameters of a miss-rate curve, all scenario parameters (`alpha` and the intensity
+/// apply to the assumed shapes only).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Curve {
     /// The shape.
@@ -155,6 +161,8 @@ impl Curve {
     /// Faults per second of CPU progress for a copy holding `memory_mib` of an input.
     pub fn faults_per_cpu_s(&self, input: &InputSpec, memory_mib: f64) -> f64 {
         match self.kind {
+            CurveKind::Calibrated(benchmark) => super::calibration::builtin_curve(benchmark)
+                .map_or(0.0, |c| c.faults_per_cpu_s(memory_mib / input.footprint_mib)),
             CurveKind::PowerLaw => {
                 if memory_mib >= input.footprint_mib {
                     0.0

@@ -1,0 +1,449 @@
+//! A real node: each VM of a scenario is a memory cgroup ([`super::cgroup`]) running
+//! `copies` copies of its workload's stand-in program ([`super::standin`]); its allocation
+//! is the cgroup's limit, its miss rate the major faults of its processes per second of
+//! wall time over each step.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::cgroup::{CgroupNode, CgroupVersion};
+use super::node::{NodeBackend, NodeError, check_allocations};
+use super::standin::{StandIn, StandInCommand};
+use crate::scenario::Scenario;
+use crate::sim::VmReading;
+use crate::sim::workload::Benchmark;
+
+/// Copies of a stand-in running in one cgroup, and their progress (`tick` lines).
+#[derive(Debug)]
+pub struct RunningCopies {
+    children: Vec<Child>,
+    ticks: Arc<AtomicU64>,
+    ready: Arc<AtomicU32>,
+    what: String,
+}
+
+impl RunningCopies {
+    /// Starts `copies` copies of `command` in VM `vm`'s cgroup of `node`; `what` names
+    /// them in errors.
+    ///
+    /// # Errors
+    /// A message naming the cgroup or program that failed.
+    pub fn start(
+        node: &CgroupNode,
+        vm: usize,
+        command: &StandInCommand,
+        copies: u32,
+        what: String,
+    ) -> Result<Self, String> {
+        let mut running = Self {
+            children: Vec::new(),
+            ticks: Arc::new(AtomicU64::new(0)),
+            ready: Arc::new(AtomicU32::new(0)),
+            what,
+        };
+        for _ in 0..copies {
+            let mut child = node
+                .spawn(vm, &command.program, &command.args, Stdio::piped())
+                .map_err(|e| e.to_string())?;
+            if let Some(out) = child.stdout.take() {
+                let (ticks, ready) = (Arc::clone(&running.ticks), Arc::clone(&running.ready));
+                std::thread::spawn(move || {
+                    for line in std::io::BufReader::new(out).lines() {
+                        let Ok(line) = line else { break };
+                        if line == "tick" {
+                            ticks.fetch_add(1, Ordering::Relaxed);
+                        } else if line.starts_with("ready") {
+                            ready.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+            running.children.push(child);
+        }
+        Ok(running)
+    }
+
+    /// Units of work done so far by all copies.
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+
+    /// Copies that have built their data and started working.
+    pub fn ready(&self) -> u32 {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Whether every copy is still running.
+    ///
+    /// # Errors
+    /// A message naming the copy that exited and how (a kill by signal 9 under a limit is
+    /// the OOM killer: is there swap?).
+    pub fn check_alive(&mut self) -> Result<(), String> {
+        for (k, child) in self.children.iter_mut().enumerate() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "{} copy {} exited ({status}){}",
+                    self.what,
+                    k + 1,
+                    if std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) {
+                        "; killed by the OOM killer? a cgroup over its limit without swap has its processes killed"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every copy is ready, at most `timeout`.
+    ///
+    /// # Errors
+    /// A message when a copy exits or the time runs out; [`NodeError::Interrupted`]'s text
+    /// on Ctrl-C.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), NodeError> {
+        let end = Instant::now() + timeout;
+        while self.ready() < self.children.len() as u32 {
+            self.check_alive().map_err(NodeError::Backend)?;
+            if Instant::now() > end {
+                return Err(NodeError::Backend(format!(
+                    "{}: not ready after {} s",
+                    self.what,
+                    timeout.as_secs()
+                )));
+            }
+            if !crate::interrupt::sleep(Duration::from_millis(50)) {
+                return Err(NodeError::Interrupted);
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the copies and waits for them.
+    pub fn stop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for RunningCopies {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How long the copies may take to build their data.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The node of a scenario on this machine's cgroups.
+#[derive(Debug)]
+pub struct CgroupBackend {
+    node: CgroupNode,
+    capacity_bytes: u64,
+    step: Duration,
+    names: Vec<String>,
+    commands: Vec<StandInCommand>,
+    copies: Vec<u32>,
+    vcpus: Vec<u32>,
+    demand_bytes: Vec<u64>,
+    running: Vec<Option<RunningCopies>>,
+    present: Vec<bool>,
+    allocations: Vec<u64>,
+    readings: Vec<VmReading>,
+    faults_then: Vec<u64>,
+    ticks_then: Vec<u64>,
+    last: Instant,
+}
+
+impl CgroupBackend {
+    /// Creates one cgroup per VM of `scenario` under `root`, prepares the stand-ins in
+    /// `work_dir`, gives the VMs present at step 0 the initial allocation and starts their
+    /// workloads (waiting until they have built their data). `footprint_bytes` is one
+    /// copy's measured footprint per benchmark (reported as the VMs' demand).
+    ///
+    /// # Errors
+    /// [`NodeError::Backend`] naming the cgroup, file or program that failed.
+    pub fn create(
+        scenario: &Scenario,
+        root: &Path,
+        version: CgroupVersion,
+        work_dir: &Path,
+        footprint_bytes: impl Fn(Benchmark) -> Option<u64>,
+    ) -> Result<Self, NodeError> {
+        Self::create_sized(scenario, root, version, work_dir, 1.0, footprint_bytes)
+    }
+
+    /// [`CgroupBackend::create`] with the stand-ins' sizes scaled by `size_scale` (1: their
+    /// defaults; `footprint_bytes` should then give the scaled footprints).
+    ///
+    /// # Errors
+    /// As [`CgroupBackend::create`].
+    pub fn create_sized(
+        scenario: &Scenario,
+        root: &Path,
+        version: CgroupVersion,
+        work_dir: &Path,
+        size_scale: f64,
+        footprint_bytes: impl Fn(Benchmark) -> Option<u64>,
+    ) -> Result<Self, NodeError> {
+        let backend_err = |e: &dyn std::fmt::Display| NodeError::Backend(e.to_string());
+        let n = scenario.vms.len();
+        let names: Vec<String> = (1..=n).map(|k| format!("vm{k}")).collect();
+        let node = CgroupNode::create(root, version, &names).map_err(|e| backend_err(&e))?;
+        let mut commands = Vec::with_capacity(n);
+        for vm in &scenario.vms {
+            let dir = work_dir.join(vm.benchmark.name());
+            commands.push(
+                StandIn::default_for(vm.benchmark)
+                    .scaled(size_scale)
+                    .prepare(&dir)
+                    .map_err(NodeError::Backend)?,
+            );
+        }
+        let mut backend = Self {
+            node,
+            capacity_bytes: scenario.node.capacity_bytes,
+            step: Duration::from_secs_f64(scenario.node.step_s),
+            commands,
+            copies: scenario.vms.iter().map(|v| v.copies).collect(),
+            vcpus: scenario.vms.iter().map(|v| v.vcpus).collect(),
+            demand_bytes: scenario
+                .vms
+                .iter()
+                .map(|v| footprint_bytes(v.benchmark).unwrap_or(0) * u64::from(v.copies))
+                .collect(),
+            names,
+            running: (0..n).map(|_| None).collect(),
+            present: vec![false; n],
+            allocations: vec![0; n],
+            readings: vec![VmReading::default(); n],
+            faults_then: vec![0; n],
+            ticks_then: vec![0; n],
+            last: Instant::now(),
+        };
+        let initial = scenario.node.initial_allocation_bytes;
+        let mut allocations = vec![0; n];
+        for (j, vm) in scenario.vms.iter().enumerate() {
+            if vm.present_at(0) {
+                backend.set_present(j, true)?;
+                allocations[j] = initial;
+            }
+        }
+        backend.set_allocations(&allocations)?;
+        for running in backend.running.iter_mut().flatten() {
+            running.wait_ready(READY_TIMEOUT)?;
+        }
+        backend.mark();
+        Ok(backend)
+    }
+
+    /// The node's cgroup directory.
+    pub fn dir(&self) -> &Path {
+        self.node.dir()
+    }
+
+    /// Starts a new measurement interval now.
+    fn mark(&mut self) {
+        for j in 0..self.present.len() {
+            self.faults_then[j] = self.node.major_faults(j).unwrap_or(0);
+            self.ticks_then[j] = self.running[j].as_ref().map_or(0, RunningCopies::ticks);
+        }
+        self.last = Instant::now();
+    }
+}
+
+impl NodeBackend for CgroupBackend {
+    fn capacity_bytes(&self) -> u64 {
+        self.capacity_bytes
+    }
+    fn allocations(&self) -> &[u64] {
+        &self.allocations
+    }
+    fn present(&self) -> &[bool] {
+        &self.present
+    }
+    fn set_present(&mut self, vm: usize, present: bool) -> Result<(), NodeError> {
+        let (Some(p), Some(slot)) = (self.present.get_mut(vm), self.running.get_mut(vm)) else {
+            return Err(NodeError::BadAllocations(format!("no VM {vm}")));
+        };
+        *p = present;
+        if present {
+            let what = format!("{} ({})", self.names[vm], self.commands[vm].program);
+            *slot = Some(
+                RunningCopies::start(&self.node, vm, &self.commands[vm], self.copies[vm], what)
+                    .map_err(NodeError::Backend)?,
+            );
+            self.faults_then[vm] = self.node.major_faults(vm).unwrap_or(0);
+            self.ticks_then[vm] = 0;
+        } else {
+            *slot = None; // kills the copies; the limit stays until memory is given again
+            self.allocations[vm] = 0;
+            self.readings[vm] = VmReading::default();
+        }
+        Ok(())
+    }
+    fn vcpus(&self) -> Vec<u32> {
+        self.vcpus.clone()
+    }
+    /// Shrinks first, then grows, so the limits never add up to more than the node has.
+    /// A shrink the kernel cannot finish in time ([`CgroupNode::set_limit`]) leaves that VM
+    /// with more than it was given; the growth of the others is then cut by as much, and
+    /// [`NodeBackend::allocations`] reports the limits in effect.
+    fn set_allocations(&mut self, allocations: &[u64]) -> Result<(), NodeError> {
+        check_allocations(allocations, &self.present, self.capacity_bytes)
+            .map_err(NodeError::BadAllocations)?;
+        let named = |names: &[String], j: usize, e: &dyn std::fmt::Display| {
+            NodeError::Backend(format!("{}: {e}", names[j]))
+        };
+        for (j, &wanted) in allocations.iter().enumerate() {
+            if wanted < self.allocations[j] {
+                self.allocations[j] = if wanted == 0 {
+                    0 // the VM left: its processes are gone, its memory is free
+                } else {
+                    self.node
+                        .set_limit(j, wanted)
+                        .map_err(|e| named(&self.names, j, &e))?
+                        .min(self.allocations[j])
+                };
+            }
+        }
+        for (j, &wanted) in allocations.iter().enumerate() {
+            if wanted > self.allocations[j] {
+                let free = self.capacity_bytes.saturating_sub(self.allocations.iter().sum());
+                let grant = wanted.min(self.allocations[j] + free);
+                self.allocations[j] = self
+                    .node
+                    .set_limit(j, grant)
+                    .map_err(|e| named(&self.names, j, &e))?;
+            }
+        }
+        Ok(())
+    }
+    fn step(&mut self) -> Result<(), NodeError> {
+        let wait = self.step.saturating_sub(self.last.elapsed());
+        if !crate::interrupt::sleep(wait) {
+            return Err(NodeError::Interrupted);
+        }
+        let seconds = self.last.elapsed().as_secs_f64().max(1e-3);
+        for j in 0..self.present.len() {
+            let Some(running) = self.running[j].as_mut().filter(|_| self.present[j]) else {
+                self.readings[j] = VmReading::default();
+                continue;
+            };
+            running.check_alive().map_err(NodeError::Backend)?;
+            let faults = self
+                .node
+                .major_faults(j)
+                .map_err(|e| NodeError::Backend(e.to_string()))?;
+            let rate = faults.saturating_sub(self.faults_then[j]) as f64 / seconds;
+            let ticks = running.ticks();
+            self.readings[j] = VmReading {
+                miss_rate_pages_per_s: rate,
+                true_miss_rate_pages_per_s: rate,
+                allocation_bytes: self.allocations[j],
+                demand_bytes: self.demand_bytes[j],
+                progress_cpu_s: ticks.saturating_sub(self.ticks_then[j]) as f64,
+            };
+        }
+        self.mark();
+        Ok(())
+    }
+    fn readings(&self) -> &[VmReading] {
+        &self.readings
+    }
+    fn start_episode(&mut self) -> Result<(), NodeError> {
+        Ok(()) // a real node keeps its allocations: episodes are reporting windows
+    }
+}
+
+/// Memory this machine can still give, bytes (`MemAvailable` in `/proc/meminfo`).
+pub fn available_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    meminfo.lines().find_map(|l| {
+        l.strip_prefix("MemAvailable:")?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|kib| kib * 1024)
+    })
+}
+
+/// A directory for the stand-ins' generated inputs under `parent`, removed on drop.
+///
+/// # Errors
+/// A message naming the directory.
+pub fn work_dir(parent: &Path) -> Result<tempfile::TempDir, String> {
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    tempfile::Builder::new()
+        .prefix("cavmem-standins-")
+        .tempdir_in(parent)
+        .map_err(|e| format!("{}: {e}", parent.display()))
+}
+
+/// The default place for stand-in inputs and swap files: `results/live-tmp`.
+pub fn default_scratch() -> PathBuf {
+    PathBuf::from("results/live-tmp")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::backend::cgroup::tests_support::{controller, swap};
+    use crate::backend::node::NodeBackend;
+
+    /// Two VMs of one small perlbench stand-in each on this machine's cgroups (root,
+    /// otherwise SKIPPED): limits follow the allocations, the starved VM faults and the
+    /// roomy one does not, and dropping the backend removes the cgroups and processes.
+    #[test]
+    fn live_backend_applies_allocations_and_measures_faults() {
+        let Some((root, version)) = controller() else {
+            return;
+        };
+        let _one_at_a_time = crate::backend::cgroup::tests_support::exclusive();
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let Some(_swap) = swap(dir.path()) else { return };
+        let text = "name = \"t\"\n[node]\ncapacity = \"160 MiB\"\nfloor = \"16 MiB\"\ninitial_allocation = \"80 MiB\"\nstep = \"1 s\"\nsteps_per_episode = 5\n[[vm]]\nworkload = \"perlbench\"\ncopies = 1\n[[vm]]\nworkload = \"perlbench\"\ncopies = 1\n";
+        let scenario = Scenario::parse(Path::new("t.toml"), text).unwrap();
+        let small = |_: Benchmark| Some(24 << 20);
+        let mut node =
+            CgroupBackend::create_sized(&scenario, &root, version, dir.path(), 0.25, small).unwrap();
+        let cgroup_dir = node.dir().to_path_buf();
+        assert_eq!(node.present(), &[true, true]);
+        assert_eq!(node.allocations(), &[80 << 20, 80 << 20]);
+        node.set_allocations(&[12 << 20, 148 << 20]).unwrap();
+        assert!(
+            node.set_allocations(&[100 << 20, 100 << 20]).is_err(),
+            "over capacity"
+        );
+        node.step().unwrap();
+        node.step().unwrap();
+        let r = node.readings().to_vec();
+        assert_eq!(r[0].allocation_bytes, 12 << 20);
+        assert_eq!(r[0].demand_bytes, 24 << 20);
+        assert!(
+            r[0].miss_rate_pages_per_s > 100.0
+                && r[1].miss_rate_pages_per_s < r[0].miss_rate_pages_per_s / 10.0,
+            "the squeezed VM faults, the roomy one hardly: {r:?}"
+        );
+        node.set_present(0, false).unwrap();
+        node.step().unwrap();
+        assert_eq!(
+            node.readings()[0],
+            VmReading::default(),
+            "a VM that left reads nothing"
+        );
+        drop(node);
+        assert!(!cgroup_dir.exists(), "cgroups removed");
+    }
+}

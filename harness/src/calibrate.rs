@@ -1,0 +1,214 @@
+//! `cavmem calibrate`: each stand-in program ([`crate::backend::standin`]) alone in a
+//! memory cgroup, first without a limit (its footprint: the cgroup's peak; its progress:
+//! user CPU per second), then at limits of 100/80/60/40% of that footprint, counting major
+//! faults and user CPU time over a window at each. The points are written (atomically,
+//! after each workload) to a calibration file that the simulator's `calibrated` curve uses
+//! ([`crate::sim::calibration`]); [`report`] compares the simulator with them.
+
+pub mod report;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::backend::cgroup::{CgroupNode, CgroupVersion};
+use crate::backend::live::RunningCopies;
+use crate::backend::node::NodeError;
+use crate::backend::standin::StandIn;
+use crate::output::write_atomic;
+use crate::sim::calibration::{Calibration, Point, WorkloadCalibration};
+use crate::sim::workload::Benchmark;
+
+/// What to measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CalibrateSpec {
+    /// The workloads.
+    pub benchmarks: Vec<Benchmark>,
+    /// Limits in percent of the footprint, measured in this order.
+    pub levels_percent: Vec<u32>,
+    /// Measurement window at each level.
+    pub window: Duration,
+    /// Time after each limit change before the window starts.
+    pub settle: Duration,
+    /// Scale the stand-ins' sizes by this factor (1: the defaults; tests use small ones).
+    pub size_scale: f64,
+}
+
+impl CalibrateSpec {
+    /// The stand-in of `benchmark` at this spec's size.
+    pub fn standin(&self, benchmark: Benchmark) -> StandIn {
+        StandIn::default_for(benchmark).scaled(self.size_scale)
+    }
+}
+
+/// One window's counters: faults and user CPU of the cgroup, and the wall time.
+fn window(node: &CgroupNode, running: &mut RunningCopies, length: Duration) -> Result<Point, NodeError> {
+    let backend = |e: &dyn std::fmt::Display| NodeError::Backend(e.to_string());
+    let (f0, c0, t0) = (
+        node.major_faults(0).map_err(|e| backend(&e))?,
+        node.user_cpu_s(0).map_err(|e| backend(&e))?,
+        Instant::now(),
+    );
+    if !crate::interrupt::sleep(length) {
+        return Err(NodeError::Interrupted);
+    }
+    running.check_alive().map_err(NodeError::Backend)?;
+    let (f1, c1) = (
+        node.major_faults(0).map_err(|e| backend(&e))?,
+        node.user_cpu_s(0).map_err(|e| backend(&e))?,
+    );
+    Ok(Point {
+        limit_bytes: 0,
+        fraction: 0.0,
+        window_s: t0.elapsed().as_secs_f64(),
+        major_faults: f1.saturating_sub(f0),
+        user_cpu_s: (c1 - c0).max(0.0),
+    })
+}
+
+/// Measures one workload (see the module docs); `on_level` is told each level measured.
+///
+/// # Errors
+/// [`NodeError::Backend`] naming the cgroup, file or program; [`NodeError::Interrupted`].
+pub fn measure_one(
+    spec: &CalibrateSpec,
+    benchmark: Benchmark,
+    root: &Path,
+    version: CgroupVersion,
+    work_dir: &Path,
+    mut on_level: impl FnMut(&Point),
+) -> Result<WorkloadCalibration, NodeError> {
+    let backend = |e: &dyn std::fmt::Display| NodeError::Backend(e.to_string());
+    let standin = spec.standin(benchmark);
+    let command = standin
+        .prepare(&work_dir.join(benchmark.name()))
+        .map_err(NodeError::Backend)?;
+    let node =
+        CgroupNode::create(root, version, &[format!("calibrate-{benchmark}")]).map_err(|e| backend(&e))?;
+    let what = format!("{benchmark} stand-in");
+    let mut running = RunningCopies::start(&node, 0, &command, 1, what).map_err(NodeError::Backend)?;
+    running.wait_ready(crate::backend::live::READY_TIMEOUT)?;
+    let mut unconstrained = window(&node, &mut running, spec.window)?;
+    let footprint_bytes = node.peak_usage_bytes(0).map_err(|e| backend(&e))?;
+    on_level(&unconstrained);
+    unconstrained.fraction = 0.0;
+    let mut points = Vec::with_capacity(spec.levels_percent.len());
+    for &percent in &spec.levels_percent {
+        let page = 4096;
+        let limit = (footprint_bytes * u64::from(percent) / 100) / page * page;
+        let limit = node.set_limit(0, limit).map_err(|e| backend(&e))?;
+        if !crate::interrupt::sleep(spec.settle) {
+            return Err(NodeError::Interrupted);
+        }
+        let mut p = window(&node, &mut running, spec.window)?;
+        p.limit_bytes = limit;
+        p.fraction = limit as f64 / footprint_bytes as f64;
+        on_level(&p);
+        points.push(p);
+    }
+    running.stop();
+    Ok(WorkloadCalibration {
+        name: benchmark.name().to_string(),
+        standin: standin.label(),
+        footprint_bytes,
+        unconstrained,
+        point: points,
+    })
+}
+
+/// This machine, for the calibration file: CPU model, cores, kernel, swap.
+pub fn machine_description() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    let swap = swaps
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{cpu}, {cores} cores, Linux {}, swap: {swap}", kernel.trim())
+}
+
+/// Today's UTC date, `YYYY-MM-DD`.
+pub fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil from days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Writes `calibration` to `path` as TOML, atomically.
+///
+/// # Errors
+/// A message naming the file.
+pub fn write(path: &Path, calibration: &Calibration) -> Result<(), String> {
+    let text = toml::to_string(calibration).map_err(|e| format!("{}: {e}", path.display()))?;
+    let header = "# Written by `cavmem calibrate`: the stand-ins' major faults and user CPU time under\n\
+                  # cgroup limits (docs/real-node.md). The simulator's `calibrated` curve reads this file.\n";
+    write_atomic(path, format!("{header}{text}").as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibrate_today_is_a_date() {
+        let d = today();
+        assert_eq!(d.len(), 10);
+        assert!(d.starts_with("20"), "{d}");
+        assert_eq!(&d[4..5], "-");
+    }
+
+    /// A short calibration of the perlbench stand-in at a small size, as root with cgroups
+    /// and swap (otherwise SKIPPED): squeezed to 40% it takes major faults and progresses
+    /// more slowly than with its whole footprint.
+    #[test]
+    fn calibrate_measures_faults_rising_as_the_limit_falls() {
+        let Some((root, version)) = crate::backend::cgroup::tests_support::controller() else {
+            return;
+        };
+        let _one_at_a_time = crate::backend::cgroup::tests_support::exclusive();
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let Some(_swap) = crate::backend::cgroup::tests_support::swap(dir.path()) else {
+            return;
+        };
+        let spec = CalibrateSpec {
+            benchmarks: vec![Benchmark::Perlbench],
+            levels_percent: vec![100, 40],
+            window: Duration::from_secs(2),
+            settle: Duration::from_millis(500),
+            size_scale: 0.25,
+        };
+        let w = measure_one(&spec, Benchmark::Perlbench, &root, version, dir.path(), |_| {}).unwrap();
+        assert!(w.footprint_bytes > 16 << 20, "{w:?}");
+        let (full, squeezed) = (w.point[0], w.point[1]);
+        assert!((squeezed.fraction - 0.4).abs() < 0.01);
+        assert!(
+            squeezed.faults_per_s() > 100.0 && squeezed.faults_per_s() > 10.0 * full.faults_per_s().max(1.0),
+            "{w:?}"
+        );
+        assert!(squeezed.progress() < full.progress(), "{w:?}");
+        assert!(w.unconstrained.progress() > 0.5, "one busy core: {w:?}");
+    }
+}

@@ -1,0 +1,216 @@
+//! `cavmem calibrate` and `cavmem live`: the commands that run on this machine's memory
+//! cgroups (root). Both clean up what crashed runs left, use swap that exists or a swap
+//! file made for the run, stop cleanly on Ctrl-C (removing cgroups, processes and the swap
+//! file) and keep the results they have.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{CliError, RunArgsCore, load_all, write_run};
+use crate::backend::AgentsAt;
+use crate::backend::cgroup::{self, CgroupVersion, SwapFile};
+use crate::backend::live::{self, CgroupBackend};
+use crate::calibrate::{self, CalibrateSpec};
+use crate::eval::run::{Hyperparams, RunSpec, make_agents, run_on};
+use crate::scenario::Scenario;
+use crate::sim::calibration::{self as calibration_data, Calibration};
+use crate::sim::workload::Benchmark;
+
+/// Swap for a run: what `--swap-file`/`--swap-size` ask for.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SwapArgs {
+    /// Create a swap file here for the run (removed at the end, on error and on Ctrl-C).
+    /// Without it, the machine must already have swap: without swap a cgroup over its
+    /// limit has its processes killed instead of faulting.
+    #[arg(long)]
+    pub swap_file: Option<PathBuf>,
+    /// Size of that swap file, e.g. "2 GiB".
+    #[arg(long, default_value = "2 GiB", value_parser = crate::quantity::parse_bytes)]
+    pub swap_size: u64,
+}
+
+/// The memory controller (after removing what crashed runs left) and the run's swap.
+fn prepare_node(swap: &SwapArgs) -> Result<(PathBuf, CgroupVersion, Option<SwapFile>), CliError> {
+    crate::interrupt::install().map_err(CliError::failure)?;
+    let (root, version) = cgroup::detect(Path::new("/sys/fs/cgroup")).map_err(CliError::failure)?;
+    for dir in cgroup::clean_stale(&root) {
+        println!("removed {} (left by a run that is gone)", dir.display());
+    }
+    let swap_file = match &swap.swap_file {
+        Some(path) => Some(SwapFile::create(path, swap.swap_size).map_err(CliError::failure)?),
+        None if cgroup::swap_total_bytes() == 0 => {
+            return Err(CliError::input(
+                "this machine has no swap: squeezed workloads would be killed instead of faulting; \
+                 pass --swap-file PATH (and --swap-size) to make one for the run",
+            ));
+        }
+        None => None,
+    };
+    Ok((root, version, swap_file))
+}
+
+/// The `calibrate` command.
+///
+/// # Errors
+/// [`CliError`] naming what failed; the workloads finished before it are kept in `out`.
+pub fn calibrate(spec: &CalibrateSpec, out: &Path, swap: &SwapArgs, command: &str) -> Result<(), CliError> {
+    let (root, version, _swap_file) = prepare_node(swap)?;
+    let scratch = live::work_dir(&live::default_scratch()).map_err(CliError::failure)?;
+    // Workloads measured earlier and not measured now are kept.
+    let mut calibration = std::fs::read_to_string(out)
+        .ok()
+        .and_then(|text| calibration_data::parse(&text, &out.display().to_string()).ok())
+        .unwrap_or(Calibration {
+            machine: String::new(),
+            date: String::new(),
+            command: String::new(),
+            workload: Vec::new(),
+        });
+    calibration.machine = calibrate::machine_description();
+    calibration.date = calibrate::today();
+    calibration.command = command.to_string();
+    for &benchmark in &spec.benchmarks {
+        println!(
+            "{benchmark}: measuring ({} s per level)",
+            spec.window.as_secs_f64()
+        );
+        let w = calibrate::measure_one(spec, benchmark, &root, version, scratch.path(), |p| {
+            println!(
+                "  limit {:>5.1} MiB: {:>8.0} major faults/s, {:.2} CPU/s",
+                p.limit_bytes as f64 / f64::from(1 << 20),
+                p.faults_per_s(),
+                p.progress()
+            );
+        })
+        .map_err(|e| CliError::failure(format!("{benchmark}: {e}")))?;
+        calibration.workload.retain(|x| x.name != w.name);
+        calibration.workload.push(w);
+        calibration
+            .workload
+            .sort_by_key(|x| Benchmark::from_name(&x.name));
+        calibrate::write(out, &calibration).map_err(CliError::failure)?;
+    }
+    let report = calibrate::report::markdown(&calibration);
+    let report_path = out.with_extension("md");
+    crate::output::write_atomic(&report_path, report.as_bytes()).map_err(CliError::failure)?;
+    print!("{report}");
+    println!("wrote {} and {}", out.display(), report_path.display());
+    Ok(())
+}
+
+/// What `live` runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LiveArgs {
+    /// Scenario, policy, seed, formulation.
+    #[command(flatten)]
+    pub run: RunArgsCore,
+    /// How long to run, e.g. "300 s" (whole episodes of the scenario's steps; at least one).
+    #[arg(long, default_value = "300 s", value_parser = crate::quantity::parse_seconds)]
+    pub duration: f64,
+    /// Start every VM's agent from this policy snapshot (from `cavmem train --save`).
+    #[arg(long)]
+    pub load: Option<PathBuf>,
+    /// Evaluate only: no learning and no exploration.
+    #[arg(long)]
+    pub no_learn: bool,
+    /// Output directory.
+    #[arg(long, default_value = "results/live")]
+    pub out: PathBuf,
+    /// Scale of the stand-ins' sizes (1 = their defaults, whose footprints the calibration
+    /// measured; the footprints reported as demand are scaled alike).
+    #[arg(long, default_value = "1.0", value_parser = super::parse_scale)]
+    pub size_scale: f64,
+    /// Swap for the run.
+    #[command(flatten)]
+    pub swap: SwapArgs,
+}
+
+/// The `live` command.
+///
+/// # Errors
+/// [`CliError`] naming what failed; an interrupted run writes the episodes it completed.
+pub fn live(args: &LiveArgs) -> Result<(), CliError> {
+    let scenario = Scenario::load(&args.run.scenario).map_err(CliError::input)?;
+    let step_s = scenario.node.step_s;
+    let steps = (args.duration / step_s).ceil().max(1.0);
+    let episodes = (steps / f64::from(scenario.node.steps_per_episode))
+        .ceil()
+        .max(1.0) as u32;
+    if let Some(available) = live::available_bytes()
+        && scenario.node.capacity_bytes > available
+    {
+        return Err(CliError::input(format!(
+            "{}: node.capacity is {} MiB but this machine has {} MiB available",
+            args.run.scenario.display(),
+            scenario.node.capacity_bytes >> 20,
+            available >> 20
+        )));
+    }
+    let total = u64::from(episodes) * u64::from(scenario.node.steps_per_episode);
+    let spec = RunSpec {
+        scenario,
+        policy: args.run.policy,
+        formulation: args.run.formulation,
+        episodes,
+        seed: args.run.seed,
+        hyper: Hyperparams::for_run(total),
+        learn: !args.no_learn,
+        agents_at: AgentsAt::Inprocess,
+    };
+    let mut agents = make_agents(&spec).map_err(CliError::failure)?;
+    if let Some(path) = &args.load {
+        load_all(&mut agents, path)?;
+    }
+    let (root, version, _swap_file) = prepare_node(&args.swap)?;
+    let scratch = live::work_dir(&live::default_scratch()).map_err(CliError::failure)?;
+    let footprints = calibration_data::parse(calibration_data::BUILTIN_TEXT, calibration_data::BUILTIN_PATH)
+        .map(|c| c.workload)
+        .unwrap_or_default();
+    println!(
+        "cavmem live: {} VMs in {} cgroups, starting the stand-ins…",
+        spec.scenario.vms.len(),
+        match version {
+            CgroupVersion::V1 => "v1",
+            CgroupVersion::V2 => "v2",
+        }
+    );
+    let scale = args.size_scale;
+    let mut node = CgroupBackend::create_sized(&spec.scenario, &root, version, scratch.path(), scale, |b| {
+        footprints
+            .iter()
+            .find(|w| w.name == b.name())
+            .map(|w| (w.footprint_bytes as f64 * scale) as u64)
+    })
+    .map_err(CliError::failure)?;
+    println!(
+        "running {} {} for {episodes} episode(s) of {} steps of {step_s} s in {}",
+        spec.policy.name(),
+        spec.formulation,
+        spec.scenario.node.steps_per_episode,
+        node.dir().display()
+    );
+    let result = run_on(&spec, &mut node, &mut agents, |e| {
+        println!("episode {} of {episodes} done", e + 1);
+    })
+    .map_err(CliError::failure)?;
+    drop(node);
+    if result.interrupted {
+        println!(
+            "interrupted: keeping the {} episode(s) completed",
+            result.episodes
+        );
+    }
+    write_run(&spec, &result, &args.out)
+}
+
+/// A duration flag: seconds with a unit ("20 s", "500 ms").
+///
+/// # Errors
+/// The parser's message.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = crate::quantity::parse_seconds(text)?;
+    if !(0.0..=86_400.0).contains(&s) {
+        return Err(format!("{text:?} is not within a day"));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
