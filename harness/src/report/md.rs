@@ -10,6 +10,7 @@ use crate::eval::metrics::Interval;
 use crate::eval::paper::Protocol;
 use crate::output::{OutputError, write_atomic};
 use crate::scenario::{CopyStart, Scenario};
+use crate::sim::workload::CurveKind;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -32,8 +33,21 @@ fn scenario_line(s: &Scenario) -> String {
         .vms
         .iter()
         .map(|v| {
+            let curve = match v.curve.kind {
+                CurveKind::Calibrated(_) => "calibrated curve (measured)".to_string(),
+                kind => format!(
+                    "assumed {} curve, α {}, A {} pages/CPU-s",
+                    if kind == CurveKind::Step {
+                        "step"
+                    } else {
+                        "power-law"
+                    },
+                    v.curve.alpha,
+                    v.curve.intensity_pages_per_s
+                ),
+            };
             format!(
-                "{} ×{} ({}, {:?} curve, α {}, A {} pages/CPU-s)",
+                "{} ×{} ({}, {curve})",
                 v.benchmark,
                 v.copies,
                 if v.copy_start == CopyStart::InStep {
@@ -41,9 +55,6 @@ fn scenario_line(s: &Scenario) -> String {
                 } else {
                     "staggered"
                 },
-                v.curve.kind,
-                v.curve.alpha,
-                v.curve.intensity_pages_per_s
             )
         })
         .collect();

@@ -24,7 +24,7 @@ fn scenario_shipped_files_load() {
         assert_eq!(s.vms[0].copies, 6);
     }
     let s3 = Scenario::load(&shipped("s3")).unwrap();
-    assert_eq!(s3.vms[1].curve.kind, CurveKind::Step);
+    assert_eq!(s3.vms[1].curve.kind, CurveKind::Calibrated(Benchmark::Bzip2));
 }
 
 fn error_of(text: &str) -> ScenarioError {
