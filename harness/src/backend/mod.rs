@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod firmware;
 pub mod live;
 pub mod node;
+pub mod qmp;
 pub mod standin;
 
 use cavmem_core::agent::Policy;

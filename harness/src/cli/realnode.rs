@@ -123,6 +123,32 @@ pub struct LiveArgs {
     /// Swap for the run.
     #[command(flatten)]
     pub swap: SwapArgs,
+    /// The node: this machine's memory cgroups running stand-ins, or QEMU VMs over QMP.
+    #[arg(long, value_enum, default_value_t = LiveBackend::Cgroup)]
+    pub backend: LiveBackend,
+    /// With `--backend qmp`: each VM's QMP socket, in the scenario's VM order (repeat the
+    /// flag). QEMU needs `-device virtio-balloon-pci` and `-qmp unix:PATH,server=on,wait=off`.
+    #[arg(long = "qmp")]
+    pub qmp_sockets: Vec<PathBuf>,
+    /// With `--backend qmp`: decide and log every balloon change without applying it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With `--backend qmp`: the largest change of one VM's balloon per step.
+    #[arg(long, default_value = "256 MiB", value_parser = crate::quantity::parse_bytes)]
+    pub max_change: u64,
+    /// With `--backend qmp`: no VM gets more than this (default: the node's capacity); no VM
+    /// gets less than the scenario's floor.
+    #[arg(long, value_parser = crate::quantity::parse_bytes)]
+    pub vm_max: Option<u64>,
+}
+
+/// Which real node `live` drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LiveBackend {
+    /// Memory cgroups on this machine, running the stand-in workloads (root).
+    Cgroup,
+    /// QEMU VMs with virtio balloons, over their QMP sockets.
+    Qmp,
 }
 
 /// The `live` command.
@@ -136,7 +162,8 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
     let episodes = (steps / f64::from(scenario.node.steps_per_episode))
         .ceil()
         .max(1.0) as u32;
-    if let Some(available) = live::available_bytes()
+    if args.backend == LiveBackend::Cgroup
+        && let Some(available) = live::available_bytes()
         && scenario.node.capacity_bytes > available
     {
         return Err(CliError::input(format!(
@@ -160,6 +187,9 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
     let mut agents = make_agents(&spec).map_err(CliError::failure)?;
     if let Some(path) = &args.load {
         load_all(&mut agents, path)?;
+    }
+    if args.backend == LiveBackend::Qmp {
+        return live_qmp(args, &spec, &mut agents);
     }
     let (root, version, _swap_file) = prepare_node(&args.swap)?;
     let scratch = live::work_dir(&live::default_scratch()).map_err(CliError::failure)?;
@@ -201,6 +231,71 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
         );
     }
     write_run(&spec, &result, &args.out)
+}
+
+/// `live --backend qmp`: the scenario's VMs are the QEMU processes behind `--qmp`.
+fn live_qmp(
+    args: &LiveArgs,
+    spec: &RunSpec,
+    agents: &mut [Box<dyn crate::backend::SimAgent>],
+) -> Result<(), CliError> {
+    use crate::backend::node::NodeBackend;
+    use crate::backend::qmp::node::{QmpBackend, QmpOptions, QmpVmSpec};
+    crate::interrupt::install().map_err(CliError::failure)?;
+    let n = spec.scenario.vms.len();
+    if args.qmp_sockets.len() != n {
+        return Err(CliError::input(format!(
+            "--qmp: {} socket(s) for the {n} VMs of {}",
+            args.qmp_sockets.len(),
+            args.run.scenario.display()
+        )));
+    }
+    let node_spec = &spec.scenario.node;
+    let specs = args
+        .qmp_sockets
+        .iter()
+        .zip(&spec.scenario.vms)
+        .map(|(socket, vm)| QmpVmSpec {
+            socket: socket.clone(),
+            min_bytes: node_spec.floor_bytes,
+            max_bytes: args.vm_max.unwrap_or(node_spec.capacity_bytes),
+            vcpus: vm.vcpus,
+        })
+        .collect();
+    let mut node = QmpBackend::new(
+        specs,
+        QmpOptions {
+            capacity_bytes: node_spec.capacity_bytes,
+            step: Duration::from_secs_f64(node_spec.step_s),
+            dry_run: args.dry_run,
+            max_change_bytes: args.max_change,
+            stats_interval_s: node_spec.step_s.ceil().max(1.0) as u32,
+            timeout: crate::backend::qmp::client::DEFAULT_TIMEOUT,
+            echo: true,
+        },
+    );
+    for j in 0..n {
+        node.set_present(j, true).map_err(CliError::failure)?;
+        if !node.present()[j] {
+            return Err(CliError::failure(format!(
+                "VM{}: {} did not answer as a QEMU with a virtio balloon, or does not fit the node",
+                j + 1,
+                args.qmp_sockets[j].display()
+            )));
+        }
+    }
+    let episodes = spec.episodes;
+    let result = run_on(spec, &mut node, agents, |e| {
+        println!("episode {} of {episodes} done", e + 1);
+    })
+    .map_err(CliError::failure)?;
+    if result.interrupted {
+        println!(
+            "interrupted: keeping the {} episode(s) completed",
+            result.episodes
+        );
+    }
+    write_run(spec, &result, &args.out)
 }
 
 /// A duration flag: seconds with a unit ("20 s", "500 ms").

@@ -257,6 +257,9 @@ fn observe_active(
     active: &[usize],
     obs: &mut [Observation],
 ) -> Result<cavmem_core::mdp::NodeStep, ObserveError> {
+    if active.is_empty() {
+        return Ok(cavmem_core::mdp::NodeStep::default()); // nobody to observe (yet)
+    }
     let all = samples(node.readings(), bounds);
     let present: Vec<VmSample> = active.iter().map(|j| all[*j]).collect();
     let mut out = vec![Observation::default(); active.len()];
@@ -295,9 +298,15 @@ fn update_presence(
             continue; // not enough free memory yet: it waits
         }
         node.set_present(j, true).map_err(RunError::Node)?;
-        let mut allocations = node.allocations().to_vec();
-        allocations[j] = give;
-        node.set_allocations(&allocations).map_err(RunError::Node)?;
+        if !node.present()[j] {
+            continue; // a real VM that is not there (yet): tried again next step
+        }
+        // A real VM may join with the memory it has (its node checked that it fits).
+        if node.allocations()[j] == 0 {
+            let mut allocations = node.allocations().to_vec();
+            allocations[j] = give;
+            node.set_allocations(&allocations).map_err(RunError::Node)?;
+        }
         if let Some(agent) = agents.get_mut(j) {
             agent.start_episode();
         }
@@ -449,8 +458,11 @@ pub fn run_on(
         let fallbacks_before: Vec<u64> = agents.iter().map(|a| a.stats().fallbacks).collect();
         let mut episode_trace = Vec::with_capacity(steps as usize);
         for step in 0..steps {
-            // VMs that arrive or leave at this step (scenario `arrive`/`leave`).
-            if update_presence(node, scenario, &bid_config, step, agents)? {
+            // VMs that arrive or leave at this step (scenario `arrive`/`leave`), or that a
+            // real node lost or regained since the last step.
+            let node_moved = active.len() != node.present().iter().filter(|p| **p).count()
+                || active.iter().any(|j| !node.present()[*j]);
+            if update_presence(node, scenario, &bid_config, step, agents)? || node_moved {
                 active = (0..n).filter(|j| node.present()[*j]).collect();
                 observe_active(&mut mdp, node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
             }
@@ -462,8 +474,10 @@ pub fn run_on(
             let mut active_allocations: Vec<u64> = active.iter().map(|j| node.allocations()[*j]).collect();
             let active_bids: Vec<f32> = active.iter().map(|j| bids[*j]).collect();
             grants.resize(active.len(), VmGrant::default());
-            analyze(&bid_config, &mut active_allocations, &active_bids, &mut grants)
-                .map_err(RunError::Bid)?;
+            if !active.is_empty() {
+                analyze(&bid_config, &mut active_allocations, &active_bids, &mut grants)
+                    .map_err(RunError::Bid)?;
+            }
             allocations.fill(0);
             for (j, a) in active.iter().zip(&active_allocations) {
                 allocations[*j] = *a;
