@@ -16,7 +16,7 @@ use crate::report::{self, Aggregate};
 use crate::scenario::Scenario;
 use crate::sim::workload::Benchmark;
 
-mod realnode;
+pub mod realnode;
 
 /// CAVMem: per-VM learning agents that balance a virtualized node's RAM.
 ///

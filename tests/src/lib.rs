@@ -4,6 +4,7 @@
 //! (`tests/tests/fuzz_corpus.rs`).
 
 pub mod fuzz_checks;
+pub mod guest;
 
 use cavmem_harness::eval::run::RunResult;
 
