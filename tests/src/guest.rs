@@ -43,6 +43,16 @@ echo "cavmem guest ready ws=${ws:-64}"
 exec /bin/touch ${ws:-64}
 "#;
 
+/// Runs QEMU (`$5…`) for the test process `$1`; on TERM/INT, or when the test process or
+/// QEMU is gone, kills QEMU and removes the guest's files (`$2 $3 $4`).
+const WATCHDOG: &str = r#"parent=$1; files="$2 $3 $4"; shift 4
+"$@" &
+q=$!
+trap 'kill $q 2>/dev/null; wait $q; rm -f $files; exit 0' TERM INT
+while kill -0 "$parent" 2>/dev/null && kill -0 "$q" 2>/dev/null; do sleep 0.5; done
+kill $q 2>/dev/null; wait $q; rm -f $files
+"#;
+
 /// A kernel and an initramfs, ready to boot.
 #[derive(Clone, Debug)]
 pub struct GuestKit {
@@ -271,7 +281,12 @@ impl Guest {
         std::fs::File::create(&swap)
             .and_then(|f| f.set_len(512 << 20))
             .map_err(|e| format!("{}: {e}", swap.display()))?;
-        let child = Command::new("qemu-system-x86_64")
+        // A watchdog shell runs QEMU: it kills QEMU and removes the guest's files when told
+        // to (drop) or when this process is gone (Ctrl-C, a crash).
+        let child = Command::new("sh")
+            .args(["-c", WATCHDOG, "sh", &std::process::id().to_string()])
+            .args([&console, &swap, &socket])
+            .arg("qemu-system-x86_64")
             .args([
                 "-accel",
                 kit.accel,
@@ -337,9 +352,12 @@ impl Guest {
         }
     }
 
-    /// Stops the guest now (QEMU killed), as if its host process went away.
+    /// Stops the guest now (QEMU killed, its files removed), as if its host process went
+    /// away.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }

@@ -158,7 +158,8 @@ pub struct CgroupBackend {
     allocations: Vec<u64>,
     readings: Vec<VmReading>,
     faults_then: Vec<u64>,
-    ticks_then: Vec<u64>,
+    /// User CPU-seconds of each VM's processes at the start of the step.
+    cpu_then: Vec<f64>,
     last: Instant,
 }
 
@@ -225,7 +226,7 @@ impl CgroupBackend {
             allocations: vec![0; n],
             readings: vec![VmReading::default(); n],
             faults_then: vec![0; n],
-            ticks_then: vec![0; n],
+            cpu_then: vec![0.0; n],
             last: Instant::now(),
         };
         let initial = scenario.node.initial_allocation_bytes;
@@ -253,7 +254,7 @@ impl CgroupBackend {
     fn mark(&mut self) {
         for j in 0..self.present.len() {
             self.faults_then[j] = self.node.major_faults(j).unwrap_or(0);
-            self.ticks_then[j] = self.running[j].as_ref().map_or(0, RunningCopies::ticks);
+            self.cpu_then[j] = self.node.user_cpu_s(j).unwrap_or(0.0);
         }
         self.last = Instant::now();
     }
@@ -281,7 +282,7 @@ impl NodeBackend for CgroupBackend {
                     .map_err(NodeError::Backend)?,
             );
             self.faults_then[vm] = self.node.major_faults(vm).unwrap_or(0);
-            self.ticks_then[vm] = 0;
+            self.cpu_then[vm] = self.node.user_cpu_s(vm).unwrap_or(0.0);
         } else {
             *slot = None; // kills the copies; the limit stays until memory is given again
             self.allocations[vm] = 0;
@@ -343,13 +344,13 @@ impl NodeBackend for CgroupBackend {
                 .major_faults(j)
                 .map_err(|e| NodeError::Backend(e.to_string()))?;
             let rate = faults.saturating_sub(self.faults_then[j]) as f64 / seconds;
-            let ticks = running.ticks();
+            let cpu = self.node.user_cpu_s(j).unwrap_or(self.cpu_then[j]);
             self.readings[j] = VmReading {
                 miss_rate_pages_per_s: rate,
                 true_miss_rate_pages_per_s: rate,
                 allocation_bytes: self.allocations[j],
                 demand_bytes: self.demand_bytes[j],
-                progress_cpu_s: ticks.saturating_sub(self.ticks_then[j]) as f64,
+                progress_cpu_s: (cpu - self.cpu_then[j]).max(0.0),
             };
         }
         self.mark();
@@ -435,6 +436,10 @@ mod tests {
             r[0].miss_rate_pages_per_s > 100.0
                 && r[1].miss_rate_pages_per_s < r[0].miss_rate_pages_per_s / 10.0,
             "the squeezed VM faults, the roomy one hardly: {r:?}"
+        );
+        assert!(
+            r[1].progress_cpu_s > r[0].progress_cpu_s,
+            "the roomy VM progresses faster (user CPU-s per step): {r:?}"
         );
         node.set_present(0, false).unwrap();
         node.step().unwrap();
