@@ -198,10 +198,12 @@ mod tests {
             levels_percent: vec![100, 40],
             window: Duration::from_secs(2),
             settle: Duration::from_millis(500),
-            size_scale: 0.25,
+            // Half size: about 50 MiB; at 40% the perl interpreter itself still fits (at a
+            // quarter size the kernel's swap-in charge failed and the memcg OOM-killed it).
+            size_scale: 0.5,
         };
         let w = measure_one(&spec, Benchmark::Perlbench, &root, version, dir.path(), |_| {}).unwrap();
-        assert!(w.footprint_bytes > 16 << 20, "{w:?}");
+        assert!(w.footprint_bytes > 32 << 20, "{w:?}");
         let (full, squeezed) = (w.point[0], w.point[1]);
         assert!((squeezed.fraction - 0.4).abs() < 0.01);
         assert!(

@@ -235,7 +235,9 @@ fn drill_live_run_interrupted_cleans_up_and_keeps_episodes() {
     let scenario = dir.path().join("tiny.toml");
     std::fs::write(
         &scenario,
-        "name = \"tiny\"\n[node]\ncapacity = \"48 MiB\"\nfloor = \"8 MiB\"\ninitial_allocation = \"24 MiB\"\n\
+        // The floor is above the stand-ins' footprint (about 13 MiB at this size): the drill
+        // is about cleaning up, and a workload squeezed that small can be OOM-killed.
+        "name = \"tiny\"\n[node]\ncapacity = \"96 MiB\"\nfloor = \"24 MiB\"\ninitial_allocation = \"48 MiB\"\n\
          step = \"0.5 s\"\nsteps_per_episode = 4\n\
          [[vm]]\nworkload = \"perlbench\"\ncopies = 1\n[[vm]]\nworkload = \"perlbench\"\ncopies = 1\n",
     )

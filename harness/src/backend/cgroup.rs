@@ -298,15 +298,7 @@ impl CgroupNode {
     /// # Errors
     /// [`CgroupError`] when the file cannot be read.
     pub fn limit_bytes(&self, vm: usize) -> Result<u64, CgroupError> {
-        let file = self.limit_file(vm)?;
-        let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
-        match text.trim() {
-            "max" => Ok(u64::MAX),
-            t => t.parse().map_err(|e| CgroupError {
-                path: file,
-                reason: format!("not a byte count: {e}"),
-            }),
-        }
+        read_bytes(self.limit_file(vm)?)
     }
 
     fn limit_file(&self, vm: usize) -> Result<PathBuf, CgroupError> {
@@ -337,11 +329,7 @@ impl CgroupNode {
             CgroupVersion::V1 => "memory.usage_in_bytes",
             CgroupVersion::V2 => "memory.current",
         });
-        let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
-        text.trim().parse().map_err(|e| CgroupError {
-            path: file,
-            reason: format!("not a byte count: {e}"),
-        })
+        read_bytes(file)
     }
 
     /// The most memory charged to VM `vm` since its cgroup was created or
@@ -355,11 +343,7 @@ impl CgroupNode {
             CgroupVersion::V1 => "memory.max_usage_in_bytes",
             CgroupVersion::V2 => "memory.peak",
         });
-        let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
-        text.trim().parse().map_err(|e| CgroupError {
-            path: file,
-            reason: format!("not a byte count: {e}"),
-        })
+        read_bytes(file)
     }
 
     /// Starts a new peak for [`CgroupNode::peak_usage_bytes`] (v1; v2's peak cannot be
@@ -461,6 +445,18 @@ impl CgroupNode {
 impl Drop for CgroupNode {
     fn drop(&mut self) {
         remove_node_dir(&self.dir);
+    }
+}
+
+/// A cgroup file holding a byte count (`max`, v2's "no limit", reads as `u64::MAX`).
+fn read_bytes(file: PathBuf) -> Result<u64, CgroupError> {
+    let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
+    match text.trim() {
+        "max" => Ok(u64::MAX),
+        t => t.parse().map_err(|e| CgroupError {
+            path: file,
+            reason: format!("not a byte count: {e}"),
+        }),
     }
 }
 

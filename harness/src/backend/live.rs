@@ -414,24 +414,24 @@ mod tests {
         let _one_at_a_time = crate::backend::cgroup::tests_support::exclusive();
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let Some(_swap) = swap(dir.path()) else { return };
-        let text = "name = \"t\"\n[node]\ncapacity = \"160 MiB\"\nfloor = \"16 MiB\"\ninitial_allocation = \"80 MiB\"\nstep = \"1 s\"\nsteps_per_episode = 5\n[[vm]]\nworkload = \"perlbench\"\ncopies = 1\n[[vm]]\nworkload = \"perlbench\"\ncopies = 1\n";
+        let text = "name = \"t\"\n[node]\ncapacity = \"200 MiB\"\nfloor = \"16 MiB\"\ninitial_allocation = \"100 MiB\"\nstep = \"1 s\"\nsteps_per_episode = 5\n[[vm]]\nworkload = \"perlbench\"\ncopies = 1\n[[vm]]\nworkload = \"perlbench\"\ncopies = 1\n";
         let scenario = Scenario::parse(Path::new("t.toml"), text).unwrap();
-        let small = |_: Benchmark| Some(24 << 20);
+        let small = |_: Benchmark| Some(50 << 20);
         let mut node =
-            CgroupBackend::create_sized(&scenario, &root, version, dir.path(), 0.25, small).unwrap();
+            CgroupBackend::create_sized(&scenario, &root, version, dir.path(), 0.5, small).unwrap();
         let cgroup_dir = node.dir().to_path_buf();
         assert_eq!(node.present(), &[true, true]);
-        assert_eq!(node.allocations(), &[80 << 20, 80 << 20]);
-        node.set_allocations(&[12 << 20, 148 << 20]).unwrap();
+        assert_eq!(node.allocations(), &[100 << 20, 100 << 20]);
+        node.set_allocations(&[24 << 20, 176 << 20]).unwrap();
         assert!(
-            node.set_allocations(&[100 << 20, 100 << 20]).is_err(),
+            node.set_allocations(&[100 << 20, 101 << 20]).is_err(),
             "over capacity"
         );
         node.step().unwrap();
         node.step().unwrap();
         let r = node.readings().to_vec();
-        assert_eq!(r[0].allocation_bytes, 12 << 20);
-        assert_eq!(r[0].demand_bytes, 24 << 20);
+        assert_eq!(r[0].allocation_bytes, 24 << 20);
+        assert_eq!(r[0].demand_bytes, 50 << 20);
         assert!(
             r[0].miss_rate_pages_per_s > 100.0
                 && r[1].miss_rate_pages_per_s < r[0].miss_rate_pages_per_s / 10.0,
