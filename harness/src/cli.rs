@@ -217,9 +217,11 @@ pub enum Command {
         #[command(flatten)]
         swap: realnode::SwapArgs,
     },
-    /// Run the agents against a real node: each VM a memory cgroup running copies of its
-    /// workload's stand-in program, its allocation the cgroup's limit, its miss rate the
-    /// major faults per second of its processes (root). Writes what `run` writes.
+    /// Run the agents against a real node. By default each VM is a memory cgroup running
+    /// copies of its workload's stand-in program, its allocation the cgroup's limit, its miss
+    /// rate the major faults per second of its processes (root; docs/real-node.md); with
+    /// `--backend qmp` each VM is a QEMU process driven through its virtio balloon
+    /// (docs/live.md). Writes what `run` writes.
     Live(realnode::LiveArgs),
     /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
     ///

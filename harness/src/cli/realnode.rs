@@ -156,6 +156,9 @@ pub enum LiveBackend {
 /// # Errors
 /// [`CliError`] naming what failed; an interrupted run writes the episodes it completed.
 pub fn live(args: &LiveArgs) -> Result<(), CliError> {
+    if args.backend == LiveBackend::Cgroup && (!args.qmp_sockets.is_empty() || args.dry_run) {
+        return Err(CliError::input("--qmp and --dry-run apply to --backend qmp"));
+    }
     let scenario = Scenario::load(&args.run.scenario).map_err(CliError::input)?;
     let step_s = scenario.node.step_s;
     let steps = (args.duration / step_s).ceil().max(1.0);

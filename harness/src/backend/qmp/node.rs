@@ -79,6 +79,8 @@ pub struct QmpBackend {
     last: Instant,
     /// What the node did that the user should know (dry-run decisions, VMs leaving).
     log: Vec<String>,
+    /// Why each VM could not join last time, if it could not.
+    last_refusal: Vec<Option<String>>,
 }
 
 impl QmpBackend {
@@ -96,6 +98,7 @@ impl QmpBackend {
             readings: vec![VmReading::default(); n],
             last: Instant::now(),
             log: Vec::new(),
+            last_refusal: vec![None; n],
         }
     }
 
@@ -246,8 +249,20 @@ impl NodeBackend for QmpBackend {
             self.held[vm] = 0;
             return Ok(());
         }
-        // Not there (yet): it stays off the node and is tried again later.
-        let Ok(c) = self.connect(vm) else { return Ok(()) };
+        // Not there (yet): it stays off the node and is tried again later (the reason is
+        // logged when it changes, not at every retry).
+        let c = match self.connect(vm) {
+            Ok(c) => c,
+            Err(e) => {
+                let why = format!("VM{} not on the node: {e}", vm + 1);
+                if self.last_refusal[vm].as_deref() != Some(why.as_str()) {
+                    self.last_refusal[vm] = Some(why.clone());
+                    self.note(why);
+                }
+                return Ok(());
+            }
+        };
+        self.last_refusal[vm] = None;
         self.vms[vm] = Some(c);
         if let Err(e) = self.measure(vm) {
             self.lose(vm, &e);
@@ -497,6 +512,17 @@ mod tests {
         assert!(node.take_log().iter().any(|l| l.starts_with("VM1 left the node")));
         node.set_present(0, true).unwrap();
         assert_eq!(node.present(), &[false], "no socket: still away");
+        node.set_present(0, true).unwrap();
+        let refusals: Vec<String> = node
+            .take_log()
+            .into_iter()
+            .filter(|l| l.contains("not on the node"))
+            .collect();
+        assert_eq!(
+            refusals.len(),
+            1,
+            "the reason is logged once, not at every retry: {refusals:?}"
+        );
         let _back = FakeQemu::start(&socket, guest());
         node.set_present(0, true).unwrap();
         assert_eq!(node.present(), &[true], "a new socket joins");
