@@ -1,7 +1,8 @@
-//! `cavmem calibrate` and `cavmem live`: the commands that run on this machine's memory
-//! cgroups (root). Both clean up what crashed runs left, use swap that exists or a swap
-//! file made for the run, stop cleanly on Ctrl-C (removing cgroups, processes and the swap
-//! file) and keep the results they have.
+//! `cavmem calibrate` and `cavmem live`: the commands that run on a real node — this
+//! machine's memory cgroups (root), or for `live --backend qmp` QEMU VMs. On cgroups both
+//! clean up what crashed runs left, use swap that exists or a swap file made for the run;
+//! all stop cleanly on Ctrl-C (removing cgroups, processes and the swap file) and keep the
+//! results they have.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,18 +55,23 @@ fn prepare_node(swap: &SwapArgs) -> Result<(PathBuf, CgroupVersion, Option<SwapF
 /// # Errors
 /// [`CliError`] naming what failed; the workloads finished before it are kept in `out`.
 pub fn calibrate(spec: &CalibrateSpec, out: &Path, swap: &SwapArgs, command: &str) -> Result<(), CliError> {
-    let (root, version, _swap_file) = prepare_node(swap)?;
-    let scratch = live::work_dir(&live::default_scratch()).map_err(CliError::failure)?;
-    // Workloads measured earlier and not measured now are kept.
-    let mut calibration = std::fs::read_to_string(out)
-        .ok()
-        .and_then(|text| calibration_data::parse(&text, &out.display().to_string()).ok())
-        .unwrap_or(Calibration {
+    // Workloads measured earlier and not measured now are kept; a file that is there but
+    // does not parse is refused rather than overwritten.
+    let mut calibration = match std::fs::read_to_string(out) {
+        Ok(text) => calibration_data::parse(&text, &out.display().to_string()).map_err(|e| {
+            CliError::input(format!(
+                "{e} (fix or remove it: calibrate keeps the workloads it does not measure)"
+            ))
+        })?,
+        Err(_) => Calibration {
             machine: String::new(),
             date: String::new(),
             command: String::new(),
             workload: Vec::new(),
-        });
+        },
+    };
+    let (root, version, _swap_file) = prepare_node(swap)?;
+    let scratch = live::work_dir(&live::default_scratch()).map_err(CliError::failure)?;
     calibration.machine = calibrate::machine_description();
     calibration.date = calibrate::today();
     calibration.command = command.to_string();
