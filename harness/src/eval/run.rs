@@ -439,6 +439,8 @@ pub fn run_on(
     let mut grants = vec![VmGrant::default(); n];
     let mut records = Vec::with_capacity(spec.episodes as usize * n);
     let mut trace = Vec::new();
+    // The episode being recorded; its points are reused from episode to episode.
+    let mut episode_trace: Vec<TracePoint> = Vec::with_capacity(steps as usize);
     let mut completed = 0;
     'episodes: for episode in 0..spec.episodes {
         node.start_episode().map_err(RunError::Node)?;
@@ -456,7 +458,6 @@ pub fn run_on(
         ];
         let mut present_steps = vec![0u32; n];
         let fallbacks_before: Vec<u64> = agents.iter().map(|a| a.stats().fallbacks).collect();
-        let mut episode_trace = Vec::with_capacity(steps as usize);
         for step in 0..steps {
             // VMs that arrive or leave at this step (scenario `arrive`/`leave`), or that a
             // real node lost or regained since the last step.
@@ -527,13 +528,7 @@ pub fn run_on(
             if spec.learn {
                 learn_all(agents, node.present(), &mut acc)?;
             }
-            let readings = node.readings();
-            episode_trace.push(TracePoint {
-                step,
-                allocation_bytes: readings.iter().map(|r| r.allocation_bytes).collect(),
-                miss_rate_pages_per_s: readings.iter().map(|r| r.miss_rate_pages_per_s).collect(),
-                demand_bytes: readings.iter().map(|r| r.demand_bytes).collect(),
-            });
+            record_trace(&mut episode_trace, step, node.readings());
             std::mem::swap(&mut obs, &mut next_obs);
         }
         for (j, mut a) in acc.into_iter().enumerate() {
@@ -549,7 +544,8 @@ pub fn run_on(
             a.fallbacks = agents[j].stats().fallbacks - fallbacks_before[j];
             records.push(a);
         }
-        trace = episode_trace;
+        // Only a completed episode replaces the trace (an interrupted one stops before).
+        trace.clone_from(&episode_trace);
         on_episode(episode);
         completed = episode + 1;
     }
@@ -564,6 +560,30 @@ pub fn run_on(
         wall_s: started.elapsed().as_secs_f64(),
         interrupted: completed < spec.episodes,
     })
+}
+
+/// Records `readings` as point `step` of `trace`, reusing the point's vectors when the
+/// trace already has it (no allocation per step after the first episode).
+fn record_trace(trace: &mut Vec<TracePoint>, step: u32, readings: &[VmReading]) {
+    let k = step as usize;
+    if trace.len() <= k {
+        trace.resize_with(k + 1, || TracePoint {
+            step: 0,
+            allocation_bytes: Vec::new(),
+            miss_rate_pages_per_s: Vec::new(),
+            demand_bytes: Vec::new(),
+        });
+    }
+    let p = &mut trace[k];
+    p.step = step;
+    p.allocation_bytes.clear();
+    p.allocation_bytes
+        .extend(readings.iter().map(|r| r.allocation_bytes));
+    p.miss_rate_pages_per_s.clear();
+    p.miss_rate_pages_per_s
+        .extend(readings.iter().map(|r| r.miss_rate_pages_per_s));
+    p.demand_bytes.clear();
+    p.demand_bytes.extend(readings.iter().map(|r| r.demand_bytes));
 }
 
 fn zero_record() -> EpisodeRecord {
