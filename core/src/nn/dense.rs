@@ -3,16 +3,14 @@
 //! Weights are stored input-major, `w[i][o]`, so the forward pass adds one contiguous row
 //! of `O` weights per input (see [`super::kernels::axpy`]). Sizes: `I·O + O` parameters.
 
-use super::kernels::{axpy, dot};
+use super::kernels::{LANES, axpy, dot_in_order, input_grad_rows};
 use super::params::Parameters;
 use crate::rng::Rng;
 
 /// Rows per register block in [`Dense::forward_block`].
 pub const ROW_BLOCK: usize = 4;
-/// Rows per block in [`Dense::input_grad_block`]: eight, one row per lane of an AVX
-/// register — the compiler vectorizes the block across its rows, each lane keeping its own
-/// row's summation order.
-pub const GRAD_ROW_BLOCK: usize = 8;
+/// Rows per block in [`Dense::input_grad_block`]: one row per lane of an 8-lane vector.
+pub const GRAD_ROW_BLOCK: usize = LANES;
 /// Outputs per register block in [`Dense::forward_block`] (two AVX registers, four SSE/NEON ones).
 pub const OUT_BLOCK: usize = 16;
 
@@ -168,26 +166,29 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         grads.b = acc;
     }
 
-    /// The gradient with respect to the input for one row: `dx[i] = Σ_o dz[o]·W[i][o]`.
+    /// The gradient with respect to the input for one row: `dx[i] = Σ_o dz[o]·W[i][o]`,
+    /// each sum from zero in order of `o`.
     #[inline]
     pub fn input_grad(&self, dz: &[f32; O], dx: &mut [f32; I]) {
         for (dxi, wi) in dx.iter_mut().zip(&self.w) {
-            *dxi = dot(dz, wi);
+            *dxi = dot_in_order(dz, wi);
         }
     }
 }
 
 impl<const I: usize, const O: usize> Dense<I, O> {
-    /// [`Dense::input_grad`] for [`GRAD_ROW_BLOCK`] rows, reading each weight row once for
-    /// all of them. Each element is the same [`dot`] as in [`Dense::input_grad`]: bit-identical.
+    /// [`Dense::input_grad`] for [`GRAD_ROW_BLOCK`] rows at once, the rows advancing in
+    /// the lanes of one vector ([`input_grad_rows`]); bit-identical to [`Dense::input_grad`].
+    /// Layers with fewer than [`LANES`] outputs (a 1-output head) go row by row: their
+    /// sums are too short to pay for transposing the rows into lanes.
     #[inline]
     pub fn input_grad_block(&self, dz: &[[f32; O]; GRAD_ROW_BLOCK], dx: &mut [[f32; I]; GRAD_ROW_BLOCK]) {
-        for (i, wi) in self.w.iter().enumerate() {
+        if O < LANES {
             for (dz_r, dx_r) in dz.iter().zip(dx.iter_mut()) {
-                if let Some(d) = dx_r.get_mut(i) {
-                    *d = dot(dz_r, wi);
-                }
+                self.input_grad(dz_r, dx_r);
             }
+        } else {
+            input_grad_rows(&self.w, dz, dx);
         }
     }
 }

@@ -1,12 +1,17 @@
 //! The few arithmetic kernels the networks are made of, with a fixed summation order.
 //!
 //! Rust never contracts `a * b + c` into a fused multiply-add and never reassociates
-//! floating-point sums, so these plain loops give identical bits on x86-64, on a
-//! Cortex-M4F and under Miri; the compiler is still free to vectorize them, because
-//! every lane's order of operations is written out.
+//! floating-point sums, so these loops give identical bits on x86-64, on a Cortex-M4F and
+//! under Miri. Every sum here runs over its terms in index order, starting from its first
+//! addend (a bias, or zero); the blocked kernels only choose which sums advance together.
+//! [`input_grad_rows`] uses explicit 8-lane vectors ([`wide::f32x8`]: one `f32` per lane,
+//! plain IEEE multiplies and adds; arrays on targets without SIMD), because the compiler's
+//! own vectorizer picks a poor layout for that loop nest.
 
-/// Independent partial sums in [`dot`]: eight lanes fill one AVX register or two SSE/NEON ones.
-pub const DOT_LANES: usize = 8;
+use wide::f32x8;
+
+/// Rows in one block of [`input_grad_rows`]: one row per lane of an [`f32x8`].
+pub const LANES: usize = 8;
 
 /// `y[o] += x · w[o]` for every `o`: one row of a matrix-vector product.
 #[inline(always)]
@@ -16,24 +21,81 @@ pub fn axpy<const N: usize>(y: &mut [f32; N], x: f32, w: &[f32; N]) {
     }
 }
 
-/// The dot product `Σ a[k]·b[k]`, summed in [`DOT_LANES`] interleaved lanes that are
-/// combined in a fixed tree order, then the tail.
+/// The dot product `Σ a[k]·b[k]`, summed from zero in index order.
 #[inline(always)]
-pub fn dot<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
-    let (a_chunks, a_tail) = a.as_chunks::<DOT_LANES>();
-    let (b_chunks, b_tail) = b.as_chunks::<DOT_LANES>();
-    let mut acc = [0.0f32; DOT_LANES];
-    for (ca, cb) in a_chunks.iter().zip(b_chunks) {
-        for ((s, x), y) in acc.iter_mut().zip(ca).zip(cb) {
-            *s += *x * *y;
+pub fn dot_in_order<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
+    let mut sum = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        sum += *x * *y;
+    }
+    sum
+}
+
+/// `dx[r][i] = Σ_o dz[r][o]·w[i][o]` for [`LANES`] rows at once, each sum from zero in
+/// order of `o`: bit-identical to [`dot_in_order`]`(&dz[r], &w[i])`.
+///
+/// The rows are transposed into lanes, so every input `i` advances eight row sums with
+/// one vector multiply and add per `o`; blocks of eight inputs share each loaded
+/// `dz[·][o]` vector. Stack: `O` vectors of 32 bytes, in a frame of its own (not inlined,
+/// so the callers' frames do not each carry a copy).
+#[inline(never)]
+pub fn input_grad_rows<const I: usize, const O: usize>(
+    w: &[[f32; O]; I],
+    dz: &[[f32; O]; LANES],
+    dx: &mut [[f32; I]; LANES],
+) {
+    let mut dz_t = [f32x8::ZERO; O];
+    rows_to_lanes(dz, &mut dz_t);
+    let (w_blocks, w_tail) = w.as_chunks::<LANES>();
+    for (c, wb) in w_blocks.iter().enumerate() {
+        let mut acc = [f32x8::ZERO; LANES];
+        for (o, d) in dz_t.iter().enumerate() {
+            for (a, wi) in acc.iter_mut().zip(wb) {
+                *a += f32x8::splat(wi.get(o).copied().unwrap_or(0.0)) * *d;
+            }
+        }
+        // Lane r of acc[k] is dx[r][8c + k]: transpose back into the rows.
+        for (row, v) in dx.iter_mut().zip(f32x8::transpose(acc)) {
+            if let Some(dst) = row.as_chunks_mut::<LANES>().0.get_mut(c) {
+                *dst = v.to_array();
+            }
         }
     }
-    let mut tail = 0.0f32;
-    for (x, y) in a_tail.iter().zip(b_tail) {
-        tail += *x * *y;
+    let start = I - w_tail.len();
+    for (k, wi) in w_tail.iter().enumerate() {
+        let mut acc = f32x8::ZERO;
+        for (wio, d) in wi.iter().zip(&dz_t) {
+            acc += f32x8::splat(*wio) * *d;
+        }
+        for (row, x) in dx.iter_mut().zip(acc.to_array()) {
+            if let Some(dst) = row.get_mut(start + k) {
+                *dst = x;
+            }
+        }
     }
-    let [s0, s1, s2, s3, s4, s5, s6, s7] = acc;
-    (((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))) + tail
+}
+
+/// Transposes `LANES` rows of `N` values into `N` vectors: lane `r` of `out[k]` is `rows[r][k]`.
+#[inline(always)]
+fn rows_to_lanes<const N: usize>(rows: &[[f32; N]; LANES], out: &mut [f32x8; N]) {
+    let (out_blocks, out_tail) = out.as_chunks_mut::<LANES>();
+    for (c, block) in out_blocks.iter_mut().enumerate() {
+        let square = rows.each_ref().map(|row| f32x8::new(column_block(row, c)));
+        *block = f32x8::transpose(square);
+    }
+    let start = N - out_tail.len();
+    for (k, v) in out_tail.iter_mut().enumerate() {
+        *v = f32x8::new(
+            rows.each_ref()
+                .map(|row| row.get(start + k).copied().unwrap_or(0.0)),
+        );
+    }
+}
+
+/// Values `8c .. 8c + 8` of `row`.
+#[inline(always)]
+fn column_block<const N: usize>(row: &[f32; N], c: usize) -> [f32; LANES] {
+    row.as_chunks::<LANES>().0.get(c).copied().unwrap_or([0.0; LANES])
 }
 
 #[cfg(test)]
@@ -41,21 +103,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kernels_dot_matches_f64_and_fixed_order() {
+    fn kernels_dot_in_order_matches_f64_and_order() {
         let a: [f32; 13] = core::array::from_fn(|k| (k as f32 - 6.0) * 0.37);
         let b: [f32; 13] = core::array::from_fn(|k| 1.0 / (k as f32 + 1.0));
         let exact: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-        let got = dot(&a, &b);
+        let got = dot_in_order(&a, &b);
         assert!((f64::from(got) - exact).abs() < 1e-5);
         // The order is part of the contract: recompute it by hand.
-        let mut lanes = [0.0f32; 8];
-        for k in 0..8 {
-            lanes[k] = a[k] * b[k];
-        }
-        let tail = ((a[8] * b[8] + a[9] * b[9]) + a[10] * b[10] + a[11] * b[11]) + a[12] * b[12];
-        let by_hand = (((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
-            + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])))
-            + tail;
+        let by_hand = a.iter().zip(&b).fold(0.0f32, |s, (x, y)| s + x * y);
         assert_eq!(got.to_bits(), by_hand.to_bits());
     }
 
@@ -64,5 +119,52 @@ mod tests {
         let mut y = [1.0f32, 2.0, 3.0];
         axpy(&mut y, 2.0, &[0.5, -1.0, 0.25]);
         assert_eq!(y, [2.0, 0.0, 3.5]);
+    }
+
+    #[test]
+    fn kernels_rows_to_lanes_transposes() {
+        fn check<const N: usize>() {
+            let rows: [[f32; N]; LANES] =
+                core::array::from_fn(|r| core::array::from_fn(|k| (r * 100 + k) as f32));
+            let mut lanes = [f32x8::ZERO; N];
+            rows_to_lanes(&rows, &mut lanes);
+            for (k, v) in lanes.iter().enumerate() {
+                for (r, x) in v.to_array().iter().enumerate() {
+                    assert_eq!(*x, rows[r][k]);
+                }
+            }
+        }
+        check::<1>();
+        check::<6>();
+        check::<8>();
+        check::<21>();
+        check::<64>();
+    }
+
+    #[test]
+    fn kernels_input_grad_rows_is_bit_identical_to_dots() {
+        fn check<const I: usize, const O: usize>(seed: u32) {
+            let mut s = seed;
+            let mut next = move || {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            };
+            let w: [[f32; O]; I] = core::array::from_fn(|_| core::array::from_fn(|_| next()));
+            let mut dz: [[f32; O]; LANES] = core::array::from_fn(|_| core::array::from_fn(|_| next()));
+            dz[3] = [0.0; O]; // a masked row: exact zeros (and -0.0 products) stay exact
+            let mut dx = [[f32::NAN; I]; LANES];
+            input_grad_rows(&w, &dz, &mut dx);
+            for (dzr, dxr) in dz.iter().zip(&dx) {
+                for (wi, got) in w.iter().zip(dxr) {
+                    assert_eq!(got.to_bits(), dot_in_order(dzr, wi).to_bits());
+                }
+            }
+        }
+        check::<64, 64>(1);
+        check::<6, 64>(2);
+        check::<64, 1>(3);
+        check::<64, 21>(4);
+        check::<5, 37>(5);
+        check::<13, 9>(6);
     }
 }
