@@ -67,14 +67,17 @@ impl Adam {
     }
 
     /// One Adam step, one fused pass over the parameters: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
-    /// `p ← p − (α / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε)` (the form PyTorch uses).
+    /// `p ← p − αₜ · m / (√v + ε̂)` with `αₜ = α·√(1−β2ᵗ) / (1−β1ᵗ)` and `ε̂ = ε·√(1−β2ᵗ)`:
+    /// the reordering Kingma & Ba give at the end of their section 2 (one division per
+    /// parameter), equal in exact arithmetic to PyTorch's `α/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε)`.
     pub fn step<P: Parameters>(&self, params: &mut P, grads: &P, state: &mut AdamState<P>) {
         state.steps = state.steps.saturating_add(1);
         let t = state.steps as f32;
         let bias1 = 1.0 - libm::powf(self.beta1, t);
         let bias2_sqrt = libm::sqrtf(1.0 - libm::powf(self.beta2, t));
-        let step_size = self.lr / bias1;
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        let step_size = self.lr * bias2_sqrt / bias1;
+        let eps = self.eps * bias2_sqrt;
+        let (b1, b2) = (self.beta1, self.beta2);
         let tensors = params
             .tensors_mut()
             .zip(grads.tensors())
@@ -84,8 +87,7 @@ impl Adam {
             for (((pk, gk), mk), vk) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                 *mk = b1 * *mk + (1.0 - b1) * *gk;
                 *vk = b2 * *vk + (1.0 - b2) * *gk * *gk;
-                let denom = sqrt(*vk) / bias2_sqrt + eps;
-                *pk -= step_size * *mk / denom;
+                *pk -= step_size * *mk / (sqrt(*vk) + eps);
             }
         }
     }
@@ -107,12 +109,19 @@ fn sqrt(x: f32) -> f32 {
 }
 
 /// Polyak averaging of a target network: `θ' ← (1 − τ)·θ' + τ·θ` for every parameter.
-pub fn soft_update<P: Parameters>(target: &mut P, online: &P, tau: f32) {
+///
+/// Returns whether every new target parameter is finite, checked in the same pass. A NaN
+/// or infinity in either network reaches the new target for every τ (`0·∞` is NaN), so
+/// `true` also means both inputs were finite.
+pub fn soft_update<P: Parameters>(target: &mut P, online: &P, tau: f32) -> bool {
+    let mut finite = true;
     for (t, o) in target.tensors_mut().zip(online.tensors()) {
         for (tk, ok) in t.iter_mut().zip(o) {
             *tk = *tk * (1.0 - tau) + tau * *ok;
+            finite &= tk.is_finite();
         }
     }
+    finite
 }
 
 #[cfg(test)]
@@ -178,15 +187,38 @@ mod tests {
     fn polyak_soft_update_golden() {
         let mut target = layer([0.0, 4.0, -2.0]);
         let online = layer([1.0, 0.0, 2.0]);
-        soft_update(&mut target, &online, 0.25);
+        assert!(soft_update(&mut target, &online, 0.25));
         assert_eq!(values(&target), [0.25, 3.0, -1.0]);
-        soft_update(&mut target, &online, 1.0);
+        assert!(soft_update(&mut target, &online, 1.0));
         assert_eq!(values(&target), [1.0, 0.0, 2.0]);
         let mut t = layer([1.0, 1.0, 1.0]);
         for _ in 0..100 {
-            soft_update(&mut t, &layer([0.0, 0.0, 0.0]), 0.005);
+            assert!(soft_update(&mut t, &layer([0.0, 0.0, 0.0]), 0.005));
         }
         let expect = 0.995f64.powi(100);
         assert!((f64::from(values(&t)[0]) - expect).abs() < 1e-5);
+    }
+
+    /// A non-finite parameter in the online or the old target network is reported for
+    /// every τ, including 0 and 1.
+    #[test]
+    fn soft_update_reports_non_finite_inputs() {
+        for tau in [0.0, 0.001, 0.5, 1.0] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut target = layer([0.0, 1.0, 2.0]);
+                assert!(
+                    !soft_update(&mut target, &layer([1.0, bad, 0.0]), tau),
+                    "online {bad}, τ {tau}"
+                );
+                let mut target = layer([0.0, bad, 2.0]);
+                assert!(
+                    !soft_update(&mut target, &layer([1.0, 1.0, 0.0]), tau),
+                    "target {bad}, τ {tau}"
+                );
+            }
+            let mut target = layer([f32::MAX, 0.0, 0.0]);
+            let overflow = soft_update(&mut target, &layer([f32::MAX, 0.0, 0.0]), tau);
+            assert_eq!(overflow, values(&target)[0].is_finite());
+        }
     }
 }

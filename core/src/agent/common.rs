@@ -307,9 +307,10 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Learner<I, H, O, A
         self.optimizer.step(&mut self.net, &self.grads, &mut self.adam);
     }
 
-    /// `target ← (1 − τ)·target + τ·net`.
-    pub fn update_target(&mut self, tau: f32) {
-        soft_update(&mut self.target, &self.net, tau);
+    /// `target ← (1 − τ)·target + τ·net`; returns whether both networks are finite (see
+    /// [`soft_update`]: the check comes with the pass).
+    pub fn update_target(&mut self, tau: f32) -> bool {
+        soft_update(&mut self.target, &self.net, tau)
     }
 
     /// Whether the online and target networks are finite.

@@ -407,9 +407,9 @@ impl<const R: usize> Policy for Ddpg<R> {
         }
         let loss = self.update_critic();
         self.update_actor();
-        self.actor.update_target(self.params.tau);
-        self.critic.update_target(self.params.tau);
-        if !(loss.is_finite() && self.actor.is_finite() && self.critic.is_finite()) {
+        let actor_finite = self.actor.update_target(self.params.tau);
+        let critic_finite = self.critic.update_target(self.params.tau);
+        if !(loss.is_finite() && actor_finite && critic_finite) {
             self.recover();
             return Ok(LearnOutcome::Recovered);
         }

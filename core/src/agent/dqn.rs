@@ -266,7 +266,8 @@ impl<const R: usize> Policy for Dqn<R> {
             .learn_steps
             .is_multiple_of(u64::from(self.params.target_every.max(1)))
         {
-            self.q.update_target(self.params.tau);
+            // Checked below with the online network, as on the steps without this update.
+            let _ = self.q.update_target(self.params.tau);
         }
         if !(loss.is_finite() && self.q.is_finite()) {
             self.recover();

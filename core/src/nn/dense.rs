@@ -65,6 +65,11 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         self.b.get(o).copied()
     }
 
+    /// All biases: the starting values of the output sums.
+    pub fn biases(&self) -> [f32; O] {
+        self.b
+    }
+
     /// `y = x·W + b` for one input row; `y` is overwritten (pre-activation).
     #[inline]
     pub fn forward(&self, x: &[f32; I], y: &mut [f32; O]) {
@@ -101,6 +106,23 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         y: &mut [[f32; O]; ROW_BLOCK],
         act: impl Fn(f32) -> f32 + Copy,
     ) {
+        self.forward_block_feeding(x, y, act, None::<(&Dense<O, 0>, &mut [[f32; 0]; ROW_BLOCK])>);
+    }
+
+    /// [`Dense::forward_block_then`] that also feeds its activated outputs, block by block
+    /// as they are stored, into the next layer's sums: with `Some((next, sums))`, where
+    /// `sums` starts as `next`'s biases, `sums[r][p] += y[r][o]·next.w[o][p]` for every
+    /// output `o` in order — the same order as `next.forward_block(y)`, so the same bits.
+    /// A narrow next layer (a 1-output head) has long chains of dependent additions;
+    /// interleaved with this layer's blocks they overlap with its work.
+    #[inline]
+    pub fn forward_block_feeding<const P: usize>(
+        &self,
+        x: &[[f32; I]; ROW_BLOCK],
+        y: &mut [[f32; O]; ROW_BLOCK],
+        act: impl Fn(f32) -> f32 + Copy,
+        mut next: Option<(&Dense<O, P>, &mut [[f32; P]; ROW_BLOCK])>,
+    ) {
         let (bias_blocks, bias_tail) = self.b.as_chunks::<OUT_BLOCK>();
         for (ob, bias) in bias_blocks.iter().enumerate() {
             let mut acc = [*bias; ROW_BLOCK];
@@ -117,6 +139,9 @@ impl<const I: usize, const O: usize> Dense<I, O> {
                 if let Some(dst) = y_r.as_chunks_mut::<OUT_BLOCK>().0.get_mut(ob) {
                     *dst = acc_r.map(act);
                 }
+            }
+            if let Some((layer, sums)) = next.as_mut() {
+                layer.feed(y, sums, ob * OUT_BLOCK..(ob + 1) * OUT_BLOCK);
             }
         }
         if bias_tail.is_empty() {
@@ -137,6 +162,25 @@ impl<const I: usize, const O: usize> Dense<I, O> {
                 if let Some(dst) = y_r.get_mut(start + o) {
                     *dst = act(*a);
                 }
+            }
+        }
+        if let Some((layer, sums)) = next.as_mut() {
+            layer.feed(y, sums, start..O);
+        }
+    }
+
+    /// `sums[r][o] += x[r][i]·w[i][o]` for the inputs `i` in `inputs`, in order.
+    #[inline(always)]
+    fn feed(
+        &self,
+        x: &[[f32; I]; ROW_BLOCK],
+        sums: &mut [[f32; O]; ROW_BLOCK],
+        inputs: core::ops::Range<usize>,
+    ) {
+        let rows = self.w.get(inputs.clone()).unwrap_or_default();
+        for (i, w) in inputs.zip(rows) {
+            for (s, x_r) in sums.iter_mut().zip(x) {
+                axpy(s, x_r.get(i).copied().unwrap_or(0.0), w);
             }
         }
     }
@@ -249,6 +293,34 @@ mod tests {
         check::<64, 1>(3);
         check::<64, 3>(4);
         check::<6, 37>(5);
+    }
+
+    #[test]
+    fn dense_forward_feeding_is_bit_identical_to_two_layers() {
+        fn check<const I: usize, const O: usize, const P: usize>(seed: u64) {
+            let mut rng = Rng::seed_from_u64(seed);
+            let mut d = Dense::<I, O>::zeroed();
+            let mut next = Dense::<O, P>::zeroed();
+            d.init_uniform(0.7, &mut rng);
+            next.init_uniform(0.7, &mut rng);
+            let x: [[f32; I]; ROW_BLOCK] =
+                core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
+            let relu = |z: f32| z.max(0.0);
+            let (mut h, mut y) = ([[0.0; O]; ROW_BLOCK], [[0.0; P]; ROW_BLOCK]);
+            d.forward_block_then(&x, &mut h, relu);
+            next.forward_block(&h, &mut y);
+            let (mut h2, mut sums) = ([[0.0; O]; ROW_BLOCK], [next.b; ROW_BLOCK]);
+            d.forward_block_feeding(&x, &mut h2, relu, Some((&next, &mut sums)));
+            assert_eq!(h, h2);
+            for (a, b) in y.iter().zip(&sums) {
+                assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
+            }
+        }
+        check::<5, 64, 1>(1);
+        check::<64, 64, 1>(2);
+        check::<64, 64, 21>(3);
+        check::<6, 37, 3>(4);
+        check::<64, 64, 16>(5);
     }
 
     #[test]
