@@ -13,6 +13,11 @@ pub const ROW_BLOCK: usize = 4;
 pub const GRAD_ROW_BLOCK: usize = LANES;
 /// Outputs per register block in [`Dense::forward_block`] (two AVX registers, four SSE/NEON ones).
 pub const OUT_BLOCK: usize = 16;
+/// Gradient rows (inputs) per register block in [`Dense::accumulate_grads`].
+pub const GRAD_IN_BLOCK: usize = 2;
+/// Outputs per register block in [`Dense::accumulate_grads`]: with [`GRAD_IN_BLOCK`], eight
+/// AVX registers of sums.
+pub const GRAD_OUT_BLOCK: usize = 32;
 
 /// A dense layer with compile-time shape `I → O`.
 #[derive(Clone, Debug, PartialEq)]
@@ -188,21 +193,34 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     /// Adds this layer's parameter gradients for a batch to `grads`:
     /// `∂W[i][o] += Σ_rows x[i]·dz[o]` and `∂b[o] += Σ_rows dz[o]`, rows in order.
     ///
-    /// The row loop is innermost so each gradient row stays in registers while the batch
-    /// is summed into it; every element is still summed over rows in order.
+    /// Every element is summed over the rows in order; the loops only choose which
+    /// elements advance together. Layers with at least [`LANES`] outputs keep blocks of
+    /// [`GRAD_IN_BLOCK`] × [`GRAD_OUT_BLOCK`] gradients in registers while the rows are
+    /// summed into them; narrower layers (a 1-output head) take the rows one by one and
+    /// advance all inputs together.
     #[inline]
     pub fn accumulate_grads(grads: &mut Self, x_rows: &[[f32; I]], dz_rows: &[[f32; O]]) {
-        for (i, gw) in grads.w.iter_mut().enumerate() {
-            let mut acc = *gw;
+        let rows = x_rows.len().min(dz_rows.len());
+        let x_rows = x_rows.get(..rows).unwrap_or_default();
+        let dz_rows = dz_rows.get(..rows).unwrap_or_default();
+        if O < LANES {
             for (x, dz) in x_rows.iter().zip(dz_rows) {
-                if let Some(xi) = x.get(i) {
-                    axpy(&mut acc, *xi, dz);
+                for (gw, xi) in grads.w.iter_mut().zip(x) {
+                    axpy(gw, *xi, dz);
                 }
             }
-            *gw = acc;
+        } else {
+            let (blocks, tail) = grads.w.as_chunks_mut::<GRAD_IN_BLOCK>();
+            for (b, block) in blocks.iter_mut().enumerate() {
+                accumulate_block(block, b * GRAD_IN_BLOCK, x_rows, dz_rows);
+            }
+            let start = I - tail.len();
+            for (k, gw) in tail.iter_mut().enumerate() {
+                accumulate_block(core::array::from_mut(gw), start + k, x_rows, dz_rows);
+            }
         }
         let mut acc = grads.b;
-        for dz in dz_rows.iter().take(x_rows.len()) {
+        for dz in dz_rows {
             for (gb, d) in acc.iter_mut().zip(dz) {
                 *gb += *d;
             }
@@ -235,6 +253,51 @@ impl<const I: usize, const O: usize> Dense<I, O> {
             input_grad_rows(&self.w, dz, dx);
         }
     }
+}
+
+/// `g[k][o] += Σ_rows x[first + k]·dz[o]` for the `K` gradient rows of `g`, rows in order,
+/// [`GRAD_OUT_BLOCK`] outputs at a time held in registers.
+#[inline(always)]
+fn accumulate_block<const K: usize, const I: usize, const O: usize>(
+    g: &mut [[f32; O]; K],
+    first: usize,
+    x_rows: &[[f32; I]],
+    dz_rows: &[[f32; O]],
+) {
+    let (out_blocks, out_tail) = [(); O].as_chunks::<GRAD_OUT_BLOCK>();
+    for ob in 0..out_blocks.len() {
+        let mut acc: [[f32; GRAD_OUT_BLOCK]; K] = g.each_ref().map(|row| out_block(row, ob));
+        for (x, dz) in x_rows.iter().zip(dz_rows) {
+            let d = out_block(dz, ob);
+            for (k, a) in acc.iter_mut().enumerate() {
+                axpy(a, x.get(first + k).copied().unwrap_or(0.0), &d);
+            }
+        }
+        for (row, a) in g.iter_mut().zip(acc) {
+            if let Some(dst) = row.as_chunks_mut::<GRAD_OUT_BLOCK>().0.get_mut(ob) {
+                *dst = a;
+            }
+        }
+    }
+    let start = O - out_tail.len();
+    for (k, row) in g.iter_mut().enumerate() {
+        for (x, dz) in x_rows.iter().zip(dz_rows) {
+            let xi = x.get(first + k).copied().unwrap_or(0.0);
+            for (gk, d) in row.iter_mut().zip(dz).skip(start) {
+                *gk += xi * *d;
+            }
+        }
+    }
+}
+
+/// Outputs `ob·GRAD_OUT_BLOCK ..` of one row.
+#[inline(always)]
+fn out_block<const O: usize>(row: &[f32; O], ob: usize) -> [f32; GRAD_OUT_BLOCK] {
+    row.as_chunks::<GRAD_OUT_BLOCK>()
+        .0
+        .get(ob)
+        .copied()
+        .unwrap_or([0.0; GRAD_OUT_BLOCK])
 }
 
 impl<const I: usize, const O: usize> Parameters for Dense<I, O> {
@@ -321,6 +384,46 @@ mod tests {
         check::<64, 64, 21>(3);
         check::<6, 37, 3>(4);
         check::<64, 64, 16>(5);
+    }
+
+    #[test]
+    fn dense_accumulate_grads_sums_rows_in_order() {
+        fn check<const I: usize, const O: usize>(seed: u64, rows: usize) {
+            let mut rng = Rng::seed_from_u64(seed);
+            let x: [[f32; I]; 9] =
+                core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
+            let dz: [[f32; O]; 9] =
+                core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
+            let mut g = Dense::<I, O>::zeroed();
+            g.init_uniform(0.1, &mut rng);
+            let mut expect = g.clone();
+            Dense::accumulate_grads(&mut g, &x[..rows], &dz[..rows]);
+            for (i, row) in expect.w.iter_mut().enumerate() {
+                for (o, e) in row.iter_mut().enumerate() {
+                    for r in 0..rows {
+                        *e += x[r][i] * dz[r][o];
+                    }
+                }
+            }
+            for (o, e) in expect.b.iter_mut().enumerate() {
+                for d in &dz[..rows] {
+                    *e += d[o];
+                }
+            }
+            let bits = |d: &Dense<I, O>| -> std::vec::Vec<u32> {
+                d.tensors().flatten().map(|v| v.to_bits()).collect()
+            };
+            assert_eq!(bits(&g), bits(&expect), "{I}x{O}, {rows} rows");
+        }
+        for rows in [0, 1, 8, 9] {
+            check::<64, 64>(1, rows);
+            check::<6, 64>(2, rows);
+            check::<5, 64>(3, rows);
+            check::<64, 1>(4, rows);
+            check::<64, 3>(5, rows);
+            check::<7, 45>(6, rows);
+            check::<3, 8>(7, rows);
+        }
     }
 
     #[test]
