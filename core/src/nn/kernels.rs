@@ -48,31 +48,38 @@ pub fn input_grad_rows<const I: usize, const O: usize>(
     rows_to_lanes(dz, &mut dz_t);
     let (w_blocks, w_tail) = w.as_chunks::<LANES>();
     for (c, wb) in w_blocks.iter().enumerate() {
-        let mut acc = [f32x8::ZERO; LANES];
-        for (o, d) in dz_t.iter().enumerate() {
-            for (a, wi) in acc.iter_mut().zip(wb) {
-                *a += f32x8::splat(wi.get(o).copied().unwrap_or(0.0)) * *d;
-            }
-        }
         // Lane r of acc[k] is dx[r][8c + k]: transpose back into the rows.
+        let acc = lane_sums(wb, &dz_t);
         for (row, v) in dx.iter_mut().zip(f32x8::transpose(acc)) {
             if let Some(dst) = row.as_chunks_mut::<LANES>().0.get_mut(c) {
                 *dst = v.to_array();
             }
         }
     }
+    // The last inputs advance together too, so their chains of additions overlap.
     let start = I - w_tail.len();
-    for (k, wi) in w_tail.iter().enumerate() {
-        let mut acc = f32x8::ZERO;
-        for (wio, d) in wi.iter().zip(&dz_t) {
-            acc += f32x8::splat(*wio) * *d;
-        }
-        for (row, x) in dx.iter_mut().zip(acc.to_array()) {
+    let acc = lane_sums(w_tail, &dz_t);
+    for (k, v) in acc.iter().take(w_tail.len()).enumerate() {
+        for (row, x) in dx.iter_mut().zip(v.to_array()) {
             if let Some(dst) = row.get_mut(start + k) {
                 *dst = x;
             }
         }
     }
+}
+
+/// For up to [`LANES`] weight rows `w[k]`: `acc[k] = Σ_o w[k][o]·dz_t[o]`, from zero in
+/// order of `o`; lanes past `w.len()` stay zero.
+#[inline(always)]
+fn lane_sums<const O: usize>(w: &[[f32; O]], dz_t: &[f32x8; O]) -> [f32x8; LANES] {
+    let mut acc = [f32x8::ZERO; LANES];
+    let n = w.len().min(LANES);
+    for (o, d) in dz_t.iter().enumerate() {
+        for (a, wk) in acc.iter_mut().zip(w).take(n) {
+            *a += f32x8::splat(wk.get(o).copied().unwrap_or(0.0)) * *d;
+        }
+    }
+    acc
 }
 
 /// Transposes `LANES` rows of `N` values into `N` vectors: lane `r` of `out[k]` is `rows[r][k]`.
