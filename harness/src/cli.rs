@@ -351,6 +351,11 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             let m4_inference = Path::new(
                 "firmware-sim/cortex-m4-infer/target/thumbv7em-none-eabihf/release/cavmem-m4-infer",
             );
+            for image in [fw.as_path(), m4, m4_inference] {
+                if let Some(warning) = crate::footprint::staleness_warning(image) {
+                    eprintln!("{warning}");
+                }
+            }
             let f = crate::footprint::measure(&fw, Some(m4), Some(m4_inference), !no_callgrind)
                 .map_err(CliError::failure)?;
             print!("{}", crate::footprint::to_text(&f));

@@ -295,6 +295,20 @@ fn per_call(fw: &Path, policy: u8, acts: bool, n: usize) -> Option<f64> {
     Some((ib as f64 - ia as f64) / n as f64)
 }
 
+/// A warning when the image at `path` is older than this `cavmem` executable: it was
+/// probably built from an older core, so its figures may not be this revision's. `None`
+/// when it is newer, or either time cannot be read.
+pub fn staleness_warning(path: &Path) -> Option<String> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let exe = std::env::current_exe().ok()?;
+    (modified(path)? < modified(&exe)?).then(|| {
+        format!(
+            "warning: {} is older than this cavmem executable; rebuild it (README, 'What the agent costs') to measure this revision",
+            path.display()
+        )
+    })
+}
+
 /// Measures everything; `callgrind` turns the instruction counts on (needs valgrind).
 ///
 /// # Errors
@@ -409,4 +423,31 @@ pub fn to_text(f: &Footprint) -> String {
     }
     out += "(stack in bytes, painted; times per request through the pipes, native; instructions per request by callgrind, incl. framing)\n";
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn footprint_warns_about_images_older_than_the_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("cavmem-fw");
+        std::fs::write(&image, b"\x7fELF").unwrap();
+        assert_eq!(staleness_warning(&image), None, "just built");
+        let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&image)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let warning = staleness_warning(&image).unwrap();
+        assert!(
+            warning.contains("cavmem-fw") && warning.contains("older"),
+            "{warning}"
+        );
+        assert_eq!(staleness_warning(&dir.path().join("missing")), None);
+    }
 }
