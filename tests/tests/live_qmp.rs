@@ -130,7 +130,8 @@ fn qmp_guest_balloon_reaches_its_target_and_faults_follow_memory() {
 }
 
 /// Two guests share 640 MiB; the second one's workload needs more than its half. DDPG
-/// agents trained on the simulator (s2) and run over QMP move memory toward it.
+/// agents trained on the simulator (on the same node: 640 MiB, gcc and perlbench) and run
+/// over QMP move memory toward it.
 #[test]
 fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
     use cavmem_core::agent::PolicyKind;
@@ -149,7 +150,18 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
     for guest in [&roomy, &starved] {
         resize(&mut connect(guest), 320 * MIB, Duration::from_secs(30));
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The live node's own scenario, trained in the simulator first (the workflow of
+    // docs/live.md): the policy then acts on states like the ones it learned from.
+    let scenario = dir.path().join("two-guests.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"two-guests\"\n[node]\ncapacity = \"640 MiB\"\nfloor = \"128 MiB\"\n\
+         initial_allocation = \"320 MiB\"\nstep = \"1 s\"\nsteps_per_episode = 20\n\
+         fault_service_time = \"1 ms\"\n\
+         [[vm]]\nworkload = \"gcc\"\ncopies = 1\nvcpus = 1\n\
+         [[vm]]\nworkload = \"perlbench\"\ncopies = 1\nvcpus = 1\n",
+    )
+    .unwrap();
     let snapshot = dir.path().join("ddpg.cavm");
     let core = |scenario: std::path::PathBuf| RunArgsCore {
         scenario,
@@ -159,7 +171,7 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
     };
     let train = Command::Train {
         run: RunArgs {
-            core: core(root.join("harness/scenarios/s2.toml")),
+            core: core(scenario.clone()),
             episodes: 1000,
         },
         save: snapshot.clone(),
@@ -171,16 +183,6 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
         .unwrap()
         .join()
         .unwrap();
-    let scenario = dir.path().join("two-guests.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"two-guests\"\n[node]\ncapacity = \"640 MiB\"\nfloor = \"128 MiB\"\n\
-         initial_allocation = \"320 MiB\"\nstep = \"1 s\"\nsteps_per_episode = 20\n\
-         fault_service_time = \"1 ms\"\n\
-         [[vm]]\nworkload = \"gcc\"\ncopies = 1\nvcpus = 1\n\
-         [[vm]]\nworkload = \"perlbench\"\ncopies = 1\nvcpus = 1\n",
-    )
-    .unwrap();
     let out = dir.path().join("live");
     let live = Command::Live(LiveArgs {
         run: core(scenario),
