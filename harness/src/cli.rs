@@ -71,7 +71,8 @@ pub enum Command {
         /// Output directory.
         #[arg(long, default_value = "results/run")]
         out: PathBuf,
-        /// Start every VM's agent from this policy snapshot (from `cavmem train --save`).
+        /// Start every VM's agent from this policy snapshot (from `cavmem train --save`);
+        /// with `{vm}` in the path, VM n loads its own file (`{vm}` → n).
         #[arg(long)]
         load: Option<PathBuf>,
         /// Evaluate only: no learning and no exploration.
@@ -84,12 +85,14 @@ pub enum Command {
     /// Train one policy on one scenario and save VM 1's trained policy as a snapshot.
     ///
     /// The snapshot (docs/snapshot.md) holds what acting needs; `cavmem run --load` starts
-    /// every VM's agent from it. Also writes what `run` writes.
+    /// every VM's agent from it. With `{vm}` in the path (`--save 'policy-{vm}.cavm'`),
+    /// every VM's policy is saved, VM n's to the path with `{vm}` → n, and `--load` with
+    /// the same pattern gives each VM its own. Also writes what `run` writes.
     Train {
         /// Scenario, policy, episodes, seed, formulation.
         #[command(flatten)]
         run: RunArgs,
-        /// Where to write the snapshot, e.g. policy.cavm.
+        /// Where to write the snapshot, e.g. policy.cavm (VM 1's), or policy-{vm}.cavm (every VM's).
         #[arg(long)]
         save: PathBuf,
         /// Output directory for the run's episodes.
@@ -332,17 +335,26 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             let spec = run_spec(&run, true, AgentsAt::Inprocess)?;
             let mut agents = make_agents(&spec).map_err(CliError::failure)?;
             run_one(&spec, &mut agents, &out)?;
+            if agents.is_empty() {
+                return Err(CliError::failure("the scenario has no VM"));
+            }
+            let each = save.to_string_lossy().contains(VM_PLACEHOLDER);
             let mut bytes = vec![0u8; SNAPSHOT_BUFFER_BYTES];
-            let first = agents
-                .first_mut()
-                .ok_or_else(|| CliError::failure("the scenario has no VM"))?;
-            let n = first.save_snapshot(&mut bytes).map_err(CliError::failure)?;
-            write_atomic(&save, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
-            println!(
-                "saved VM 1's {} policy to {} ({n} bytes)",
-                policy.name(),
-                save.display()
-            );
+            for (index, agent) in agents
+                .iter_mut()
+                .enumerate()
+                .take(if each { usize::MAX } else { 1 })
+            {
+                let file = snapshot_path_for_vm(&save, index);
+                let n = agent.save_snapshot(&mut bytes).map_err(CliError::failure)?;
+                write_atomic(&file, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
+                println!(
+                    "saved VM {}'s {} policy to {} ({n} bytes)",
+                    index + 1,
+                    policy.name(),
+                    file.display()
+                );
+            }
             Ok(())
         }
         Command::Footprint { json, no_callgrind } => {
@@ -496,10 +508,28 @@ pub fn execute(command: Command) -> Result<(), CliError> {
 const SNAPSHOT_BUFFER_BYTES: usize = cavmem_core::agent::QLearning::SNAPSHOT_BYTES;
 
 /// Loads the policy snapshot at `path` into every agent.
+/// The placeholder in a snapshot path that stands for the VM's number (1, 2, …): with it,
+/// `train --save` writes one snapshot per VM and `--load` gives each VM its own.
+pub const VM_PLACEHOLDER: &str = "{vm}";
+
+/// The snapshot path of VM `index` (0-based): `path` with [`VM_PLACEHOLDER`] replaced by
+/// `index + 1`, or `path` itself when it has no placeholder (every VM shares it).
+pub fn snapshot_path_for_vm(path: &Path, index: usize) -> PathBuf {
+    let text = path.to_string_lossy();
+    if text.contains(VM_PLACEHOLDER) {
+        PathBuf::from(text.replace(VM_PLACEHOLDER, &(index + 1).to_string()))
+    } else {
+        path.to_path_buf()
+    }
+}
+
 fn load_all(agents: &mut [Box<dyn SimAgent>], path: &Path) -> Result<(), CliError> {
-    let named = |e: &dyn std::fmt::Display| CliError::input(format!("{}: {e}", path.display()));
-    let bytes = std::fs::read(path).map_err(|e| named(&e))?;
-    for agent in agents {
+    for (index, agent) in agents.iter_mut().enumerate() {
+        let file = snapshot_path_for_vm(path, index);
+        let named = |e: &dyn std::fmt::Display| {
+            CliError::input(format!("{} (VM {}): {e}", file.display(), index + 1))
+        };
+        let bytes = std::fs::read(&file).map_err(|e| named(&e))?;
         agent.load_snapshot(&bytes).map_err(|e| named(&e))?;
     }
     Ok(())

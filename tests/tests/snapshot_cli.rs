@@ -109,3 +109,61 @@ fn snapshot_train_save_then_run_load_no_learn() {
         .join()
         .unwrap();
 }
+
+/// `--save 'p-{vm}.cavm'` writes every VM's policy; `--load 'p-{vm}.cavm'` gives each VM its
+/// own, and a missing file is an error naming the file and the VM.
+#[test]
+fn snapshot_one_file_per_vm_with_the_vm_placeholder() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let core = |seed| RunArgsCore {
+                scenario: scenario(),
+                policy: PolicyKind::Ddpg,
+                seed,
+                formulation: FormulationName::Raw,
+            };
+            let pattern = dir.path().join("ddpg-{vm}.cavm");
+            execute(Command::Train {
+                run: RunArgs {
+                    core: core(1),
+                    episodes: 2,
+                },
+                save: pattern.clone(),
+                out: dir.path().join("train"),
+            })
+            .unwrap();
+            let (one, two) = (dir.path().join("ddpg-1.cavm"), dir.path().join("ddpg-2.cavm"));
+            let (a, b) = (std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
+            assert_ne!(a, b, "the two VMs' agents learned different policies");
+            let run = |load: PathBuf, out: &str| Command::Run {
+                run: RunArgs {
+                    core: core(2),
+                    episodes: 1,
+                },
+                out: dir.path().join(out),
+                load: Some(load),
+                no_learn: true,
+                agents: AgentsAt::Inprocess,
+            };
+            execute(run(pattern.clone(), "each")).unwrap();
+            // Each VM acted with its own policy: not what VM 1's policy alone does.
+            execute(run(one.clone(), "first")).unwrap();
+            let trace = |out: &str| {
+                let run: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(dir.path().join(out).join("run.json")).unwrap())
+                        .unwrap();
+                run["trace"].to_string()
+            };
+            assert_ne!(trace("each"), trace("first"));
+            std::fs::remove_file(&two).unwrap();
+            let err = execute(run(pattern, "missing")).unwrap_err();
+            assert!(err.usage, "a missing snapshot is bad input");
+            let err = err.message;
+            assert!(err.contains("ddpg-2.cavm") && err.contains("VM 2"), "{err}");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

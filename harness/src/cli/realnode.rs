@@ -113,7 +113,8 @@ pub struct LiveArgs {
     /// How long to run, e.g. "300 s" (whole episodes of the scenario's steps; at least one).
     #[arg(long, default_value = "300 s", value_parser = crate::quantity::parse_seconds)]
     pub duration: f64,
-    /// Start every VM's agent from this policy snapshot (from `cavmem train --save`).
+    /// Start every VM's agent from this policy snapshot (from `cavmem train --save`); with
+    /// `{vm}` in the path, VM n loads its own file (`{vm}` → n).
     #[arg(long)]
     pub load: Option<PathBuf>,
     /// Evaluate only: no learning and no exploration.
