@@ -1,8 +1,8 @@
 //! The few arithmetic kernels the networks are made of, with a fixed summation order.
 //!
 //! Rust never contracts `a * b + c` into a fused multiply-add and never reassociates
-//! floating-point sums, so these loops give identical bits on x86-64, on a Cortex-M4F and
-//! under Miri. Every sum here runs over its terms in index order, starting from its first
+//! floating-point sums, so these loops give identical bits on x86-64 and on a Cortex-M4F
+//! (CI compares the self-test digests). Every sum here runs over its terms in index order, starting from its first
 //! addend (a bias, or zero); the blocked kernels only choose which sums advance together.
 //! [`input_grad_rows`] uses explicit 8-lane vectors ([`wide::f32x8`]: one `f32` per lane,
 //! plain IEEE multiplies and adds; arrays on targets without SIMD), because the compiler's
