@@ -180,9 +180,9 @@ mod tests {
         assert_eq!(&d[4..5], "-");
     }
 
-    /// A short calibration of the perlbench stand-in at a small size, as root with cgroups
-    /// and swap (otherwise SKIPPED): squeezed to 40% it takes major faults and progresses
-    /// more slowly than with its whole footprint.
+    /// A short calibration of the perlbench stand-in, as root with cgroups and swap
+    /// (otherwise SKIPPED): squeezed to 80% it takes major faults and progresses more
+    /// slowly than with its whole footprint.
     #[test]
     fn calibrate_measures_faults_rising_as_the_limit_falls() {
         let Some((root, version)) = crate::backend::cgroup::tests_support::controller() else {
@@ -195,18 +195,30 @@ mod tests {
         };
         let spec = CalibrateSpec {
             benchmarks: vec![Benchmark::Perlbench],
-            levels_percent: vec![100, 40],
+            levels_percent: vec![100, 80],
             window: Duration::from_secs(2),
             settle: Duration::from_millis(500),
-            // Full size, as `cavmem calibrate` runs it (about 99 MiB; 40% is about 40 MiB).
-            // At half size the 40% limit (about 20 MiB) sometimes had the memcg OOM-kill
-            // perl when a swap-in could not be charged (twice in this project's CI runs).
+            // Full size, as `cavmem calibrate` runs it (about 99 MiB); 80% gave 6,600
+            // faults/s in the calibration.
             size_scale: 1.0,
         };
-        let w = measure_one(&spec, Benchmark::Perlbench, &root, version, dir.path(), |_| {}).unwrap();
+        // While the other tests keep both cores busy, the memcg has OOM-killed perl at a
+        // limit (three of this session's CI runs, at 40% and at 80%), swap-out not keeping
+        // up. That is the kernel under load, not what this test checks: such a run is
+        // repeated, at most three times in all; any other error fails at once.
+        let mut attempts = 0;
+        let w = loop {
+            attempts += 1;
+            match measure_one(&spec, Benchmark::Perlbench, &root, version, dir.path(), |_| {}) {
+                Err(e) if attempts < 3 && format!("{e:?}").contains("SIGKILL") => {
+                    println!("calibration attempt {attempts}: {e:?}; again");
+                }
+                other => break other.unwrap(),
+            }
+        };
         assert!(w.footprint_bytes > 32 << 20, "{w:?}");
         let (full, squeezed) = (w.point[0], w.point[1]);
-        assert!((squeezed.fraction - 0.4).abs() < 0.01);
+        assert!((squeezed.fraction - 0.8).abs() < 0.01);
         assert!(
             squeezed.faults_per_s() > 100.0 && squeezed.faults_per_s() > 10.0 * full.faults_per_s().max(1.0),
             "{w:?}"
