@@ -507,7 +507,6 @@ pub fn execute(command: Command) -> Result<(), CliError> {
 /// Room for the largest snapshot (the Q-table's).
 const SNAPSHOT_BUFFER_BYTES: usize = cavmem_core::agent::QLearning::SNAPSHOT_BYTES;
 
-/// Loads the policy snapshot at `path` into every agent.
 /// The placeholder in a snapshot path that stands for the VM's number (1, 2, …): with it,
 /// `train --save` writes one snapshot per VM and `--load` gives each VM its own.
 pub const VM_PLACEHOLDER: &str = "{vm}";
@@ -523,6 +522,7 @@ pub fn snapshot_path_for_vm(path: &Path, index: usize) -> PathBuf {
     }
 }
 
+/// Loads the policy snapshot at `path` into every agent (each VM's own with [`VM_PLACEHOLDER`]).
 fn load_all(agents: &mut [Box<dyn SimAgent>], path: &Path) -> Result<(), CliError> {
     for (index, agent) in agents.iter_mut().enumerate() {
         let file = snapshot_path_for_vm(path, index);
