@@ -162,7 +162,9 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
          [[vm]]\nworkload = \"perlbench\"\ncopies = 1\nvcpus = 1\n",
     )
     .unwrap();
-    let snapshot = dir.path().join("ddpg.cavm");
+    // One policy per VM: the roomy VM's agent learned to give memory up, the starved one's
+    // to take it.
+    let snapshot = dir.path().join("ddpg-{vm}.cavm");
     let core = |scenario: std::path::PathBuf| RunArgsCore {
         scenario,
         policy: PolicyKind::Ddpg,
@@ -208,16 +210,26 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
         .join()
         .unwrap();
     let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
-    let last = run["trace"].as_array().unwrap().last().unwrap();
-    let held: Vec<u64> = last["allocation_bytes"]
+    for step in run["trace"].as_array().unwrap() {
+        let held: u64 = step["allocation_bytes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert!(held <= 640 * MIB, "over the capacity: {step}");
+    }
+    // The episode's mean allocations (the balloons move while the guests run, so single
+    // steps are noisy under load): the starved guest holds more than its starting half and
+    // more than the roomy one.
+    let mean: Vec<f64> = run["records"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_u64().unwrap())
+        .map(|r| r["avg_allocation_bytes"].as_f64().unwrap())
         .collect();
-    assert!(held[0] + held[1] <= 640 * MIB, "{held:?}");
     assert!(
-        held[1] > 320 * MIB && held[1] > held[0],
-        "memory moved toward the starved guest: {held:?} B"
+        mean[1] > (320 * MIB) as f64 && mean[1] > mean[0],
+        "memory moved toward the starved guest: mean allocations {mean:?} B"
     );
 }
