@@ -121,24 +121,14 @@ fn critic_network(c: &mut Criterion) {
     g.finish();
 }
 
-fn observation(rng: &mut Rng) -> Observation {
-    Observation {
-        msr: rng.uniform_range(-1.0, 1.0),
-        mem_share: rng.uniform_f32(),
-        avg_msr: rng.uniform_range(-1.0, 1.0),
-        msr_tgt: rng.uniform_range(-1.0, 1.0),
-        total_mem_use: rng.uniform_f32(),
-    }
-}
-
 fn filled<P: Policy>(mut p: Box<P>) -> Box<P> {
     let mut rng = Rng::seed_from_u64(3);
     for _ in 0..4096 {
         let t = AgentTransition {
-            state: observation(&mut rng),
+            state: Observation::random(&mut rng),
             bid: rng.uniform_range(-1.0, 1.0),
             reward: -rng.uniform_f32(),
-            next_state: observation(&mut rng),
+            next_state: Observation::random(&mut rng),
             done: false,
         };
         let _ = p.record(&t);

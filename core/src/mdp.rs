@@ -146,6 +146,19 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// A random observation in the variables' ranges (`msr`, `avg_msr`, `msr_tgt` in
+    /// [-1, 1), the shares in [0, 1)), drawn in field order: for benchmarks, tests and the
+    /// self-test script.
+    pub fn random(rng: &mut crate::rng::Rng) -> Self {
+        Self {
+            msr: rng.uniform_range(-1.0, 1.0),
+            mem_share: rng.uniform_f32(),
+            avg_msr: rng.uniform_range(-1.0, 1.0),
+            msr_tgt: rng.uniform_range(-1.0, 1.0),
+            total_mem_use: rng.uniform_f32(),
+        }
+    }
+
     /// The network input, in Table 1's order.
     pub const fn to_array(&self) -> [f32; STATE_DIM] {
         [

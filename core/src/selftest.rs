@@ -31,25 +31,15 @@ impl Fnv {
     }
 }
 
-fn observation(rng: &mut Rng) -> Observation {
-    Observation {
-        msr: rng.uniform_range(-1.0, 1.0),
-        mem_share: rng.uniform_f32(),
-        avg_msr: rng.uniform_range(-1.0, 1.0),
-        msr_tgt: rng.uniform_range(-1.0, 1.0),
-        total_mem_use: rng.uniform_f32(),
-    }
-}
-
 /// Runs the script on `agent` (freshly made by [`selftest_agent`]) and returns the digest.
 pub fn run_selftest(agent: &mut Ddpg<SELFTEST_REPLAY>) -> u64 {
     let mut digest = Fnv(0xcbf2_9ce4_8422_2325);
     let mut env = Rng::seed_from_u64(2024);
-    let mut obs = observation(&mut env);
+    let mut obs = Observation::random(&mut env);
     for step in 0..SELFTEST_STEPS {
         let bid = agent.act(&obs).map_or(0.0, |d| d.bid);
         digest.word(bid.to_bits());
-        let next = observation(&mut env);
+        let next = Observation::random(&mut env);
         let reward = -libm::fabsf(bid - obs.msr) - 0.5 * (next.msr + 1.0) * 0.5;
         let t = AgentTransition {
             state: obs,

@@ -56,24 +56,14 @@ fn measure(per_sample_calls: u32, scale: f64, mut f: impl FnMut()) -> Figure {
     }
 }
 
-fn observation(rng: &mut Rng) -> Observation {
-    Observation {
-        msr: rng.uniform_range(-1.0, 1.0),
-        mem_share: rng.uniform_f32(),
-        avg_msr: rng.uniform_range(-1.0, 1.0),
-        msr_tgt: rng.uniform_range(-1.0, 1.0),
-        total_mem_use: rng.uniform_f32(),
-    }
-}
-
 fn filled<P: Policy>(mut p: P, transitions: usize) -> P {
     let mut rng = Rng::seed_from_u64(1);
     for _ in 0..transitions {
         let t = AgentTransition {
-            state: observation(&mut rng),
+            state: Observation::random(&mut rng),
             bid: rng.uniform_range(-1.0, 1.0),
             reward: -rng.uniform_f32(),
-            next_state: observation(&mut rng),
+            next_state: Observation::random(&mut rng),
             done: false,
         };
         let _ = p.record(&t);
@@ -140,7 +130,7 @@ pub fn run_all(with_paper: bool, out_dir_for_paper: &std::path::Path) -> BenchRe
     if let Ok(n) = ddpg.save_snapshot(&mut snapshot) {
         let _ = actor.load_snapshot(&snapshot[..n]);
     }
-    let obs = observation(&mut rng);
+    let obs = Observation::random(&mut rng);
     let actor_infer_us = measure(100_000, 1e6, || {
         let _ = black_box(actor.act(black_box(&obs)));
     });
@@ -153,7 +143,7 @@ pub fn run_all(with_paper: bool, out_dir_for_paper: &std::path::Path) -> BenchRe
         state: obs,
         bid: 0.25,
         reward: -0.5,
-        next_state: observation(&mut rng),
+        next_state: Observation::random(&mut rng),
         done: false,
     };
     let ql_update_ns = measure(100_000, 1e9, || {
