@@ -359,8 +359,35 @@ impl CgroupNode {
         Ok(())
     }
 
+    /// Processes of VM `vm` the kernel's OOM killer has killed since its cgroup was
+    /// created (v1 `oom_kill` in `memory.oom_control`, v2 `oom_kill` in `memory.events`).
+    ///
+    /// # Errors
+    /// [`CgroupError`] when the file cannot be read or lacks the counter (v1 kernels
+    /// before 4.13).
+    pub fn oom_kills(&self, vm: usize) -> Result<u64, CgroupError> {
+        let file = match self.version {
+            CgroupVersion::V1 => "memory.oom_control",
+            CgroupVersion::V2 => "memory.events",
+        };
+        self.counter(vm, file, "oom_kill")
+    }
+
+    /// Kills every process in VM `vm`'s cgroup (best effort; a workload's grandchildren,
+    /// such as the compilers a shell loop starts, included).
+    pub fn kill_all(&self, vm: usize) {
+        if let Ok(pids) = self.processes(vm) {
+            signal("-KILL", &pids);
+        }
+    }
+
     fn stat(&self, vm: usize, key: &str) -> Result<u64, CgroupError> {
-        let file = self.group(vm)?.join("memory.stat");
+        self.counter(vm, "memory.stat", key)
+    }
+
+    /// The counter `key` of a cgroup file of `key value` lines.
+    fn counter(&self, vm: usize, file: &str, key: &str) -> Result<u64, CgroupError> {
+        let file = self.group(vm)?.join(file);
         let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())

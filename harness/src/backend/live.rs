@@ -7,7 +7,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::cgroup::{CgroupNode, CgroupVersion};
@@ -17,12 +17,19 @@ use crate::scenario::Scenario;
 use crate::sim::VmReading;
 use crate::sim::workload::Benchmark;
 
-/// Copies of a stand-in running in one cgroup, and their progress (`tick` lines).
+/// Copies of a stand-in running in one cgroup, and their progress (`tick` lines). A copy
+/// the kernel's OOM killer takes (a cgroup over its limit whose swap-out cannot keep up)
+/// is started again by [`RunningCopies::revive`], as a crashed service would be.
 #[derive(Debug)]
 pub struct RunningCopies {
+    vm: usize,
+    command: StandInCommand,
     children: Vec<Child>,
+    /// Per copy: whether it has built its data (its `ready` line).
+    ready: Vec<Arc<AtomicBool>>,
     ticks: Arc<AtomicU64>,
-    ready: Arc<AtomicU32>,
+    /// The cgroup's OOM kills already explained by a copy's exit.
+    oom_kills_seen: u64,
     what: String,
 }
 
@@ -40,31 +47,42 @@ impl RunningCopies {
         what: String,
     ) -> Result<Self, String> {
         let mut running = Self {
+            vm,
+            command: command.clone(),
             children: Vec::new(),
+            ready: Vec::new(),
             ticks: Arc::new(AtomicU64::new(0)),
-            ready: Arc::new(AtomicU32::new(0)),
+            oom_kills_seen: node.oom_kills(vm).unwrap_or(0),
             what,
         };
         for _ in 0..copies {
-            let mut child = node
-                .spawn(vm, &command.program, &command.args, Stdio::piped())
-                .map_err(|e| e.to_string())?;
-            if let Some(out) = child.stdout.take() {
-                let (ticks, ready) = (Arc::clone(&running.ticks), Arc::clone(&running.ready));
-                std::thread::spawn(move || {
-                    for line in std::io::BufReader::new(out).lines() {
-                        let Ok(line) = line else { break };
-                        if line == "tick" {
-                            ticks.fetch_add(1, Ordering::Relaxed);
-                        } else if line.starts_with("ready") {
-                            ready.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                });
-            }
+            let (child, ready) = running.spawn(node)?;
             running.children.push(child);
+            running.ready.push(ready);
         }
         Ok(running)
+    }
+
+    /// One copy, its output read by a thread that counts its ticks and flags its `ready`.
+    fn spawn(&self, node: &CgroupNode) -> Result<(Child, Arc<AtomicBool>), String> {
+        let mut child = node
+            .spawn(self.vm, &self.command.program, &self.command.args, Stdio::piped())
+            .map_err(|e| e.to_string())?;
+        let ready = Arc::new(AtomicBool::new(false));
+        if let Some(out) = child.stdout.take() {
+            let (ticks, ready) = (Arc::clone(&self.ticks), Arc::clone(&ready));
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if line == "tick" {
+                        ticks.fetch_add(1, Ordering::Relaxed);
+                    } else if line.starts_with("ready") {
+                        ready.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        Ok((child, ready))
     }
 
     /// Units of work done so far by all copies.
@@ -74,41 +92,61 @@ impl RunningCopies {
 
     /// Copies that have built their data and started working.
     pub fn ready(&self) -> u32 {
-        self.ready.load(Ordering::Relaxed)
+        self.ready.iter().filter(|r| r.load(Ordering::Relaxed)).count() as u32
     }
 
-    /// Whether every copy is still running.
+    /// Starts again every copy that exited because the OOM killer took it or one of its
+    /// processes (the cgroup's OOM-kill counter rose; on kernels without the counter, a
+    /// copy killed by signal 9) and returns how many were restarted.
     ///
     /// # Errors
-    /// A message naming the copy that exited and how (a kill by signal 9 under a limit is
-    /// the OOM killer: is there swap?).
-    pub fn check_alive(&mut self) -> Result<(), String> {
-        for (k, child) in self.children.iter_mut().enumerate() {
-            if let Ok(Some(status)) = child.try_wait() {
+    /// A message naming a copy that exited for any other reason, and how, or that could
+    /// not be started again.
+    pub fn revive(&mut self, node: &CgroupNode) -> Result<u32, String> {
+        let mut restarted = 0;
+        for k in 0..self.children.len() {
+            let Ok(Some(status)) = self.children[k].try_wait() else {
+                continue;
+            };
+            let killed = std::os::unix::process::ExitStatusExt::signal(&status) == Some(9);
+            let oom = match node.oom_kills(self.vm) {
+                Ok(kills) if kills > self.oom_kills_seen => {
+                    self.oom_kills_seen += 1;
+                    true
+                }
+                Ok(_) => false,
+                Err(_) => killed,
+            };
+            if !oom {
                 return Err(format!(
                     "{} copy {} exited ({status}){}",
                     self.what,
                     k + 1,
-                    if std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) {
-                        "; killed by the OOM killer? a cgroup over its limit without swap has its processes killed"
+                    if killed {
+                        "; killed by signal 9, not by the OOM killer"
                     } else {
                         ""
                     }
                 ));
             }
+            let (child, ready) = self.spawn(node)?;
+            self.children[k] = child;
+            self.ready[k] = ready;
+            restarted += 1;
         }
-        Ok(())
+        Ok(restarted)
     }
 
-    /// Waits until every copy is ready, at most `timeout`.
+    /// Waits until every copy is ready, at most `timeout`, restarting copies the OOM
+    /// killer takes meanwhile ([`RunningCopies::revive`]).
     ///
     /// # Errors
-    /// A message when a copy exits or the time runs out; [`NodeError::Interrupted`]'s text
+    /// A message when a copy exits otherwise or the time runs out; [`NodeError::Interrupted`]
     /// on Ctrl-C.
-    pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), NodeError> {
+    pub fn wait_ready(&mut self, node: &CgroupNode, timeout: Duration) -> Result<(), NodeError> {
         let end = Instant::now() + timeout;
         while self.ready() < self.children.len() as u32 {
-            self.check_alive().map_err(NodeError::Backend)?;
+            self.revive(node).map_err(NodeError::Backend)?;
             if Instant::now() > end {
                 return Err(NodeError::Backend(format!(
                     "{}: not ready after {} s",
@@ -123,13 +161,15 @@ impl RunningCopies {
         Ok(())
     }
 
-    /// Kills the copies and waits for them.
+    /// Kills the copies and waits for them (the processes they started are killed with
+    /// their cgroup: [`CgroupNode::kill_all`]).
     pub fn stop(&mut self) {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
         }
         self.children.clear();
+        self.ready.clear();
     }
 }
 
@@ -154,6 +194,8 @@ pub struct CgroupBackend {
     vcpus: Vec<u32>,
     demand_bytes: Vec<u64>,
     running: Vec<Option<RunningCopies>>,
+    /// Per VM: copies started again after the OOM killer took them.
+    oom_restarts: Vec<u64>,
     present: Vec<bool>,
     allocations: Vec<u64>,
     readings: Vec<VmReading>,
@@ -222,6 +264,7 @@ impl CgroupBackend {
                 .collect(),
             names,
             running: (0..n).map(|_| None).collect(),
+            oom_restarts: vec![0; n],
             present: vec![false; n],
             allocations: vec![0; n],
             readings: vec![VmReading::default(); n],
@@ -239,7 +282,7 @@ impl CgroupBackend {
         }
         backend.set_allocations(&allocations)?;
         for running in backend.running.iter_mut().flatten() {
-            running.wait_ready(READY_TIMEOUT)?;
+            running.wait_ready(&backend.node, READY_TIMEOUT)?;
         }
         backend.mark();
         Ok(backend)
@@ -248,6 +291,12 @@ impl CgroupBackend {
     /// The node's cgroup directory.
     pub fn dir(&self) -> &Path {
         self.node.dir()
+    }
+
+    /// Per VM: how many of its workload's copies were started again after the kernel's OOM
+    /// killer took them (each restart loses that copy's progress and rebuilds its data).
+    pub fn oom_restarts(&self) -> &[u64] {
+        &self.oom_restarts
     }
 
     /// Starts a new measurement interval now.
@@ -285,6 +334,7 @@ impl NodeBackend for CgroupBackend {
             self.cpu_then[vm] = self.node.user_cpu_s(vm).unwrap_or(0.0);
         } else {
             *slot = None; // kills the copies; the limit stays until memory is given again
+            self.node.kill_all(vm); // and what they started (a compiler of the gcc loop)
             self.allocations[vm] = 0;
             self.readings[vm] = VmReading::default();
         }
@@ -338,7 +388,16 @@ impl NodeBackend for CgroupBackend {
                 self.readings[j] = VmReading::default();
                 continue;
             };
-            running.check_alive().map_err(NodeError::Backend)?;
+            let restarted = running.revive(&self.node).map_err(NodeError::Backend)?;
+            if restarted > 0 {
+                self.oom_restarts[j] += u64::from(restarted);
+                eprintln!(
+                    "warning: {}: the OOM killer took {restarted} copy(ies) of its workload at a limit of {} MiB (is there swap?); started again ({} restart(s) so far)",
+                    self.names[j],
+                    self.allocations[j] >> 20,
+                    self.oom_restarts[j]
+                );
+            }
             let faults = self
                 .node
                 .major_faults(j)
@@ -401,7 +460,64 @@ mod tests {
 
     use super::*;
     use crate::backend::cgroup::tests_support::{controller, swap};
+    use crate::backend::cgroup::{CgroupNode, CgroupVersion};
     use crate::backend::node::NodeBackend;
+
+    /// A copy the OOM killer takes is started again and counted; a copy that exits by
+    /// itself is an error naming it and its exit status (root with cgroups, otherwise
+    /// SKIPPED). The cgroup may not swap, so a program touching 64 MiB under a 16 MiB
+    /// limit is always killed.
+    #[test]
+    fn running_copies_restart_what_the_oom_killer_took_and_report_other_exits() {
+        let Some((root, version)) = controller() else {
+            return;
+        };
+        let node = CgroupNode::create(&root, version, &["oom".to_string(), "exits".to_string()]).unwrap();
+        let (file, no_swap) = match version {
+            CgroupVersion::V1 => ("memory.swappiness", "0"),
+            CgroupVersion::V2 => ("memory.swap.max", "0"),
+        };
+        std::fs::write(node.group(0).unwrap().join(file), no_swap).unwrap();
+        node.set_limit(0, 16 << 20).unwrap();
+        let hog = StandInCommand {
+            program: "perl".into(),
+            args: vec![
+                "-e".into(),
+                "$| = 1; print \"ready\\n\"; my $x = \"a\" x (64 << 20); sleep 60".into(),
+            ],
+        };
+        let mut running = RunningCopies::start(&node, 0, &hog, 1, "hog".into()).unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        let mut restarted = 0;
+        while restarted < 2 && Instant::now() < end {
+            restarted += running.revive(&node).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            restarted >= 2,
+            "the OOM killer took the hog and it was started again: {restarted}"
+        );
+        assert!(node.oom_kills(0).unwrap() >= 2);
+
+        let quitter = StandInCommand {
+            program: "sh".into(),
+            args: vec!["-c".into(), "echo ready; exit 3".into()],
+        };
+        let mut running = RunningCopies::start(&node, 1, &quitter, 1, "vm2 (sh)".into()).unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        let err = loop {
+            match running.revive(&node) {
+                Err(e) => break e,
+                Ok(n) => assert_eq!(n, 0, "not the OOM killer: nothing to restart"),
+            }
+            assert!(Instant::now() < end, "the exit was not seen");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            err.contains("vm2 (sh) copy 1 exited") && err.contains('3'),
+            "{err}"
+        );
+    }
 
     /// Two VMs of one small perlbench stand-in each on this machine's cgroups (root,
     /// otherwise SKIPPED): limits follow the allocations, the starved VM faults and the

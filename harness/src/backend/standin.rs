@@ -182,6 +182,8 @@ pub fn gcc_unit(seed: u64, functions: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::process::CommandExt as _;
+
     use super::*;
 
     #[test]
@@ -215,9 +217,11 @@ mod tests {
                     continue;
                 }
             };
+            // A group of its own, so that the compiler the gcc loop runs goes with it.
             let Ok(mut child) = std::process::Command::new(&cmd.program)
                 .args(&cmd.args)
                 .stdout(std::process::Stdio::piped())
+                .process_group(0)
                 .spawn()
             else {
                 assert!(
@@ -232,7 +236,9 @@ mod tests {
             let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
             let first = lines.next().unwrap().unwrap();
             let second = lines.next().unwrap().unwrap();
-            let _ = child.kill();
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.wait();
             assert!(first.starts_with("ready "), "{benchmark}: {first}");
             assert_eq!(second, "tick", "{benchmark}");

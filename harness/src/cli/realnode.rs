@@ -233,6 +233,14 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
         println!("episode {} of {episodes} done", e + 1);
     })
     .map_err(CliError::failure)?;
+    for (j, &restarts) in node.oom_restarts().iter().enumerate() {
+        if restarts > 0 {
+            println!(
+                "vm{}: {restarts} copy restart(s) after the OOM killer took them",
+                j + 1
+            );
+        }
+    }
     drop(node);
     if result.interrupted {
         println!(
