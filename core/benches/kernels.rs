@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the network kernels and the learning steps, one thread.
 //!
-//! `cargo bench -p cavmem-core --features std --bench kernels` (add `-- <filter>` for a
+//! `cargo bench -p cavmem-core --features std,fma --bench kernels` (add `-- <filter>` for a
 //! subset). The layer kernels run 64 rows, the minibatch of a learning step, in the blocks
 //! the agents use; throughput "elements" are multiply-adds. `cavmem bench` has the
 //! end-to-end figures (docs/performance.md).

@@ -2,10 +2,11 @@
 //!
 //! The script drives a DDPG agent (replay of 256) through [`SELFTEST_STEPS`] seeded steps
 //! — act on an observation, record the transition, learn — and hashes every bid, every
-//! loss and the final actor weights (FNV-1a, 64 bit). The x86-64 build and the Cortex-M4F
-//! image under QEMU print the same digest (CI compares them), which shows that the
-//! floating-point arithmetic of the core is target-independent: fixed summation order, no
-//! fused multiply-add, transcendental functions from `libm`.
+//! loss and the final actor weights (FNV-1a, 64 bit). Builds with the same arithmetic print
+//! the same digest on every target (CI compares the Cortex-M4F image under QEMU with the
+//! x86-64 build of the unfused arithmetic, and checks the fused one on x86-64): fixed
+//! summation order, multiply-adds rounded as the `fma` feature says
+//! ([`crate::nn::kernels`]), transcendental functions from `libm`.
 
 use crate::agent::{AgentTransition, Ddpg, DdpgParams, LearnOutcome, Policy};
 use crate::mdp::Observation;
@@ -77,8 +78,18 @@ pub fn selftest_agent() -> Ddpg<SELFTEST_REPLAY> {
     )
 }
 
-/// The digest this revision computes (x86-64 and Cortex-M4F alike).
-pub const GOLDEN_DIGEST: u64 = 0xcaad_5af9_cde1_7c75;
+/// The digest this revision computes with separate multiplies and adds (feature `fma`
+/// off): x86-64 and the Cortex-M4F alike.
+pub const GOLDEN_DIGEST_UNFUSED: u64 = 0xcaad_5af9_cde1_7c75;
+/// The digest this revision computes with fused multiply-adds (feature `fma` on): with the
+/// CPU's instruction (x86-64-v3) and with `libm::fmaf` (an x86-64 baseline build) alike.
+pub const GOLDEN_DIGEST_FUSED: u64 = 0x7383_d5de_09ed_bb4e;
+/// The digest of this build's arithmetic ([`crate::nn::kernels::FUSED`]).
+pub const GOLDEN_DIGEST: u64 = if crate::nn::kernels::FUSED {
+    GOLDEN_DIGEST_FUSED
+} else {
+    GOLDEN_DIGEST_UNFUSED
+};
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 //! Weights are stored input-major, `w[i][o]`, so the forward pass adds one contiguous row
 //! of `O` weights per input (see [`super::kernels::axpy`]). Sizes: `I·O + O` parameters.
 
-use super::kernels::{LANES, axpy, dot_in_order, input_grad_rows};
+use super::kernels::{LANES, axpy, dot_in_order, input_grad_rows, mul_add};
 use super::params::Parameters;
 use crate::rng::Rng;
 
@@ -160,7 +160,7 @@ impl<const I: usize, const O: usize> Dense<I, O> {
             for (i, w_row) in self.w.iter().enumerate() {
                 let w = w_row.get(start + o).copied().unwrap_or(0.0);
                 for (a, x_r) in acc.iter_mut().zip(x) {
-                    *a += x_r.get(i).copied().unwrap_or(0.0) * w;
+                    *a = mul_add(x_r.get(i).copied().unwrap_or(0.0), w, *a);
                 }
             }
             for (y_r, a) in y.iter_mut().zip(&acc) {
@@ -204,9 +204,15 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         let x_rows = x_rows.get(..rows).unwrap_or_default();
         let dz_rows = dz_rows.get(..rows).unwrap_or_default();
         if O < LANES {
-            for (x, dz) in x_rows.iter().zip(dz_rows) {
-                for (gw, xi) in grads.w.iter_mut().zip(x) {
-                    axpy(gw, *xi, dz);
+            // One column of gradients (all inputs of output `o`) at a time, in vectors
+            // over the inputs; each element still sums the rows in order.
+            for o in 0..O {
+                let mut column: [f32; I] = core::array::from_fn(|i| grads.w[i][o]);
+                for (x, dz) in x_rows.iter().zip(dz_rows) {
+                    axpy(&mut column, dz[o], x);
+                }
+                for (row, g) in grads.w.iter_mut().zip(column) {
+                    row[o] = g;
                 }
             }
         } else {
@@ -246,8 +252,13 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     #[inline]
     pub fn input_grad_block(&self, dz: &[[f32; O]; GRAD_ROW_BLOCK], dx: &mut [[f32; I]; GRAD_ROW_BLOCK]) {
         if O < LANES {
+            // In vectors over the inputs: each sum still runs over the outputs in order.
+            let columns: [[f32; I]; O] = core::array::from_fn(|o| core::array::from_fn(|i| self.w[i][o]));
             for (dz_r, dx_r) in dz.iter().zip(dx.iter_mut()) {
-                self.input_grad(dz_r, dx_r);
+                *dx_r = [0.0; I];
+                for (d, column) in dz_r.iter().zip(&columns) {
+                    axpy(dx_r, *d, column);
+                }
             }
         } else {
             input_grad_rows(&self.w, dz, dx);
@@ -284,7 +295,7 @@ fn accumulate_block<const K: usize, const I: usize, const O: usize>(
         for (x, dz) in x_rows.iter().zip(dz_rows) {
             let xi = x.get(first + k).copied().unwrap_or(0.0);
             for (gk, d) in row.iter_mut().zip(dz).skip(start) {
-                *gk += xi * *d;
+                *gk = mul_add(xi, *d, *gk);
             }
         }
     }
@@ -401,7 +412,7 @@ mod tests {
             for (i, row) in expect.w.iter_mut().enumerate() {
                 for (o, e) in row.iter_mut().enumerate() {
                     for r in 0..rows {
-                        *e += x[r][i] * dz[r][o];
+                        *e = mul_add(x[r][i], dz[r][o], *e);
                     }
                 }
             }

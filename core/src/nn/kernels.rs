@@ -1,23 +1,89 @@
 //! The few arithmetic kernels the networks are made of, with a fixed summation order.
 //!
-//! Rust never contracts `a * b + c` into a fused multiply-add and never reassociates
-//! floating-point sums, so these loops give identical bits on x86-64 and on a Cortex-M4F
-//! (CI compares the self-test digests). Every sum here runs over its terms in index order, starting from its first
-//! addend (a bias, or zero); the blocked kernels only choose which sums advance together.
-//! [`input_grad_rows`] uses explicit 8-lane vectors ([`wide::f32x8`]: one `f32` per lane,
-//! plain IEEE multiplies and adds; arrays on targets without SIMD), because the compiler's
-//! own vectorizer picks a poor layout for that loop nest.
+//! Every sum here runs over its terms in index order, starting from its first addend (a
+//! bias, or zero); the blocked kernels only choose which sums advance together. Each term
+//! is added by [`mul_add`] / [`mul_add8`], whose rounding is a build option, the same on
+//! every target:
+//!
+//! - feature `fma` on: **fused** multiply-add, one rounding (IEEE 754 `fusedMultiplyAdd`).
+//!   The CPU's instruction where the build has one (x86-64 with `target_feature = "fma"`,
+//!   as the workspace's x86-64-v3 default has), otherwise `libm::fmaf` lane by lane: the
+//!   same bits, much slower.
+//! - feature `fma` off: a multiply and an add, two roundings (Rust never contracts
+//!   `a * b + c` by itself). The Cortex-M4F builds use this: their FPU's `vfma` is not
+//!   reachable from stable Rust, and a software `fmaf` would cost about a hundred cycles.
+//!
+//! Either way the same seed gives the same bits on every machine with that build option
+//! (CI compares the x86-64 and Cortex-M4F self-test digests of the unfused arithmetic, and
+//! the fused digest on x86-64). [`input_grad_rows`] uses explicit 8-lane vectors
+//! ([`wide::f32x8`]: one `f32` per lane, plain IEEE arithmetic; arrays on targets without
+//! SIMD), because the compiler's own vectorizer picks a poor layout for that loop nest.
 
 use wide::f32x8;
 
 /// Rows in one block of [`input_grad_rows`]: one row per lane of an [`f32x8`].
 pub const LANES: usize = 8;
 
-/// `y[o] += x · w[o]` for every `o`: one row of a matrix-vector product.
+/// Whether this build's kernels fuse multiply and add (the `fma` feature).
+pub const FUSED: bool = cfg!(feature = "fma");
+
+/// `a·b + c` for eight lanes, rounded as this build's arithmetic says (module docs).
+#[inline(always)]
+pub fn mul_add8(a: f32x8, b: f32x8, c: f32x8) -> f32x8 {
+    #[cfg(all(feature = "fma", target_feature = "avx", target_feature = "fma"))]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(all(feature = "fma", not(all(target_feature = "avx", target_feature = "fma"))))]
+    {
+        let (a, b, c) = (a.to_array(), b.to_array(), c.to_array());
+        f32x8::new(core::array::from_fn(|k| libm::fmaf(a[k], b[k], c[k])))
+    }
+    #[cfg(not(feature = "fma"))]
+    {
+        a * b + c
+    }
+}
+
+/// `a·b + c` for one value, rounded as [`mul_add8`].
+#[inline(always)]
+pub fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(all(
+        feature = "fma",
+        target_arch = "x86_64",
+        target_feature = "avx",
+        target_feature = "fma"
+    ))]
+    {
+        wide::f32x4::splat(a)
+            .mul_add(wide::f32x4::splat(b), wide::f32x4::splat(c))
+            .to_array()[0]
+    }
+    #[cfg(all(
+        feature = "fma",
+        not(all(target_arch = "x86_64", target_feature = "avx", target_feature = "fma"))
+    ))]
+    {
+        libm::fmaf(a, b, c)
+    }
+    #[cfg(not(feature = "fma"))]
+    {
+        a * b + c
+    }
+}
+
+/// `y[o] += x · w[o]` for every `o`: one row of a matrix-vector product, eight outputs
+/// per vector.
 #[inline(always)]
 pub fn axpy<const N: usize>(y: &mut [f32; N], x: f32, w: &[f32; N]) {
-    for (yo, wo) in y.iter_mut().zip(w) {
-        *yo += x * *wo;
+    let xs = f32x8::splat(x);
+    let (y_vectors, y_tail) = y.as_chunks_mut::<LANES>();
+    let (w_vectors, w_tail) = w.as_chunks::<LANES>();
+    for (yv, wv) in y_vectors.iter_mut().zip(w_vectors) {
+        *yv = mul_add8(xs, f32x8::new(*wv), f32x8::new(*yv)).to_array();
+    }
+    for (yo, wo) in y_tail.iter_mut().zip(w_tail) {
+        *yo = mul_add(x, *wo, *yo);
     }
 }
 
@@ -26,7 +92,7 @@ pub fn axpy<const N: usize>(y: &mut [f32; N], x: f32, w: &[f32; N]) {
 pub fn dot_in_order<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
     let mut sum = 0.0f32;
     for (x, y) in a.iter().zip(b) {
-        sum += *x * *y;
+        sum = mul_add(*x, *y, sum);
     }
     sum
 }
@@ -76,7 +142,7 @@ fn lane_sums<const O: usize>(w: &[[f32; O]], dz_t: &[f32x8; O]) -> [f32x8; LANES
     let n = w.len().min(LANES);
     for (o, d) in dz_t.iter().enumerate() {
         for (a, wk) in acc.iter_mut().zip(w).take(n) {
-            *a += f32x8::splat(wk.get(o).copied().unwrap_or(0.0)) * *d;
+            *a = mul_add8(f32x8::splat(wk.get(o).copied().unwrap_or(0.0)), *d, *a);
         }
     }
     acc
@@ -117,8 +183,30 @@ mod tests {
         let got = dot_in_order(&a, &b);
         assert!((f64::from(got) - exact).abs() < 1e-5);
         // The order is part of the contract: recompute it by hand.
-        let by_hand = a.iter().zip(&b).fold(0.0f32, |s, (x, y)| s + x * y);
+        let by_hand = a.iter().zip(&b).fold(0.0f32, |s, (x, y)| mul_add(*x, *y, s));
         assert_eq!(got.to_bits(), by_hand.to_bits());
+    }
+
+    /// Fused: one rounding, as `libm::fmaf`; unfused: the product rounded, then the sum.
+    /// (1 + 2⁻²³)² = 1 + 2⁻²² + 2⁻⁴⁶ exactly: only a fused add keeps the 2⁻⁴⁶.
+    #[test]
+    fn kernels_mul_add_rounds_as_the_build_says() {
+        let a = 1.0 + f32::EPSILON;
+        let c = -(1.0 + 2.0 * f32::EPSILON);
+        let expected = if FUSED { libm::ldexpf(1.0, -46) } else { 0.0 };
+        assert_eq!(mul_add(a, a, c), expected);
+        assert_eq!(
+            mul_add8(f32x8::splat(a), f32x8::splat(a), f32x8::splat(c)).to_array(),
+            [expected; 8]
+        );
+        let mut rng = crate::rng::Rng::seed_from_u64(3);
+        for _ in 0..10_000 {
+            let [x, y, z] = core::array::from_fn(|_| rng.uniform_range(-1e3, 1e3));
+            let want = if FUSED { libm::fmaf(x, y, z) } else { x * y + z };
+            assert_eq!(mul_add(x, y, z).to_bits(), want.to_bits(), "{x} {y} {z}");
+            let v = mul_add8(f32x8::splat(x), f32x8::splat(y), f32x8::splat(z)).to_array();
+            assert!(v.iter().all(|r| r.to_bits() == want.to_bits()), "{x} {y} {z}");
+        }
     }
 
     #[test]
