@@ -29,10 +29,13 @@
 //! Analyzer, snapshots and the frozen policies. `defmt` derives `defmt::Format` for the
 //! public types. `std` (hosts with an operating system) lets Adam's square root be the
 //! compiler's intrinsic, which vectorizes — the same bits, since IEEE 754 rounds √
-//! correctly. `fault-injection` adds `Policy::inject_parameter_fault` for drills.
+//! correctly. `fma` fuses the network kernels' multiply-adds (one rounding; the CPU's
+//! instruction where it has one, exact software elsewhere; [`nn::kernels`]).
+//! `fault-injection` adds `Policy::inject_parameter_fault` for drills.
 //!
 //! All arithmetic is `f32` in a fixed summation order with transcendental functions
-//! from `libm`, so the same seed gives the same bits on every target.
+//! from `libm`, so the same seed gives the same bits on every target with the same `fma`
+//! option.
 
 #[cfg(any(test, feature = "std"))]
 extern crate std;
