@@ -197,24 +197,15 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     /// elements advance together. Layers with at least [`LANES`] outputs keep blocks of
     /// [`GRAD_IN_BLOCK`] × [`GRAD_OUT_BLOCK`] gradients in registers while the rows are
     /// summed into them; narrower layers (a 1-output head) take the rows one by one and
-    /// advance all inputs together.
-    #[inline]
+    /// advance all inputs together. Not inlined: its register blocks' spill space stays out
+    /// of the callers' frames (the firmware's stack).
+    #[inline(never)]
     pub fn accumulate_grads(grads: &mut Self, x_rows: &[[f32; I]], dz_rows: &[[f32; O]]) {
         let rows = x_rows.len().min(dz_rows.len());
         let x_rows = x_rows.get(..rows).unwrap_or_default();
         let dz_rows = dz_rows.get(..rows).unwrap_or_default();
         if O < LANES {
-            // One column of gradients (all inputs of output `o`) at a time, in vectors
-            // over the inputs; each element still sums the rows in order.
-            for o in 0..O {
-                let mut column: [f32; I] = core::array::from_fn(|i| grads.w[i][o]);
-                for (x, dz) in x_rows.iter().zip(dz_rows) {
-                    axpy(&mut column, dz[o], x);
-                }
-                for (row, g) in grads.w.iter_mut().zip(column) {
-                    row[o] = g;
-                }
-            }
+            accumulate_narrow(&mut grads.w, x_rows, dz_rows);
         } else {
             let (blocks, tail) = grads.w.as_chunks_mut::<GRAD_IN_BLOCK>();
             for (b, block) in blocks.iter_mut().enumerate() {
@@ -235,8 +226,9 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     }
 
     /// The gradient with respect to the input for one row: `dx[i] = Σ_o dz[o]·W[i][o]`,
-    /// each sum from zero in order of `o`.
-    #[inline]
+    /// each sum from zero in order of `o`. Not inlined: the batch's last rows (fewer than a
+    /// block) take this path, and its scalar sums stay out of the callers' frames.
+    #[inline(never)]
     pub fn input_grad(&self, dz: &[f32; O], dx: &mut [f32; I]) {
         for (dxi, wi) in dx.iter_mut().zip(&self.w) {
             *dxi = dot_in_order(dz, wi);
@@ -252,16 +244,48 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     #[inline]
     pub fn input_grad_block(&self, dz: &[[f32; O]; GRAD_ROW_BLOCK], dx: &mut [[f32; I]; GRAD_ROW_BLOCK]) {
         if O < LANES {
-            // In vectors over the inputs: each sum still runs over the outputs in order.
-            let columns: [[f32; I]; O] = core::array::from_fn(|o| core::array::from_fn(|i| self.w[i][o]));
-            for (dz_r, dx_r) in dz.iter().zip(dx.iter_mut()) {
-                *dx_r = [0.0; I];
-                for (d, column) in dz_r.iter().zip(&columns) {
-                    axpy(dx_r, *d, column);
-                }
-            }
+            input_grad_narrow(&self.w, dz, dx);
         } else {
             input_grad_rows(&self.w, dz, dx);
+        }
+    }
+}
+
+/// [`Dense::accumulate_grads`] for a layer with fewer than [`LANES`] outputs: one column of
+/// gradients (all inputs of output `o`) at a time, in vectors over the inputs; each element
+/// still sums the rows in order. Not inlined: its column buffer stays out of the callers'
+/// frames (the firmware's stack).
+#[inline(never)]
+fn accumulate_narrow<const I: usize, const O: usize>(
+    w: &mut [[f32; O]; I],
+    x_rows: &[[f32; I]],
+    dz_rows: &[[f32; O]],
+) {
+    for o in 0..O {
+        let mut column: [f32; I] = core::array::from_fn(|i| w[i][o]);
+        for (x, dz) in x_rows.iter().zip(dz_rows) {
+            axpy(&mut column, dz[o], x);
+        }
+        for (row, g) in w.iter_mut().zip(column) {
+            row[o] = g;
+        }
+    }
+}
+
+/// [`Dense::input_grad_block`] for a layer with fewer than [`LANES`] outputs, in vectors over
+/// the inputs: each sum still runs over the outputs in order, as [`Dense::input_grad`].
+/// Not inlined, as [`accumulate_narrow`].
+#[inline(never)]
+fn input_grad_narrow<const I: usize, const O: usize>(
+    w: &[[f32; O]; I],
+    dz: &[[f32; O]; GRAD_ROW_BLOCK],
+    dx: &mut [[f32; I]; GRAD_ROW_BLOCK],
+) {
+    let columns: [[f32; I]; O] = core::array::from_fn(|o| core::array::from_fn(|i| w[i][o]));
+    for (dz_r, dx_r) in dz.iter().zip(dx.iter_mut()) {
+        *dx_r = [0.0; I];
+        for (d, column) in dz_r.iter().zip(&columns) {
+            axpy(dx_r, *d, column);
         }
     }
 }
