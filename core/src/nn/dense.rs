@@ -197,7 +197,7 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     /// elements advance together. Layers with at least [`LANES`] outputs keep blocks of
     /// [`GRAD_IN_BLOCK`] × [`GRAD_OUT_BLOCK`] gradients in registers while the rows are
     /// summed into them; narrower layers (a 1-output head) take the rows one by one and
-    /// advance all inputs together. Not inlined: its register blocks' spill space stays out
+    /// advance all inputs together, in vectors. Not inlined: its register blocks' spill space stays out
     /// of the callers' frames (the firmware's stack).
     #[inline(never)]
     pub fn accumulate_grads(grads: &mut Self, x_rows: &[[f32; I]], dz_rows: &[[f32; O]]) {
@@ -239,8 +239,8 @@ impl<const I: usize, const O: usize> Dense<I, O> {
 impl<const I: usize, const O: usize> Dense<I, O> {
     /// [`Dense::input_grad`] for [`GRAD_ROW_BLOCK`] rows at once, the rows advancing in
     /// the lanes of one vector ([`input_grad_rows`]); bit-identical to [`Dense::input_grad`].
-    /// Layers with fewer than [`LANES`] outputs (a 1-output head) go row by row: their
-    /// sums are too short to pay for transposing the rows into lanes.
+    /// Layers with fewer than [`LANES`] outputs (a 1-output head) go row by row, in vectors
+    /// over the inputs: their sums are too short to pay for transposing the rows into lanes.
     #[inline]
     pub fn input_grad_block(&self, dz: &[[f32; O]; GRAD_ROW_BLOCK], dx: &mut [[f32; I]; GRAD_ROW_BLOCK]) {
         if O < LANES {

@@ -11,7 +11,8 @@
 //!   same bits, much slower.
 //! - feature `fma` off: a multiply and an add, two roundings (Rust never contracts
 //!   `a * b + c` by itself). The Cortex-M4F builds use this: their FPU's `vfma` is not
-//!   reachable from stable Rust, and a software `fmaf` would cost about a hundred cycles.
+//!   reachable from stable Rust, and with `libm::fmaf` in software an act took 43 times
+//!   the instructions (1.27 M instead of 29,394; same fused digest as x86-64, under QEMU).
 //!
 //! Either way the same seed gives the same bits on every machine with that build option
 //! (CI compares the x86-64 and Cortex-M4F self-test digests of the unfused arithmetic, and
