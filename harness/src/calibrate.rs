@@ -77,18 +77,19 @@ fn window(
     }))
 }
 
-/// A window at the limit in effect after `settle`; a window the OOM killer spoiled is
-/// measured again once the restarted stand-in is ready, at most [`WINDOW_TRIES`] in all.
-/// `level` names the level in messages.
+/// A window of `spec.window` at the limit in effect, after `settle`; a window the OOM
+/// killer spoiled is measured again once the restarted stand-in is ready, at most
+/// [`WINDOW_TRIES`] in all. `level` names the level in messages.
 fn measure_level(
     node: &CgroupNode,
     running: &mut RunningCopies,
     spec: &CalibrateSpec,
+    settle: Duration,
     level: &str,
 ) -> Result<Point, NodeError> {
     for attempt in 1..=WINDOW_TRIES {
         running.wait_ready(node, crate::backend::live::READY_TIMEOUT)?;
-        if !crate::interrupt::sleep(spec.settle) {
+        if !crate::interrupt::sleep(settle) {
             return Err(NodeError::Interrupted);
         }
         if let Some(point) = window(node, running, spec.window)? {
@@ -124,16 +125,8 @@ pub fn measure_one(
         CgroupNode::create(root, version, &[format!("calibrate-{benchmark}")]).map_err(|e| backend(&e))?;
     let what = format!("{benchmark} stand-in");
     let mut running = RunningCopies::start(&node, 0, &command, 1, what).map_err(NodeError::Backend)?;
-    let unconstrained_spec = CalibrateSpec {
-        settle: Duration::ZERO,
-        ..spec.clone()
-    };
-    let mut unconstrained = measure_level(
-        &node,
-        &mut running,
-        &unconstrained_spec,
-        &format!("{benchmark} without a limit"),
-    )?;
+    let without_limit = format!("{benchmark} without a limit");
+    let mut unconstrained = measure_level(&node, &mut running, spec, Duration::ZERO, &without_limit)?;
     let footprint_bytes = node.peak_usage_bytes(0).map_err(|e| backend(&e))?;
     on_level(&unconstrained);
     unconstrained.fraction = 0.0;
@@ -143,7 +136,7 @@ pub fn measure_one(
         let limit = (footprint_bytes * u64::from(percent) / 100) / page * page;
         let limit = node.set_limit(0, limit).map_err(|e| backend(&e))?;
         let level = format!("{benchmark} at {percent}% ({} MiB)", limit >> 20);
-        let mut p = measure_level(&node, &mut running, spec, &level)?;
+        let mut p = measure_level(&node, &mut running, spec, spec.settle, &level)?;
         p.limit_bytes = limit;
         p.fraction = limit as f64 / footprint_bytes as f64;
         on_level(&p);

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test: a failed unwrap is a failed test")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cavmem_core::agent::PolicyKind;
 use cavmem_harness::backend::AgentsAt;
@@ -11,6 +11,35 @@ use cavmem_harness::eval::formulation::FormulationName;
 
 fn scenario() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../harness/scenarios/s2.toml")
+}
+
+/// `policy` on s2 with the default formulation.
+fn run_args(policy: PolicyKind, seed: u64, episodes: u32) -> RunArgs {
+    RunArgs {
+        core: RunArgsCore {
+            scenario: scenario(),
+            policy,
+            seed,
+            formulation: FormulationName::Raw,
+        },
+        episodes,
+    }
+}
+
+/// `cavmem run --no-learn` (seed 2), from the snapshot `load` or from fresh agents.
+fn evaluate(policy: PolicyKind, episodes: u32, load: Option<PathBuf>, out: PathBuf) -> Command {
+    Command::Run {
+        run: run_args(policy, 2, episodes),
+        out,
+        load,
+        no_learn: true,
+        agents: AgentsAt::Inprocess,
+    }
+}
+
+/// The `run.json` a run wrote to `out`.
+fn run_json(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -27,45 +56,19 @@ fn snapshot_train_save_then_run_load_no_learn() {
             ] {
                 let save = dir.path().join(format!("{}.cavm", policy.name()));
                 let train = Command::Train {
-                    run: RunArgs {
-                        core: RunArgsCore {
-                            scenario: scenario(),
-                            policy,
-                            seed: 1,
-                            formulation: FormulationName::Raw,
-                        },
-                        // Enough for every policy's greedy choices to differ from a
-                        // fresh agent's (two episodes left Q-learning's on s2 unchanged).
-                        episodes: 4,
-                    },
+                    // Enough for every policy's greedy choices to differ from a fresh
+                    // agent's (two episodes left Q-learning's on s2 unchanged).
+                    run: run_args(policy, 1, 4),
                     save: save.clone(),
                     out: dir.path().join("train"),
                 };
                 execute(train).unwrap();
-                let run = |load: PathBuf, out: &str| Command::Run {
-                    run: RunArgs {
-                        core: RunArgsCore {
-                            scenario: scenario(),
-                            policy,
-                            seed: 2,
-                            formulation: FormulationName::Raw,
-                        },
-                        episodes: 2,
-                    },
-                    out: dir.path().join(out),
-                    load: Some(load),
-                    no_learn: true,
-                    agents: AgentsAt::Inprocess,
-                };
+                let run = |load: PathBuf, out: &str| evaluate(policy, 2, Some(load), dir.path().join(out));
                 execute(run(save.clone(), "a")).unwrap();
                 execute(run(save.clone(), "b")).unwrap();
                 // Evaluation without learning from the same snapshot is repeatable.
                 let records = |out: &str| {
-                    let v: serde_json::Value = serde_json::from_slice(
-                        &std::fs::read(dir.path().join(out).join("run.json")).unwrap(),
-                    )
-                    .unwrap();
-                    v["records"]
+                    run_json(&dir.path().join(out))["records"]
                         .as_array()
                         .unwrap()
                         .iter()
@@ -74,22 +77,7 @@ fn snapshot_train_save_then_run_load_no_learn() {
                 };
                 assert_eq!(records("a"), records("b"), "{policy:?}");
                 // The loaded policy is the one acting: fresh agents with the same seed differ.
-                let fresh = Command::Run {
-                    run: RunArgs {
-                        core: RunArgsCore {
-                            scenario: scenario(),
-                            policy,
-                            seed: 2,
-                            formulation: FormulationName::Raw,
-                        },
-                        episodes: 2,
-                    },
-                    out: dir.path().join("fresh"),
-                    load: None,
-                    no_learn: true,
-                    agents: AgentsAt::Inprocess,
-                };
-                execute(fresh).unwrap();
+                execute(evaluate(policy, 2, None, dir.path().join("fresh"))).unwrap();
                 if policy != PolicyKind::EqualSplit {
                     assert_ne!(records("a"), records("fresh"), "{policy:?}: --load had no effect");
                 }
@@ -118,18 +106,9 @@ fn snapshot_one_file_per_vm_with_the_vm_placeholder() {
         .stack_size(64 << 20)
         .spawn(|| {
             let dir = tempfile::tempdir().unwrap();
-            let core = |seed| RunArgsCore {
-                scenario: scenario(),
-                policy: PolicyKind::Ddpg,
-                seed,
-                formulation: FormulationName::Raw,
-            };
             let pattern = dir.path().join("ddpg-{vm}.cavm");
             execute(Command::Train {
-                run: RunArgs {
-                    core: core(1),
-                    episodes: 2,
-                },
+                run: run_args(PolicyKind::Ddpg, 1, 2),
                 save: pattern.clone(),
                 out: dir.path().join("train"),
             })
@@ -137,25 +116,12 @@ fn snapshot_one_file_per_vm_with_the_vm_placeholder() {
             let (one, two) = (dir.path().join("ddpg-1.cavm"), dir.path().join("ddpg-2.cavm"));
             let (a, b) = (std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
             assert_ne!(a, b, "the two VMs' agents learned different policies");
-            let run = |load: PathBuf, out: &str| Command::Run {
-                run: RunArgs {
-                    core: core(2),
-                    episodes: 1,
-                },
-                out: dir.path().join(out),
-                load: Some(load),
-                no_learn: true,
-                agents: AgentsAt::Inprocess,
-            };
+            let run =
+                |load: PathBuf, out: &str| evaluate(PolicyKind::Ddpg, 1, Some(load), dir.path().join(out));
             execute(run(pattern.clone(), "each")).unwrap();
             // Each VM acted with its own policy: not what VM 1's policy alone does.
             execute(run(one.clone(), "first")).unwrap();
-            let trace = |out: &str| {
-                let run: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(dir.path().join(out).join("run.json")).unwrap())
-                        .unwrap();
-                run["trace"].to_string()
-            };
+            let trace = |out: &str| run_json(&dir.path().join(out))["trace"].to_string();
             assert_ne!(trace("each"), trace("first"));
             std::fs::remove_file(&two).unwrap();
             let err = execute(run(pattern, "missing")).unwrap_err();
