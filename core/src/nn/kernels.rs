@@ -1,7 +1,8 @@
 //! The few arithmetic kernels the networks are made of, with a fixed summation order.
 //!
 //! Every sum here runs over its terms in index order, starting from its first addend (a
-//! bias, or zero); the blocked kernels only choose which sums advance together. Each term
+//! bias, or zero), except [`dot_split`]'s eight interleaved partial sums (the narrow
+//! layers' order); the blocked kernels only choose which sums advance together. Each term
 //! is added by [`mul_add`] / [`mul_add8`], whose rounding is a build option, the same on
 //! every target:
 //!
@@ -96,6 +97,36 @@ pub fn dot_in_order<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
         sum = mul_add(*x, *y, sum);
     }
     sum
+}
+
+/// The dot product `Σ a[k]·b[k]` as eight interleaved partial sums: lane `j` sums the
+/// terms `k ≡ j (mod 8)` from zero in index order (the last, partial chunk padded with
+/// zeros), then the lanes are added pairwise, `((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 +
+/// p7))`. Eight short chains of dependent additions instead of one long one: the order the
+/// narrow layers (a 1-output head) sum in, on every target ([`super::Dense`]).
+#[inline(always)]
+pub fn dot_split<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
+    let (a_chunks, a_tail) = a.as_chunks::<LANES>();
+    let (b_chunks, b_tail) = b.as_chunks::<LANES>();
+    let mut acc = f32x8::ZERO;
+    for (x, y) in a_chunks.iter().zip(b_chunks) {
+        acc = mul_add8(f32x8::new(*x), f32x8::new(*y), acc);
+    }
+    if !a_tail.is_empty() {
+        let (mut x, mut y) = ([0.0; LANES], [0.0; LANES]);
+        for ((xd, yd), (xs, ys)) in x.iter_mut().zip(&mut y).zip(a_tail.iter().zip(b_tail)) {
+            (*xd, *yd) = (*xs, *ys);
+        }
+        acc = mul_add8(f32x8::new(x), f32x8::new(y), acc);
+    }
+    lane_total(acc)
+}
+
+/// The sum of the eight lanes in the fixed order of [`dot_split`].
+#[inline(always)]
+fn lane_total(v: f32x8) -> f32 {
+    let [p0, p1, p2, p3, p4, p5, p6, p7] = v.to_array();
+    ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))
 }
 
 /// `dx[r][i] = Σ_o dz[r][o]·w[i][o]` for [`LANES`] rows at once, each sum from zero in

@@ -171,12 +171,8 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         let (yb, yt) = y.as_chunks_mut::<ROW_BLOCK>();
         for (((x, h1), h2), y) in xb.iter().zip(h1b).zip(h2b).zip(yb) {
             self.l1.forward_block_then(x, h1, relu);
-            let mut z = [self.l3.biases(); ROW_BLOCK];
-            self.l2
-                .forward_block_feeding(h1, h2, relu, Some((&self.l3, &mut z)));
-            for (y_r, z_r) in y.iter_mut().zip(&z) {
-                *y_r = z_r.map(A::apply);
-            }
+            self.l2.forward_block_then(h1, h2, relu);
+            self.l3.forward_block_then(h2, y, A::apply);
         }
         for (((x, h1), h2), y) in xt.iter().zip(h1t).zip(h2t).zip(yt) {
             self.l1.forward_then(x, h1, relu);
