@@ -139,7 +139,7 @@ pub fn to_text(points: &[ScalePoint]) -> String {
             p.vms, p.us_per_vm_step, p.relative
         );
     }
-    let worst = points.iter().map(|p| p.relative).fold(0.0f64, f64::max);
+    let worst = spread(points);
     let _ = writeln!(
         out,
         "(DDPG acting and learning on every VM, one thread; largest/smallest per-VM cost {worst:.2}×, goal ≤ 1.5×)"
@@ -147,9 +147,41 @@ pub fn to_text(points: &[ScalePoint]) -> String {
     out
 }
 
+/// The largest per-VM cost over the smallest (1 for fewer than two points): the figure the
+/// goal bounds, whichever node sizes they are.
+pub fn spread(points: &[ScalePoint]) -> f64 {
+    let costs = points.iter().map(|p| p.us_per_vm_step);
+    let largest = costs.clone().fold(f64::NEG_INFINITY, f64::max);
+    let smallest = costs.fold(f64::INFINITY, f64::min);
+    if points.len() < 2 || smallest <= 0.0 {
+        1.0
+    } else {
+        largest / smallest
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn point(vms: usize, us_per_vm_step: f64) -> ScalePoint {
+        ScalePoint {
+            vms,
+            us_per_vm_step,
+            relative: 0.0,
+        }
+    }
+
+    /// The spread is the largest cost over the smallest, not over the first node's (a
+    /// slow first measurement once printed 1.00× for a 1.34× spread).
+    #[test]
+    fn spread_is_largest_over_smallest_cost() {
+        let points = [point(2, 99.1), point(8, 74.2), point(64, 91.6), point(1024, 95.3)];
+        assert!((spread(&points) - 99.1 / 74.2).abs() < 1e-12);
+        assert!(to_text(&points).contains("1.34×"), "{}", to_text(&points));
+        assert_eq!(spread(&points[..1]), 1.0);
+        assert_eq!(spread(&[]), 1.0);
+    }
 
     #[test]
     fn generated_scenarios_parse_and_mix_workloads_and_churn() {
