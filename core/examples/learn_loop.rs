@@ -1,0 +1,57 @@
+//! Times DDPG learning steps in a loop and prints the mean time per step and a digest of the
+//! losses, so two builds can be compared as whole processes (`/usr/bin/time`, alternated):
+//! `cargo run --release -p cavmem-core --features std,fma --example learn_loop -- 20000`.
+//! The replay holds 4,096 random transitions, as in the criterion bench `learn/ddpg`.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, LearnOutcome, Policy};
+use cavmem_core::mdp::Observation;
+use cavmem_core::rng::Rng;
+
+fn main() -> ExitCode {
+    let steps = match std::env::args().nth(1).map(|s| s.parse::<u32>()) {
+        None => 20_000,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => {
+            eprintln!("learn_loop: the argument is the number of learning steps, a positive integer");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut agent = Box::new(Ddpg::<16_384>::new(DdpgParams::default(), 7));
+    let mut rng = Rng::seed_from_u64(3);
+    for _ in 0..4096 {
+        let t = AgentTransition {
+            state: Observation::random(&mut rng),
+            bid: rng.uniform_range(-1.0, 1.0),
+            reward: -rng.uniform_f32(),
+            next_state: Observation::random(&mut rng),
+            done: false,
+        };
+        if let Err(e) = agent.record(&t) {
+            eprintln!("learn_loop: recording a transition failed: {e:?}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let start = Instant::now();
+    let mut digest = 0xcbf2_9ce4_8422_2325u64;
+    for _ in 0..steps {
+        match agent.learn() {
+            Ok(LearnOutcome::Updated { loss }) => {
+                digest = (digest ^ u64::from(loss.to_bits())).wrapping_mul(0x0100_0000_01b3);
+            }
+            Ok(other) => {
+                eprintln!("learn_loop: a step did not update: {other:?}");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("learn_loop: learning failed: {e:?}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(steps);
+    println!("{steps} DDPG learning steps: {us:.2} us each, loss digest {digest:016x}");
+    ExitCode::SUCCESS
+}
