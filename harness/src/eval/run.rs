@@ -437,6 +437,9 @@ pub fn run_on(
     let mut allocations = vec![0u64; n];
     let mut bids = vec![0.0f32; n];
     let mut grants = vec![VmGrant::default(); n];
+    // The present VMs' allocations and bids for the Bid Analyzer, refilled every step.
+    let mut active_allocations: Vec<u64> = Vec::with_capacity(n);
+    let mut active_bids: Vec<f32> = Vec::with_capacity(n);
     let mut records = Vec::with_capacity(spec.episodes as usize * n);
     let mut trace = Vec::new();
     // The episode being recorded; its points are reused from episode to episode.
@@ -472,8 +475,10 @@ pub fn run_on(
                 bids[j] = agents[j].act(&obs[j]).map_err(RunError::Policy)?.bid;
                 acc[j].overhead_s += t0.elapsed().as_secs_f64();
             }
-            let mut active_allocations: Vec<u64> = active.iter().map(|j| node.allocations()[*j]).collect();
-            let active_bids: Vec<f32> = active.iter().map(|j| bids[*j]).collect();
+            active_allocations.clear();
+            active_allocations.extend(active.iter().map(|j| node.allocations()[*j]));
+            active_bids.clear();
+            active_bids.extend(active.iter().map(|j| bids[*j]));
             grants.resize(active.len(), VmGrant::default());
             if !active.is_empty() {
                 analyze(&bid_config, &mut active_allocations, &active_bids, &mut grants)
