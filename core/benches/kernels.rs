@@ -8,7 +8,6 @@
 use std::hint::black_box;
 
 use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, Policy};
-use cavmem_core::mdp::Observation;
 use cavmem_core::nn::dense::{GRAD_ROW_BLOCK, ROW_BLOCK};
 use cavmem_core::nn::{Dense, Identity, Mlp, MlpTape};
 use cavmem_core::rng::Rng;
@@ -124,13 +123,7 @@ fn critic_network(c: &mut Criterion) {
 fn filled<P: Policy>(mut p: Box<P>) -> Box<P> {
     let mut rng = Rng::seed_from_u64(3);
     for _ in 0..4096 {
-        let t = AgentTransition {
-            state: Observation::random(&mut rng),
-            bid: rng.uniform_range(-1.0, 1.0),
-            reward: -rng.uniform_f32(),
-            next_state: Observation::random(&mut rng),
-            done: false,
-        };
+        let t = AgentTransition::random(&mut rng);
         let _ = p.record(&t);
     }
     p

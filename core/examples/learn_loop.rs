@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, LearnOutcome, Policy};
-use cavmem_core::mdp::Observation;
 use cavmem_core::rng::Rng;
 
 fn main() -> ExitCode {
@@ -22,13 +21,7 @@ fn main() -> ExitCode {
     let mut agent = Box::new(Ddpg::<16_384>::new(DdpgParams::default(), 7));
     let mut rng = Rng::seed_from_u64(3);
     for _ in 0..4096 {
-        let t = AgentTransition {
-            state: Observation::random(&mut rng),
-            bid: rng.uniform_range(-1.0, 1.0),
-            reward: -rng.uniform_f32(),
-            next_state: Observation::random(&mut rng),
-            done: false,
-        };
+        let t = AgentTransition::random(&mut rng);
         if let Err(e) = agent.record(&t) {
             eprintln!("learn_loop: recording a transition failed: {e:?}");
             return ExitCode::FAILURE;

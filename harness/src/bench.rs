@@ -59,13 +59,7 @@ fn measure(per_sample_calls: u32, scale: f64, mut f: impl FnMut()) -> Figure {
 fn filled<P: Policy>(mut p: P, transitions: usize) -> P {
     let mut rng = Rng::seed_from_u64(1);
     for _ in 0..transitions {
-        let t = AgentTransition {
-            state: Observation::random(&mut rng),
-            bid: rng.uniform_range(-1.0, 1.0),
-            reward: -rng.uniform_f32(),
-            next_state: Observation::random(&mut rng),
-            done: false,
-        };
+        let t = AgentTransition::random(&mut rng);
         let _ = p.record(&t);
     }
     p

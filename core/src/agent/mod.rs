@@ -50,6 +50,21 @@ pub struct AgentTransition {
     pub done: bool,
 }
 
+impl AgentTransition {
+    /// A random transition, drawn in field order: both observations from
+    /// [`Observation::random`], a bid in [-1, 1), a reward in (-1, 0], not the episode's
+    /// end. For benchmarks and tests that need a filled replay.
+    pub fn random(rng: &mut crate::rng::Rng) -> Self {
+        Self {
+            state: Observation::random(rng),
+            bid: rng.uniform_range(-1.0, 1.0),
+            reward: -rng.uniform_f32(),
+            next_state: Observation::random(rng),
+            done: false,
+        }
+    }
+}
+
 /// The decision loop every policy implements.
 pub trait Policy {
     /// Chooses a bid in [-1, 1] for `obs`, exploring if exploration is on.

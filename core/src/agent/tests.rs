@@ -333,3 +333,22 @@ fn injected_parameter_faults_are_detected_and_recovered() {
         "the table is not a network"
     );
 }
+
+/// Random transitions stay in the variables' ranges, pass validation and repeat per seed.
+#[test]
+fn agent_transition_random_is_valid_and_seeded() {
+    let mut rng = Rng::seed_from_u64(11);
+    let first: Vec<AgentTransition> = (0..1000).map(|_| AgentTransition::random(&mut rng)).collect();
+    for t in &first {
+        assert!((-1.0..1.0).contains(&t.bid), "{t:?}");
+        assert!(t.reward <= 0.0 && t.reward > -1.0, "{t:?}");
+        assert!(
+            t.state.validate().is_ok() && t.next_state.validate().is_ok(),
+            "{t:?}"
+        );
+        assert!(!t.done);
+    }
+    let mut again = Rng::seed_from_u64(11);
+    assert!(first.iter().all(|t| *t == AgentTransition::random(&mut again)));
+    assert_ne!(first[0], first[1]);
+}
