@@ -70,11 +70,6 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         self.b.get(o).copied()
     }
 
-    /// All biases: the starting values of the output sums.
-    pub fn biases(&self) -> [f32; O] {
-        self.b
-    }
-
     /// `y = x·W + b` for one input row; `y` is overwritten (pre-activation). Each output
     /// starts from its bias and adds the inputs' terms in order, except in narrow layers
     /// (fewer than [`LANES`] outputs, a 1-output head): there the terms are summed as
