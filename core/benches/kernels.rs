@@ -7,6 +7,7 @@
 
 use std::hint::black_box;
 
+use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, Policy};
 use cavmem_core::nn::dense::{GRAD_ROW_BLOCK, ROW_BLOCK};
 use cavmem_core::nn::{Dense, Identity, Mlp, MlpTape};
@@ -132,9 +133,9 @@ fn filled<P: Policy>(mut p: Box<P>) -> Box<P> {
 /// Whole learning steps on a replay of 4096 transitions (as `cavmem bench`).
 fn learning_steps(c: &mut Criterion) {
     let mut g = c.benchmark_group("learn");
-    let mut ddpg = filled(Box::new(Ddpg::<16_384>::new(DdpgParams::default(), 1)));
+    let mut ddpg = filled(Box::new(Ddpg::<16_384, BATCH>::new(DdpgParams::default(), 1)));
     g.bench_function("ddpg", |b| b.iter(|| black_box(ddpg.learn())));
-    let mut dqn = filled(Box::new(Dqn::<16_384>::new(DqnParams::default(), 1)));
+    let mut dqn = filled(Box::new(Dqn::<16_384, BATCH>::new(DqnParams::default(), 1)));
     g.bench_function("dqn", |b| b.iter(|| black_box(dqn.learn())));
     g.finish();
 }

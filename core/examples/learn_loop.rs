@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, LearnOutcome, Policy};
 use cavmem_core::rng::Rng;
 
@@ -18,7 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut agent = Box::new(Ddpg::<16_384>::new(DdpgParams::default(), 7));
+    let mut agent = Box::new(Ddpg::<16_384, BATCH>::new(DdpgParams::default(), 7));
     let mut rng = Rng::seed_from_u64(3);
     for _ in 0..4096 {
         let t = AgentTransition::random(&mut rng);

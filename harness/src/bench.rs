@@ -8,6 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{
     AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, FrozenActor, Policy, QLearning, QlParams,
 };
@@ -19,7 +20,7 @@ use serde::Serialize;
 
 use crate::eval::formulation::FormulationName;
 use crate::eval::paper::shipped_scenarios;
-use crate::eval::run::{Hyperparams, RunSpec, run};
+use crate::eval::run::{Hyperparams, REPLAY_CAPACITY, RunSpec, run};
 
 /// Samples per figure.
 pub const SAMPLES: usize = 15;
@@ -115,7 +116,10 @@ pub struct BenchReport {
 /// Runs every benchmark; `with_paper` adds the full one-seed paper evaluation.
 pub fn run_all(with_paper: bool, out_dir_for_paper: &std::path::Path) -> BenchReport {
     let mut rng = Rng::seed_from_u64(3);
-    let mut ddpg = Box::new(filled(Ddpg::<16_384>::new(DdpgParams::default(), 1), 4096));
+    let mut ddpg = Box::new(filled(
+        Ddpg::<REPLAY_CAPACITY, BATCH>::new(DdpgParams::default(), 1),
+        4096,
+    ));
     let ddpg_update_us = measure(100, 1e6, || {
         let _ = black_box(ddpg.learn());
     });
@@ -128,7 +132,10 @@ pub fn run_all(with_paper: bool, out_dir_for_paper: &std::path::Path) -> BenchRe
     let actor_infer_us = measure(100_000, 1e6, || {
         let _ = black_box(actor.act(black_box(&obs)));
     });
-    let mut dqn = Box::new(filled(Dqn::<16_384>::new(DqnParams::default(), 1), 4096));
+    let mut dqn = Box::new(filled(
+        Dqn::<REPLAY_CAPACITY, BATCH>::new(DqnParams::default(), 1),
+        4096,
+    ));
     let dqn_update_us = measure(200, 1e6, || {
         let _ = black_box(dqn.learn());
     });

@@ -56,18 +56,18 @@ impl Default for DqnParams {
 
 /// A DQN agent with a replay of `R` transitions.
 #[derive(Clone, Debug)]
-pub struct Dqn<const R: usize> {
+pub struct Dqn<const R: usize, const C: usize = CHUNK> {
     params: DqnParams,
     q: Learner<STATE_DIM, HIDDEN, ACTIONS, Identity>,
     replay: Replay<Transition<STATE_DIM, u8>, R>,
-    tape: MlpTape<STATE_DIM, HIDDEN, ACTIONS, CHUNK>,
+    tape: MlpTape<STATE_DIM, HIDDEN, ACTIONS, C>,
     batch: [u32; BATCH],
     explorer: Explorer,
     rng: Rng,
     stats: PolicyStats,
 }
 
-impl<const R: usize> Dqn<R> {
+impl<const R: usize, const C: usize> Dqn<R, C> {
     /// A seeded agent, ready to act.
     pub fn new(params: DqnParams, seed: u64) -> Self {
         let mut agent = Self::zeroed();
@@ -77,6 +77,7 @@ impl<const R: usize> Dqn<R> {
 
     /// An all-zero agent that must be [`Dqn::reset`] before use (`const`, for `static` placement).
     pub const fn zeroed() -> Self {
+        const { assert!(C > 0, "a training chunk holds at least one row") };
         Self {
             params: DqnParams {
                 lr: 0.0,
@@ -158,7 +159,7 @@ impl<const R: usize> Dqn<R> {
     }
 }
 
-impl<const R: usize> Policy for Dqn<R> {
+impl<const R: usize, const C: usize> Policy for Dqn<R, C> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
         let Ok(greedy) = greedy_action(&self.q_values(obs)) else {
@@ -201,12 +202,12 @@ impl<const R: usize> Policy for Dqn<R> {
         let scale = 1.0 / BATCH as f32;
         let mut loss = 0.0;
         self.q.grads.fill_zero();
-        for chunk in self.batch.chunks(CHUNK) {
-            let mut states = [[0.0; STATE_DIM]; CHUNK];
-            let mut next_states = [[0.0; STATE_DIM]; CHUNK];
-            let mut actions = [0usize; CHUNK];
-            let mut rewards = [0.0f32; CHUNK];
-            let mut dones = [false; CHUNK];
+        for chunk in self.batch.chunks(C) {
+            let mut states = [[0.0; STATE_DIM]; C];
+            let mut next_states = [[0.0; STATE_DIM]; C];
+            let mut actions = [0usize; C];
+            let mut rewards = [0.0f32; C];
+            let mut dones = [false; C];
             let mut rows = 0;
             for (((((state, next), action), reward), done), index) in states
                 .iter_mut()
@@ -227,12 +228,12 @@ impl<const R: usize> Policy for Dqn<R> {
                 rows += 1;
             }
             // The target network on the chunk's next states at once (forward only).
-            let mut next_q = [[0.0f32; ACTIONS]; CHUNK];
+            let mut next_q = [[0.0f32; ACTIONS]; C];
             self.q.target.forward_rows(
                 next_states.get(..rows).unwrap_or_default(),
                 next_q.get_mut(..rows).unwrap_or_default(),
             );
-            let mut targets = [0.0f32; CHUNK];
+            let mut targets = [0.0f32; C];
             for (((target, next), reward), done) in targets
                 .iter_mut()
                 .zip(&next_q)
@@ -243,7 +244,7 @@ impl<const R: usize> Policy for Dqn<R> {
                 let best_next = next.get(usize::from(argmax(next))).copied().unwrap_or(0.0);
                 *target = *reward + if *done { 0.0 } else { self.params.gamma * best_next };
             }
-            let mut d_out = [[0.0f32; ACTIONS]; CHUNK];
+            let mut d_out = [[0.0f32; ACTIONS]; C];
             let outputs = self
                 .q
                 .net

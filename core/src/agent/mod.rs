@@ -144,7 +144,7 @@ snapshot_policy!(EqualSplit);
 snapshot_policy!(QLearning);
 
 #[cfg(feature = "learn")]
-impl<const R: usize> SnapshotPolicy for Ddpg<R> {
+impl<const R: usize, const C: usize> SnapshotPolicy for Ddpg<R, C> {
     fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, crate::snapshot::SnapshotError> {
         Ddpg::save_snapshot(self, out)
     }
@@ -154,7 +154,7 @@ impl<const R: usize> SnapshotPolicy for Ddpg<R> {
 }
 
 #[cfg(feature = "learn")]
-impl<const R: usize> SnapshotPolicy for Dqn<R> {
+impl<const R: usize, const C: usize> SnapshotPolicy for Dqn<R, C> {
     fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, crate::snapshot::SnapshotError> {
         Dqn::save_snapshot(self, out)
     }
@@ -197,19 +197,19 @@ impl PolicyKind {
     }
 }
 
-/// Any of the four policies, with replay capacity `R` for the two deep learners
-/// (with the `learn` feature).
+/// Any of the four policies, with replay capacity `R` and training chunks of `C` rows
+/// ([`ddpg::CHUNK`]) for the two deep learners (with the `learn` feature).
 #[cfg(feature = "learn")]
 #[derive(Clone, Debug)]
 #[allow(
     clippy::large_enum_variant,
     reason = "the core has no heap: callers box it or place it in a static"
 )]
-pub enum AnyPolicy<const R: usize> {
+pub enum AnyPolicy<const R: usize, const C: usize = { ddpg::CHUNK }> {
     /// CAVMem.
-    Ddpg(Ddpg<R>),
+    Ddpg(Ddpg<R, C>),
     /// Deep Q-learning.
-    Dqn(Dqn<R>),
+    Dqn(Dqn<R, C>),
     /// Tabular Q-learning.
     QLearning(QLearning),
     /// Static equal split.
@@ -217,7 +217,7 @@ pub enum AnyPolicy<const R: usize> {
 }
 
 #[cfg(feature = "learn")]
-impl<const R: usize> AnyPolicy<R> {
+impl<const R: usize, const C: usize> AnyPolicy<R, C> {
     /// Which policy this is.
     pub fn kind(&self) -> PolicyKind {
         match self {
@@ -265,7 +265,7 @@ impl<const R: usize> AnyPolicy<R> {
 }
 
 #[cfg(feature = "learn")]
-impl<const R: usize> Policy for AnyPolicy<R> {
+impl<const R: usize, const C: usize> Policy for AnyPolicy<R, C> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         self.inner().act(obs)
     }

@@ -166,7 +166,7 @@ fn equal_split_moves_toward_equal_share() {
 }
 
 /// Runs a policy through 300 steps of the tracking task and returns the bits of every bid.
-fn trajectory<P: Policy>(policy: &mut P) -> Vec<u32> {
+fn trajectory<P: Policy + ?Sized>(policy: &mut P) -> Vec<u32> {
     let mut rng = Rng::seed_from_u64(17);
     let mut bits = Vec::new();
     for _ in 0..300 {
@@ -214,6 +214,41 @@ fn policies_are_deterministic_per_seed() {
                     assert_ne!(a, c, "{kind:?} ignores its seed");
                 }
             }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The training chunk (`C`) only changes how many rows advance together: 8 (the default),
+/// 5 (a partial last chunk), 48 (transposed weights in the first chunk, not the second)
+/// and 64 (the whole minibatch, as the harness trains) give the same bits.
+#[test]
+fn training_chunk_size_does_not_change_the_bits() {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            let ddpg = |p: &mut dyn Policy| trajectory(p);
+            let reference = ddpg(Box::new(Ddpg::<512>::new(DdpgParams::default(), 4)).as_mut());
+            for (c, bits) in [
+                (
+                    5,
+                    ddpg(Box::new(Ddpg::<512, 5>::new(DdpgParams::default(), 4)).as_mut()),
+                ),
+                (
+                    48,
+                    ddpg(Box::new(Ddpg::<512, 48>::new(DdpgParams::default(), 4)).as_mut()),
+                ),
+                (
+                    64,
+                    ddpg(Box::new(Ddpg::<512, 64>::new(DdpgParams::default(), 4)).as_mut()),
+                ),
+            ] {
+                assert_eq!(bits, reference, "DDPG trained in chunks of {c} rows differs");
+            }
+            let reference = trajectory(Box::new(Dqn::<512>::new(DqnParams::default(), 4)).as_mut());
+            let whole = trajectory(Box::new(Dqn::<512, 64>::new(DqnParams::default(), 4)).as_mut());
+            assert_eq!(whole, reference, "DQN trained in chunks of 64 rows differs");
         })
         .unwrap()
         .join()

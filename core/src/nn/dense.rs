@@ -3,7 +3,7 @@
 //! Weights are stored input-major, `w[i][o]`, so the forward pass adds one contiguous row
 //! of `O` weights per input (see [`super::kernels::axpy`]). Sizes: `I·O + O` parameters.
 
-use super::kernels::{LANES, axpy, dot_in_order, dot_split, input_grad_rows, mul_add};
+use super::kernels::{LANES, axpy, dot_in_order, dot_split, input_grad_rows, mul_add, transpose};
 use super::params::Parameters;
 use crate::rng::Rng;
 
@@ -229,6 +229,19 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         } else {
             input_grad_rows(&self.w, dz, dx);
         }
+    }
+
+    /// The transposed layer `O → I` with zero biases: its forward pass of a row `dz` is
+    /// `dz·Wᵀ`, bit-identical to [`Dense::input_grad`] when `I ≥ LANES` (each sum from zero
+    /// in order of `o`; a narrow result sums in [`dot_split`]'s order instead). Blocks of
+    /// rows then run through the forward kernel, whose loads suit the input gradient better
+    /// than [`input_grad_rows`]: worth its copy of the weights (`4·I·O` bytes, on the
+    /// stack) when a pass has tens of rows ([`super::mlp`]).
+    #[inline]
+    pub fn transposed(&self) -> Dense<O, I> {
+        let mut t = Dense::<O, I>::zeroed();
+        transpose(&self.w, &mut t.w);
+        t
     }
 }
 
@@ -467,6 +480,30 @@ mod tests {
         check::<64, 1>(3);
         check::<64, 3>(4);
         check::<5, 37>(5);
+    }
+
+    #[test]
+    fn dense_transposed_forward_is_the_input_gradient() {
+        fn check<const I: usize, const O: usize>(seed: u64) {
+            let mut rng = Rng::seed_from_u64(seed);
+            let mut d = Dense::<I, O>::zeroed();
+            d.init_uniform(0.7, &mut rng);
+            let t = d.transposed();
+            assert!(t.b.iter().all(|b| b.to_bits() == 0));
+            let dz: [[f32; O]; ROW_BLOCK] =
+                core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
+            let mut blocked = [[0.0; I]; ROW_BLOCK];
+            t.forward_block(&dz, &mut blocked);
+            for (dzr, dxr) in dz.iter().zip(&blocked) {
+                let mut single = [0.0; I];
+                d.input_grad(dzr, &mut single);
+                assert_eq!(single.map(f32::to_bits), dxr.map(f32::to_bits), "I={I} O={O}");
+            }
+        }
+        check::<64, 64>(1);
+        check::<8, 64>(2);
+        check::<64, 6>(3);
+        check::<21, 13>(4);
     }
 
     #[test]

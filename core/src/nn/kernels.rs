@@ -197,6 +197,32 @@ fn rows_to_lanes<const N: usize>(rows: &[[f32; N]; LANES], out: &mut [f32x8; N])
     }
 }
 
+/// `t[o][i] = w[i][o]`: blocks of 8 × 8 transposed in vectors, the edges value by value.
+#[inline(never)]
+pub fn transpose<const I: usize, const O: usize>(w: &[[f32; O]; I], t: &mut [[f32; I]; O]) {
+    let (w_blocks, _) = w.as_chunks::<LANES>();
+    let (t_blocks, _) = t.as_chunks_mut::<LANES>();
+    for (ib, rows) in w_blocks.iter().enumerate() {
+        for (ob, t_rows) in t_blocks.iter_mut().enumerate() {
+            let square = rows.each_ref().map(|row| f32x8::new(column_block(row, ob)));
+            for (t_row, v) in t_rows.iter_mut().zip(f32x8::transpose(square)) {
+                if let Some(dst) = t_row.as_chunks_mut::<LANES>().0.get_mut(ib) {
+                    *dst = v.to_array();
+                }
+            }
+        }
+    }
+    let (i_done, o_done) = (w_blocks.len() * LANES, t_blocks.len() * LANES);
+    for (i, row) in w.iter().enumerate() {
+        let first = if i < i_done { o_done } else { 0 };
+        for (o, x) in row.iter().enumerate().skip(first) {
+            if let Some(dst) = t.get_mut(o).and_then(|r| r.get_mut(i)) {
+                *dst = *x;
+            }
+        }
+    }
+}
+
 /// Values `8c .. 8c + 8` of `row`.
 #[inline(always)]
 fn column_block<const N: usize>(row: &[f32; N], c: usize) -> [f32; LANES] {
@@ -266,6 +292,26 @@ mod tests {
         check::<8>();
         check::<21>();
         check::<64>();
+    }
+
+    #[test]
+    fn kernels_transpose_moves_every_value() {
+        fn check<const I: usize, const O: usize>() {
+            let w: [[f32; O]; I] = core::array::from_fn(|i| core::array::from_fn(|o| (i * 1000 + o) as f32));
+            let mut t = [[f32::NAN; I]; O];
+            transpose(&w, &mut t);
+            for (i, row) in w.iter().enumerate() {
+                for (o, x) in row.iter().enumerate() {
+                    assert_eq!(t[o][i], *x, "I={I} O={O} i={i} o={o}");
+                }
+            }
+        }
+        check::<64, 64>();
+        check::<6, 64>();
+        check::<64, 1>();
+        check::<13, 21>();
+        check::<8, 16>();
+        check::<3, 5>();
     }
 
     #[test]

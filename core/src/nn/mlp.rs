@@ -12,6 +12,7 @@ use core::marker::PhantomData;
 
 use super::act::{Head, relu, relu_derivative_from_output};
 use super::dense::{Dense, GRAD_ROW_BLOCK, ROW_BLOCK};
+use super::kernels::LANES;
 use super::params::Parameters;
 use crate::rng::Rng;
 
@@ -203,7 +204,7 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         if let Some(g) = grads.as_deref_mut() {
             Dense::accumulate_grads(&mut g.l3, h2, dz3);
         }
-        input_grads(&self.l3, dz3, tape.dh2.get_mut(..rows).unwrap_or_default());
+        input_grads::<H, O, B>(&self.l3, dz3, tape.dh2.get_mut(..rows).unwrap_or_default());
         for (dh, h) in tape.dh2.iter_mut().zip(h2) {
             mask_relu(dh, h);
         }
@@ -211,7 +212,7 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         if let Some(g) = grads.as_deref_mut() {
             Dense::accumulate_grads(&mut g.l2, h1, dh2);
         }
-        input_grads(&self.l2, dh2, tape.dh1.get_mut(..rows).unwrap_or_default());
+        input_grads::<H, H, B>(&self.l2, dh2, tape.dh1.get_mut(..rows).unwrap_or_default());
         for (dh, h) in tape.dh1.iter_mut().zip(h1) {
             mask_relu(dh, h);
         }
@@ -221,7 +222,7 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         }
         if let Some(dx) = d_in {
             let n = dx.len().min(dh1.len());
-            input_grads(
+            input_grads::<I, H, B>(
                 &self.l1,
                 dh1.get(..n).unwrap_or_default(),
                 dx.get_mut(..n).unwrap_or_default(),
@@ -230,8 +231,31 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
     }
 }
 
-/// `dx = dz·Wᵀ` for equal-length row slices, [`GRAD_ROW_BLOCK`] rows at a time.
-fn input_grads<const I: usize, const O: usize>(layer: &Dense<I, O>, dz: &[[f32; O]], dx: &mut [[f32; I]]) {
+/// Passes over a tape of at least this many rows compute `dz·Wᵀ` for a layer at least
+/// [`LANES`] wide each way through a transposed copy of its weights
+/// ([`Dense::transposed`]): the copy takes `4·I·O` bytes of stack (16 KB for 64 × 64), so
+/// smaller tapes — the firmware's 8 rows — never make it.
+pub const TRANSPOSE_MIN_ROWS: usize = 32;
+
+/// `dx = dz·Wᵀ` for equal-length row slices from a tape of `B` rows: through the
+/// transposed weights, [`ROW_BLOCK`] rows at a time, when `B` and the row count reach
+/// [`TRANSPOSE_MIN_ROWS`]; otherwise [`GRAD_ROW_BLOCK`] rows at a time; the last rows one
+/// by one. The same bits either way.
+fn input_grads<const I: usize, const O: usize, const B: usize>(
+    layer: &Dense<I, O>,
+    dz: &[[f32; O]],
+    dx: &mut [[f32; I]],
+) {
+    let (mut dz, mut dx) = (dz, dx);
+    if B >= TRANSPOSE_MIN_ROWS && dz.len() >= TRANSPOSE_MIN_ROWS && I >= LANES && O >= LANES {
+        let transposed = layer.transposed();
+        let (dz_blocks, dz_rest) = dz.as_chunks::<ROW_BLOCK>();
+        let (dx_blocks, dx_rest) = dx.as_chunks_mut::<ROW_BLOCK>();
+        for (dzb, dxb) in dz_blocks.iter().zip(dx_blocks) {
+            transposed.forward_block(dzb, dxb);
+        }
+        (dz, dx) = (dz_rest, dx_rest);
+    }
     let (dz_blocks, dz_tail) = dz.as_chunks::<GRAD_ROW_BLOCK>();
     let (dx_blocks, dx_tail) = dx.as_chunks_mut::<GRAD_ROW_BLOCK>();
     for (dzb, dxb) in dz_blocks.iter().zip(dx_blocks) {

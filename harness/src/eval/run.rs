@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{
     AgentTransition, AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, PolicyError,
     PolicyKind, QLearning, QlParams,
@@ -24,8 +25,9 @@ use crate::sim::{Node, VmReading};
 /// episodes of one agent's experience (the paper does not give it).
 pub const REPLAY_CAPACITY: usize = 16_384;
 
-/// The policy type the harness runs.
-pub type HarnessPolicy = AnyPolicy<REPLAY_CAPACITY>;
+/// The policy type the harness runs: its deep learners train on whole minibatches at once
+/// (`C = BATCH`; the firmware trains in chunks of 8 rows, with the same bits).
+pub type HarnessPolicy = AnyPolicy<REPLAY_CAPACITY, BATCH>;
 
 /// Hyperparameters of every policy (paper defaults; the ε schedule is scaled to the run).
 #[derive(Clone, Copy, Debug, PartialEq)]
