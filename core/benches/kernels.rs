@@ -10,7 +10,8 @@ use std::hint::black_box;
 use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, Policy};
 use cavmem_core::nn::dense::{GRAD_ROW_BLOCK, ROW_BLOCK};
-use cavmem_core::nn::{Dense, Identity, Mlp, MlpTape};
+use cavmem_core::nn::{Dense, Identity, Mlp, MlpTape, Parameters};
+use cavmem_core::optim::{Adam, AdamState, soft_update};
 use cavmem_core::rng::Rng;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -56,15 +57,30 @@ fn layer<const I: usize, const O: usize>(c: &mut Criterion, name: &str) {
             black_box(&dxb);
         })
     });
-    let mut grads = Dense::<I, O>::zeroed();
-    g.bench_function("weight_grads (chunks of 8 rows)", |b| {
+    // The harness's path for 64-row tapes of layers at least 8 wide each way
+    // (`nn::mlp::TRANSPOSE_MIN_ROWS`): transpose once, then the forward kernel.
+    let dz4 = blocks::<O, ROW_BLOCK>(&dz);
+    let mut dx4 = vec![[[0.0f32; I]; ROW_BLOCK]; dz4.len()];
+    g.bench_function("input_grad (transposed weights)", |b| {
         b.iter(|| {
-            for (x, dz) in x.chunks(8).zip(dz.chunks(8)) {
-                Dense::accumulate_grads(&mut grads, black_box(x), dz);
+            let t = black_box(&d).transposed();
+            for (dz, dx) in dz4.iter().zip(dx4.iter_mut()) {
+                t.forward_block(black_box(dz), dx);
             }
-            black_box(&grads);
+            black_box(&dx4);
         })
     });
+    let mut grads = Dense::<I, O>::zeroed();
+    for chunk in [8, ROWS] {
+        g.bench_function(format!("weight_grads (chunks of {chunk} rows)"), |b| {
+            b.iter(|| {
+                for (x, dz) in x.chunks(chunk).zip(dz.chunks(chunk)) {
+                    Dense::accumulate_grads(&mut grads, black_box(x), dz);
+                }
+                black_box(&grads);
+            })
+        });
+    }
     g.finish();
 }
 
@@ -74,32 +90,33 @@ fn layers(c: &mut Criterion) {
     layer::<64, 1>(c, "64x1");
 }
 
-/// The critic's whole network over 64 rows: forward with a tape, and backward.
-fn critic_network(c: &mut Criterion) {
+/// The critic's whole network over 64 rows in chunks of `C` rows (8: the firmware's
+/// tapes; 64: the harness's): forward with a tape, and backward.
+fn critic_network_in_chunks<const C: usize>(c: &mut Criterion) {
     let mut rng = Rng::seed_from_u64(2);
     let mut net = Mlp::<6, 64, 1, Identity>::zeroed();
     net.init(&mut rng);
     let mut grads = Mlp::<6, 64, 1, Identity>::zeroed();
     let x = rows::<6>(&mut rng);
     let d = rows::<1>(&mut rng);
-    let mut tape = MlpTape::<6, 64, 1, 8>::new();
-    let mut g = c.benchmark_group("critic 6-64-64-1");
+    let mut tape = Box::new(MlpTape::<6, 64, 1, C>::new());
+    let mut g = c.benchmark_group(format!("critic 6-64-64-1, chunks of {C} rows"));
     let forward = ROWS * (6 * 64 + 64 * 64 + 64);
     let input_grads = ROWS * (64 + 64 * 64);
     g.throughput(Throughput::Elements(forward as u64));
     g.bench_function("forward (tape)", |b| {
         b.iter(|| {
-            for chunk in x.chunks(8) {
+            for chunk in x.chunks(C) {
                 black_box(net.forward_tape(&mut tape, black_box(chunk)));
             }
         })
     });
-    let mut dx = [[0.0f32; 6]; 8];
+    let mut dx = [[0.0f32; 6]; C];
     // Weight gradients and the input gradients the first layer's weight gradients need.
     g.throughput(Throughput::Elements((2 * forward + input_grads) as u64));
     g.bench_function("forward + backward (weight grads)", |b| {
         b.iter(|| {
-            for (chunk, dc) in x.chunks(8).zip(d.chunks(8)) {
+            for (chunk, dc) in x.chunks(C).zip(d.chunks(C)) {
                 net.forward_tape(&mut tape, chunk);
                 net.backward(&mut tape, dc, Some(&mut grads), None);
             }
@@ -111,12 +128,38 @@ fn critic_network(c: &mut Criterion) {
     ));
     g.bench_function("forward + backward (input grads only)", |b| {
         b.iter(|| {
-            for (chunk, dc) in x.chunks(8).zip(d.chunks(8)) {
+            for (chunk, dc) in x.chunks(C).zip(d.chunks(C)) {
                 net.forward_tape(&mut tape, chunk);
                 net.backward(&mut tape, dc, None, Some(&mut dx));
             }
             black_box(&dx);
         })
+    });
+    g.finish();
+}
+
+fn critic_network(c: &mut Criterion) {
+    critic_network_in_chunks::<8>(c);
+    critic_network_in_chunks::<BATCH>(c);
+}
+
+/// One Adam step and one soft target update of the critic's 4,673 parameters.
+fn optimizer(c: &mut Criterion) {
+    let mut rng = Rng::seed_from_u64(4);
+    let mut net = Box::new(Mlp::<6, 64, 1, Identity>::zeroed());
+    net.init(&mut rng);
+    let mut grads = Box::new(Mlp::<6, 64, 1, Identity>::zeroed());
+    grads.init(&mut rng);
+    let mut target = net.clone();
+    let mut state = Box::new(AdamState::new(Mlp::zeroed(), Mlp::zeroed()));
+    let adam = Adam::with_lr(1e-4);
+    let mut g = c.benchmark_group("optimizer, critic");
+    g.throughput(Throughput::Elements(net.parameter_count() as u64));
+    g.bench_function("adam step", |b| {
+        b.iter(|| adam.step(net.as_mut(), black_box(grads.as_ref()), &mut state))
+    });
+    g.bench_function("soft update", |b| {
+        b.iter(|| black_box(soft_update(target.as_mut(), black_box(net.as_ref()), 1e-3)))
     });
     g.finish();
 }
@@ -140,5 +183,5 @@ fn learning_steps(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, layers, critic_network, learning_steps);
+criterion_group!(benches, layers, critic_network, optimizer, learning_steps);
 criterion_main!(benches);
