@@ -308,9 +308,11 @@ fn ddpg_diverged_network_falls_back_and_recovers() {
 fn agent_sizes_are_compile_time_facts() {
     let ddpg_1024 = core::mem::size_of::<Ddpg<1024>>();
     std::println!(
-        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Dqn<1024> {} B, QLearning {} B, EqualSplit {} B, FrozenActor {} B, FrozenQNetwork {} B",
+        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Ddpg<16384, 64> {} B, Dqn<1024> {} B, Dqn<16384, 64> {} B, QLearning {} B, EqualSplit {} B, FrozenActor {} B, FrozenQNetwork {} B",
         core::mem::size_of::<Ddpg<16384>>(),
+        core::mem::size_of::<Ddpg<16384, 64>>(),
         core::mem::size_of::<Dqn<1024>>(),
+        core::mem::size_of::<Dqn<16384, 64>>(),
         core::mem::size_of::<QLearning>(),
         core::mem::size_of::<EqualSplit>(),
         core::mem::size_of::<crate::agent::FrozenActor>(),
@@ -320,6 +322,11 @@ fn agent_sizes_are_compile_time_facts() {
         ddpg_1024 <= 256 * 1024,
         "a trainable DDPG agent with 1024 transitions must fit in 256 KiB: {ddpg_1024} B"
     );
+    // A 64-row chunk adds 56 rows to the actor's and the critic's tape, each row
+    // x, h1, h2, y, dz3, dh2, dh1: inputs + 2 + 4·HIDDEN floats.
+    let tape_row = |inputs: usize| 4 * (inputs + 2 + 4 * crate::agent::shapes::HIDDEN);
+    let grown = core::mem::size_of::<Ddpg<1024, 64>>() - ddpg_1024;
+    assert_eq!(grown, 56 * (tape_row(5) + tape_row(6)));
 }
 
 #[cfg(feature = "fault-injection")]
