@@ -504,6 +504,8 @@ mod tests {
         check::<8, 64>(2);
         check::<64, 6>(3);
         check::<21, 13>(4);
+        check::<64, 1>(5);
+        check::<64, 3>(6);
     }
 
     #[test]

@@ -231,8 +231,8 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
     }
 }
 
-/// Passes over a tape of at least this many rows compute `dz·Wᵀ` for a layer at least
-/// [`LANES`] wide each way through a transposed copy of its weights
+/// Passes over a tape of at least this many rows compute `dz·Wᵀ` for a layer with at least
+/// [`LANES`] inputs (a hidden layer or a head) through a transposed copy of its weights
 /// ([`Dense::transposed`]): the copy takes `4·I·O` bytes of stack (16 KB for 64 × 64), so
 /// smaller tapes — the firmware's 8 rows — never make it.
 pub const TRANSPOSE_MIN_ROWS: usize = 32;
@@ -247,7 +247,7 @@ fn input_grads<const I: usize, const O: usize, const B: usize>(
     dx: &mut [[f32; I]],
 ) {
     let (mut dz, mut dx) = (dz, dx);
-    if B >= TRANSPOSE_MIN_ROWS && dz.len() >= TRANSPOSE_MIN_ROWS && I >= LANES && O >= LANES {
+    if B >= TRANSPOSE_MIN_ROWS && dz.len() >= TRANSPOSE_MIN_ROWS && I >= LANES {
         let transposed = layer.transposed();
         let (dz_blocks, dz_rest) = dz.as_chunks::<ROW_BLOCK>();
         let (dx_blocks, dx_rest) = dx.as_chunks_mut::<ROW_BLOCK>();
