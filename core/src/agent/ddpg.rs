@@ -27,7 +27,7 @@ use super::{AgentTransition, Policy};
 /// Minibatch size.
 pub const BATCH: usize = 64;
 /// The default rows per forward/backward chunk of a minibatch (the `C` of [`Ddpg`] and
-/// [`super::Dqn`]): 8, the firmware's. `C = BATCH` (hosts) takes 117 KB more per DDPG agent
+/// [`super::Dqn`]): 8, the firmware's. `C = BATCH` (hosts) takes 118,048 B more per DDPG agent
 /// (tapes of 64 rows) and lets the backward pass use larger kernels
 /// ([`crate::nn::mlp::TRANSPOSE_MIN_ROWS`]): about 5% less time per update.
 pub const CHUNK: usize = 8;

@@ -54,7 +54,8 @@ impl Default for DqnParams {
     }
 }
 
-/// A DQN agent with a replay of `R` transitions.
+/// A DQN agent with a replay of `R` transitions that trains in chunks of `C` rows
+/// ([`CHUNK`]; results do not depend on `C`).
 #[derive(Clone, Debug)]
 pub struct Dqn<const R: usize, const C: usize = CHUNK> {
     params: DqnParams,
