@@ -5,8 +5,8 @@
 //! A minibatch is processed in chunks of `C` rows (a const parameter: [`CHUNK`] = 8 by
 //! default, so the activations kept for backpropagation stay small on a microcontroller;
 //! [`BATCH`] on a host, one chunk per minibatch). Gradients accumulate over the chunks in
-//! row order, so every chunk size gives the same bits as a whole-batch update. The actor step asks the critic only for `∂Q/∂a`, not its weight
-//! gradients.
+//! row order, so every chunk size gives the same bits as a whole-batch update. The actor
+//! step asks the critic only for `∂Q/∂a`, not its weight gradients.
 
 use crate::mdp::{Observation, STATE_DIM};
 use crate::nn::{Identity, MlpTape, Parameters, Tanh};

@@ -228,21 +228,12 @@ fn training_chunk_size_does_not_change_the_bits() {
     std::thread::Builder::new()
         .stack_size(16 << 20)
         .spawn(|| {
-            let ddpg = |p: &mut dyn Policy| trajectory(p);
-            let reference = ddpg(Box::new(Ddpg::<512>::new(DdpgParams::default(), 4)).as_mut());
+            let params = DdpgParams::default();
+            let reference = trajectory(Box::new(Ddpg::<512>::new(params, 4)).as_mut());
             for (c, bits) in [
-                (
-                    5,
-                    ddpg(Box::new(Ddpg::<512, 5>::new(DdpgParams::default(), 4)).as_mut()),
-                ),
-                (
-                    48,
-                    ddpg(Box::new(Ddpg::<512, 48>::new(DdpgParams::default(), 4)).as_mut()),
-                ),
-                (
-                    64,
-                    ddpg(Box::new(Ddpg::<512, 64>::new(DdpgParams::default(), 4)).as_mut()),
-                ),
+                (5, trajectory(Box::new(Ddpg::<512, 5>::new(params, 4)).as_mut())),
+                (48, trajectory(Box::new(Ddpg::<512, 48>::new(params, 4)).as_mut())),
+                (64, trajectory(Box::new(Ddpg::<512, 64>::new(params, 4)).as_mut())),
             ] {
                 assert_eq!(bits, reference, "DDPG trained in chunks of {c} rows differs");
             }

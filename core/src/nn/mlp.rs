@@ -240,13 +240,15 @@ pub const TRANSPOSE_MIN_ROWS: usize = 32;
 /// `dx = dz·Wᵀ` for equal-length row slices from a tape of `B` rows: through the
 /// transposed weights, [`ROW_BLOCK`] rows at a time, when `B` and the row count reach
 /// [`TRANSPOSE_MIN_ROWS`]; otherwise [`GRAD_ROW_BLOCK`] rows at a time; the last rows one
-/// by one. The same bits either way.
+/// by one. The same bits either way. Rows past the shorter slice are left alone.
 fn input_grads<const I: usize, const O: usize, const B: usize>(
     layer: &Dense<I, O>,
     dz: &[[f32; O]],
     dx: &mut [[f32; I]],
 ) {
-    let (mut dz, mut dx) = (dz, dx);
+    let rows = dz.len().min(dx.len());
+    let mut dz = dz.get(..rows).unwrap_or_default();
+    let mut dx = dx.get_mut(..rows).unwrap_or_default();
     if B >= TRANSPOSE_MIN_ROWS && dz.len() >= TRANSPOSE_MIN_ROWS && I >= LANES {
         let transposed = layer.transposed();
         let (dz_blocks, dz_rest) = dz.as_chunks::<ROW_BLOCK>();
