@@ -364,14 +364,22 @@ mod tests {
         assert_eq!(d.parameter_count(), 9);
     }
 
+    /// A layer with weights and biases uniform in ±0.7 and `R` rows of `N` values in ±2,
+    /// drawn from `seed` in that order.
+    fn seeded_layer_and_rows<const I: usize, const O: usize, const N: usize, const R: usize>(
+        seed: u64,
+    ) -> (Dense<I, O>, [[f32; N]; R]) {
+        let mut rng = Rng::seed_from_u64(seed);
+        let mut d = Dense::<I, O>::zeroed();
+        d.init_uniform(0.7, &mut rng);
+        let rows = core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
+        (d, rows)
+    }
+
     #[test]
     fn dense_forward_block_is_bit_identical_to_rows() {
         fn check<const I: usize, const O: usize>(seed: u64) {
-            let mut rng = Rng::seed_from_u64(seed);
-            let mut d = Dense::<I, O>::zeroed();
-            d.init_uniform(0.7, &mut rng);
-            let x: [[f32; I]; ROW_BLOCK] =
-                core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
+            let (d, x) = seeded_layer_and_rows::<I, O, I, ROW_BLOCK>(seed);
             let mut blocked = [[0.0; O]; ROW_BLOCK];
             d.forward_block(&x, &mut blocked);
             for (xr, yr) in x.iter().zip(&blocked) {
@@ -462,11 +470,7 @@ mod tests {
     #[test]
     fn dense_input_grad_block_is_bit_identical_to_rows() {
         fn check<const I: usize, const O: usize>(seed: u64) {
-            let mut rng = Rng::seed_from_u64(seed);
-            let mut d = Dense::<I, O>::zeroed();
-            d.init_uniform(0.7, &mut rng);
-            let dz: [[f32; O]; GRAD_ROW_BLOCK] =
-                core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
+            let (d, dz) = seeded_layer_and_rows::<I, O, O, GRAD_ROW_BLOCK>(seed);
             let mut blocked = [[0.0; I]; GRAD_ROW_BLOCK];
             d.input_grad_block(&dz, &mut blocked);
             for (dzr, dxr) in dz.iter().zip(&blocked) {
@@ -485,13 +489,9 @@ mod tests {
     #[test]
     fn dense_transposed_forward_is_the_input_gradient() {
         fn check<const I: usize, const O: usize>(seed: u64) {
-            let mut rng = Rng::seed_from_u64(seed);
-            let mut d = Dense::<I, O>::zeroed();
-            d.init_uniform(0.7, &mut rng);
+            let (d, dz) = seeded_layer_and_rows::<I, O, O, ROW_BLOCK>(seed);
             let t = d.transposed();
             assert!(t.b.iter().all(|b| b.to_bits() == 0));
-            let dz: [[f32; O]; ROW_BLOCK] =
-                core::array::from_fn(|_| core::array::from_fn(|_| rng.uniform_range(-2.0, 2.0)));
             let mut blocked = [[0.0; I]; ROW_BLOCK];
             t.forward_block(&dz, &mut blocked);
             for (dzr, dxr) in dz.iter().zip(&blocked) {
