@@ -11,6 +11,12 @@ pub trait Head: Copy + core::fmt::Debug + Default {
     fn apply(z: f32) -> f32;
     /// `f'(z)` expressed through `y = f(z)`.
     fn derivative_from_output(y: f32) -> f32;
+    /// Replaces every `z` in `values` by `f(z)`, the same bits as [`Head::apply`].
+    fn apply_in_place(values: &mut [f32]) {
+        for v in values {
+            *v = Self::apply(*v);
+        }
+    }
 }
 
 /// The linear head `f(z) = z`, for value functions.
@@ -27,6 +33,8 @@ impl Head for Identity {
     fn derivative_from_output(_y: f32) -> f32 {
         1.0
     }
+    #[inline(always)]
+    fn apply_in_place(_values: &mut [f32]) {}
 }
 
 /// The hyperbolic tangent head, for bounded actions in [-1, 1].
@@ -42,6 +50,11 @@ impl Head for Tanh {
     #[inline(always)]
     fn derivative_from_output(y: f32) -> f32 {
         1.0 - y * y
+    }
+    /// Branch-free and vectorized ([`super::tanh`]), the same bits as `libm::tanhf`.
+    #[inline(always)]
+    fn apply_in_place(values: &mut [f32]) {
+        super::tanh::tanh_in_place(values);
     }
 }
 

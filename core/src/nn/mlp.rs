@@ -164,7 +164,8 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         }
     }
 
-    /// Forward through all layers for equal-length row slices, [`ROW_BLOCK`] rows at a time.
+    /// Forward through all layers for equal-length row slices, [`ROW_BLOCK`] rows at a time;
+    /// the output head last, over all rows at once ([`Head::apply_in_place`]).
     fn forward_layers(&self, x: &[[f32; I]], h1: &mut [[f32; H]], h2: &mut [[f32; H]], y: &mut [[f32; O]]) {
         let (xb, xt) = x.as_chunks::<ROW_BLOCK>();
         let (h1b, h1t) = h1.as_chunks_mut::<ROW_BLOCK>();
@@ -173,13 +174,14 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         for (((x, h1), h2), y) in xb.iter().zip(h1b).zip(h2b).zip(yb) {
             self.l1.forward_block_then(x, h1, relu);
             self.l2.forward_block_then(h1, h2, relu);
-            self.l3.forward_block_then(h2, y, A::apply);
+            self.l3.forward_block(h2, y);
         }
         for (((x, h1), h2), y) in xt.iter().zip(h1t).zip(h2t).zip(yt) {
             self.l1.forward_then(x, h1, relu);
             self.l2.forward_then(h1, h2, relu);
-            self.l3.forward_then(h2, y, A::apply);
+            self.l3.forward(h2, y);
         }
+        A::apply_in_place(y.as_flattened_mut());
     }
 
     /// Backpropagates `d_out = ∂L/∂y` (one row per recorded row) through the pass in

@@ -11,6 +11,7 @@ pub mod dense;
 pub mod kernels;
 pub mod mlp;
 pub mod params;
+pub mod tanh;
 
 pub use act::{Head, Identity, Tanh};
 pub use dense::Dense;
