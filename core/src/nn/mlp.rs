@@ -139,7 +139,8 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         let h1 = tape.h1.get_mut(..rows).unwrap_or_default();
         let h2 = tape.h2.get_mut(..rows).unwrap_or_default();
         let y = tape.y.get_mut(..rows).unwrap_or_default();
-        self.forward_layers(x, h1, h2, y);
+        self.forward_before_head(x, h1, h2, y);
+        A::apply_in_place(y.as_flattened_mut());
         tape.rows = rows;
         tape.outputs()
     }
@@ -155,18 +156,27 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
                 h1.get_mut(..n).unwrap_or_default(),
                 h2.get_mut(..n).unwrap_or_default(),
             );
-            self.forward_layers(
+            self.forward_before_head(
                 x.get(..n).unwrap_or_default(),
                 h1,
                 h2,
                 y.get_mut(..n).unwrap_or_default(),
             );
         }
+        let rows = inputs.len().min(outputs.len());
+        A::apply_in_place(outputs.get_mut(..rows).unwrap_or_default().as_flattened_mut());
     }
 
-    /// Forward through all layers for equal-length row slices, [`ROW_BLOCK`] rows at a time;
-    /// the output head last, over all rows at once ([`Head::apply_in_place`]).
-    fn forward_layers(&self, x: &[[f32; I]], h1: &mut [[f32; H]], h2: &mut [[f32; H]], y: &mut [[f32; O]]) {
+    /// Forward through all layers for equal-length row slices, [`ROW_BLOCK`] rows at a time,
+    /// up to the output layer's sums: the callers apply the head to all their rows at once
+    /// ([`Head::apply_in_place`]).
+    fn forward_before_head(
+        &self,
+        x: &[[f32; I]],
+        h1: &mut [[f32; H]],
+        h2: &mut [[f32; H]],
+        y: &mut [[f32; O]],
+    ) {
         let (xb, xt) = x.as_chunks::<ROW_BLOCK>();
         let (h1b, h1t) = h1.as_chunks_mut::<ROW_BLOCK>();
         let (h2b, h2t) = h2.as_chunks_mut::<ROW_BLOCK>();
@@ -181,7 +191,6 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
             self.l2.forward_then(h1, h2, relu);
             self.l3.forward(h2, y);
         }
-        A::apply_in_place(y.as_flattened_mut());
     }
 
     /// Backpropagates `d_out = ∂L/∂y` (one row per recorded row) through the pass in
