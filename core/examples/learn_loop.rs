@@ -1,13 +1,14 @@
-//! Times DDPG learning steps in a loop and prints the mean time per step and a digest of the
+//! Times learning steps in a loop and prints the mean time per step and a digest of the
 //! losses, so two builds can be compared as whole processes (`/usr/bin/time`, alternated):
-//! `cargo run --release -p cavmem-core --features std,fma --example learn_loop -- 20000`.
-//! The replay holds 4,096 random transitions, as in the criterion bench `learn/ddpg`.
+//! `cargo run --release -p cavmem-core --features std,fma --example learn_loop -- 20000`
+//! (DDPG; add `dqn` after the step count for DQN). The replay holds 4,096 random
+//! transitions, as in the criterion benches `learn/ddpg` and `learn/dqn`.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use cavmem_core::agent::ddpg::BATCH;
-use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, LearnOutcome, Policy};
+use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, LearnOutcome, Policy};
 use cavmem_core::rng::Rng;
 
 fn main() -> ExitCode {
@@ -19,7 +20,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut agent = Box::new(Ddpg::<16_384, BATCH>::new(DdpgParams::default(), 7));
+    match std::env::args().nth(2).as_deref() {
+        None | Some("ddpg") => time_learning(
+            "DDPG",
+            &mut *Box::new(Ddpg::<16_384, BATCH>::new(DdpgParams::default(), 7)),
+            steps,
+        ),
+        Some("dqn") => time_learning(
+            "DQN",
+            &mut *Box::new(Dqn::<16_384, BATCH>::new(DqnParams::default(), 7)),
+            steps,
+        ),
+        Some(other) => {
+            eprintln!("learn_loop: the second argument is `ddpg` or `dqn`, not `{other}`");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Fills the agent's replay with random transitions, then times `steps` learning steps.
+fn time_learning<P: Policy>(name: &str, agent: &mut P, steps: u32) -> ExitCode {
     let mut rng = Rng::seed_from_u64(3);
     for _ in 0..4096 {
         let t = AgentTransition::random(&mut rng);
@@ -46,6 +66,6 @@ fn main() -> ExitCode {
         }
     }
     let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(steps);
-    println!("{steps} DDPG learning steps: {us:.2} us each, loss digest {digest:016x}");
+    println!("{steps} {name} learning steps: {us:.2} us each, loss digest {digest:016x}");
     ExitCode::SUCCESS
 }
