@@ -143,6 +143,31 @@ fn critic_network(c: &mut Criterion) {
     critic_network_in_chunks::<BATCH>(c);
 }
 
+/// The actor's tanh head over one minibatch's outputs: `libm::tanhf` value by value against
+/// `nn::tanh::tanh_in_place` (the same bits, eight values per vector). The same 64 values
+/// every iteration: libm's branches are predicted better here than in a learning step.
+fn tanh_head(c: &mut Criterion) {
+    let mut rng = Rng::seed_from_u64(5);
+    let z: Vec<f32> = (0..ROWS).map(|_| rng.uniform_range(-3.0, 3.0)).collect();
+    let mut y = z.clone();
+    let mut g = c.benchmark_group("tanh head, 64 values");
+    g.throughput(Throughput::Elements(ROWS as u64));
+    g.bench_function("libm::tanhf", |b| {
+        b.iter(|| {
+            for (yk, zk) in y.iter_mut().zip(black_box(&z)) {
+                *yk = libm::tanhf(*zk);
+            }
+        })
+    });
+    g.bench_function("tanh_in_place", |b| {
+        b.iter(|| {
+            y.copy_from_slice(black_box(&z));
+            cavmem_core::nn::tanh::tanh_in_place(&mut y);
+        })
+    });
+    g.finish();
+}
+
 /// One Adam step and one soft target update of the critic's 4,673 parameters.
 fn optimizer(c: &mut Criterion) {
     let mut rng = Rng::seed_from_u64(4);
@@ -183,5 +208,12 @@ fn learning_steps(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, layers, critic_network, optimizer, learning_steps);
+criterion_group!(
+    benches,
+    layers,
+    critic_network,
+    tanh_head,
+    optimizer,
+    learning_steps
+);
 criterion_main!(benches);
