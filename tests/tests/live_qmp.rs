@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use cavmem_harness::backend::qmp::client::QmpClient;
 use cavmem_tests::guest::{Guest, GuestKit};
+use cavmem_tests::kmod;
 use serde_json::{Value, json};
 
 const MIB: u64 = 1 << 20;
@@ -23,8 +24,16 @@ const BALLOON: &str = "/machine/peripheral/balloon0";
 
 /// The guest kit, or None with a note (or a failure under CAVMEM_REQUIRE_ALL_TESTS).
 fn kit() -> Option<GuestKit> {
+    kit_without(&[])
+}
+
+/// The guest kit without some of its modules ([`GuestKit::prepare_without`]).
+fn kit_without(left_out: &[&str]) -> Option<GuestKit> {
+    // One preparation at a time: they share the cache (the kernel, the workload binary).
+    static PREPARE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = PREPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-kit");
-    match GuestKit::prepare(&cache) {
+    match GuestKit::prepare_without(&cache, left_out) {
         Ok(kit) => Some(kit),
         Err(e) => {
             assert!(
@@ -83,6 +92,50 @@ fn connect(guest: &Guest) -> Client {
     )
     .unwrap();
     c
+}
+
+/// The kit loads the kernel's modules in the order their `.modinfo` gives, whatever kernel
+/// apt serves (6.1.0-57's `virtio` needs `virtio_ring` first).
+#[test]
+fn qmp_guest_kit_loads_each_module_after_its_dependencies() {
+    let Some(kit) = kit() else { return };
+    let name = |p: &Path| kmod::module_name(p.file_stem().unwrap().to_str().unwrap());
+    let loaded: Vec<String> = kit.modules.iter().map(|p| name(p)).collect();
+    for wanted in [
+        "virtio",
+        "virtio_ring",
+        "virtio_pci",
+        "virtio_balloon",
+        "virtio_blk",
+    ] {
+        assert!(loaded.iter().any(|n| n == wanted), "{wanted} in {loaded:?}");
+    }
+    for (i, path) in kit.modules.iter().enumerate() {
+        for dep in kmod::depends(&std::fs::read(path).unwrap()).unwrap() {
+            if let Some(j) = loaded.iter().position(|n| *n == dep) {
+                assert!(j < i, "{dep} is loaded after {}: {loaded:?}", loaded[i]);
+            }
+        }
+    }
+}
+
+/// A guest whose balloon driver is not bound fails its set-up at once, with its console in
+/// the error, instead of booting to a balloon that never moves.
+#[test]
+fn qmp_guest_without_its_balloon_driver_fails_its_set_up_with_the_console() {
+    let Some(kit) = kit_without(&["virtio_balloon"]) else {
+        return;
+    };
+    let _guests = one_test_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut guest = Guest::spawn(&kit, dir.path(), "unbound", 256, 16).unwrap();
+    let err = guest.wait_ready(Duration::from_secs(120)).unwrap_err();
+    assert!(
+        err.contains("set-up failed")
+            && err.contains("console:")
+            && err.contains("cavmem guest failed: the virtio_balloon driver is bound to no device"),
+        "{err}"
+    );
 }
 
 #[test]
