@@ -113,8 +113,32 @@ pub struct BenchReport {
     pub machine: Machine,
 }
 
+/// The full one-seed paper evaluation of both formulations, seconds, run from scratch in a
+/// temporary directory (removed afterwards: no finished cell is reused or replaced); `None`,
+/// with the reason on stderr, when it fails.
+fn time_paper_run() -> Option<f64> {
+    let dir = tempfile::Builder::new()
+        .prefix("cavmem-bench-paper")
+        .tempdir()
+        .map_err(|e| eprintln!("bench: paper run not timed: temporary directory: {e}"))
+        .ok()?;
+    let t = Instant::now();
+    let done = crate::cli::paper(
+        dir.path(),
+        1,
+        FormulationName::ALL.to_vec(),
+        false,
+        crate::backend::AgentsAt::Inprocess,
+        false,
+    );
+    let elapsed_s = t.elapsed().as_secs_f64();
+    done.map_err(|e| eprintln!("bench: paper run failed: {}", e.message))
+        .ok()?;
+    Some(elapsed_s)
+}
+
 /// Runs every benchmark; `with_paper` adds the full one-seed paper evaluation.
-pub fn run_all(with_paper: bool, out_dir_for_paper: &std::path::Path) -> BenchReport {
+pub fn run_all(with_paper: bool) -> BenchReport {
     let mut rng = Rng::seed_from_u64(3);
     let mut ddpg = Box::new(filled(
         Ddpg::<REPLAY_CAPACITY, BATCH>::new(DdpgParams::default(), 1),
@@ -165,17 +189,7 @@ pub fn run_all(with_paper: bool, out_dir_for_paper: &std::path::Path) -> BenchRe
         (n, f)
     });
     let env_steps_per_s = env_steps();
-    let paper_run_s = with_paper.then(|| {
-        let t = Instant::now();
-        let _ = crate::cli::paper(
-            out_dir_for_paper,
-            1,
-            FormulationName::ALL.to_vec(),
-            false,
-            crate::backend::AgentsAt::Inprocess,
-        );
-        t.elapsed().as_secs_f64()
-    });
+    let paper_run_s = if with_paper { time_paper_run() } else { None };
     BenchReport {
         ddpg_update_us,
         actor_infer_us,

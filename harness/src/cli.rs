@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::backend::{AgentsAt, SimAgent};
 use crate::eval::formulation::FormulationName;
-use crate::eval::paper::{Progress, Protocol, run_grid, shipped_scenarios};
+use crate::eval::paper::{Progress, Protocol, cells, check_replaces_nothing, run_grid, shipped_scenarios};
 use crate::eval::run::{Hyperparams, RunSpec, make_agents, run_agents};
 use crate::output::{create_dir, write_atomic};
 use crate::report::{self, Aggregate};
@@ -106,7 +106,7 @@ pub enum Command {
         /// Write the figures as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Also time the full one-seed paper evaluation (minutes), written to results/bench-paper.
+        /// Also time the full one-seed paper evaluation (minutes), from scratch in a temporary directory.
         #[arg(long)]
         paper: bool,
     },
@@ -232,9 +232,9 @@ pub enum Command {
     /// DIR/summary.json, DIR/episodes.csv, DIR/report.md and DIR/plots/*.svg. Finished
     /// runs are kept in DIR/cells/; running the same command again resumes.
     Paper {
-        /// Output directory.
-        #[arg(long, default_value = "results/paper")]
-        out: PathBuf,
+        /// Output directory [default: results/paper, with --quick results/paper-quick].
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Number of seeds (0..K).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
         seeds: u32,
@@ -247,6 +247,10 @@ pub enum Command {
         /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
         #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
         agents: AgentsAt,
+        /// Replace finished results of another protocol in DIR (other episodes, seeds,
+        /// formulations, scenario files or harness version); without it such a run stops.
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -452,7 +456,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Bench { json, paper } => {
-            let report = crate::bench::run_all(paper, Path::new("results/bench-paper"));
+            let report = crate::bench::run_all(paper);
             print!("{}", crate::bench::to_text(&report));
             if let Some(path) = json {
                 let text =
@@ -493,13 +497,15 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             formulation,
             quick,
             agents,
+            replace,
         } => {
             let formulations = if formulation.is_empty() {
                 FormulationName::ALL.to_vec()
             } else {
                 formulation
             };
-            paper(&out, seeds, formulations, quick, agents)
+            let out = out.unwrap_or_else(|| PathBuf::from(default_paper_dir(quick)));
+            paper(&out, seeds, formulations, quick, agents, replace)
         }
     }
 }
@@ -590,16 +596,29 @@ fn write_run(spec: &RunSpec, result: &crate::eval::run::RunResult, out: &Path) -
     Ok(())
 }
 
-/// The `paper` command.
+/// `paper`'s output directory when `--out` is not given: the full and the quick protocol
+/// each have their own, so a smoke run never touches the full run's results.
+pub fn default_paper_dir(quick: bool) -> &'static str {
+    if quick {
+        "results/paper-quick"
+    } else {
+        "results/paper"
+    }
+}
+
+/// The `paper` command. Finished cells of the same protocol in `out` are reused; results of
+/// another protocol there stop the run unless `replace`.
 ///
 /// # Errors
-/// [`CliError`] when a result cannot be written or a run fails.
+/// [`CliError`]: results of another protocol in `out` (usage), a result that cannot be
+/// written or a run that fails.
 pub fn paper(
     out: &Path,
     seeds: u32,
     formulations: Vec<FormulationName>,
     quick: bool,
     agents: AgentsAt,
+    replace: bool,
 ) -> Result<(), CliError> {
     let scenarios = shipped_scenarios().map_err(CliError::failure)?;
     let protocol = if quick {
@@ -621,6 +640,9 @@ pub fn paper(
         protocol.episodes,
         out.display()
     );
+    if !replace {
+        check_replaces_nothing(out, &cells(&scenarios, &protocol), &protocol).map_err(CliError::input)?;
+    }
     let runs = run_grid(&scenarios, &protocol, out, progress, agents).map_err(CliError::failure)?;
     let agg = Aggregate::new(&runs, protocol.window);
     let total_steps = u64::from(protocol.episodes) * 100;

@@ -22,7 +22,15 @@ fn paper_quick_runs_end_to_end_and_resumes() {
     run_in_big_stack(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
-        paper(out, 1, vec![FormulationName::Raw], true, AgentsAt::Inprocess).unwrap();
+        paper(
+            out,
+            1,
+            vec![FormulationName::Raw],
+            true,
+            AgentsAt::Inprocess,
+            false,
+        )
+        .unwrap();
         for file in ["summary.json", "episodes.csv", "report.md"] {
             assert!(out.join(file).is_file(), "{file} missing");
         }
@@ -66,13 +74,85 @@ fn paper_quick_runs_end_to_end_and_resumes() {
         // Resume: finished cells are reused, not rerun (their files keep their mtime).
         let cell = out.join("cells").join("s1-ddpg-raw-seed0.json");
         let before = std::fs::metadata(&cell).unwrap().modified().unwrap();
-        paper(out, 1, vec![FormulationName::Raw], true, AgentsAt::Inprocess).unwrap();
+        paper(
+            out,
+            1,
+            vec![FormulationName::Raw],
+            true,
+            AgentsAt::Inprocess,
+            false,
+        )
+        .unwrap();
         assert_eq!(std::fs::metadata(&cell).unwrap().modified().unwrap(), before);
         // A corrupted cell is rerun, not trusted.
         std::fs::write(&cell, b"{ torn").unwrap();
-        paper(out, 1, vec![FormulationName::Raw], true, AgentsAt::Inprocess).unwrap();
+        paper(
+            out,
+            1,
+            vec![FormulationName::Raw],
+            true,
+            AgentsAt::Inprocess,
+            false,
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&cell).unwrap();
         assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
         assert!(Path::new(out).join("summary.json").is_file());
+    });
+}
+
+/// A run never silently replaces finished results of another protocol: it stops with the
+/// file and the difference, and `--replace` discards them.
+#[test]
+fn paper_refuses_to_replace_results_of_another_protocol() {
+    use cavmem_harness::cli::default_paper_dir;
+    assert_ne!(
+        default_paper_dir(true),
+        default_paper_dir(false),
+        "quick runs have their own directory"
+    );
+    run_in_big_stack(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let quick = |seeds: u32, replace: bool| {
+            paper(
+                out,
+                seeds,
+                vec![FormulationName::Raw],
+                true,
+                AgentsAt::Inprocess,
+                replace,
+            )
+        };
+        quick(1, false).unwrap();
+        // The same cell as a full run (1000 episodes) would have written it.
+        let cell = out.join("cells").join("s2-dqn-raw-seed0.json");
+        let mut file: serde_json::Value = serde_json::from_slice(&std::fs::read(&cell).unwrap()).unwrap();
+        file["episodes"] = 1000.into();
+        let full = serde_json::to_vec(&file).unwrap();
+        std::fs::write(&cell, &full).unwrap();
+        let err = quick(1, false).unwrap_err();
+        assert!(err.usage, "bad input, exit status 2: {}", err.message);
+        for part in [
+            "cells/s2-dqn-raw-seed0.json",
+            "1000 episodes, this run 20",
+            "--replace",
+        ] {
+            assert!(err.message.contains(part), "{part} in {}", err.message);
+        }
+        assert_eq!(std::fs::read(&cell).unwrap(), full, "left as it was");
+        // With --replace the cell is run again under this protocol.
+        quick(1, true).unwrap();
+        let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&cell).unwrap()).unwrap();
+        assert_eq!(file["episodes"], 20);
+        // Another seed count would replace the one-seed summary.
+        let summary = std::fs::read(out.join("summary.json")).unwrap();
+        let err = quick(2, false).unwrap_err();
+        assert!(
+            err.message.contains("summary.json is of another protocol"),
+            "{}",
+            err.message
+        );
+        assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), summary);
     });
 }

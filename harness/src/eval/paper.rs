@@ -134,6 +134,14 @@ pub struct CellFile {
 pub enum PaperError {
     /// Writing results failed.
     Output(OutputError),
+    /// The output directory holds finished results of another protocol, which this run
+    /// would replace (allowed with `replace`).
+    Foreign {
+        /// The directory.
+        dir: PathBuf,
+        /// What is there and how it differs.
+        what: String,
+    },
     /// A run failed.
     Run {
         /// The cell.
@@ -147,6 +155,11 @@ impl std::fmt::Display for PaperError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Output(e) => write!(f, "writing results: {e}"),
+            Self::Foreign { dir, what } => write!(
+                f,
+                "{}: {what}; choose another --out, or pass --replace to overwrite",
+                dir.display()
+            ),
             Self::Run { cell, reason } => write!(f, "run {cell}: {reason}"),
         }
     }
@@ -180,15 +193,94 @@ pub fn cells(scenarios: &[Scenario], protocol: &Protocol) -> Vec<Cell> {
     out
 }
 
-/// Reads a finished cell if it exists and matches the protocol and scenario.
-fn load_cell(path: &Path, cell: &Cell, protocol: &Protocol) -> Option<RunResult> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let file: CellFile = serde_json::from_str(&text).ok()?;
-    let matches = file.episodes == protocol.episodes
-        && file.scenario_source == cell.scenario.source
-        && file.version == env!("CARGO_PKG_VERSION")
-        && file.result.records.len() == protocol.episodes as usize * cell.scenario.vms.len();
-    matches.then_some(file.result)
+/// `20 episodes, 2 seed(s), raw+paper, ddpg+dqn+ql+static`.
+fn describe(protocol: &Protocol) -> String {
+    let formulations: Vec<&str> = protocol.formulations.iter().map(|f| f.name()).collect();
+    format!(
+        "{} episodes, {} seed(s), {}, {}",
+        protocol.episodes,
+        protocol.seeds,
+        formulations.join("+"),
+        protocol.policies.join("+")
+    )
+}
+
+/// A cell's file as found on disk.
+enum Stored {
+    /// None, or not a whole cell file (a torn write): the cell runs.
+    Missing,
+    /// A finished run of this protocol and scenario: reused.
+    Reusable(RunResult),
+    /// A finished run of another protocol, scenario file or harness version.
+    Foreign(String),
+}
+
+/// What `path` holds for `cell` under `protocol`.
+fn stored_cell(path: &Path, cell: &Cell, protocol: &Protocol) -> Stored {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Stored::Missing;
+    };
+    let Ok(file) = serde_json::from_str::<CellFile>(&text) else {
+        return Stored::Missing;
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    if file.episodes != protocol.episodes {
+        Stored::Foreign(format!(
+            "{} episodes, this run {}",
+            file.episodes, protocol.episodes
+        ))
+    } else if file.scenario_source != cell.scenario.source {
+        Stored::Foreign("another version of the scenario file".into())
+    } else if file.version != version {
+        Stored::Foreign(format!("harness {}, this one {version}", file.version))
+    } else if file.result.records.len() != protocol.episodes as usize * cell.scenario.vms.len() {
+        Stored::Missing
+    } else {
+        Stored::Reusable(file.result)
+    }
+}
+
+/// Fails with [`PaperError::Foreign`] when `out_dir` holds finished results this run would
+/// replace: a cell of the grid from another protocol, or a summary of another protocol.
+///
+/// # Errors
+/// [`PaperError::Foreign`], naming the first such file.
+pub fn check_replaces_nothing(out_dir: &Path, grid: &[Cell], protocol: &Protocol) -> Result<(), PaperError> {
+    let foreign = |what: String| PaperError::Foreign {
+        dir: out_dir.to_path_buf(),
+        what,
+    };
+    let cell_dir = out_dir.join("cells");
+    let mut others =
+        grid.iter().filter_map(
+            |cell| match stored_cell(&cell_dir.join(cell.file_name()), cell, protocol) {
+                Stored::Foreign(why) => Some((cell.file_name(), why)),
+                Stored::Missing | Stored::Reusable(_) => None,
+            },
+        );
+    if let Some((name, why)) = others.next() {
+        let what = match others.count() {
+            0 => format!("cells/{name} is a finished run of another protocol ({why})"),
+            more => format!("cells/{name} and {more} more are finished runs of another protocol ({why})"),
+        };
+        return Err(foreign(what));
+    }
+    let summary = out_dir.join("summary.json");
+    let Ok(text) = std::fs::read_to_string(&summary) else {
+        return Ok(());
+    };
+    let theirs = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| serde_json::from_value::<Protocol>(v["protocol"].clone()).ok());
+    match theirs {
+        Some(theirs) if theirs == *protocol => Ok(()),
+        Some(theirs) => Err(foreign(format!(
+            "summary.json is of another protocol ({}; this run {})",
+            describe(&theirs),
+            describe(protocol)
+        ))),
+        None => Err(foreign("summary.json is not a summary of `cavmem paper`".into())),
+    }
 }
 
 /// How a grid run reports progress.
@@ -245,7 +337,9 @@ pub fn run_grid(
             .map(|&k| {
                 let cell = &grid[k];
                 let path: PathBuf = cell_dir.join(cell.file_name());
-                let result = if let Some(r) = load_cell(&path, cell, protocol) {
+                let stored = stored_cell(&path, cell, protocol);
+                let reused = matches!(stored, Stored::Reusable(_));
+                let result = if let Stored::Reusable(r) = stored {
                     bar.inc(u64::from(protocol.episodes));
                     r
                 } else {
@@ -281,13 +375,12 @@ pub fn run_grid(
                 if matches!(progress, Progress::Lines) {
                     let mut n = done_cells.lock().unwrap_or_else(|p| p.into_inner());
                     *n += 1;
-                    println!(
-                        "[{}/{}] {} ({:.1} s)",
-                        *n,
-                        grid.len(),
-                        cell.file_name(),
-                        result.wall_s
-                    );
+                    let how = if reused {
+                        "reused".to_string()
+                    } else {
+                        format!("{:.1} s", result.wall_s)
+                    };
+                    println!("[{}/{}] {} ({how})", *n, grid.len(), cell.file_name());
                 }
                 Ok((k, result))
             })
