@@ -72,6 +72,7 @@ impl Drop for Tmpfs {
 }
 
 #[test]
+#[ignore = "needs root to mount a tmpfs (CI runs it)"]
 fn drill_full_disk_keeps_every_written_file_and_the_run_resumes() {
     let scratch = tempfile::tempdir().unwrap();
     let first = scratch.path().join("first");
@@ -93,12 +94,7 @@ fn drill_full_disk_keeps_every_written_file_and_the_run_resumes() {
     // The same results on a small file system, which is then filled to the last byte.
     let mount = scratch.path().join("disk");
     let Some(_disk) = Tmpfs::mount(&mount, bytes + (2 << 20)) else {
-        assert!(
-            std::env::var_os("CAVMEM_REQUIRE_ALL_TESTS").is_none(),
-            "drill_full_disk cannot mount a tmpfs here"
-        );
-        println!("drill_full_disk: SKIPPED — mounting a tmpfs needs root (CI runs as root)");
-        return;
+        panic!("drill_full_disk cannot mount a tmpfs here (root)");
     };
     let out = mount.join("results");
     for (rel, data) in &written {
@@ -167,24 +163,16 @@ fn drill_full_disk_keeps_every_written_file_and_the_run_resumes() {
 
 /// Builds `cavmem` with `profile` in the workspace's target directory; returns its path.
 fn build_cavmem(profile: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--profile",
-            profile,
-            "-p",
-            "cavmem-harness",
-            "--bin",
-            "cavmem",
-        ])
-        .current_dir(&root)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building cavmem ({profile}) failed");
-    let dir = if profile == "dev" { "debug" } else { profile };
-    root.join("target").join(dir).join("cavmem")
+    let args = [
+        "--quiet",
+        "--profile",
+        profile,
+        "-p",
+        "cavmem-harness",
+        "--bin",
+        "cavmem",
+    ];
+    cavmem_tests::cargo_build_executable(&args, "cavmem").unwrap()
 }
 
 #[test]
@@ -242,21 +230,14 @@ fn determinism_debug_release_and_in_process_runs_are_identical() {
     }
 }
 
-/// `cavmem live` sent SIGINT mid-run (as root with cgroups, otherwise SKIPPED): it exits
-/// cleanly, writes the episodes it completed, and leaves no cgroup, process, stand-in input
-/// or swap file behind.
+/// `cavmem live` sent SIGINT mid-run (as root with cgroups): it exits cleanly, writes the
+/// episodes it completed, and leaves no cgroup, process, stand-in input or swap file behind.
 #[test]
+#[ignore = "needs root and a cgroup memory controller (CI runs it)"]
 fn drill_live_run_interrupted_cleans_up_and_keeps_episodes() {
     let cgroup_root = match cavmem_harness::backend::cgroup::detect(Path::new("/sys/fs/cgroup")) {
         Ok((root, _)) => root,
-        Err(e) => {
-            assert!(
-                std::env::var_os("CAVMEM_REQUIRE_ALL_TESTS").is_none(),
-                "the live drill cannot run here: {e}"
-            );
-            println!("live drill SKIPPED: {e} (CI runs as root with cgroups)");
-            return;
-        }
+        Err(e) => panic!("the live drill needs root and a cgroup memory controller: {e}"),
     };
     let cavmem = build_cavmem("dev");
     // On disk, not /tmp: a swap file cannot live on tmpfs.

@@ -1,8 +1,8 @@
 //! The QMP backend against real guests (QEMU, virtio balloon, Debian's kernel, busybox),
 //! built at test time (`cavmem_tests::guest`). Directions, not exact figures: the balloon
 //! reaches its target, a squeezed guest faults and stops when given memory back, and the
-//! agents move memory toward the starved guest. SKIPPED (with the reason) where QEMU,
-//! busybox-static or apt are missing; a failure instead with `CAVMEM_REQUIRE_ALL_TESTS`.
+//! agents move memory toward the starved guest. `#[ignore]`d: they need QEMU,
+//! busybox-static, gcc and apt (`cargo test -- --include-ignored`, as CI runs them).
 
 #![allow(
     clippy::unwrap_used,
@@ -22,27 +22,23 @@ use serde_json::{Value, json};
 const MIB: u64 = 1 << 20;
 const BALLOON: &str = "/machine/peripheral/balloon0";
 
-/// The guest kit, or None with a note (or a failure under CAVMEM_REQUIRE_ALL_TESTS).
-fn kit() -> Option<GuestKit> {
+/// The guest kit; fails with what is missing where guests cannot be built.
+fn kit() -> GuestKit {
     kit_without(&[])
 }
 
 /// The guest kit without some of its modules ([`GuestKit::prepare_without`]).
-fn kit_without(left_out: &[&str]) -> Option<GuestKit> {
+fn kit_without(left_out: &[&str]) -> GuestKit {
     // One preparation at a time: they share the cache (the kernel, the workload binary).
     static PREPARE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = PREPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-kit");
+    let cache = match cavmem_tests::target_dir() {
+        Ok(target) => target.join("guest-kit"),
+        Err(e) => panic!("where to build the guests: {e}"),
+    };
     match GuestKit::prepare_without(&cache, left_out) {
-        Ok(kit) => Some(kit),
-        Err(e) => {
-            assert!(
-                std::env::var_os("CAVMEM_REQUIRE_ALL_TESTS").is_none(),
-                "guests cannot be built here: {e}"
-            );
-            println!("QMP guest test SKIPPED: {e}");
-            None
-        }
+        Ok(kit) => kit,
+        Err(e) => panic!("guests cannot be built here: {e}"),
     }
 }
 
@@ -97,8 +93,9 @@ fn connect(guest: &Guest) -> Client {
 /// The kit loads the kernel's modules in the order their `.modinfo` gives, whatever kernel
 /// apt serves (6.1.0-57's `virtio` needs `virtio_ring` first).
 #[test]
+#[ignore = "needs qemu-system-x86, busybox-static, gcc and apt (CI runs it)"]
 fn qmp_guest_kit_loads_each_module_after_its_dependencies() {
-    let Some(kit) = kit() else { return };
+    let kit = kit();
     let name = |p: &Path| kmod::module_name(p.file_stem().unwrap().to_str().unwrap());
     let loaded: Vec<String> = kit.modules.iter().map(|p| name(p)).collect();
     for wanted in [
@@ -122,10 +119,9 @@ fn qmp_guest_kit_loads_each_module_after_its_dependencies() {
 /// A guest whose balloon driver is not bound fails its set-up at once, with its console in
 /// the error, instead of booting to a balloon that never moves.
 #[test]
+#[ignore = "needs qemu-system-x86, busybox-static, gcc and apt (CI runs it)"]
 fn qmp_guest_without_its_balloon_driver_fails_its_set_up_with_the_console() {
-    let Some(kit) = kit_without(&["virtio_balloon"]) else {
-        return;
-    };
+    let kit = kit_without(&["virtio_balloon"]);
     let _guests = one_test_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut guest = Guest::spawn(&kit, dir.path(), "unbound", 256, 16).unwrap();
@@ -139,8 +135,9 @@ fn qmp_guest_without_its_balloon_driver_fails_its_set_up_with_the_console() {
 }
 
 #[test]
+#[ignore = "needs qemu-system-x86, busybox-static, gcc and apt (CI runs it)"]
 fn qmp_guest_balloon_reaches_its_target_and_faults_follow_memory() {
-    let Some(kit) = kit() else { return };
+    let kit = kit();
     let _guests = one_test_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let guest = Guest::start(&kit, dir.path(), "g1", 384, 200, Duration::from_secs(120)).unwrap();
@@ -186,13 +183,14 @@ fn qmp_guest_balloon_reaches_its_target_and_faults_follow_memory() {
 /// agents trained on the simulator (on the same node: 640 MiB, gcc and perlbench) and run
 /// over QMP move memory toward it.
 #[test]
+#[ignore = "needs qemu-system-x86, busybox-static, gcc and apt (CI runs it)"]
 fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
     use cavmem_core::agent::PolicyKind;
     use cavmem_harness::cli::realnode::{LiveArgs, LiveBackend, SwapArgs};
     use cavmem_harness::cli::{Command, RunArgs, RunArgsCore, execute};
     use cavmem_harness::eval::formulation::FormulationName;
 
-    let Some(kit) = kit() else { return };
+    let kit = kit();
     let _guests = one_test_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     // Both boot at once (at most two busy guests on 2 cores).

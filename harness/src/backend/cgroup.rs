@@ -555,19 +555,12 @@ pub fn clean_stale(root: &Path) -> Vec<PathBuf> {
 pub(crate) mod tests_support {
     use super::*;
 
-    /// The machine's memory controller, or a clear note why the test cannot run here
-    /// (a failure instead with `CAVMEM_REQUIRE_ALL_TESTS`, as in CI).
-    pub(crate) fn controller() -> Option<(PathBuf, CgroupVersion)> {
+    /// The machine's memory controller; a test that needs it is `#[ignore]`d and, when run
+    /// anyway, fails here with the reason.
+    pub(crate) fn controller() -> (PathBuf, CgroupVersion) {
         match detect(Path::new("/sys/fs/cgroup")) {
-            Ok(found) => Some(found),
-            Err(e) => {
-                assert!(
-                    std::env::var_os("CAVMEM_REQUIRE_ALL_TESTS").is_none(),
-                    "cgroup tests cannot run here: {e}"
-                );
-                println!("cgroup tests SKIPPED: {e} (CI runs as root with cgroups)");
-                None
-            }
+            Ok(found) => found,
+            Err(e) => panic!("this test needs root and a cgroup memory controller: {e}"),
         }
     }
 
@@ -578,18 +571,12 @@ pub(crate) mod tests_support {
         LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A 512 MiB swap file in `dir` for the test, or a clear note why there is none.
-    pub(crate) fn swap(dir: &Path) -> Option<SwapFile> {
+    /// A 512 MiB swap file in `dir` for the test; fails with the reason where there can be
+    /// none (root and a file system that takes swap files).
+    pub(crate) fn swap(dir: &Path) -> SwapFile {
         match SwapFile::create(&dir.join("swap"), 512 << 20) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                assert!(
-                    std::env::var_os("CAVMEM_REQUIRE_ALL_TESTS").is_none(),
-                    "no swap file here: {e}"
-                );
-                println!("test SKIPPED: no swap file here: {e}");
-                None
-            }
+            Ok(s) => s,
+            Err(e) => panic!("this test needs a swap file (root): {e}"),
         }
     }
 }
@@ -600,10 +587,9 @@ mod tests {
     use super::*;
 
     #[test]
+    #[ignore = "needs root and a cgroup memory controller (CI runs it)"]
     fn cgroup_node_limits_counts_and_cleans_up() {
-        let Some((root, version)) = controller() else {
-            return;
-        };
+        let (root, version) = controller();
         let names = vec!["vm1".to_string(), "vm2".to_string()];
         let node = CgroupNode::create(&root, version, &names).unwrap();
         let dir = node.dir().to_path_buf();
@@ -626,13 +612,12 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root, a cgroup memory controller and a swap file (CI runs it)"]
     fn cgroup_squeezed_below_its_working_set_faults_and_stops_when_given_memory() {
-        let Some((root, version)) = controller() else {
-            return;
-        };
+        let (root, version) = controller();
         let _one_at_a_time = super::tests_support::exclusive();
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let Some(_swap) = swap(dir.path()) else { return };
+        let _swap = swap(dir.path());
         let node = CgroupNode::create(&root, version, &["vm".to_string()]).unwrap();
         node.set_limit(0, 256 << 20).unwrap();
         // A 96 MiB working set, touched over and over (perl: one of the stand-in workloads).
@@ -667,8 +652,9 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root and a cgroup memory controller (CI runs it)"]
     fn cgroup_stale_nodes_of_dead_runs_are_removed() {
-        let Some((root, _)) = controller() else { return };
+        let (root, _) = controller();
         // A pid that is not running: the largest pid the kernel would not hand out soon.
         let stale = root.join("cavmem-4194000-0");
         std::fs::create_dir(&stale).unwrap();
