@@ -10,7 +10,7 @@
 //! `msr = 2·min(rate / bound, 1) − 1` ∈ [-1, 1] (−1 means no misses). The bound is a
 //! per-VM input ([`VmSample::msr_bound_pages_per_s`]) so the caller chooses its reading
 //! ([`MsrBound`]): the physical maximum of one blocked thread, `1 / t_fault`
-//! (../shared/workloads.md), or that times the VM's vCPUs, which a VM running several
+//! (docs/workloads.md), or that times the VM's vCPUs, which a VM running several
 //! jobs can reach without being clipped.
 //!
 //! ## The target (Eq. 3) and its two readings ([`Formulation`])

@@ -23,7 +23,7 @@ pub mod realnode;
 /// Each VM's agent bids for memory every step; a Bid Analyzer turns the bids into
 /// allocations. `cavmem paper` reproduces the paper's evaluation on the built-in simulator.
 #[derive(Debug, Parser)]
-#[command(name = "cavmem", version, about, long_about)]
+#[command(name = "cavmem", version, disable_help_subcommand = true)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
@@ -36,7 +36,7 @@ pub struct RunArgsCore {
     /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
     pub scenario: PathBuf,
     /// Policy of every VM.
-    #[arg(long, value_parser = parse_policy, default_value = "ddpg")]
+    #[arg(long, value_parser = PolicyParser, default_value = "ddpg")]
     pub policy: PolicyKind,
     /// Seed: places the workloads and seeds the agents.
     #[arg(long, default_value_t = 0)]
@@ -120,6 +120,11 @@ pub enum Command {
         /// Skip the callgrind counts (they take a minute).
         #[arg(long)]
         no_callgrind: bool,
+    },
+    /// Print this help, or a command's (`cavmem help paper` = `cavmem paper --help`).
+    Help {
+        /// The command to describe.
+        command: Option<String>,
     },
     /// Run the core's self-test script and print its digest (the Cortex-M4 image prints the
     /// same one: firmware-sim/cortex-m4).
@@ -286,8 +291,45 @@ fn parse_scale(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_policy(name: &str) -> Result<PolicyKind, String> {
-    PolicyKind::from_name(name).ok_or_else(|| format!("{name:?} is not one of: ddpg, dqn, ql, static"))
+/// Parses `--policy` from [`PolicyKind::ALL`]'s names, which `--help` lists.
+#[derive(Clone, Copy, Debug)]
+struct PolicyParser;
+
+impl clap::builder::TypedValueParser for PolicyParser {
+    type Value = PolicyKind;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<PolicyKind, clap::Error> {
+        let names = clap::builder::PossibleValuesParser::new(PolicyKind::ALL.map(PolicyKind::name));
+        let name = names.parse_ref(cmd, arg, value)?;
+        PolicyKind::from_name(&name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            PolicyKind::ALL
+                .into_iter()
+                .map(|k| clap::builder::PossibleValue::new(k.name())),
+        ))
+    }
+}
+
+/// `cavmem help [COMMAND]`: the program's long help, or the command's.
+fn print_help(command: Option<&str>) -> Result<(), CliError> {
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    let help = match command {
+        None => cli.render_long_help(),
+        Some(name) => cli
+            .find_subcommand_mut(name)
+            .ok_or_else(|| CliError::input(format!("{name:?} is no command; `cavmem help` lists them")))?
+            .render_long_help(),
+    };
+    print!("{help}");
+    Ok(())
 }
 
 /// A command's failure: its message, and whether it was the user's input (exit 2) or not (1).
@@ -444,6 +486,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 Err(CliError::failure("the soak broke invariants (see above)"))
             }
         }
+        Command::Help { command } => print_help(command.as_deref()),
         Command::Selftest { save_actor } => {
             let mut agent = Box::new(cavmem_core::selftest::selftest_agent());
             let digest = cavmem_core::selftest::run_selftest(&mut agent);
@@ -672,4 +715,74 @@ fn command_line(seeds: u32, protocol: &Protocol, quick: bool, out: &Path) -> Str
         c.push_str(" --quick");
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::*;
+
+    #[test]
+    fn cli_short_and_long_help_open_with_the_same_sentence() {
+        let short = Cli::command().render_help().to_string();
+        let long = Cli::command().render_long_help().to_string();
+        // Clap drops the summary's closing period in the short form.
+        let first = |text: &str| text.lines().next().map(|l| l.trim_end_matches('.').to_string());
+        assert_eq!(first(&short), first(&long));
+        assert!(short.starts_with("CAVMem: per-VM learning agents"), "{short}");
+    }
+
+    #[test]
+    fn cli_policy_help_lists_every_policy() {
+        let mut cli = Cli::command();
+        for command in ["run", "train", "live"] {
+            let help = cli
+                .find_subcommand_mut(command)
+                .unwrap()
+                .render_long_help()
+                .to_string();
+            let names: Vec<&str> = PolicyKind::ALL.iter().map(|k| k.name()).collect();
+            assert!(
+                help.contains(&format!("[possible values: {}]", names.join(", "))),
+                "{command}: {help}"
+            );
+        }
+        for kind in PolicyKind::ALL {
+            let cli = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", kind.name()]).unwrap();
+            let Command::Run { run, .. } = cli.command else {
+                panic!("not run")
+            };
+            assert_eq!(run.core.policy, kind);
+        }
+        let err = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", "td3"]).unwrap_err();
+        assert!(
+            err.to_string().contains("possible values: ddpg, dqn, ql, static"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cli_help_command_has_help_and_names_unknown_commands() {
+        let err = Cli::try_parse_from(["cavmem", "help", "--help"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(print_help(Some("paper")).is_ok());
+        let err = print_help(Some("papr")).unwrap_err();
+        assert!(
+            err.usage && err.message.contains("\"papr\" is no command"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn cli_paper_out_defaults_by_protocol() {
+        let cli = Cli::try_parse_from(["cavmem", "paper", "--quick"]).unwrap();
+        let Command::Paper { out, quick, .. } = cli.command else {
+            panic!("not paper")
+        };
+        assert!(out.is_none() && quick);
+        assert_eq!(default_paper_dir(true), "results/paper-quick");
+        assert_eq!(default_paper_dir(false), "results/paper");
+    }
 }

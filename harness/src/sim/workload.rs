@@ -2,7 +2,7 @@
 //! sequences, each phase with a duration, a footprint and a miss-rate curve.
 //!
 //! Durations and footprints are the published per-input baselines in
-//! `../shared/workloads.md` (peak RSS in MiB / wall seconds, 64-bit Linux, one copy; from
+//! `docs/workloads.md` (peak RSS in MiB / wall seconds, 64-bit Linux, one copy; from
 //! the camp-experiment records, agreeing within 1% with the floatzone and rangesanitizer
 //! baselines). The default curves are measured on a real kernel (`calibrated`,
 //! [`super::calibration`]); the assumed shapes they replace remain as options:
@@ -187,8 +187,37 @@ impl Curve {
 mod tests {
     use super::*;
 
+    /// Every input of docs/workloads.md's table, in order: (name, MiB, seconds).
+    fn documented_inputs(spec_name: &str) -> Vec<(String, f64, f64)> {
+        let doc = include_str!("../../../docs/workloads.md");
+        let row = doc
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("| {spec_name} | ")))
+            .unwrap();
+        row.trim_end_matches(" |")
+            .split(" → ")
+            .map(|input| {
+                let (rest, seconds) = input.rsplit_once(" / ").unwrap();
+                let (name, mib) = rest.rsplit_once(' ').unwrap();
+                (name.to_string(), mib.parse().unwrap(), seconds.parse().unwrap())
+            })
+            .collect()
+    }
+
     #[test]
     fn workload_tables_match_workloads_md() {
+        for (benchmark, spec_name) in [
+            (Benchmark::Perlbench, "400.perlbench"),
+            (Benchmark::Bzip2, "401.bzip2"),
+            (Benchmark::Gcc, "403.gcc"),
+        ] {
+            let code: Vec<(String, f64, f64)> = benchmark
+                .inputs()
+                .iter()
+                .map(|i| (i.name.to_string(), i.footprint_mib, i.duration_s))
+                .collect();
+            assert_eq!(code, documented_inputs(spec_name), "{spec_name}");
+        }
         let total = |b: Benchmark| b.inputs().iter().map(|i| i.duration_s).sum::<f64>();
         assert!((total(Benchmark::Perlbench) - 137.2).abs() < 1e-9);
         assert!((total(Benchmark::Bzip2) - 251.0).abs() < 1e-9);
