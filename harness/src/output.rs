@@ -38,7 +38,8 @@ pub fn create_dir(dir: &Path) -> Result<(), OutputError> {
     })
 }
 
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically. The file gets the mode of any file the process
+/// creates (0666 less the umask: 0644 under the usual 022), not a temporary file's 0600.
 ///
 /// # Errors
 /// [`OutputError`] naming the file; the previous content of `path`, if any, is then intact.
@@ -51,7 +52,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
@@ -69,6 +73,14 @@ mod tests {
         write_atomic(&path, b"first").unwrap();
         write_atomic(&path, b"second").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+            .unwrap();
+        assert_eq!(mode & 0o777, 0o666 & !umask, "the mode of any new file: {mode:o}");
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary files left behind");
         let missing = dir.path().join("no/such/dir/x");

@@ -52,6 +52,28 @@ fn paper_quick_runs_end_to_end_and_resumes() {
             }
             assert!(r["avg_miss_rate_pages_per_s"].as_f64().unwrap() >= 0.0);
         }
+        let definitions = summary["definitions"].as_object().unwrap();
+        for key in results[0].as_object().unwrap().keys() {
+            let named =
+                ["scenario", "policy", "formulation"].contains(&key.as_str()) || key.ends_with("_ci95");
+            assert!(
+                named || definitions.contains_key(key),
+                "summary.json defines {key}"
+            );
+        }
+        let mut floats = vec![summary["hyperparameters"].clone()];
+        while let Some(value) = floats.pop() {
+            match value {
+                serde_json::Value::Object(map) => floats.extend(map.into_iter().map(|(_, v)| v)),
+                serde_json::Value::Number(n) => {
+                    assert!(
+                        n.to_string().len() <= 10,
+                        "a hyperparameter as written, not as f64: {n}"
+                    )
+                }
+                _ => {}
+            }
+        }
         let policies: std::collections::BTreeSet<_> = results
             .iter()
             .map(|r| r["policy"].as_str().unwrap().to_string())

@@ -15,11 +15,26 @@ use crate::scenario::Scenario;
 /// Selects one metric of a VM's statistics.
 type Pick = fn(&super::VmStats) -> Interval;
 
-/// Writes every figure; returns how many files were written.
+/// The figures written for each formulation and scenario: the key in the file name, and
+/// what the figure shows.
+pub const FIGURES: [(&str, &str); 5] = [
+    ("miss_rate", "average miss rate per VM"),
+    ("deviation", "miss-rate deviation per VM"),
+    ("overhead", "agent overhead per VM"),
+    ("learning", "learning curves"),
+    ("allocation", "allocations in the last episode"),
+];
+
+/// Where figure `key` of a formulation and scenario is, relative to the output directory.
+pub fn figure_path(formulation: FormulationName, scenario: &str, key: &str) -> String {
+    format!("plots/{formulation}-{scenario}-{key}.svg")
+}
+
+/// Writes every figure of [`FIGURES`] into `dir/plots/`; returns how many were written.
 ///
 /// # Errors
-/// [`OutputError`] when the directory cannot be made; a figure that fails to draw is
-/// reported on stderr and skipped.
+/// [`OutputError`] when the directory cannot be created (a figure that cannot be drawn is
+/// reported on stderr and skipped).
 pub fn write_all(
     dir: &Path,
     agg: &Aggregate,
@@ -52,7 +67,7 @@ pub fn write_all(
                     .map(|c| c.per_vm.iter().map(pick).collect())
                     .collect()
             };
-            let stem = format!("{formulation}-{}", s.name);
+            let file = |key: &str| dir.join(figure_path(*formulation, &s.name, key));
             let figures: [(&str, &str, Pick); 3] = [
                 ("miss_rate", "average miss rate (pages/s)", |v| v.miss),
                 ("deviation", "average miss-rate deviation (pages/s)", |v| {
@@ -61,14 +76,14 @@ pub fn write_all(
                 ("overhead", "overhead over the window (s)", |v| v.overhead),
             ];
             for (key, label, pick) in figures {
-                let path = plots.join(format!("{stem}-{key}.svg"));
+                let path = file(key);
                 let title = format!("{}: {label}, formulation {formulation}", s.name);
                 emit(
                     path.display().to_string(),
                     svg::grouped_bars(&path, &title, label, &policies, &series, &bars(pick)),
                 );
             }
-            let path = plots.join(format!("{stem}-learning.svg"));
+            let path = file("learning");
             let curves = learning_curves(runs, &s.name, *formulation, &policies);
             emit(
                 path.display().to_string(),
@@ -80,7 +95,7 @@ pub fn write_all(
                     &curves,
                 ),
             );
-            let path = plots.join(format!("{stem}-allocation.svg"));
+            let path = file("allocation");
             let traces = allocation_traces(runs, &s.name, *formulation, &policies);
             emit(
                 path.display().to_string(),

@@ -15,26 +15,33 @@ fn ci(i: &Interval) -> Value {
     if i.n > 1 { json!([i.lo, i.hi]) } else { Value::Null }
 }
 
+/// An `f32` as the decimal it was written as (`1e-4` as 0.0001, not the nearest `f64`'s
+/// 9.999999747378752e-05): the shortest text that reads back as the same `f32`.
+fn f32_decimal(x: f32) -> Value {
+    x.to_string().parse::<f64>().map_or(Value::Null, Value::from)
+}
+
 /// Every hyperparameter of every policy, as JSON.
 pub fn hyperparameters(h: &Hyperparams) -> Value {
-    let eps = |e: &cavmem_core::noise::EpsilonSchedule| json!({"start": e.start, "end": e.end, "explore_steps": e.explore_steps, "anneal_steps": e.anneal_steps, "anneal": format!("{:?}", e.anneal)});
+    let f = f32_decimal;
+    let eps = |e: &cavmem_core::noise::EpsilonSchedule| json!({"start": f(e.start), "end": f(e.end), "explore_steps": e.explore_steps, "anneal_steps": e.anneal_steps, "anneal": format!("{:?}", e.anneal)});
     let d = &h.ddpg;
     let q = &h.dqn;
     let t = &h.ql;
     json!({
         "ddpg": {
-            "actor_lr": d.actor_lr, "critic_lr": d.critic_lr, "gamma": d.gamma, "tau": d.tau,
-            "ou": {"theta": d.ou.theta, "sigma": d.ou.sigma, "mu": d.ou.mu, "dt": d.ou.dt},
+            "actor_lr": f(d.actor_lr), "critic_lr": f(d.critic_lr), "gamma": f(d.gamma), "tau": f(d.tau),
+            "ou": {"theta": f(d.ou.theta), "sigma": f(d.ou.sigma), "mu": f(d.ou.mu), "dt": f(d.ou.dt)},
             "epsilon": eps(&d.epsilon), "learn_starts": d.learn_starts, "critic_head": format!("{:?}", d.critic_head),
             "hidden": cavmem_core::agent::ddpg::HIDDEN, "batch": cavmem_core::agent::ddpg::BATCH,
             "replay_capacity": crate::eval::run::REPLAY_CAPACITY,
         },
         "dqn": {
-            "lr": q.lr, "gamma": q.gamma, "tau": q.tau, "target_every": q.target_every, "action_bids": q.action_bids,
+            "lr": f(q.lr), "gamma": f(q.gamma), "tau": f(q.tau), "target_every": q.target_every, "action_bids": q.action_bids,
             "epsilon": eps(&q.epsilon), "learn_starts": q.learn_starts, "batch": cavmem_core::agent::ddpg::BATCH,
             "replay_capacity": crate::eval::run::REPLAY_CAPACITY,
         },
-        "ql": {"alpha": t.alpha, "gamma": t.gamma, "action_bids": t.action_bids, "epsilon": eps(&t.epsilon), "bins": cavmem_core::agent::ql::BINS},
+        "ql": {"alpha": f(t.alpha), "gamma": f(t.gamma), "action_bids": t.action_bids, "epsilon": eps(&t.epsilon), "bins": cavmem_core::agent::ql::BINS},
         "static": {"rule": "bid toward capacity / number of VMs"},
     })
 }
@@ -68,6 +75,11 @@ pub fn summary(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], hyp
             "avg_miss_rate_pages_per_s": "mean over the window's steps of the VM's measured major faults per second",
             "miss_rate_deviation_pages_per_s": "mean over the window's steps of |miss rate - target|, the target being the formulation's msrTgt in force at that step, in pages/s (raw: avgRate*sqrt(totalMemUse) of the previous step; paper: (msrTgt+1)/2 * the VM's bound)",
             "overhead_s": "wall seconds the VM's agent spent in act, record and learn over the window",
+            "avg_allocation_bytes": "mean over the window's steps of the memory the Bid Analyzer granted the VM, bytes",
+            "at_floor_fraction": "fraction of the window's steps at which the VM held only the node's floor",
+            "jain_index": "Jain's fairness index of the VMs' average miss rates over the window, (sum x)^2 / (n * sum x^2), in [1/n, 1] (1 when all are equal, also when all are 0), per seed, then its mean over seeds; one value per scenario, policy and formulation, repeated on each VM's record",
+            "vm": "the VM's index in the scenario file, counted from 0 (the report's VM 1 is vm 0)",
+            "seeds": "how many seeds the record's means and intervals are over",
             "ci95": "Student-t 95% interval of the mean over seeds (null for one seed)",
         },
         "scenarios": scenario_files,

@@ -75,12 +75,12 @@ pub fn report(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], comm
     let _ = writeln!(out, "# CAVMem: the paper's evaluation\n");
     let _ = writeln!(
         out,
-        "Produced by `{command}`: {} episodes of {} steps per run, metrics over the last {} episodes, seeds 0..{}, formulations {}. \
+        "Produced by `{command}`: {} episodes of {} steps per run, metrics over the last {} episodes, seeds 0–{}, formulations {}. \
          Figures are means over seeds{}.\n",
         protocol.episodes,
         scenarios.first().map_or(100, |s| s.node.steps_per_episode),
         protocol.window,
-        protocol.seeds,
+        protocol.seeds.saturating_sub(1),
         protocol
             .formulations
             .iter()
@@ -124,6 +124,16 @@ pub fn report(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], comm
                     );
                 }
             }
+            let figures: Vec<String> = super::figures::FIGURES
+                .iter()
+                .map(|(key, what)| {
+                    format!(
+                        "[{what}]({})",
+                        super::figures::figure_path(*formulation, &s.name, key)
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "\nFigures: {}.", figures.join(", "));
             let verdicts: Vec<_> = claims::check(agg, *formulation)
                 .into_iter()
                 .filter(|v| v.claim.scenario == s.name)
