@@ -9,9 +9,12 @@ use clap::{Parser, Subcommand};
 
 use crate::backend::{AgentsAt, SimAgent};
 use crate::eval::formulation::FormulationName;
-use crate::eval::paper::{Progress, Protocol, cells, check_replaces_nothing, run_grid, shipped_scenarios};
+use crate::eval::paper::{
+    GridProgress, Protocol, cells, check_replaces_nothing, run_grid, shipped_scenarios,
+};
 use crate::eval::run::{Hyperparams, RunSpec, make_agents, run_agents};
 use crate::output::{create_dir, write_atomic};
+use crate::progress::Progress;
 use crate::report::{self, Aggregate};
 use crate::scenario::Scenario;
 use crate::sim::workload::Benchmark;
@@ -259,18 +262,12 @@ pub enum Command {
     },
 }
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
-fn progress_bar(total: u64, unit: &str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+/// Makes Ctrl-C (or SIGTERM, SIGHUP) say what an interruption leaves behind before the
+/// process exits with status 130.
+fn say_on_signal(leaves: &str) {
+    if let Err(e) = crate::interrupt::exit_on_signal(leaves) {
+        eprintln!("cavmem: {e}");
     }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
-        "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {unit}"
-    )) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn parse_probability(text: &str) -> Result<f64, String> {
@@ -436,10 +433,11 @@ pub fn execute(command: Command) -> Result<(), CliError> {
         }
         Command::Scale { vms, episodes, json } => {
             let sizes: Vec<usize> = vms.iter().map(|v| *v as usize).collect();
-            let bar = progress_bar(sizes.len() as u64, "node sizes");
+            say_on_signal("nothing was written");
+            let bar = Progress::new(sizes.len() as u64, "node sizes");
             let points =
                 crate::scale::measure(&sizes, episodes, |_| bar.inc(1)).map_err(CliError::failure)?;
-            bar.finish_and_clear();
+            bar.finish();
             print!("{}", crate::scale::to_text(&points));
             if let Some(path) = json {
                 let text = serde_json::to_vec_pretty(&points).map_err(CliError::failure)?;
@@ -475,9 +473,13 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 },
             };
             let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            let bar = progress_bar(u64::from(shards), "shards");
+            say_on_signal(&format!(
+                "finished shards are kept in {}; the same command resumes",
+                out.display()
+            ));
+            let bar = Progress::new(u64::from(shards), "shards");
             let report = crate::soak::run(&spec, &out, threads, |_| bar.inc(1)).map_err(CliError::failure)?;
-            bar.finish_and_clear();
+            bar.finish();
             print!("{}", crate::soak::to_text(&report));
             println!("wrote {}", out.join("soak.json").display());
             if report.passed() {
@@ -601,7 +603,11 @@ fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec,
 
 fn run_one(spec: &RunSpec, agents: &mut [Box<dyn SimAgent>], out: &Path) -> Result<(), CliError> {
     create_dir(out).map_err(CliError::failure)?;
-    let result = run_agents(spec, agents, |_| {}).map_err(CliError::failure)?;
+    say_on_signal("nothing was written");
+    let bar = Progress::new(u64::from(spec.episodes), "episodes");
+    let result = run_agents(spec, agents, |_| bar.inc(1));
+    bar.finish();
+    let result = result.map_err(CliError::failure)?;
     write_run(spec, &result, out)
 }
 
@@ -670,9 +676,9 @@ pub fn paper(
         Protocol::paper(seeds, formulations)
     };
     let progress = if std::io::stderr().is_terminal() {
-        Progress::Bar
+        GridProgress::Bar
     } else {
-        Progress::Lines
+        GridProgress::Lines
     };
     println!(
         "cavmem paper: {} scenarios x {} policies x {} formulation(s) x {} seed(s), {} episodes each -> {}",
@@ -686,6 +692,10 @@ pub fn paper(
     if !replace {
         check_replaces_nothing(out, &cells(&scenarios, &protocol), &protocol).map_err(CliError::input)?;
     }
+    say_on_signal(&format!(
+        "finished runs are kept in {}; the same command resumes",
+        out.join("cells").display()
+    ));
     let runs = run_grid(&scenarios, &protocol, out, progress, agents).map_err(CliError::failure)?;
     let agg = Aggregate::new(&runs, protocol.window);
     let total_steps = u64::from(protocol.episodes) * 100;

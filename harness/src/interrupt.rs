@@ -1,24 +1,54 @@
-//! Ctrl-C and termination signals for long real-node commands (`live`, `calibrate`): the
-//! first signal sets a flag that the command checks between steps, so it stops, removes
-//! what it created (cgroups, processes, the swap file) and keeps the results it has.
+//! Ctrl-C and termination signals (SIGINT, SIGTERM, SIGHUP). Long real-node commands
+//! (`live`, `calibrate`) [`install`] a flag that they check between steps, so they stop,
+//! remove what they created (cgroups, processes, the swap file) and keep the results they
+//! have. Other long commands [`exit_on_signal`]: they say what an interruption leaves
+//! behind and exit with status 130, as a shell reports SIGINT.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Whether the command checks [`interrupted`] (else a signal ends the process).
+static POLLED: AtomicBool = AtomicBool::new(false);
+/// What an interruption leaves behind, said before exiting.
+static LEAVES: Mutex<String> = Mutex::new(String::new());
 static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 
-/// Installs the handler for SIGINT, SIGTERM and SIGHUP (once per process).
+fn on_signal() {
+    if POLLED.load(Ordering::SeqCst) {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+    } else {
+        let leaves = LEAVES.lock().map(|m| m.clone()).unwrap_or_default();
+        eprintln!("cavmem: interrupted; {leaves}");
+        std::process::exit(130);
+    }
+}
+
+fn handler() -> Result<(), String> {
+    INSTALLED
+        .get_or_init(|| ctrlc::set_handler(on_signal).map_err(|e| format!("cannot handle Ctrl-C: {e}")))
+        .clone()
+}
+
+/// Installs the handler in the polled mode: a signal sets the flag [`interrupted`] reads.
 ///
 /// # Errors
 /// A message when another handler is already installed.
 pub fn install() -> Result<(), String> {
-    INSTALLED
-        .get_or_init(|| {
-            ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-                .map_err(|e| format!("cannot handle Ctrl-C: {e}"))
-        })
-        .clone()
+    POLLED.store(true, Ordering::SeqCst);
+    handler()
+}
+
+/// Installs the handler in the exiting mode: a signal prints `cavmem: interrupted;
+/// {leaves}` on stderr and exits with status 130.
+///
+/// # Errors
+/// A message when another handler is already installed.
+pub fn exit_on_signal(leaves: &str) -> Result<(), String> {
+    if let Ok(mut m) = LEAVES.lock() {
+        *m = leaves.to_string();
+    }
+    handler()
 }
 
 /// Whether a signal has arrived.

@@ -12,6 +12,7 @@ pub mod eval;
 pub mod footprint;
 pub mod interrupt;
 pub mod output;
+pub mod progress;
 pub mod quantity;
 pub mod report;
 pub mod scale;

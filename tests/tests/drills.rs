@@ -230,6 +230,65 @@ fn determinism_debug_release_and_in_process_runs_are_identical() {
     }
 }
 
+/// `cavmem run` and `cavmem paper` sent SIGINT mid-run say what they leave behind and exit
+/// with status 130; a run writes nothing, a paper run keeps its finished cells.
+#[test]
+fn drill_interrupted_commands_say_what_they_leave() {
+    let cavmem = build_cavmem("release");
+    let root = cavmem_tests::workspace_root();
+    let dir = tempfile::tempdir().unwrap();
+    let run_out = dir.path().join("run");
+    let paper_out = dir.path().join("paper");
+    let scenario = root.join("harness/scenarios/s1.toml");
+    let commands: [(Vec<&std::ffi::OsStr>, &Path, &str); 2] = [
+        (
+            vec![
+                "run".as_ref(),
+                scenario.as_os_str(),
+                "--episodes".as_ref(),
+                "100000".as_ref(),
+                "--out".as_ref(),
+            ],
+            &run_out,
+            "cavmem: interrupted; nothing was written",
+        ),
+        (
+            vec![
+                "paper".as_ref(),
+                "--seeds".as_ref(),
+                "1".as_ref(),
+                "--out".as_ref(),
+            ],
+            &paper_out,
+            "the same command resumes",
+        ),
+    ];
+    for (args, out, said) in commands {
+        let child = Command::new(&cavmem)
+            .args(args)
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let kill = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let done = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(!out.join("run.json").exists() && !out.join("summary.json").exists());
+    }
+    assert!(
+        paper_out.join("cells").is_dir(),
+        "the paper run's cell directory is kept"
+    );
+}
+
 /// `cavmem live` sent SIGINT mid-run (as root with cgroups): it exits cleanly, writes the
 /// episodes it completed, and leaves no cgroup, process, stand-in input or swap file behind.
 #[test]

@@ -285,7 +285,7 @@ pub fn check_replaces_nothing(out_dir: &Path, grid: &[Cell], protocol: &Protocol
 
 /// How a grid run reports progress.
 #[derive(Clone, Copy, Debug)]
-pub enum Progress {
+pub enum GridProgress {
     /// A progress bar on the terminal.
     Bar,
     /// One plain line per finished cell (for logs and CI).
@@ -300,7 +300,7 @@ pub fn run_grid(
     scenarios: &[Scenario],
     protocol: &Protocol,
     out_dir: &Path,
-    progress: Progress,
+    progress: GridProgress,
     agents_at: AgentsAt,
 ) -> Result<Vec<RunResult>, PaperError> {
     let cell_dir = out_dir.join("cells");
@@ -308,8 +308,10 @@ pub fn run_grid(
     let grid = cells(scenarios, protocol);
     let total_episodes = grid.len() as u64 * u64::from(protocol.episodes);
     let bar = match progress {
-        Progress::Bar => ProgressBar::with_draw_target(Some(total_episodes), ProgressDrawTarget::stderr()),
-        Progress::Lines => ProgressBar::hidden(),
+        GridProgress::Bar => {
+            ProgressBar::with_draw_target(Some(total_episodes), ProgressDrawTarget::stderr())
+        }
+        GridProgress::Lines => ProgressBar::hidden(),
     };
     if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {percent}% ETA {eta} {msg}")
     {
@@ -372,7 +374,7 @@ pub fn run_grid(
                     write_atomic(&path, &json)?;
                     r
                 };
-                if matches!(progress, Progress::Lines) {
+                if matches!(progress, GridProgress::Lines) {
                     let mut n = done_cells.lock().unwrap_or_else(|p| p.into_inner());
                     *n += 1;
                     let how = if reused {
