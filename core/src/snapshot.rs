@@ -254,7 +254,8 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, SnapshotError> {
 }
 
 /// Reads a snapshot into `target`, after checking that it holds `kind` with the given
-/// shape and as many parameters as `target` has. `target` is untouched on error.
+/// shape and as many parameters as `target` has. `target` is untouched on error. The
+/// values go straight from `bytes` into `target` (no copy of the network on the stack).
 ///
 /// # Errors
 /// [`SnapshotError`] naming the first failed check.
@@ -263,6 +264,21 @@ pub fn read_into<P: Parameters>(
     kind: SnapshotKind,
     shape: (u16, u16, u16),
     target: &mut P,
+) -> Result<Header, SnapshotError> {
+    read_into_if(bytes, kind, shape, target, |_| Ok(()))
+}
+
+/// As [`read_into`], with `accept` judging the header (its kind-specific bytes) after every
+/// other check and before anything is written.
+///
+/// # Errors
+/// [`SnapshotError`] naming the first failed check, or `accept`'s.
+pub fn read_into_if<P: Parameters>(
+    bytes: &[u8],
+    kind: SnapshotKind,
+    shape: (u16, u16, u16),
+    target: &mut P,
+    accept: impl FnOnce(&Header) -> Result<(), SnapshotError>,
 ) -> Result<Header, SnapshotError> {
     let header = read_header(bytes)?;
     if header.kind != kind {
@@ -284,6 +300,7 @@ pub fn read_into<P: Parameters>(
     if let Some(index) = values.clone().position(|v| !v.is_finite()) {
         return Err(SnapshotError::NonFinite { index: index as u32 });
     }
+    accept(&header)?;
     let mut values = values;
     for t in target.tensors_mut() {
         for (dst, v) in t.iter_mut().zip(&mut values) {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cavmem_core::wire::encode_frame;
+use cavmem_core::wire::frame::FrameDecoder;
 use cavmem_core::wire::frame::MAX_FRAME;
+use cavmem_core::wire::message::SNAPSHOT_CHUNK;
 use cavmem_core::wire::message::{Configure, Message, WireTransition};
 use object::{Object, ObjectSection, SectionFlags, SectionKind};
 use serde::Serialize;
@@ -90,6 +92,9 @@ pub struct PolicyCost {
     pub stack_act_bytes: Option<u64>,
     /// Stack high-water mark over 200 act/record/learn cycles and a snapshot, bytes.
     pub stack_learn_bytes: Option<u64>,
+    /// Stack high-water mark of a session that saves a snapshot (`SnapshotRead`) and loads
+    /// it back (`SnapshotWrite` pieces), bytes.
+    pub stack_snapshot_bytes: Option<u64>,
     /// Wall time per `act` request through the process's pipes, µs (native, not callgrind).
     pub act_us: Option<f64>,
     /// Wall time per `learn` request, µs.
@@ -137,13 +142,7 @@ pub fn script(policy: u8, warm: usize, acts: usize, learns: usize) -> Vec<u8> {
         next_state: [0.2, 0.3, 0.1, -0.1, 0.6],
         done: false,
     };
-    let mut s = frame(&Message::Configure(Configure {
-        policy,
-        seed: 1,
-        vm_count: 2,
-        explore_steps: 100,
-        anneal_steps: 100,
-    }));
+    let mut s = frame(&Message::Configure(configure(policy)));
     for _ in 0..warm {
         s.extend(frame(&Message::Act { obs }));
         s.extend(frame(&Message::Transition(t)));
@@ -157,6 +156,75 @@ pub fn script(policy: u8, warm: usize, acts: usize, learns: usize) -> Vec<u8> {
     }
     s.extend(frame(&Message::SnapshotRead { offset: 0 }));
     s
+}
+
+/// A request stream that configures `policy` (as [`script`] does), saves its snapshot and
+/// loads it back in [`SNAPSHOT_CHUNK`]-byte pieces; the snapshot's bytes come from earlier
+/// runs of `fw` (the same configuration gives the same snapshot).
+pub fn snapshot_script(fw: &Path, policy: u8) -> Option<Vec<u8>> {
+    let first = snapshot_pieces(&run_capturing_stdout(fw, &script(policy, 0, 0, 0))?);
+    let total = first.first()?.0;
+    let mut reads = frame(&Message::Configure(configure(policy)));
+    for offset in (0..total).step_by(SNAPSHOT_CHUNK) {
+        reads.extend(frame(&Message::SnapshotRead { offset }));
+    }
+    let snapshot: Vec<u8> = snapshot_pieces(&run_capturing_stdout(fw, &reads)?)
+        .into_iter()
+        .flat_map(|(_, data)| data)
+        .collect();
+    if snapshot.len() != total as usize {
+        return None;
+    }
+    let mut s = script(policy, 0, 0, 0);
+    for (k, data) in snapshot.chunks(SNAPSHOT_CHUNK).enumerate() {
+        let offset = u32::try_from(k * SNAPSHOT_CHUNK).ok()?;
+        s.extend(frame(&Message::SnapshotWrite { total, offset, data }));
+    }
+    Some(s)
+}
+
+/// The `(total, data)` of every SnapshotData frame in `out`.
+fn snapshot_pieces(mut out: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let mut decoder = Box::new(FrameDecoder::new());
+    let mut pieces = Vec::new();
+    loop {
+        let (taken, event) = decoder.push(out);
+        out = out.get(taken..).unwrap_or_default();
+        match event {
+            Some(Ok((t, payload))) => {
+                if let Ok(Message::SnapshotData { total, data, .. }) = Message::decode(t, payload) {
+                    pieces.push((total, data.to_vec()));
+                }
+            }
+            Some(Err(_)) => {}
+            None if taken == 0 => return pieces,
+            None => {}
+        }
+    }
+}
+
+/// The configuration every footprint script starts with.
+fn configure(policy: u8) -> Configure {
+    Configure {
+        policy,
+        seed: 1,
+        vm_count: 2,
+        explore_steps: 100,
+        anneal_steps: 100,
+    }
+}
+
+/// Runs `program` on `input`; returns its stdout.
+fn run_capturing_stdout(program: &Path, input: &[u8]) -> Option<Vec<u8>> {
+    let mut child = Command::new(program)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input).ok()?;
+    let out = child.wait_with_output().ok()?;
+    out.status.success().then_some(out.stdout)
 }
 
 /// Runs `program` with `args` on `input`; returns its stderr.
@@ -330,6 +398,7 @@ pub fn measure(
             policy,
             stack_act_bytes: stack_bytes(fw, &script(byte, 0, 200, 0)),
             stack_learn_bytes: stack_bytes(fw, &script(byte, 200, 0, 0)),
+            stack_snapshot_bytes: snapshot_script(fw, byte).and_then(|s| stack_bytes(fw, &s)),
             act_us: us_per_call(fw, byte, true, 200_000),
             learn_us: if byte < 3 {
                 us_per_call(fw, byte, false, if byte == 2 { 200_000 } else { 2_000 })
@@ -404,17 +473,25 @@ pub fn to_text(f: &Footprint) -> String {
         );
     }
     out += &format!(
-        "{:<7} {:>10} {:>12} {:>9} {:>10} {:>10} {:>12}\n",
-        "policy", "stack act", "stack learn", "act µs", "learn µs", "instr/act", "instr/learn"
+        "{:<7} {:>10} {:>12} {:>15} {:>9} {:>10} {:>10} {:>12}\n",
+        "policy",
+        "stack act",
+        "stack learn",
+        "stack snapshot",
+        "act µs",
+        "learn µs",
+        "instr/act",
+        "instr/learn"
     );
     let num = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |x| format!("{x:.digits$}"));
     let bytes = |v: Option<u64>| v.map_or("-".to_string(), |b| b.to_string());
     for p in &f.policies {
         out += &format!(
-            "{:<7} {:>10} {:>12} {:>9} {:>10} {:>10} {:>12}\n",
+            "{:<7} {:>10} {:>12} {:>15} {:>9} {:>10} {:>10} {:>12}\n",
             p.policy,
             bytes(p.stack_act_bytes),
             bytes(p.stack_learn_bytes),
+            bytes(p.stack_snapshot_bytes),
             num(p.act_us, 2),
             num(p.learn_us, 2),
             num(p.instructions_per_act, 0),

@@ -312,6 +312,38 @@ fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
     assert_eq!(fallbacks(&result, 1), 0, "the healthy firmware is unaffected");
 }
 
+/// Stack that docs/embedding.md promises for every call: 16 KiB.
+const STACK_GOAL_BYTES: u64 = 16 << 10;
+
+/// cavmem-fw's painted stack meter over a session that saves a snapshot and loads it back,
+/// and over act/learn sessions, stays within the documented 16 KiB for every policy.
+#[test]
+fn firmware_stack_stays_within_16_kib_for_every_request_and_policy() {
+    let fw = build_firmware();
+    let high_water = |input: &[u8]| -> u64 {
+        let mut child = Command::new(&fw)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().find(|l| l.contains("stack high-water")).unwrap();
+        line.split_whitespace().rev().nth(1).unwrap().parse().unwrap()
+    };
+    for policy in 0..4u8 {
+        let snapshot = cavmem_harness::footprint::snapshot_script(&fw, policy).unwrap();
+        let learning = cavmem_harness::footprint::script(policy, 70, 10, 3);
+        for (what, input) in [("snapshot save and load", snapshot), ("act, learn", learning)] {
+            let bytes = high_water(&input);
+            println!("policy {policy}, {what}: {bytes} B of stack");
+            assert!(bytes <= STACK_GOAL_BYTES, "policy {policy}, {what}: {bytes} B");
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs valgrind (CI runs it)"]
 fn firmware_runs_clean_under_valgrind() {

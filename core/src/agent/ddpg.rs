@@ -222,10 +222,8 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
     /// # Errors
     /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let mut actor = ActorNet::zeroed();
-        snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut actor)?;
-        self.actor.net.copy_from(&actor);
-        self.actor.target.copy_from(&actor);
+        snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut self.actor.net)?;
+        self.actor.target.copy_from(&self.actor.net);
         Ok(())
     }
 

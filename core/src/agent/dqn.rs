@@ -145,12 +145,15 @@ impl<const R: usize, const C: usize> Dqn<R, C> {
     /// # Errors
     /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let mut frozen = super::frozen::FrozenQNetwork::zeroed();
-        frozen.load_snapshot(bytes)?;
-        let (net, bids) = frozen.parts();
-        self.q.net.copy_from(net);
-        self.q.target.copy_from(net);
-        self.params.action_bids = bids;
+        let header = snapshot::read_into_if(
+            bytes,
+            SnapshotKind::DqnQNetwork,
+            QNET_SHAPE,
+            &mut self.q.net,
+            super::frozen::check_action_bids,
+        )?;
+        self.q.target.copy_from(&self.q.net);
+        self.params.action_bids = header.action_bids();
         Ok(())
     }
 

@@ -76,6 +76,20 @@ pub fn network_header(
     }
 }
 
+/// Accepts a DQN or Q-learning snapshot's action bids: finite and in [-1, 1]
+/// ([`SnapshotError::ShapeMismatch`] otherwise).
+///
+/// # Errors
+/// [`SnapshotError::ShapeMismatch`] for a bid that is not finite or outside [-1, 1].
+pub fn check_action_bids(header: &Header) -> Result<(), SnapshotError> {
+    let bids = header.action_bids();
+    if bids.iter().all(|b| b.is_finite() && (-1.0..=1.0).contains(b)) {
+        Ok(())
+    } else {
+        Err(SnapshotError::ShapeMismatch)
+    }
+}
+
 /// DDPG's actor, frozen.
 ///
 /// # Examples
@@ -109,9 +123,7 @@ impl FrozenActor {
     /// # Errors
     /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let mut actor = ActorNet::zeroed();
-        snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut actor)?;
-        self.actor = actor;
+        snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut self.actor)?;
         Ok(())
     }
 
@@ -146,14 +158,14 @@ impl FrozenQNetwork {
     /// # Errors
     /// [`SnapshotError`] as for [`FrozenActor::load_snapshot`].
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let mut q = QNet::zeroed();
-        let header = snapshot::read_into(bytes, SnapshotKind::DqnQNetwork, QNET_SHAPE, &mut q)?;
-        let bids = header.action_bids();
-        if !bids.iter().all(|b| b.is_finite() && (-1.0..=1.0).contains(b)) {
-            return Err(SnapshotError::ShapeMismatch);
-        }
-        self.q = q;
-        self.action_bids = bids;
+        let header = snapshot::read_into_if(
+            bytes,
+            SnapshotKind::DqnQNetwork,
+            QNET_SHAPE,
+            &mut self.q,
+            check_action_bids,
+        )?;
+        self.action_bids = header.action_bids();
         Ok(())
     }
 

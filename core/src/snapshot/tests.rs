@@ -170,6 +170,53 @@ fn snapshot_rejects_truncated_corrupted_and_foreign() {
     );
 }
 
+/// A refused load leaves a learning agent as it was: a DQN snapshot whose action bids are
+/// out of range, and a DDPG snapshot with a non-finite parameter past the first (the
+/// networks are loaded in place, so every check comes before any write).
+#[test]
+fn snapshot_refused_load_leaves_learning_agents_unchanged() {
+    std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(|| {
+            let source = Box::new(Dqn::<64>::new(DqnParams::default(), 3));
+            let mut bytes = vec![0u8; 20_000];
+            let n = source.save_snapshot(&mut bytes).unwrap();
+            let mut bad = bytes[..n].to_vec();
+            bad[20..24].copy_from_slice(&1.5f32.to_le_bytes());
+            reseal(&mut bad);
+            let mut dqn = Box::new(Dqn::<64>::new(DqnParams::default(), 4));
+            let mut probe = vec![0u8; 20_000];
+            let before = dqn.save_snapshot(&mut probe).unwrap();
+            let before = probe[..before].to_vec();
+            assert_eq!(dqn.load_snapshot(&bad), Err(SnapshotError::ShapeMismatch));
+            let after = dqn.save_snapshot(&mut probe).unwrap();
+            assert_eq!(
+                probe[..after],
+                before[..],
+                "the Q-network and bids are as they were"
+            );
+            dqn.load_snapshot(&bytes[..n]).unwrap();
+            let loaded = dqn.save_snapshot(&mut probe).unwrap();
+            assert_eq!(probe[..loaded], bytes[..n], "a good snapshot loads");
+
+            let (_, good) = actor_snapshot();
+            let mut bad = good.clone();
+            let last = good.len() - CRC_BYTES - 4;
+            bad[last..last + 4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+            reseal(&mut bad);
+            let mut ddpg = Box::new(Ddpg::<64>::new(DdpgParams::default(), 5));
+            let before = ddpg.actor_parameters().clone();
+            assert!(matches!(
+                ddpg.load_snapshot(&bad),
+                Err(SnapshotError::NonFinite { .. })
+            ));
+            assert_eq!(*ddpg.actor_parameters(), before);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
 proptest::proptest! {
     /// Any byte string is refused or accepted without a panic.
     #[test]
@@ -178,4 +225,58 @@ proptest::proptest! {
         let _ = f.load_snapshot(&bytes);
         let _ = read_header(&bytes);
     }
+}
+
+/// docs/snapshot.md's layout table, row by row: (offset, size) of the header fields, which
+/// must tile the header, and what a written DQN snapshot holds at each.
+#[test]
+fn snapshot_layout_matches_docs_snapshot_md() {
+    let doc = include_str!("../../../docs/snapshot.md");
+    let rows: Vec<(usize, usize)> = doc
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.strip_prefix("| ")?.split(" | ");
+            Some((cols.next()?.parse().ok()?, cols.next()?.parse().ok()?))
+        })
+        .collect();
+    let mut next = 0;
+    for &(offset, size) in &rows {
+        assert_eq!(offset, next, "rows follow each other: {rows:?}");
+        next = offset + size;
+    }
+    assert_eq!(next, HEADER_BYTES, "the numbered rows are the header");
+    std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(move || {
+            let dqn = Box::new(Dqn::<64>::new(DqnParams::default(), 2));
+            let mut bytes = vec![0u8; 20_000];
+            let n = dqn.save_snapshot(&mut bytes).unwrap();
+            let field = |k: usize| &bytes[rows[k].0..rows[k].0 + rows[k].1];
+            let bids = DqnParams::default().action_bids;
+            let expected: [Vec<u8>; 10] = [
+                MAGIC.to_vec(),
+                VERSION.to_le_bytes().to_vec(),
+                vec![SnapshotKind::DqnQNetwork as u8],
+                vec![0],
+                5u16.to_le_bytes().to_vec(),
+                64u16.to_le_bytes().to_vec(),
+                3u16.to_le_bytes().to_vec(),
+                vec![0, 0],
+                (((n - HEADER_BYTES - CRC_BYTES) / 4) as u32)
+                    .to_le_bytes()
+                    .to_vec(),
+                bids.iter().flat_map(|b| b.to_le_bytes()).collect(),
+            ];
+            assert_eq!(rows.len(), expected.len());
+            for (k, want) in expected.iter().enumerate() {
+                assert_eq!(field(k), &want[..], "row at offset {}", rows[k].0);
+            }
+            assert!(
+                doc.contains("4,739 (18,992 bytes") && n == 18_992,
+                "the Q-network snapshot size"
+            );
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }

@@ -316,3 +316,72 @@ fn capi_init_builds_the_same_agent_as_new() {
         .join()
         .unwrap();
 }
+
+/// The thread stack docs/embedding.md and the header promise is enough for every call.
+const DOCUMENTED_STACK_BYTES: usize = 16 << 10;
+
+/// Every entry point, for every policy — init, act, record, learn past the replay's warm-up,
+/// stats, snapshot save and load, and the Bid Analyzer at its largest node — on a thread
+/// whose stack is the documented 16 KiB. A call that needs more overflows it, and the
+/// overflow aborts this test binary.
+#[test]
+fn capi_every_call_fits_the_documented_stack() {
+    let run = || {
+        for policy in 0..4u32 {
+            let mut mem = arena(policy, 0);
+            let len = mem.len() * 8;
+            let agent = mem.as_mut_ptr().cast::<u8>();
+            let mut buf = vec![0u8; cavmem_core::agent::QLearning::SNAPSHOT_BYTES];
+            // SAFETY (all calls below): live buffers of the stated lengths.
+            unsafe {
+                assert_eq!(cavmem_agent_init(agent, len, &config(policy)), CavmemStatus::Ok);
+                let mut bid = 0.0f32;
+                let mut loss = 0.0f32;
+                for _ in 0..70 {
+                    assert_eq!(cavmem_act(agent, OBS.as_ptr(), &mut bid), CavmemStatus::Ok);
+                    assert_eq!(
+                        cavmem_record(agent, OBS.as_ptr(), bid, -0.5, OBS.as_ptr(), false),
+                        CavmemStatus::Ok
+                    );
+                    assert_eq!(cavmem_learn(agent, &mut loss), CavmemStatus::Ok);
+                }
+                let mut stats = CavmemStats::default();
+                assert_eq!(cavmem_stats(agent, &mut stats), CavmemStatus::Ok);
+                let mut written = 0usize;
+                assert_eq!(
+                    cavmem_save_snapshot(agent, buf.as_mut_ptr(), buf.len(), &mut written),
+                    CavmemStatus::Ok
+                );
+                assert_eq!(
+                    cavmem_load_snapshot(agent, buf.as_ptr(), written),
+                    CavmemStatus::Ok
+                );
+            }
+        }
+        let node = CavmemNode {
+            capacity_bytes: 64 << 30,
+            floor_bytes: 384 << 20,
+            granularity_bytes: 4096,
+            share: 0,
+        };
+        let mut allocations = [512u64 << 20; CAVMEM_MAX_VMS];
+        let bids = [0.25f32; CAVMEM_MAX_VMS];
+        // SAFETY: arrays of CAVMEM_MAX_VMS; `requested` null.
+        let st = unsafe {
+            cavmem_analyze_bids(
+                &node,
+                allocations.as_mut_ptr(),
+                bids.as_ptr(),
+                CAVMEM_MAX_VMS,
+                core::ptr::null_mut(),
+            )
+        };
+        assert_eq!(st, CavmemStatus::Ok);
+    };
+    std::thread::Builder::new()
+        .stack_size(DOCUMENTED_STACK_BYTES)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -1,7 +1,7 @@
 /* A small balancer loop over fake VMs, driving CAVMem agents through the C interface:
  * no malloc for the agents (static buffers sized by cavmem_agent_size), a Bid Analyzer call
  * for the whole node each step, a snapshot saved and loaded into a second agent, and a
- * check that bad input is refused with an error code, all on a 64 KiB thread stack. Exit
+ * check that bad input is refused with an error code, all on a 16 KiB thread stack. Exit
  * status 0 when every check holds. */
 #include <pthread.h>
 #include <stdint.h>
@@ -185,9 +185,9 @@ static void *balance_thread(void *result) {
     return NULL;
 }
 
-/* The balancer runs on a thread with a 64 KiB stack, as a hypervisor or firmware task would:
- * every call, agent setup and learning included, fits in it. */
-#define STACK_BYTES (64 * 1024)
+/* The balancer runs on a thread with a 16 KiB stack, as a hypervisor or firmware task would:
+ * every call, agent setup, learning and snapshots included, fits in it. */
+#define STACK_BYTES (16 * 1024)
 
 int main(int argc, char **argv) {
     if (argc > 1) return print_bids(argv[1]);

@@ -114,3 +114,71 @@ proptest! {
         let _ = Message::decode(t, &payload);
     }
 }
+
+/// The payload size docs/protocol.md gives for a message type (by its type byte): the sum
+/// of the fields its table lists (`name u32`, `N × \`f32\``, `N reserved bytes`), and the
+/// "(N bytes)" it states, if any.
+fn documented_payload(type_byte: u8) -> (usize, Option<usize>) {
+    let doc = include_str!("../../../../docs/protocol.md");
+    let row = doc
+        .lines()
+        .find(|l| l.starts_with(&std::format!("| `0x{type_byte:02X}` |")))
+        .unwrap_or_else(|| panic!("docs/protocol.md has no row for 0x{type_byte:02X}"));
+    let payload = row.split(" | ").nth(2).unwrap();
+    let size = |t: &str| match t {
+        "u8" | "bool" => 1,
+        "u16" => 2,
+        "u32" | "f32" => 4,
+        "u64" => 8,
+        other => panic!("0x{type_byte:02X}: unknown field type {other}"),
+    };
+    let count_before = |text: &str, marker: &str| -> Option<usize> {
+        let before = text.strip_suffix(marker)?.trim_end();
+        before.rsplit(' ').next()?.parse().ok()
+    };
+    let mut fields = 0;
+    let parts: std::vec::Vec<&str> = payload.split('`').collect();
+    for (k, part) in parts.iter().enumerate() {
+        if k % 2 == 1 {
+            match part.split_whitespace().collect::<std::vec::Vec<_>>()[..] {
+                [_name, ty] => fields += size(ty),
+                [ty] => fields += size(ty) * count_before(parts[k - 1], "× ").unwrap_or(1),
+                _ => panic!("0x{type_byte:02X}: field `{part}`"),
+            }
+        } else {
+            for piece in part.split(',') {
+                let piece = piece.trim();
+                if let Some(n) =
+                    count_before(piece, "reserved bytes").or(count_before(piece, "reserved byte"))
+                {
+                    fields += n;
+                }
+            }
+        }
+    }
+    let stated = payload
+        .rsplit_once('(')
+        .and_then(|(_, tail)| tail.strip_suffix(" bytes)"))
+        .and_then(|n| n.parse().ok());
+    (fields, stated)
+}
+
+/// docs/protocol.md's tables agree with the encoder: every message's documented fields add
+/// up to its encoded payload (the snapshot pieces: before their data), and so does the
+/// stated byte count where the table gives one.
+#[test]
+fn wire_payload_sizes_match_docs_protocol_md() {
+    let mut buf = [0u8; 1024];
+    for m in all_messages() {
+        let n = m.encode_payload(&mut buf).unwrap();
+        let fixed = match m {
+            Message::SnapshotWrite { data, .. } | Message::SnapshotData { data, .. } => n - data.len(),
+            _ => n,
+        };
+        let (fields, stated) = documented_payload(m.type_byte());
+        assert_eq!(fields, fixed, "{m:?}: the documented fields");
+        if let Some(stated) = stated {
+            assert_eq!(stated, n, "{m:?}: the documented byte count");
+        }
+    }
+}
