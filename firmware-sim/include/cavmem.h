@@ -15,6 +15,12 @@
 #define CAVMEM_REPLAY_CAPACITY 1024
 
 /**
+ * The largest VM count a configuration may give (the core's `MAX_VM_COUNT`; a literal so
+ * that cbindgen writes it into the header, and a compile-time check keeps them equal).
+ */
+#define CAVMEM_MAX_VM_COUNT 65536
+
+/**
  * Largest node `cavmem_analyze_bids` takes in one call, VMs; larger nodes use
  * `cavmem_analyze_bids_scratch` with caller-provided scratch memory.
  */
@@ -41,7 +47,7 @@ typedef enum {
    */
   CAVMEM_STATUS_NOT_INITIALIZED = 3,
   /**
-   * Unknown policy or impossible configuration.
+   * Unknown policy, or a VM count outside `1..=CAVMEM_MAX_VM_COUNT`.
    */
   CAVMEM_STATUS_BAD_CONFIG = 4,
   /**
@@ -89,7 +95,8 @@ typedef struct {
    */
   uint32_t policy;
   /**
-   * VMs on the node (the equal split needs it).
+   * VMs on the node, `1..=CAVMEM_MAX_VM_COUNT` (`CAVMEM_STATUS_BAD_CONFIG` otherwise;
+   * the equal split divides the node by it).
    */
   uint32_t vm_count;
   /**

@@ -9,6 +9,15 @@ use crate::snapshot::{self, Header, SnapshotError, SnapshotKind};
 use super::common::{Decision, LearnOutcome, PolicyError, PolicyStats, check_transition};
 use super::{AgentTransition, Policy};
 
+/// The largest number of VMs a node may have: configurations and snapshots give a VM count
+/// in `1..=MAX_VM_COUNT` (the equal share 1/65,536 is still far above `f32` resolution).
+pub const MAX_VM_COUNT: u32 = 1 << 16;
+
+/// Whether `vm_count` is a possible number of VMs on a node: `1..=`[`MAX_VM_COUNT`].
+pub const fn valid_vm_count(vm_count: u32) -> bool {
+    vm_count >= 1 && vm_count <= MAX_VM_COUNT
+}
+
 /// Parameters of the equal split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -81,7 +90,7 @@ impl EqualSplit {
             (STATE_DIM as u16, 0, 1),
             &mut NoParameters,
         )?;
-        if header.vm_count() == 0 {
+        if !valid_vm_count(header.vm_count()) {
             return Err(SnapshotError::ShapeMismatch);
         }
         self.params.vm_count = header.vm_count();

@@ -116,8 +116,15 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
         }
     }
 
-    /// Sets up the policy a [`Configure`] asks for, in place; false for an unknown policy.
-    fn configure(&mut self, c: &Configure) -> bool {
+    /// Sets up the policy a [`Configure`] asks for, in place; the BadConfig detail (1 unknown
+    /// policy, 2 VM count outside `1..=MAX_VM_COUNT`) when it is refused, with nothing changed.
+    fn configure(&mut self, c: &Configure) -> Result<(), u8> {
+        if c.policy > 3 {
+            return Err(1);
+        }
+        if !crate::agent::equal_split::valid_vm_count(c.vm_count) {
+            return Err(2);
+        }
         let epsilon = schedule(c);
         match c.policy {
             0 => self.ddpg.reset(
@@ -141,15 +148,10 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                 },
                 c.seed,
             ),
-            3 => {
-                self.split = EqualSplit::new(EqualSplitParams {
-                    vm_count: c.vm_count.max(1),
-                })
-            }
-            _ => return false,
+            _ => self.split = EqualSplit::new(EqualSplitParams { vm_count: c.vm_count }),
         }
         self.active = c.policy + 1;
-        true
+        Ok(())
     }
 
     /// Answers one decoder event with one reply frame written into `out` (at least
@@ -172,8 +174,8 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
     /// Answers one request.
     pub fn handle<'s>(&'s mut self, msg: Message<'_>) -> Message<'s> {
         if let Message::Configure(c) = msg {
-            if !self.configure(&c) {
-                return error(ErrorCode::BadConfig, 1);
+            if let Err(detail) = self.configure(&c) {
+                return error(ErrorCode::BadConfig, detail);
             }
             self.staged = 0;
             return Message::Hello {

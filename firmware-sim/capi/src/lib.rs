@@ -38,7 +38,7 @@ pub enum CavmemStatus {
     BadBuffer = 2,
     /// The agent memory was not initialized by `cavmem_agent_init`.
     NotInitialized = 3,
-    /// Unknown policy or impossible configuration.
+    /// Unknown policy, or a VM count outside `1..=CAVMEM_MAX_VM_COUNT`.
     BadConfig = 4,
     /// An observation or transition value was NaN, infinite or out of range.
     InvalidInput = 5,
@@ -62,13 +62,19 @@ pub enum CavmemPolicy {
     EqualSplit = 3,
 }
 
+/// The largest VM count a configuration may give (the core's `MAX_VM_COUNT`; a literal so
+/// that cbindgen writes it into the header, and a compile-time check keeps them equal).
+pub const CAVMEM_MAX_VM_COUNT: u32 = 65536;
+const _: () = assert!(CAVMEM_MAX_VM_COUNT == cavmem_core::agent::equal_split::MAX_VM_COUNT);
+
 /// How an agent is set up.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CavmemConfig {
     /// A `CavmemPolicy` value.
     pub policy: u32,
-    /// VMs on the node (the equal split needs it).
+    /// VMs on the node, `1..=CAVMEM_MAX_VM_COUNT` (`CAVMEM_STATUS_BAD_CONFIG` otherwise;
+    /// the equal split divides the node by it).
     pub vm_count: u32,
     /// Seed of the agent's random stream.
     pub seed: u64,
@@ -194,7 +200,7 @@ pub unsafe extern "C" fn cavmem_agent_init(
     // SAFETY: non-null, and the caller guarantees it points to a config.
     let c = unsafe { &*config };
     let size = slot_size(c.policy);
-    if size == 0 {
+    if size == 0 || !cavmem_core::agent::equal_split::valid_vm_count(c.vm_count) {
         return CavmemStatus::BadConfig;
     }
     if len < size || !(mem as usize).is_multiple_of(ALIGN) {
@@ -249,9 +255,7 @@ pub unsafe extern "C" fn cavmem_agent_init(
                 p.write(Slot {
                     magic: 0,
                     policy: 3,
-                    agent: EqualSplit::new(EqualSplitParams {
-                        vm_count: c.vm_count.max(1),
-                    }),
+                    agent: EqualSplit::new(EqualSplitParams { vm_count: c.vm_count }),
                 });
             }
         }

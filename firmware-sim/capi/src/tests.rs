@@ -144,6 +144,35 @@ fn capi_refuses_bad_pointers_buffers_and_values() {
     }
 }
 
+/// A configuration with no VMs, or more than `CAVMEM_MAX_VM_COUNT`, is refused for every
+/// policy (the equal split used to bid +1 or −1 forever with one); the limit itself is taken.
+#[test]
+fn capi_refuses_impossible_vm_counts() {
+    for policy in 0..4u32 {
+        let mut mem = arena(policy, 0);
+        let len = mem.len() * 8;
+        let agent = mem.as_mut_ptr().cast::<u8>();
+        for (vm_count, want) in [
+            (0, CavmemStatus::BadConfig),
+            (CAVMEM_MAX_VM_COUNT + 1, CavmemStatus::BadConfig),
+            (u32::MAX, CavmemStatus::BadConfig),
+            (CAVMEM_MAX_VM_COUNT, CavmemStatus::Ok),
+            (1, CavmemStatus::Ok),
+        ] {
+            let config = CavmemConfig {
+                vm_count,
+                ..config(policy)
+            };
+            // SAFETY: a live buffer of `len` bytes and a config.
+            assert_eq!(
+                unsafe { cavmem_agent_init(agent, len, &config) },
+                want,
+                "policy {policy}, {vm_count} VMs"
+            );
+        }
+    }
+}
+
 #[test]
 fn capi_bid_analyzer_with_and_without_scratch() {
     let node = CavmemNode {

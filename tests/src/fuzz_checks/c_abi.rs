@@ -11,10 +11,11 @@ use std::cell::RefCell;
 use std::ptr;
 
 use cavmem_capi::{
-    CAVMEM_MAX_VMS, CavmemConfig, CavmemNode, CavmemStats, CavmemStatus, cavmem_act, cavmem_agent_align,
-    cavmem_agent_init, cavmem_agent_size, cavmem_analyze_bids, cavmem_analyze_bids_scratch,
-    cavmem_bid_scratch_align, cavmem_bid_scratch_size, cavmem_learn, cavmem_load_snapshot, cavmem_record,
-    cavmem_save_snapshot, cavmem_set_exploration, cavmem_start_episode, cavmem_stats,
+    CAVMEM_MAX_VM_COUNT, CAVMEM_MAX_VMS, CavmemConfig, CavmemNode, CavmemStats, CavmemStatus, cavmem_act,
+    cavmem_agent_align, cavmem_agent_init, cavmem_agent_size, cavmem_analyze_bids,
+    cavmem_analyze_bids_scratch, cavmem_bid_scratch_align, cavmem_bid_scratch_size, cavmem_learn,
+    cavmem_load_snapshot, cavmem_record, cavmem_save_snapshot, cavmem_set_exploration, cavmem_start_episode,
+    cavmem_stats,
 };
 
 /// Reads the script; zeros once the bytes run out.
@@ -104,7 +105,7 @@ pub fn c_abi(data: &[u8]) {
         let status = unsafe { cavmem_agent_init(mem, len, config_ptr) };
         let expected = if config_ptr.is_null() {
             CavmemStatus::NullPointer
-        } else if size == 0 {
+        } else if size == 0 || !(1..=CAVMEM_MAX_VM_COUNT).contains(&config.vm_count) {
             CavmemStatus::BadConfig
         } else if shortfall > 0 || offset % cavmem_agent_align() != 0 {
             CavmemStatus::BadBuffer

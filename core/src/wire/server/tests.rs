@@ -125,6 +125,33 @@ fn wire_server_refuses_bad_requests() {
                 detail: 1
             }
         );
+        // No VMs, or more than a node may have, for every policy: refused, nothing set up.
+        for policy in 0..4 {
+            for vm_count in [0, crate::agent::equal_split::MAX_VM_COUNT + 1, u32::MAX] {
+                let configure = Configure {
+                    policy,
+                    seed: 0,
+                    vm_count,
+                    explore_steps: 0,
+                    anneal_steps: 0,
+                };
+                assert_eq!(
+                    fresh.handle(Message::Configure(configure)),
+                    Message::Error {
+                        code: ErrorCode::BadConfig,
+                        detail: 2
+                    },
+                    "policy {policy}, {vm_count} VMs"
+                );
+                assert!(matches!(
+                    fresh.handle(Message::GetStats),
+                    Message::Error {
+                        code: ErrorCode::NotConfigured,
+                        ..
+                    }
+                ));
+            }
+        }
         let mut s = server();
         assert!(matches!(
             s.handle(Message::Act { obs: [f32::NAN; 5] }),
