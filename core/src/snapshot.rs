@@ -18,8 +18,9 @@
 //! | 32 | 4·n | parameters, f32, in [`Parameters::tensors`] order |
 //! | 32 + 4·n | 4 | CRC-32 (ISO-HDLC) of every byte before it |
 //!
-//! Reading checks, in order: length, magic, version, kind, shape, CRC, and that every
-//! parameter is finite; each failure is its own [`SnapshotError`].
+//! Reading checks, in order: length, magic, version, kind, exact length, CRC, the kind and
+//! shape expected, and that every parameter is finite; each failure is its own
+//! [`SnapshotError`].
 
 use crc::{CRC_32_ISO_HDLC, Crc};
 
@@ -136,6 +137,14 @@ pub enum SnapshotError {
         /// Index of the first such parameter.
         index: u32,
     },
+    /// More bytes than the header's length says (a snapshot is loaded from exactly its own
+    /// bytes, so trailing bytes mean a framing or file mistake).
+    TrailingBytes {
+        /// Bytes the header announces.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
     /// The output buffer is too small.
     BufferTooSmall {
         /// Bytes needed.
@@ -157,6 +166,13 @@ impl core::fmt::Display for SnapshotError {
             Self::ShapeMismatch => f.write_str("snapshot shape differs from the policy's"),
             Self::BadCrc => f.write_str("snapshot CRC mismatch: corrupted"),
             Self::NonFinite { index } => write!(f, "snapshot parameter {index} is not finite"),
+            Self::TrailingBytes { expected, got } => {
+                write!(
+                    f,
+                    "snapshot of {expected} bytes followed by {} more",
+                    got.saturating_sub(*expected)
+                )
+            }
             Self::BufferTooSmall { needed } => write!(f, "buffer too small: {needed} bytes needed"),
         }
     }
@@ -242,6 +258,12 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, SnapshotError> {
     if bytes.len() < total {
         return Err(SnapshotError::Truncated {
             needed: total,
+            got: bytes.len(),
+        });
+    }
+    if bytes.len() > total {
+        return Err(SnapshotError::TrailingBytes {
+            expected: total,
             got: bytes.len(),
         });
     }

@@ -271,6 +271,8 @@ CavmemStatus cavmem_load_snapshot(uint8_t *agent, const uint8_t *buf, size_t len
  * The Bid Analyzer for a whole node of `n` VMs (at most `CAVMEM_MAX_VMS`): `allocations[n]`
  * (bytes) hold the current allocations on entry and the new ones on return; `bids[n]` are
  * the VMs' bids; `requested[n]` (if not null) gets each VM's request `(1 + bid)·M` in bytes.
+ * Bids are sanitized, not refused: a NaN or infinite bid counts as 0 (hold) and any other
+ * bid is clamped to [-1, 1], so a faulty agent cannot stop the node's step.
  *
  * # Safety
  * `node` points to a `CavmemNode`; `allocations` to `n` writable `uint64_t`; `bids` to

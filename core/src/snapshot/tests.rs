@@ -118,6 +118,15 @@ fn snapshot_rejects_truncated_corrupted_and_foreign() {
         load(&good[..good.len() - 1]),
         Err(SnapshotError::Truncated { .. })
     ));
+    let mut longer = good.clone();
+    longer.push(0);
+    assert_eq!(
+        load(&longer),
+        Err(SnapshotError::TrailingBytes {
+            expected: good.len(),
+            got: good.len() + 1
+        })
+    );
     let mut bad = good.clone();
     bad[100] ^= 0x40;
     assert_eq!(load(&bad), Err(SnapshotError::BadCrc));

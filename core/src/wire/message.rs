@@ -414,6 +414,9 @@ impl<'a> Message<'a> {
             0x08 => Self::SnapshotRead { offset: r.u32()? },
             0x09 | 0x88 => {
                 let (total, offset) = (r.u32()?, r.u32()?);
+                if payload.len().saturating_sub(8) > SNAPSHOT_CHUNK {
+                    return Err(MessageError::BadLength(msg_type));
+                }
                 let data = r.take(payload.len().saturating_sub(8))?;
                 if msg_type == 0x09 {
                     Self::SnapshotWrite { total, offset, data }

@@ -53,6 +53,7 @@ fn snapshot_detail(e: SnapshotError) -> u8 {
         SnapshotError::BadCrc => 6,
         SnapshotError::NonFinite { .. } => 7,
         SnapshotError::BufferTooSmall { .. } => 8,
+        SnapshotError::TrailingBytes { .. } => 9,
     }
 }
 
@@ -260,6 +261,15 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                         Ok(n) => *staged = n,
                         Err(e) => return error(ErrorCode::Snapshot, snapshot_detail(e)),
                     }
+                } else if *staged == 0 || offset as usize > *staged {
+                    // No snapshot taken (offset 0 takes one), or past its end.
+                    return error(
+                        ErrorCode::Snapshot,
+                        snapshot_detail(SnapshotError::Truncated {
+                            needed: offset as usize,
+                            got: *staged,
+                        }),
+                    );
                 }
                 let start = (offset as usize).min(*staged);
                 let end = (start + SNAPSHOT_CHUNK).min(*staged);

@@ -93,6 +93,17 @@ fn wire_messages_round_trip() {
     }
 }
 
+/// Snapshot pieces carry at most SNAPSHOT_CHUNK bytes, as docs/protocol.md says (the frame
+/// would have room for 1016).
+#[test]
+fn wire_snapshot_pieces_are_at_most_one_chunk() {
+    let payload = std::vec![0u8; 8 + SNAPSHOT_CHUNK + 1];
+    for t in [0x09, 0x88] {
+        assert_eq!(Message::decode(t, &payload), Err(MessageError::BadLength(t)));
+        assert!(Message::decode(t, &payload[..8 + SNAPSHOT_CHUNK]).is_ok());
+    }
+}
+
 #[test]
 fn wire_message_errors() {
     assert_eq!(Message::decode(0x42, &[]), Err(MessageError::UnknownType(0x42)));

@@ -206,6 +206,21 @@ fn wire_server_snapshot_round_trip_in_chunks() {
         let mut b: Box<Server> = Box::default();
         b.handle(Message::Configure(Configure {
             policy: 0,
+            seed: 98,
+            vm_count: 2,
+            explore_steps: 10,
+            anneal_steps: 10,
+        }));
+        // Reading on from an offset without a snapshot taken (offset 0 takes one) is refused.
+        assert_eq!(
+            b.handle(Message::SnapshotRead { offset: 1000 }),
+            Message::Error {
+                code: ErrorCode::Snapshot,
+                detail: 1
+            }
+        );
+        b.handle(Message::Configure(Configure {
+            policy: 0,
             seed: 99,
             vm_count: 2,
             explore_steps: 10,
