@@ -190,6 +190,11 @@ size_t cavmem_agent_align(void);
 /**
  * Sets up an agent in `mem` (`len` bytes, aligned to `cavmem_agent_align()`), in place.
  *
+ * Returns `OK`; `NULL_POINTER` (`mem` or `config` null); `BAD_CONFIG` (unknown policy, or
+ * `vm_count` outside `1..=CAVMEM_MAX_VM_COUNT`); `BAD_BUFFER` (`len` below
+ * `cavmem_agent_size`, or `mem` misaligned). Stack: under 16 KiB (see
+ * docs/embedding.md).
+ *
  * # Safety
  * `mem` must point to `len` writable bytes that nothing else uses while the agent lives;
  * `config` must point to a `CavmemConfig`.
@@ -199,13 +204,21 @@ CavmemStatus cavmem_agent_init(uint8_t *mem, size_t len, const CavmemConfig *con
 /**
  * Chooses a bid in [-1, 1] for the observation `obs[5]` (Table 1 order) into `*bid`.
  *
+ * Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there); `NULL_POINTER` (`obs` or `bid` null); `INVALID_INPUT` (an
+ * observation value NaN, infinite or out of range; `*bid` untouched). Stack: under 16 KiB.
+ *
  * # Safety
  * `agent` as for every call; `obs` points to five floats; `bid` to one writable float.
  */
-CavmemStatus cavmem_act(uint8_t *agent, const float *obs, float *bid);
+CavmemStatus cavmem_act(uint8_t *agent,
+                        const float *obs,
+                        float *bid);
 
 /**
  * Records a transition: `state[5]`, the bid taken, its reward, `next_state[5]`, end of episode.
+ *
+ * Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there); `NULL_POINTER` (`state` or `next_state` null); `INVALID_INPUT` (a
+ * NaN, infinite or out-of-range value; nothing recorded). Stack: under 16 KiB.
  *
  * # Safety
  * `agent` as for every call; `state` and `next_state` point to five floats each.
@@ -218,15 +231,22 @@ CavmemStatus cavmem_record(uint8_t *agent,
                            bool done);
 
 /**
- * One learning step; `*loss` (if not null) gets its loss, 0 when skipped.
+ * One learning step; `*loss` (if not null) gets its loss, 0 when skipped (too few
+ * transitions yet, a policy that does not learn, or a diverged network re-initialized:
+ * `cavmem_stats` counts those).
+ *
+ * Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there). Stack: under 16 KiB (6,872 bytes at most, measured).
  *
  * # Safety
  * `agent` as for every call; `loss` is null or points to one writable float.
  */
-CavmemStatus cavmem_learn(uint8_t *agent, float *loss);
+CavmemStatus cavmem_learn(uint8_t *agent,
+                          float *loss);
 
 /**
  * Starts an episode (resets exploration noise).
+ *
+ * Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there). Stack: under 16 KiB.
  *
  * # Safety
  * `agent` as for every call.
@@ -236,36 +256,54 @@ CavmemStatus cavmem_start_episode(uint8_t *agent);
 /**
  * Turns exploration on (training) or off (evaluation).
  *
+ * Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there). Stack: under 16 KiB.
+ *
  * # Safety
  * `agent` as for every call.
  */
-CavmemStatus cavmem_set_exploration(uint8_t *agent, bool on);
+CavmemStatus cavmem_set_exploration(uint8_t *agent,
+                                    bool on);
 
 /**
  * Copies the agent's counters into `*out`.
  *
+ * Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there); `NULL_POINTER` (`out` null). Stack: under 16 KiB.
+ *
  * # Safety
  * `agent` as for every call; `out` points to a writable `CavmemStats`.
  */
-CavmemStatus cavmem_stats(uint8_t *agent, CavmemStats *out);
+CavmemStatus cavmem_stats(uint8_t *agent,
+                          CavmemStats *out);
 
 /**
  * Writes the policy's snapshot (docs/snapshot.md) into `buf` (`len` bytes); `*written`
  * gets its length.
  *
+ * Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there); `NULL_POINTER` (`buf` or `written` null); `BAD_BUFFER` (`len` too
+ * small for the snapshot). Stack: under 16 KiB.
+ *
  * # Safety
  * `agent` as for every call; `buf` points to `len` writable bytes; `written` to a `size_t`.
  */
-CavmemStatus cavmem_save_snapshot(uint8_t *agent, uint8_t *buf, size_t len, size_t *written);
+CavmemStatus cavmem_save_snapshot(uint8_t *agent,
+                                  uint8_t *buf,
+                                  size_t len,
+                                  size_t *written);
 
 /**
- * Loads a snapshot of the agent's policy from `buf` (`len` bytes); the agent is unchanged
- * on error.
+ * Loads a snapshot of the agent's policy from `buf` (`len` bytes, exactly the snapshot);
+ * the agent is unchanged on error. Every check (length, header, CRC, kind, shape, finite
+ * values, bids) comes before the values are copied into the agent's own memory.
+ *
+ * Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there); `NULL_POINTER` (`buf` null); `BAD_SNAPSHOT` (any check failed).
+ * Stack: under 16 KiB (no network-sized temporary).
  *
  * # Safety
  * `agent` as for every call; `buf` points to `len` readable bytes.
  */
-CavmemStatus cavmem_load_snapshot(uint8_t *agent, const uint8_t *buf, size_t len);
+CavmemStatus cavmem_load_snapshot(uint8_t *agent,
+                                  const uint8_t *buf,
+                                  size_t len);
 
 /**
  * The Bid Analyzer for a whole node of `n` VMs (at most `CAVMEM_MAX_VMS`): `allocations[n]`
@@ -273,6 +311,11 @@ CavmemStatus cavmem_load_snapshot(uint8_t *agent, const uint8_t *buf, size_t len
  * the VMs' bids; `requested[n]` (if not null) gets each VM's request `(1 + bid)·M` in bytes.
  * Bids are sanitized, not refused: a NaN or infinite bid counts as 0 (hold) and any other
  * bid is clamped to [-1, 1], so a faulty agent cannot stop the node's step.
+ *
+ * Returns `OK`; `NULL_POINTER` (`node`, `allocations` or `bids` null); `BAD_BUFFER` (`n`
+ * above `CAVMEM_MAX_VMS`); `BAD_CONFIG` (zero granularity); `INFEASIBLE_NODE` (the VMs'
+ * floors do not fit the capacity, or the allocations given already exceed it); on any error `allocations`
+ * are as they were. Stack: under 16 KiB (the grants of `CAVMEM_MAX_VMS` VMs on it).
  *
  * # Safety
  * `node` points to a `CavmemNode`; `allocations` to `n` writable `uint64_t`; `bids` to
@@ -298,6 +341,9 @@ size_t cavmem_bid_scratch_align(void);
  * `cavmem_analyze_bids` for a node of any size, with `scratch` (`scratch_len` bytes,
  * at least `cavmem_bid_scratch_size(n)`, aligned to `cavmem_bid_scratch_align()`)
  * provided by the caller.
+ *
+ * Returns what `cavmem_analyze_bids` returns, and `NULL_POINTER` (`scratch` null) or
+ * `BAD_BUFFER` (scratch too small or misaligned) instead of a limit on `n`.
  *
  * # Safety
  * As `cavmem_analyze_bids`; `scratch` points to `scratch_len` writable bytes used by
