@@ -50,7 +50,13 @@ pub fn wire_stream(bytes: &[u8]) {
 /// Snapshot readers on any bytes: refused, or accepted and re-saved identically.
 pub fn snapshot_bytes(bytes: &[u8]) {
     let mut actor = FrozenActor::zeroed();
-    let _ = actor.load_snapshot(bytes);
+    if actor.load_snapshot(bytes).is_ok() {
+        assert_eq!(
+            bytes.len(),
+            cavmem_core::agent::frozen::ACTOR_SNAPSHOT_BYTES,
+            "an accepted actor snapshot is exactly one snapshot long"
+        );
+    }
     let mut q = FrozenQNetwork::zeroed();
     let _ = q.load_snapshot(bytes);
     let mut split = EqualSplit::new(EqualSplitParams { vm_count: 2 });
@@ -61,8 +67,8 @@ pub fn snapshot_bytes(bytes: &[u8]) {
             .expect("an equal-split snapshot fits 64 bytes");
         assert_eq!(
             &again[..n],
-            &bytes[..n],
-            "an accepted snapshot re-encodes to itself"
+            bytes,
+            "an accepted snapshot re-encodes to itself, byte for byte and nothing more"
         );
     }
 }
