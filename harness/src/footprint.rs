@@ -69,6 +69,8 @@ pub struct M4TrainableCost {
     pub act_stack_bytes: u64,
     /// Stack high-water mark of `learn`, bytes.
     pub learn_stack_bytes: u64,
+    /// Stack high-water mark of saving the actor's snapshot and loading it back, bytes.
+    pub snapshot_stack_bytes: u64,
 }
 
 /// The inference-only Cortex-M4 image's cost, measured like [`M4TrainableCost`].
@@ -81,6 +83,8 @@ pub struct M4InferenceCost {
     pub instructions_per_step: f64,
     /// Stack high-water mark of the decision steps, bytes.
     pub step_stack_bytes: u64,
+    /// Stack high-water mark of loading the embedded actor snapshot, bytes.
+    pub load_stack_bytes: u64,
 }
 
 /// One policy's figures in `cavmem-fw`.
@@ -327,6 +331,7 @@ fn m4_trainable_cost(elf: &Path) -> Option<M4TrainableCost> {
         instructions_per_learn: m.per_call("learn_ticks", "learns")?,
         act_stack_bytes: m.bytes("act_stack_bytes")?,
         learn_stack_bytes: m.bytes("learn_stack_bytes")?,
+        snapshot_stack_bytes: m.bytes("snapshot_stack_bytes")?,
     })
 }
 
@@ -336,6 +341,7 @@ fn m4_inference_cost(elf: &Path) -> Option<M4InferenceCost> {
         instructions_per_act: m.per_call("act_ticks", "acts")?,
         instructions_per_step: m.per_call("step_ticks", "steps")?,
         step_stack_bytes: m.bytes("step_stack_bytes")?,
+        load_stack_bytes: m.bytes("load_stack_bytes")?,
     })
 }
 
@@ -450,8 +456,12 @@ pub fn to_text(f: &Footprint) -> String {
     }
     if let Some(c) = &f.cortex_m4_cost {
         out += &format!(
-            "cortex-m4 DDPG (QEMU -icount): {:.0} instructions per act, {:.0} per learn; stack {} B per act, {} B per learn\n",
-            c.instructions_per_act, c.instructions_per_learn, c.act_stack_bytes, c.learn_stack_bytes
+            "cortex-m4 DDPG (QEMU -icount): {:.0} instructions per act, {:.0} per learn; stack {} B per act, {} B per learn, {} B per snapshot save and load\n",
+            c.instructions_per_act,
+            c.instructions_per_learn,
+            c.act_stack_bytes,
+            c.learn_stack_bytes,
+            c.snapshot_stack_bytes
         );
     }
     match &f.cortex_m4_inference {
@@ -468,8 +478,8 @@ pub fn to_text(f: &Footprint) -> String {
     }
     if let Some(c) = &f.cortex_m4_inference_cost {
         out += &format!(
-            "cortex-m4 inference-only (QEMU -icount): {:.0} instructions per act, {:.0} per two-VM decision step (observe, 2 acts, Bid Analyzer); stack {} B per step\n",
-            c.instructions_per_act, c.instructions_per_step, c.step_stack_bytes
+            "cortex-m4 inference-only (QEMU -icount): {:.0} instructions per act, {:.0} per two-VM decision step (observe, 2 acts, Bid Analyzer); stack {} B per step, {} B per snapshot load\n",
+            c.instructions_per_act, c.instructions_per_step, c.step_stack_bytes, c.load_stack_bytes
         );
     }
     out += &format!(

@@ -88,7 +88,9 @@ fn run_acts(actor: &FrozenActor) {
 #[entry]
 fn main() -> ! {
     let mut actor = FrozenActor::zeroed();
-    if actor.load_snapshot(SNAPSHOT).is_err() {
+    let mut loaded = false;
+    let load_stack_bytes = measure::stack_bytes(|| loaded = actor.load_snapshot(SNAPSHOT).is_ok());
+    if !loaded {
         say(b"cavmem-m4-infer: snapshot refused\n");
         debug::exit(debug::EXIT_FAILURE);
     }
@@ -120,6 +122,8 @@ fn main() -> ! {
     say_u32(step_ticks);
     say(b" step_stack_bytes=");
     say_u32(stack_bytes as u32);
+    say(b" load_stack_bytes=");
+    say_u32(load_stack_bytes as u32);
     say(b"\n");
     debug::exit(debug::EXIT_SUCCESS);
     loop {

@@ -39,27 +39,40 @@ fn main() -> ! {
     };
     // Through the trait object: the calls use the out-of-line methods instead of inlining
     // a second copy of the learner into `main`.
-    let agent: &mut dyn Policy = &mut agent;
-    agent.set_exploration(false);
+    let policy: &mut dyn Policy = &mut agent;
+    policy.set_exploration(false);
     const ACTS: u32 = 100;
     const LEARNS: u32 = 5;
     let (mut act, mut learn) = (0, 0);
     let act_stack = measure::stack_bytes(|| {
         act = measure::ticks(|| {
             for _ in 0..ACTS {
-                let _ = agent.act(&obs);
+                let _ = policy.act(&obs);
             }
         })
     });
     let learn_stack = measure::stack_bytes(|| {
         learn = measure::ticks(|| {
             for _ in 0..LEARNS {
-                let _ = agent.learn();
+                let _ = policy.learn();
             }
         })
     });
+    // The actor's snapshot saved into a buffer in `main`'s frame and loaded back (in place),
+    // after the cost runs (a load also resets the target actor).
+    let mut snapshot = [0u8; cavmem_core::agent::frozen::ACTOR_SNAPSHOT_BYTES];
+    let mut round_trip = false;
+    let snapshot_stack = measure::stack_bytes(|| {
+        round_trip = agent
+            .save_snapshot(&mut snapshot)
+            .is_ok_and(|n| agent.load_snapshot(snapshot.get(..n).unwrap_or_default()).is_ok());
+    });
+    if !round_trip {
+        hprintln!("cavmem-m4: the actor snapshot did not load back");
+        debug::exit(debug::EXIT_FAILURE);
+    }
     hprintln!(
-        "cavmem m4 cost: calibration_instructions={} calibration_ticks={} acts={} act_ticks={} learns={} learn_ticks={} act_stack_bytes={} learn_stack_bytes={}",
+        "cavmem m4 cost: calibration_instructions={} calibration_ticks={} acts={} act_ticks={} learns={} learn_ticks={} act_stack_bytes={} learn_stack_bytes={} snapshot_stack_bytes={}",
         3 * measure::CALIBRATION_LOOPS,
         calibration,
         ACTS,
@@ -67,7 +80,8 @@ fn main() -> ! {
         LEARNS,
         learn,
         act_stack,
-        learn_stack
+        learn_stack,
+        snapshot_stack
     );
     debug::exit(debug::EXIT_SUCCESS);
     loop {
