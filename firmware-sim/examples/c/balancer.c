@@ -1,7 +1,8 @@
 /* A small balancer loop over fake VMs, driving CAVMem agents through the C interface:
  * no malloc for the agents (static buffers sized by cavmem_agent_size), a Bid Analyzer call
- * for the whole node each step, a snapshot saved and loaded into a second agent, and a
- * check that bad input is refused with an error code, all on a 16 KiB thread stack. Exit
+ * for the whole node each step, a snapshot saved and loaded into a second agent, every
+ * policy through every agent call, and a check that bad input is refused with an error
+ * code, all on a 16 KiB thread stack. Exit
  * status 0 when every check holds. */
 #include <pthread.h>
 #include <stdint.h>
@@ -64,8 +65,37 @@ static int print_bids(const char *path) {
     return 0;
 }
 
+/* Every policy through every agent call on this thread: set up, 70 acts, records and
+ * learns (past the deep learners' 64-transition warm-up), counters, a snapshot saved and
+ * loaded back; and a configuration with no VMs refused. */
+static void every_policy(void) {
+    static _Alignas(64) uint8_t mem[1300 * 1024];
+    static uint8_t bytes[1300 * 1024];
+    const char *names[] = {"DDPG", "DQN", "Q-learning", "equal split"};
+    for (uint32_t policy = 0; policy < 4; policy++) {
+        CHECK(cavmem_agent_size(policy) <= sizeof mem, "agent fits the shared buffer");
+        CavmemConfig config = {.policy = policy, .vm_count = 0, .seed = 3, .explore_steps = 10, .anneal_steps = 10};
+        CHECK(cavmem_agent_init(mem, sizeof mem, &config) == CAVMEM_STATUS_BAD_CONFIG, "no VMs refused");
+        config.vm_count = VMS;
+        CHECK(cavmem_agent_init(mem, sizeof mem, &config) == CAVMEM_STATUS_OK, "init, every policy");
+        float obs[5] = {0.1f, 0.3f, 0.0f, -0.1f, 0.6f}, bid = 0.0f, loss = 0.0f;
+        for (int k = 0; k < 70; k++) {
+            CHECK(cavmem_act(mem, obs, &bid) == CAVMEM_STATUS_OK, "act, every policy");
+            CHECK(cavmem_record(mem, obs, bid, -0.5f, obs, 0) == CAVMEM_STATUS_OK, "record, every policy");
+            CHECK(cavmem_learn(mem, &loss) == CAVMEM_STATUS_OK, "learn, every policy");
+        }
+        CavmemStats stats;
+        CHECK(cavmem_stats(mem, &stats) == CAVMEM_STATUS_OK && stats.acts == 70, "stats, every policy");
+        size_t written = 0;
+        CHECK(cavmem_save_snapshot(mem, bytes, sizeof bytes, &written) == CAVMEM_STATUS_OK, "save, every policy");
+        CHECK(cavmem_load_snapshot(mem, bytes, written) == CAVMEM_STATUS_OK, "load, every policy");
+        printf("%s: %zu-byte agent, %zu-byte snapshot saved and loaded\n", names[policy], cavmem_agent_size(policy), written);
+    }
+}
+
 /* The balancer loop; 0 when every check holds. */
 static int balance(void) {
+    every_policy();
     const uint32_t policy = CAVMEM_POLICY_DDPG;
     size_t need = cavmem_agent_size(policy);
     CHECK(need > 0 && need <= sizeof agent_mem[0], "agent fits its buffer");
