@@ -475,7 +475,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
             say_on_signal(&format!(
                 "finished shards are kept in {}; the same command resumes",
-                out.display()
+                out.join("shards").display()
             ));
             let bar = Progress::new(u64::from(shards), "shards");
             let report = crate::soak::run(&spec, &out, threads, |_| bar.inc(1)).map_err(CliError::failure)?;

@@ -323,12 +323,25 @@ fn firmware_stack_stays_within_16_kib_for_every_request_and_policy() {
     let high_water = |input: &[u8]| -> u64 {
         let mut child = Command::new(&fw)
             .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
         let out = child.wait_with_output().unwrap();
+        // Every request was served (the snapshot loaded back), none refused.
+        let mut decoder = Box::new(cavmem_core::wire::FrameDecoder::new());
+        let mut rest = &out.stdout[..];
+        loop {
+            let (taken, event) = decoder.push(rest);
+            rest = &rest[taken..];
+            match event {
+                Some(Ok((msg_type, payload))) => assert_ne!(msg_type, 0xFF, "refused: {payload:?}"),
+                Some(Err(e)) => panic!("a bad reply frame: {e:?}"),
+                None if taken == 0 => break,
+                None => {}
+            }
+        }
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err.lines().find(|l| l.contains("stack high-water")).unwrap();
         line.split_whitespace().rev().nth(1).unwrap().parse().unwrap()
