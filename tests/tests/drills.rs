@@ -71,23 +71,25 @@ impl Drop for Tmpfs {
     }
 }
 
+/// `cavmem paper --quick --formulation raw --seeds 1 --out OUT`.
+fn quick_paper(out: &Path) -> Result<(), cavmem_harness::cli::CliError> {
+    paper(
+        out,
+        1,
+        vec![FormulationName::Raw],
+        true,
+        AgentsAt::Inprocess,
+        false,
+    )
+}
+
 #[test]
 #[ignore = "needs root to mount a tmpfs (CI runs it)"]
 fn drill_full_disk_keeps_every_written_file_and_the_run_resumes() {
     let scratch = tempfile::tempdir().unwrap();
     let first = scratch.path().join("first");
     let out = first.clone();
-    in_big_stack(move || {
-        paper(
-            &out,
-            1,
-            vec![FormulationName::Raw],
-            true,
-            AgentsAt::Inprocess,
-            false,
-        )
-        .unwrap()
-    });
+    in_big_stack(move || quick_paper(&out).unwrap());
     let written = tree(&first);
     let bytes: u64 = written.values().map(|v| v.len() as u64).sum();
 
@@ -113,17 +115,7 @@ fn drill_full_disk_keeps_every_written_file_and_the_run_resumes() {
     // The run resumes every cell, then cannot write its report: a clear error naming the
     // file, and nothing already written is changed or left half-written.
     let again = out.clone();
-    let err = in_big_stack(move || {
-        paper(
-            &again,
-            1,
-            vec![FormulationName::Raw],
-            true,
-            AgentsAt::Inprocess,
-            false,
-        )
-    })
-    .expect_err("a full disk is an error");
+    let err = in_big_stack(move || quick_paper(&again)).expect_err("a full disk is an error");
     assert!(!err.usage, "a failure, not bad input");
     assert!(
         err.message.contains(&out.display().to_string()) && err.message.contains("No space left on device"),
@@ -139,17 +131,7 @@ fn drill_full_disk_keeps_every_written_file_and_the_run_resumes() {
     // With space again, the same command finishes and gives the same results.
     std::fs::remove_file(&filler).unwrap();
     let again = out.clone();
-    in_big_stack(move || {
-        paper(
-            &again,
-            1,
-            vec![FormulationName::Raw],
-            true,
-            AgentsAt::Inprocess,
-            false,
-        )
-        .unwrap()
-    });
+    in_big_stack(move || quick_paper(&again).unwrap());
     let cells = |t: &BTreeMap<PathBuf, Vec<u8>>| -> Vec<PathBuf> {
         t.keys().filter(|p| p.starts_with("cells")).cloned().collect()
     };

@@ -17,20 +17,24 @@ fn run_in_big_stack(f: impl FnOnce() + Send + 'static) {
         .unwrap();
 }
 
+/// `cavmem paper --quick --formulation raw --seeds SEEDS --out OUT [--replace]`.
+fn quick_raw(out: &Path, seeds: u32, replace: bool) -> Result<(), cavmem_harness::cli::CliError> {
+    paper(
+        out,
+        seeds,
+        vec![FormulationName::Raw],
+        true,
+        AgentsAt::Inprocess,
+        replace,
+    )
+}
+
 #[test]
 fn paper_quick_runs_end_to_end_and_resumes() {
     run_in_big_stack(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
-        paper(
-            out,
-            1,
-            vec![FormulationName::Raw],
-            true,
-            AgentsAt::Inprocess,
-            false,
-        )
-        .unwrap();
+        quick_raw(out, 1, false).unwrap();
         for file in ["summary.json", "episodes.csv", "report.md"] {
             assert!(out.join(file).is_file(), "{file} missing");
         }
@@ -96,27 +100,11 @@ fn paper_quick_runs_end_to_end_and_resumes() {
         // Resume: finished cells are reused, not rerun (their files keep their mtime).
         let cell = out.join("cells").join("s1-ddpg-raw-seed0.json");
         let before = std::fs::metadata(&cell).unwrap().modified().unwrap();
-        paper(
-            out,
-            1,
-            vec![FormulationName::Raw],
-            true,
-            AgentsAt::Inprocess,
-            false,
-        )
-        .unwrap();
+        quick_raw(out, 1, false).unwrap();
         assert_eq!(std::fs::metadata(&cell).unwrap().modified().unwrap(), before);
         // A corrupted cell is rerun, not trusted.
         std::fs::write(&cell, b"{ torn").unwrap();
-        paper(
-            out,
-            1,
-            vec![FormulationName::Raw],
-            true,
-            AgentsAt::Inprocess,
-            false,
-        )
-        .unwrap();
+        quick_raw(out, 1, false).unwrap();
         let text = std::fs::read_to_string(&cell).unwrap();
         assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
         assert!(Path::new(out).join("summary.json").is_file());

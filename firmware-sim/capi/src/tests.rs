@@ -26,6 +26,26 @@ fn config(policy: u32) -> CavmemConfig {
 
 const OBS: [f32; 5] = [0.1, 0.3, 0.0, -0.1, 0.6];
 
+/// Saves the agent's snapshot into `buf`, loads it back, and returns its length.
+///
+/// # Safety
+/// `agent` is a live agent's memory; `buf` is not part of it.
+unsafe fn save_and_load(agent: *mut u8, buf: &mut [u8]) -> usize {
+    let mut written = 0usize;
+    // SAFETY: per the caller; `buf` is a live slice of its length.
+    unsafe {
+        assert_eq!(
+            cavmem_save_snapshot(agent, buf.as_mut_ptr(), buf.len(), &mut written),
+            CavmemStatus::Ok
+        );
+        assert_eq!(
+            cavmem_load_snapshot(agent, buf.as_ptr(), written),
+            CavmemStatus::Ok
+        );
+    }
+    written
+}
+
 #[test]
 fn capi_every_policy_acts_records_learns_and_round_trips_a_snapshot() {
     for policy in 0..4u32 {
@@ -55,15 +75,7 @@ fn capi_every_policy_acts_records_learns_and_round_trips_a_snapshot() {
                 continue; // a 1.2 MB table: too slow for Miri, covered by the native tests
             }
             let mut buf = vec![0u8; 64 << 10];
-            let mut written = 0usize;
-            assert_eq!(
-                cavmem_save_snapshot(agent, buf.as_mut_ptr(), buf.len(), &mut written),
-                CavmemStatus::Ok
-            );
-            assert_eq!(
-                cavmem_load_snapshot(agent, buf.as_ptr(), written),
-                CavmemStatus::Ok
-            );
+            let mut written = save_and_load(agent, &mut buf);
             assert_eq!(
                 cavmem_save_snapshot(agent, buf.as_mut_ptr(), 3, &mut written),
                 CavmemStatus::BadBuffer
@@ -354,6 +366,10 @@ const DOCUMENTED_STACK_BYTES: usize = 16 << 10;
 /// whose stack is the documented 16 KiB. A call that needs more overflows it, and the
 /// overflow aborts this test binary.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "70 learning steps of every policy and a 1.2 MB table: hours under Miri"
+)]
 fn capi_every_call_fits_the_documented_stack() {
     let run = || {
         for policy in 0..4u32 {
@@ -376,15 +392,7 @@ fn capi_every_call_fits_the_documented_stack() {
                 }
                 let mut stats = CavmemStats::default();
                 assert_eq!(cavmem_stats(agent, &mut stats), CavmemStatus::Ok);
-                let mut written = 0usize;
-                assert_eq!(
-                    cavmem_save_snapshot(agent, buf.as_mut_ptr(), buf.len(), &mut written),
-                    CavmemStatus::Ok
-                );
-                assert_eq!(
-                    cavmem_load_snapshot(agent, buf.as_ptr(), written),
-                    CavmemStatus::Ok
-                );
+                save_and_load(agent, &mut buf);
             }
         }
         let node = CavmemNode {
