@@ -124,16 +124,7 @@ fn paper_refuses_to_replace_results_of_another_protocol() {
     run_in_big_stack(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
-        let quick = |seeds: u32, replace: bool| {
-            paper(
-                out,
-                seeds,
-                vec![FormulationName::Raw],
-                true,
-                AgentsAt::Inprocess,
-                replace,
-            )
-        };
+        let quick = |seeds: u32, replace: bool| quick_raw(out, seeds, replace);
         quick(1, false).unwrap();
         // The same cell as a full run (1000 episodes) would have written it.
         let cell = out.join("cells").join("s2-dqn-raw-seed0.json");
