@@ -83,9 +83,13 @@ pub struct Header {
 }
 
 impl Header {
-    /// Total snapshot length in bytes for this header.
+    /// Total snapshot length in bytes for this header; saturates at `usize::MAX` (a crafted
+    /// parameter count on a 32-bit target then reads as too long for any buffer instead of
+    /// wrapping to a short length).
     pub fn total_bytes(&self) -> usize {
-        HEADER_BYTES + 4 * self.parameter_count as usize + CRC_BYTES
+        (self.parameter_count as usize)
+            .saturating_mul(4)
+            .saturating_add(HEADER_BYTES + CRC_BYTES)
     }
 
     /// The three action bids stored by DQN and Q-learning snapshots.
@@ -314,7 +318,7 @@ pub fn read_into_if<P: Parameters>(
         return Err(SnapshotError::ShapeMismatch);
     }
     let body = bytes
-        .get(HEADER_BYTES..HEADER_BYTES + 4 * header.parameter_count as usize)
+        .get(HEADER_BYTES..header.total_bytes().saturating_sub(CRC_BYTES))
         .unwrap_or_default();
     let values = body
         .chunks_exact(4)

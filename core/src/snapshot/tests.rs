@@ -289,3 +289,24 @@ fn snapshot_layout_matches_docs_snapshot_md() {
         .join()
         .unwrap();
 }
+
+/// A header's length never wraps: the largest parameter count gives a length no buffer can
+/// hold on any target (saturating at `usize::MAX` where 4·n overflows), so it is refused as
+/// truncated.
+#[test]
+fn snapshot_length_of_a_crafted_count_does_not_wrap() {
+    let (_, good) = actor_snapshot();
+    let mut bad = good.clone();
+    bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+    let header_total = read_header(&bad).unwrap_err();
+    assert!(matches!(header_total, SnapshotError::Truncated { needed, .. } if needed >= 4 * (u32::MAX as usize / 4)));
+    let huge = Header {
+        kind: SnapshotKind::DdpgActor,
+        state_dim: 5,
+        hidden: 64,
+        outputs: 1,
+        parameter_count: u32::MAX,
+        extra: [0; 12],
+    };
+    assert!(huge.total_bytes() > u32::MAX as usize || huge.total_bytes() == usize::MAX);
+}
