@@ -13,6 +13,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`units`] | unit constants: memory in integer bytes, rates in pages per second |
 //! | [`rng`] | seeded xoshiro256++ random numbers: uniform and normal draws |
 //! | [`nn`] | dense layers and the 2×64 ReLU multi-layer perceptron, forward and backward |
 //! | [`optim`] | Adam and Polyak (soft) target updates |
@@ -23,6 +24,8 @@
 //! | [`bid`] | the Bid Analyzer: bids to feasible integer allocations; reclaim on a shrinking node |
 //! | [`agent`] | DDPG, DQN, Q-learning and the equal split behind one trait; frozen policies |
 //! | [`snapshot`] | versioned, CRC-checked policy snapshots |
+//! | [`wire`] | the framed request/reply protocol and an agent server for it (docs/protocol.md) |
+//! | `selftest` | (with `learn`) a fixed script that trains a DDPG agent and digests its bits, run on every target |
 //!
 //! Features: `learn` (default) adds training — replay, optimizers, exploration and the
 //! trainable agents; without it the crate has the networks' inference, the MDP, the Bid
