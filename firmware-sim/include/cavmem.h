@@ -126,7 +126,7 @@ typedef struct {
    */
   uint64_t explored;
   /**
-   * Updates applied.
+   * Learning updates taken (one that diverged is counted here and in `divergences`).
    */
   uint64_t learn_steps;
   /**

@@ -124,7 +124,9 @@ pub struct PolicyStats {
     pub acts: u64,
     /// Decisions changed by exploration.
     pub explored: u64,
-    /// Updates applied.
+    /// Gradient updates taken (a minibatch was sampled and the networks stepped), the same
+    /// count for every learner; one that left a network non-finite is counted here and in
+    /// `divergences`.
     pub learn_steps: u64,
     /// Decisions that fell back to the safe bid.
     pub fallbacks: u64,

@@ -411,13 +411,13 @@ impl<const R: usize, const C: usize> Policy for Ddpg<R, C> {
         }
         let loss = self.update_critic();
         self.update_actor();
+        self.stats.learn_steps += 1;
         let actor_finite = self.actor.update_target(self.params.tau);
         let critic_finite = self.critic.update_target(self.params.tau);
         if !(loss.is_finite() && actor_finite && critic_finite) {
             self.recover();
             return Ok(LearnOutcome::Recovered);
         }
-        self.stats.learn_steps += 1;
         self.stats.last_loss = loss;
         Ok(LearnOutcome::Updated { loss })
     }

@@ -92,7 +92,7 @@ pub struct CavmemStats {
     pub acts: u64,
     /// Decisions changed by exploration.
     pub explored: u64,
-    /// Updates applied.
+    /// Learning updates taken (one that diverged is counted here and in `divergences`).
     pub learn_steps: u64,
     /// Decisions that fell back to the safe bid.
     pub fallbacks: u64,
