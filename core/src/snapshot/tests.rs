@@ -299,7 +299,9 @@ fn snapshot_length_of_a_crafted_count_does_not_wrap() {
     let mut bad = good.clone();
     bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
     let header_total = read_header(&bad).unwrap_err();
-    assert!(matches!(header_total, SnapshotError::Truncated { needed, .. } if needed >= 4 * (u32::MAX as usize / 4)));
+    assert!(
+        matches!(header_total, SnapshotError::Truncated { needed, .. } if needed >= 4 * (u32::MAX as usize / 4))
+    );
     let huge = Header {
         kind: SnapshotKind::DdpgActor,
         state_dim: 5,
