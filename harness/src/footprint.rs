@@ -218,30 +218,33 @@ fn configure(policy: u8) -> Configure {
     }
 }
 
-/// Runs `program` on `input`; returns its stdout.
-fn run_capturing_stdout(program: &Path, input: &[u8]) -> Option<Vec<u8>> {
+/// Runs `program` with `args` on `input`, keeping the output streams that are `Stdio::piped()`.
+fn run_piped(
+    program: &Path,
+    args: &[&str],
+    input: &[u8],
+    (stdout, stderr): (Stdio, Stdio),
+) -> Option<std::process::Output> {
     let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .ok()?;
     child.stdin.take()?.write_all(input).ok()?;
-    let out = child.wait_with_output().ok()?;
+    child.wait_with_output().ok()
+}
+
+/// Runs `program` on `input`; returns its stdout if it succeeded.
+fn run_capturing_stdout(program: &Path, input: &[u8]) -> Option<Vec<u8>> {
+    let out = run_piped(program, &[], input, (Stdio::piped(), Stdio::null()))?;
     out.status.success().then_some(out.stdout)
 }
 
 /// Runs `program` with `args` on `input`; returns its stderr.
 fn run_with_input(program: &Path, args: &[&str], input: &[u8]) -> Option<String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    child.stdin.take()?.write_all(input).ok()?;
-    let out = child.wait_with_output().ok()?;
+    let out = run_piped(program, args, input, (Stdio::null(), Stdio::piped()))?;
     Some(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

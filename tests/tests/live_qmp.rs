@@ -1,7 +1,7 @@
 //! The QMP backend against real guests (QEMU, virtio balloon, Debian's kernel, busybox),
 //! built at test time (`cavmem_tests::guest`). Directions, not exact figures: the balloon
 //! reaches its target, a squeezed guest faults and stops when given memory back, and the
-//! agents move memory toward the starved guest. `#[ignore]`d: they need QEMU,
+//! agents move memory toward the starved guest. Ignored unless asked for: they need QEMU,
 //! busybox-static, gcc and apt (`cargo test -- --include-ignored`, as CI runs them).
 
 #![allow(

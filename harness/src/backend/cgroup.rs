@@ -555,8 +555,8 @@ pub fn clean_stale(root: &Path) -> Vec<PathBuf> {
 pub(crate) mod tests_support {
     use super::*;
 
-    /// The machine's memory controller; a test that needs it is `#[ignore]`d and, when run
-    /// anyway, fails here with the reason.
+    /// The machine's memory controller. A test that needs it runs only when asked for
+    /// (`--include-ignored`) and then fails here with the reason if there is none.
     pub(crate) fn controller() -> (PathBuf, CgroupVersion) {
         match detect(Path::new("/sys/fs/cgroup")) {
             Ok(found) => found,
