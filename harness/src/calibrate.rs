@@ -42,8 +42,12 @@ impl CalibrateSpec {
 }
 
 /// Windows measured at one level before giving up when the OOM killer keeps taking the
-/// stand-in (each time it is started again and the window measured anew).
-pub const WINDOW_TRIES: u32 = 3;
+/// stand-in (each time it is started again and the window measured anew). A cgroup squeezed
+/// below its working set is OOM-killed now and then even with free swap: the perlbench
+/// stand-in lost 10 of 34 two-second windows at 90/80/60% (8 runs, 2 GiB of swap, about
+/// 10 MiB of it used; docs/real-node.md); at that rate eight tries all fail about once in
+/// 18,000 levels, three about once in 40.
+pub const WINDOW_TRIES: u32 = 8;
 
 /// One window's counters: faults and user CPU of the cgroup, and the wall time; `None`
 /// when the OOM killer took the stand-in during the window (it is started again).
@@ -99,8 +103,11 @@ fn measure_level(
             "warning: {level}: the OOM killer took the stand-in (window {attempt} of at most {WINDOW_TRIES}); started again"
         );
     }
+    let swap_mib = crate::backend::cgroup::swap_total_bytes() >> 20;
     Err(NodeError::Backend(format!(
-        "{level}: the OOM killer took the stand-in in each of {WINDOW_TRIES} windows; give the machine more swap (docs/real-node.md) or leave this level out"
+        "{level}: the OOM killer took the stand-in in each of {WINDOW_TRIES} windows \
+         (the machine has {swap_mib} MiB of swap); the workload thrashes at this limit: \
+         leave the level out or give the machine more swap (docs/real-node.md)"
     )))
 }
 
