@@ -75,7 +75,7 @@ pub enum Command {
         #[arg(long, default_value = "results/run")]
         out: PathBuf,
         /// Start every VM's agent from this policy snapshot (from `cavmem train --save`);
-        /// with `{vm}` in the path, VM n loads its own file (`{vm}` → n).
+        /// with `{vm}` in the path, VM n loads its own file (`{vm}` → n, counted from 0).
         #[arg(long)]
         load: Option<PathBuf>,
         /// Evaluate only: no learning and no exploration.
@@ -85,17 +85,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
         agents: AgentsAt,
     },
-    /// Train one policy on one scenario and save VM 1's trained policy as a snapshot.
+    /// Train one policy on one scenario and save VM 0's trained policy as a snapshot.
     ///
     /// The snapshot (docs/snapshot.md) holds what acting needs; `cavmem run --load` starts
     /// every VM's agent from it. With `{vm}` in the path (`--save 'policy-{vm}.cavm'`),
-    /// every VM's policy is saved, VM n's to the path with `{vm}` → n, and `--load` with
+    /// every VM's policy is saved, VM n's to the path with `{vm}` → n (from 0), and `--load` with
     /// the same pattern gives each VM its own. Also writes what `run` writes.
     Train {
         /// Scenario, policy, episodes, seed, formulation.
         #[command(flatten)]
         run: RunArgs,
-        /// Where to write the snapshot, e.g. policy.cavm (VM 1's), or policy-{vm}.cavm (every VM's).
+        /// Where to write the snapshot, e.g. policy.cavm (VM 0's), or policy-{vm}.cavm (every VM's).
         #[arg(long)]
         save: PathBuf,
         /// Output directory for the run's episodes.
@@ -392,8 +392,8 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 let n = agent.save_snapshot(&mut bytes).map_err(CliError::failure)?;
                 write_atomic(&file, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
                 println!(
-                    "saved VM {}'s {} policy to {} ({n} bytes)",
-                    index + 1,
+                    "saved {}'s {} policy to {} ({n} bytes)",
+                    crate::scenario::vm_label(index),
                     policy.name(),
                     file.display()
                 );
@@ -562,12 +562,13 @@ const SNAPSHOT_BUFFER_BYTES: usize = cavmem_core::agent::QLearning::SNAPSHOT_BYT
 /// `train --save` writes one snapshot per VM and `--load` gives each VM its own.
 pub const VM_PLACEHOLDER: &str = "{vm}";
 
-/// The snapshot path of VM `index` (0-based): `path` with [`VM_PLACEHOLDER`] replaced by
-/// `index + 1`, or `path` itself when it has no placeholder (every VM shares it).
+/// The snapshot path of VM `index` (0-based, [`crate::scenario::vm_label`]): `path` with
+/// [`VM_PLACEHOLDER`] replaced by `index`, or `path` itself when it has no placeholder
+/// (every VM shares it).
 pub fn snapshot_path_for_vm(path: &Path, index: usize) -> PathBuf {
     let text = path.to_string_lossy();
     if text.contains(VM_PLACEHOLDER) {
-        PathBuf::from(text.replace(VM_PLACEHOLDER, &(index + 1).to_string()))
+        PathBuf::from(text.replace(VM_PLACEHOLDER, &index.to_string()))
     } else {
         path.to_path_buf()
     }
@@ -578,7 +579,11 @@ fn load_all(agents: &mut [Box<dyn SimAgent>], path: &Path) -> Result<(), CliErro
     for (index, agent) in agents.iter_mut().enumerate() {
         let file = snapshot_path_for_vm(path, index);
         let named = |e: &dyn std::fmt::Display| {
-            CliError::input(format!("{} (VM {}): {e}", file.display(), index + 1))
+            CliError::input(format!(
+                "{} ({}): {e}",
+                file.display(),
+                crate::scenario::vm_label(index)
+            ))
         };
         let bytes = std::fs::read(&file).map_err(|e| named(&e))?;
         agent.load_snapshot(&bytes).map_err(|e| named(&e))?;
@@ -624,8 +629,8 @@ fn write_run(spec: &RunSpec, result: &crate::eval::run::RunResult, out: &Path) -
     for cell in agg.cells.values() {
         for (vm, v) in cell.per_vm.iter().enumerate() {
             println!(
-                "VM{}: miss rate {:.0} pages/s, deviation {:.0} pages/s, allocation {:.2} GiB, overhead {:.3} s, at floor {:.0}% (last {window} episodes)",
-                vm + 1,
+                "{}: miss rate {:.0} pages/s, deviation {:.0} pages/s, allocation {:.2} GiB, overhead {:.3} s, at floor {:.0}% (last {window} episodes)",
+                crate::scenario::vm_label(vm),
                 v.miss.mean,
                 v.deviation.mean,
                 v.allocation.mean / (1u64 << 30) as f64,

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! name = "s1"
-//! description = "VM1, VM2: perlbench"
+//! description = "VM 0, VM 1: perlbench"
 //! [node]
 //! capacity = "6 GiB"            # memory the VMs share
 //! floor = "384 MiB"             # Bid Analyzer floor (paper, section 3.2)
@@ -124,6 +124,17 @@ impl VmSpec {
     pub fn present_at(&self, step: u32) -> bool {
         step >= self.arrive_step && self.leave_step.is_none_or(|leave| step < leave)
     }
+}
+
+/// How every output names the VM at `index` of a scenario's `[[vm]]` list: `VM 0`, `VM 1`, …
+/// Counted from 0 like the `vm` column of episodes.csv and summary.json and the C ABI's
+/// indices (the paper's VM1 and VM2 are `VM 0` and `VM 1`).
+///
+/// ```
+/// assert_eq!(cavmem_harness::scenario::vm_label(0), "VM 0");
+/// ```
+pub fn vm_label(index: usize) -> String {
+    format!("VM {index}")
 }
 
 /// A parsed, checked scenario.

@@ -52,7 +52,7 @@ fn short_spec(index: usize, policy: PolicyKind, episodes: u32, seed: u64) -> Run
     }
 }
 
-/// Trains in process on `spec` and returns the agents and VM 1's policy snapshot.
+/// Trains in process on `spec` and returns the agents and VM 0's policy snapshot.
 fn train_and_snapshot(spec: &RunSpec) -> (Vec<Box<dyn cavmem_harness::backend::SimAgent>>, Vec<u8>) {
     let mut trained = make_agents(spec).unwrap();
     run_agents(spec, &mut trained, |_| {}).unwrap();
@@ -94,7 +94,7 @@ fn snapshot_gives_identical_bids_in_process_and_in_firmware() {
     std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {
-            // Train in process, save VM 1's policy.
+            // Train in process, save VM 0's policy.
             let spec = short_spec(1, PolicyKind::Ddpg, 2, 5);
             let (mut trained, snapshot) = train_and_snapshot(&spec);
             // Load it into a firmware agent and into a frozen in-process actor.

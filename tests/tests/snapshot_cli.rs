@@ -113,13 +113,13 @@ fn snapshot_one_file_per_vm_with_the_vm_placeholder() {
                 out: dir.path().join("train"),
             })
             .unwrap();
-            let (one, two) = (dir.path().join("ddpg-1.cavm"), dir.path().join("ddpg-2.cavm"));
+            let (one, two) = (dir.path().join("ddpg-0.cavm"), dir.path().join("ddpg-1.cavm"));
             let (a, b) = (std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
             assert_ne!(a, b, "the two VMs' agents learned different policies");
             let run =
                 |load: PathBuf, out: &str| evaluate(PolicyKind::Ddpg, 1, Some(load), dir.path().join(out));
             execute(run(pattern.clone(), "each")).unwrap();
-            // Each VM acted with its own policy: not what VM 1's policy alone does.
+            // Each VM acted with its own policy: not what VM 0's policy alone does.
             execute(run(one.clone(), "first")).unwrap();
             let trace = |out: &str| run_json(&dir.path().join(out))["trace"].to_string();
             assert_ne!(trace("each"), trace("first"));
@@ -127,7 +127,7 @@ fn snapshot_one_file_per_vm_with_the_vm_placeholder() {
             let err = execute(run(pattern, "missing")).unwrap_err();
             assert!(err.usage, "a missing snapshot is bad input");
             let err = err.message;
-            assert!(err.contains("ddpg-2.cavm") && err.contains("VM 2"), "{err}");
+            assert!(err.contains("ddpg-1.cavm") && err.contains("VM 1"), "{err}");
         })
         .unwrap()
         .join()

@@ -145,12 +145,12 @@ static int balance(void) {
     }
     CavmemStats stats;
     CHECK(cavmem_stats(agent_mem[0], &stats) == CAVMEM_STATUS_OK, "stats");
-    printf("VM1: %llu acts, %llu updates, last loss %g; allocations %.2f / %.2f GiB\n",
+    printf("VM 0: %llu acts, %llu updates, last loss %g; allocations %.2f / %.2f GiB\n",
            (unsigned long long)stats.acts, (unsigned long long)stats.learn_steps, (double)stats.last_loss,
            (double)alloc[0] / GIB, (double)alloc[1] / GIB);
     CHECK(stats.learn_steps > 0, "learned");
 
-    /* Snapshot: save VM1's policy, load it into a fresh agent, same greedy bids. */
+    /* Snapshot: save VM 0's policy, load it into a fresh agent, same greedy bids. */
     size_t written = 0;
     CHECK(cavmem_save_snapshot(agent_mem[0], snapshot, sizeof snapshot, &written) == CAVMEM_STATUS_OK, "save");
     config.seed = 99;

@@ -114,7 +114,7 @@ pub struct LiveArgs {
     #[arg(long, default_value = "300 s", value_parser = crate::quantity::parse_seconds)]
     pub duration: f64,
     /// Start every VM's agent from this policy snapshot (from `cavmem train --save`); with
-    /// `{vm}` in the path, VM n loads its own file (`{vm}` → n).
+    /// `{vm}` in the path, VM n loads its own file (`{vm}` → n, counted from 0).
     #[arg(long)]
     pub load: Option<PathBuf>,
     /// Evaluate only: no learning and no exploration.
@@ -236,8 +236,8 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
     for (j, &restarts) in node.oom_restarts().iter().enumerate() {
         if restarts > 0 {
             println!(
-                "vm{}: {restarts} copy restart(s) after the OOM killer took them",
-                j + 1
+                "{}: {restarts} copy restart(s) after the OOM killer took them",
+                crate::scenario::vm_label(j)
             );
         }
     }
@@ -296,8 +296,8 @@ fn live_qmp(
         node.set_present(j, true).map_err(CliError::failure)?;
         if !node.present()[j] {
             return Err(CliError::failure(format!(
-                "VM{}: {} did not answer as a QEMU with a virtio balloon, or does not fit the node",
-                j + 1,
+                "{}: {} did not answer as a QEMU with a virtio balloon, or does not fit the node",
+                crate::scenario::vm_label(j),
                 args.qmp_sockets[j].display()
             )));
         }

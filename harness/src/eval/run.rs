@@ -358,7 +358,7 @@ pub fn firmware_agents(spec: &RunSpec, fw: &std::path::Path) -> Result<Vec<Box<d
     (0..n)
         .map(|j| {
             let seed = derive_seed(spec.seed, 1000 + j as u64);
-            let name = format!("VM{} ({})", j + 1, fw.display());
+            let name = format!("{} ({})", crate::scenario::vm_label(j), fw.display());
             FirmwareAgent::start(
                 fw,
                 name,

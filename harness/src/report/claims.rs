@@ -149,7 +149,7 @@ pub const CLAIMS: &[Claim] = &[
     ),
     claim(
         "s2",
-        "DDPG miss rate 6.41% below DQL for VM1",
+        "DDPG miss rate 6.41% below DQL for the paper's VM1 (VM 0)",
         MissRate,
         Vm(0),
         "ddpg",
@@ -158,7 +158,7 @@ pub const CLAIMS: &[Claim] = &[
     ),
     claim(
         "s2",
-        "DDPG miss rate 5.81% above DQL for VM2",
+        "DDPG miss rate 5.81% above DQL for the paper's VM2 (VM 1)",
         MissRate,
         Vm(1),
         "ddpg",

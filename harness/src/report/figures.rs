@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
+use super::svg::{Line, LineStyle};
 use super::{Aggregate, svg};
 use crate::eval::formulation::FormulationName;
 use crate::eval::metrics::{Interval, mean};
 use crate::eval::paper::Protocol;
 use crate::eval::run::RunResult;
 use crate::output::{OutputError, create_dir};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, vm_label};
 
 /// Selects one metric of a VM's statistics.
 type Pick = fn(&super::VmStats) -> Interval;
@@ -57,8 +58,11 @@ pub fn write_all(
                 .filter(|p| agg.get(&s.name, *formulation, p).is_some())
                 .cloned()
                 .collect();
-            let series: Vec<String> = (1..=s.vms.len())
-                .map(|k| format!("VM{k} ({})", s.vms[k - 1].benchmark))
+            let series: Vec<String> = s
+                .vms
+                .iter()
+                .enumerate()
+                .map(|(k, vm)| format!("{} ({})", vm_label(k), vm.benchmark))
                 .collect();
             let bars = |pick: Pick| -> Vec<Vec<Interval>> {
                 policies
@@ -84,7 +88,7 @@ pub fn write_all(
                 );
             }
             let path = file("learning");
-            let curves = learning_curves(runs, &s.name, *formulation, &policies);
+            let curves = learning_curves(runs, &s.name, *formulation, &policies, &protocol.policies);
             emit(
                 path.display().to_string(),
                 svg::lines(
@@ -96,7 +100,7 @@ pub fn write_all(
                 ),
             );
             let path = file("allocation");
-            let traces = allocation_traces(runs, &s.name, *formulation, &policies);
+            let traces = allocation_traces(runs, &s.name, *formulation, &policies, &protocol.policies);
             emit(
                 path.display().to_string(),
                 svg::lines(
@@ -115,12 +119,25 @@ pub fn write_all(
     Ok(written)
 }
 
+/// The line style of `policy`: its colour is its place in the protocol's list, the same in
+/// every figure; the VM's index picks the dash.
+fn policy_style(policy: &str, all_policies: &[String], vm: usize) -> LineStyle {
+    LineStyle {
+        color: all_policies
+            .iter()
+            .position(|p| p == policy)
+            .unwrap_or(all_policies.len()),
+        dash: vm,
+    }
+}
+
 fn learning_curves(
     runs: &[RunResult],
     scenario: &str,
     formulation: FormulationName,
     policies: &[String],
-) -> Vec<(String, Vec<(f64, f64)>)> {
+    all_policies: &[String],
+) -> Vec<Line> {
     policies
         .iter()
         .map(|p| {
@@ -148,7 +165,11 @@ fn learning_curves(
                     (e as f64, mean(&per_episode[lo..=e]))
                 })
                 .collect();
-            (p.clone(), points)
+            Line {
+                name: p.clone(),
+                style: policy_style(p, all_policies, 0),
+                points,
+            }
         })
         .collect()
 }
@@ -158,7 +179,8 @@ fn allocation_traces(
     scenario: &str,
     formulation: FormulationName,
     policies: &[String],
-) -> Vec<(String, Vec<(f64, f64)>)> {
+    all_policies: &[String],
+) -> Vec<Line> {
     let gib = (1u64 << 30) as f64;
     let mut out = Vec::new();
     for p in policies {
@@ -177,9 +199,33 @@ fn allocation_traces(
                             .map(|a| (f64::from(t.step), *a as f64 / gib))
                     })
                     .collect();
-                out.push((format!("{p} VM{}", vm + 1), pts));
+                out.push(Line {
+                    name: format!("{p} {}", vm_label(vm)),
+                    style: policy_style(p, all_policies, vm),
+                    points: pts,
+                });
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every policy keeps its colour in every figure, and each (policy, VM) line of an
+    /// allocation figure has a style of its own.
+    #[test]
+    fn figures_give_each_policy_and_vm_its_own_line_style() {
+        let all: Vec<String> = ["ddpg", "dqn", "ql", "static"].map(String::from).to_vec();
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &all {
+            for vm in 0..3 {
+                let style = policy_style(p, &all, vm);
+                assert!(seen.insert((style.color, style.dash % 3)), "{p} {vm}");
+            }
+        }
+        assert_eq!(policy_style("ql", &all, 1).color, 2);
+    }
 }

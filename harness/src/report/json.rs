@@ -78,7 +78,7 @@ pub fn summary(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], hyp
             "avg_allocation_bytes": "mean over the window's steps of the memory the Bid Analyzer granted the VM, bytes",
             "at_floor_fraction": "fraction of the window's steps at which the VM held only the node's floor",
             "jain_index": "Jain's fairness index of the VMs' average miss rates over the window, (sum x)^2 / (n * sum x^2), in [1/n, 1] (1 when all are equal, also when all are 0), per seed, then its mean over seeds; one value per scenario, policy and formulation, repeated on each VM's record",
-            "vm": "the VM's index in the scenario file, counted from 0 (the report's VM 1 is vm 0)",
+            "vm": "the VM's index in the scenario file, counted from 0, as everywhere (the report's VM 0; the paper's VM1)",
             "seeds": "how many seeds the record's means and intervals are over",
             "ci95": "Student-t 95% interval of the mean over seeds (null for one seed)",
         },

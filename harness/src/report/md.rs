@@ -113,8 +113,7 @@ pub fn report(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], comm
                 for (vm, v) in cell.per_vm.iter().enumerate() {
                     let _ = writeln!(
                         out,
-                        "| {policy} | {} | {} | {} | {} | {} | {:.0}% | {} |",
-                        vm + 1,
+                        "| {policy} | {vm} | {} | {} | {} | {} | {:.0}% | {} |",
                         fmt_interval(&v.miss, 1.0, 0),
                         fmt_interval(&v.deviation, 1.0, 0),
                         fmt_interval(&v.overhead, 1.0, 3),
@@ -176,8 +175,8 @@ pub fn report(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], comm
         for ((scenario, formulation, policy), vm, frac) in flags {
             let _ = writeln!(
                 out,
-                "- {scenario}, `{formulation}`, {policy}, VM {}: {:.0}% of the window's steps at the floor",
-                vm + 1,
+                "- {scenario}, `{formulation}`, {policy}, {}: {:.0}% of the window's steps at the floor",
+                crate::scenario::vm_label(vm),
                 frac * 100.0
             );
         }

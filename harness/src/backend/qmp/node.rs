@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::client::{QmpClient, QmpError};
 use crate::backend::node::{NodeBackend, NodeError, check_allocations};
+use crate::scenario::vm_label;
 use crate::sim::VmReading;
 
 /// One VM of the node.
@@ -140,7 +141,7 @@ impl QmpBackend {
 
     /// VM `vm` left (its QEMU went away): its memory returns to the pool.
     fn lose(&mut self, vm: usize, why: &QmpError) {
-        self.note(format!("VM{} left the node: {why}", vm + 1));
+        self.note(format!("{} left the node: {why}", vm_label(vm)));
         self.vms[vm] = None;
         self.present[vm] = false;
         self.targets[vm] = 0;
@@ -157,7 +158,7 @@ impl QmpBackend {
         self.targets[vm] = bytes;
         self.held[vm] = bytes.max(self.actual[vm]);
         if self.options.dry_run {
-            self.note(format!("dry run: VM{} balloon {bytes} B", vm + 1));
+            self.note(format!("dry run: {} balloon {bytes} B", vm_label(vm)));
             return;
         }
         let Some(c) = self.vms[vm].as_mut() else { return };
@@ -254,7 +255,7 @@ impl NodeBackend for QmpBackend {
         let c = match self.connect(vm) {
             Ok(c) => c,
             Err(e) => {
-                let why = format!("VM{} not on the node: {e}", vm + 1);
+                let why = format!("{} not on the node: {e}", vm_label(vm));
                 if self.last_refusal[vm].as_deref() != Some(why.as_str()) {
                     self.last_refusal[vm] = Some(why.clone());
                     self.note(why);
@@ -275,8 +276,8 @@ impl NodeBackend for QmpBackend {
         if actual > free {
             self.actual[vm] = 0;
             self.note(format!(
-                "VM{} holds {actual} B but only {free} B are free: it joins when it fits",
-                vm + 1
+                "{} holds {actual} B but only {free} B are free: it joins when it fits",
+                vm_label(vm)
             ));
             self.vms[vm] = None;
             return Ok(());
@@ -285,8 +286,8 @@ impl NodeBackend for QmpBackend {
         self.targets[vm] = actual;
         self.held[vm] = actual;
         self.note(format!(
-            "VM{} joined with {actual} B ({})",
-            vm + 1,
+            "{} joined with {actual} B ({})",
+            vm_label(vm),
             self.specs[vm].socket.display()
         ));
         Ok(())
@@ -492,7 +493,7 @@ mod tests {
         assert!(
             node.take_log()
                 .iter()
-                .any(|l| l == &format!("dry run: VM1 balloon {} B", 768 * MIB)),
+                .any(|l| l == &format!("dry run: VM 0 balloon {} B", 768 * MIB)),
             "the decision is logged"
         );
     }
@@ -509,7 +510,11 @@ mod tests {
         node.step().unwrap();
         assert_eq!(node.present(), &[false], "gone");
         assert_eq!(node.allocations(), &[0], "its memory is back in the pool");
-        assert!(node.take_log().iter().any(|l| l.starts_with("VM1 left the node")));
+        assert!(
+            node.take_log()
+                .iter()
+                .any(|l| l.starts_with("VM 0 left the node"))
+        );
         node.set_present(0, true).unwrap();
         assert_eq!(node.present(), &[false], "no socket: still away");
         node.set_present(0, true).unwrap();
