@@ -15,6 +15,7 @@
 //! |---|---|
 //! | [`units`] | unit constants: memory in integer bytes, rates in pages per second |
 //! | [`rng`] | seeded xoshiro256++ random numbers: uniform and normal draws |
+//! | [`rows`] | row prefixes and elements whose bounds the caller has checked (`debug_assert!`ed) |
 //! | [`nn`] | dense layers and the 2×64 ReLU multi-layer perceptron, forward and backward |
 //! | [`optim`] | Adam and Polyak (soft) target updates |
 //! | [`noise`] | Ornstein–Uhlenbeck exploration noise and the annealed ε schedule |
@@ -54,6 +55,7 @@ pub mod optim;
 #[cfg(feature = "learn")]
 pub mod replay;
 pub mod rng;
+pub mod rows;
 #[cfg(feature = "learn")]
 pub mod selftest;
 pub mod sensor;

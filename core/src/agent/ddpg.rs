@@ -14,6 +14,7 @@ use crate::noise::{EpsilonSchedule, OuNoise, OuParams};
 use crate::optim::Adam;
 use crate::replay::{Replay, Transition};
 use crate::rng::Rng;
+use crate::rows::prefix;
 use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{
@@ -282,7 +283,7 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
             let mut next_bids = [[0.0f32; 1]; C];
             self.actor
                 .target
-                .forward_rows(next_states.get(..rows).unwrap_or_default(), &mut next_bids);
+                .forward_rows(prefix(&next_states, rows), &mut next_bids);
             let mut next_inputs = [[0.0; CRITIC_INPUT]; C];
             for ((row, next), [bid]) in next_inputs.iter_mut().zip(&next_states).zip(&next_bids) {
                 *row = critic_input(next, *bid);
@@ -290,7 +291,7 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
             let mut next_z = [[0.0f32; 1]; C];
             self.critic
                 .target
-                .forward_rows(next_inputs.get(..rows).unwrap_or_default(), &mut next_z);
+                .forward_rows(prefix(&next_inputs, rows), &mut next_z);
             let mut targets = [0.0f32; C];
             for (((y, r), c), [z]) in targets.iter_mut().zip(&rewards).zip(&continues).zip(&next_z) {
                 *y = if *c == 0.0 {
@@ -299,7 +300,7 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
                     *r + self.params.gamma * head.apply(*z)
                 };
             }
-            let rows_in = inputs.get(..rows).unwrap_or_default();
+            let rows_in = prefix(&inputs, rows);
             let mut d_out = [[0.0f32; 1]; C];
             let outputs = self.critic.net.forward_tape(&mut self.critic_tape, rows_in);
             for ((d, [z]), y) in d_out.iter_mut().zip(outputs).zip(&targets) {
@@ -334,7 +335,7 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
             let bids = self
                 .actor
                 .net
-                .forward_tape(&mut self.actor_tape, states.get(..rows).unwrap_or_default());
+                .forward_tape(&mut self.actor_tape, prefix(&states, rows));
             for ((input, state), [bid]) in inputs.iter_mut().zip(&states).zip(bids) {
                 *input = critic_input(state, *bid);
             }
@@ -342,7 +343,7 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
             let qs = self
                 .critic
                 .net
-                .forward_tape(&mut self.critic_tape, inputs.get(..rows).unwrap_or_default());
+                .forward_tape(&mut self.critic_tape, prefix(&inputs, rows));
             for (d, [z]) in d_q.iter_mut().zip(qs) {
                 d[0] = -scale * head.derivative_from_output(head.apply(*z));
             }

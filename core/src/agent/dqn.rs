@@ -9,6 +9,7 @@ use crate::noise::EpsilonSchedule;
 use crate::optim::Adam;
 use crate::replay::{Replay, Transition};
 use crate::rng::Rng;
+use crate::rows::{at, prefix, prefix_mut};
 use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{
@@ -176,7 +177,7 @@ impl<const R: usize, const C: usize> Policy for Dqn<R, C> {
         let random_action = self.rng.below(ACTIONS as u32) as usize;
         let action = if explored { random_action } else { greedy };
         self.stats.explored += u64::from(explored);
-        let bid = self.params.action_bids.get(action).copied().unwrap_or(0.0);
+        let bid = at(&self.params.action_bids, action);
         Ok(Decision {
             bid,
             explored,
@@ -233,10 +234,9 @@ impl<const R: usize, const C: usize> Policy for Dqn<R, C> {
             }
             // The target network on the chunk's next states at once (forward only).
             let mut next_q = [[0.0f32; ACTIONS]; C];
-            self.q.target.forward_rows(
-                next_states.get(..rows).unwrap_or_default(),
-                next_q.get_mut(..rows).unwrap_or_default(),
-            );
+            self.q
+                .target
+                .forward_rows(prefix(&next_states, rows), prefix_mut(&mut next_q, rows));
             let mut targets = [0.0f32; C];
             for (((target, next), reward), done) in targets
                 .iter_mut()
@@ -245,14 +245,11 @@ impl<const R: usize, const C: usize> Policy for Dqn<R, C> {
                 .zip(&dones)
                 .take(rows)
             {
-                let best_next = next.get(usize::from(argmax(next))).copied().unwrap_or(0.0);
+                let best_next = at(next, usize::from(argmax(next)));
                 *target = *reward + if *done { 0.0 } else { self.params.gamma * best_next };
             }
             let mut d_out = [[0.0f32; ACTIONS]; C];
-            let outputs = self
-                .q
-                .net
-                .forward_tape(&mut self.tape, states.get(..rows).unwrap_or_default());
+            let outputs = self.q.net.forward_tape(&mut self.tape, prefix(&states, rows));
             for (((d, q), action), y) in d_out.iter_mut().zip(outputs).zip(&actions).zip(&targets) {
                 if let (Some(dk), Some(qk)) = (d.get_mut(*action), q.get(*action)) {
                     let err = *qk - *y;

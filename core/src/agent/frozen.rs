@@ -7,6 +7,7 @@
 
 use crate::mdp::{Observation, STATE_DIM};
 use crate::nn::{Identity, Mlp, Tanh};
+use crate::rows::at;
 use crate::snapshot::{self, Header, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, Fallback, PolicyError};
@@ -180,8 +181,7 @@ impl FrozenQNetwork {
     /// [`PolicyError::InvalidObservation`].
     pub fn act(&self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
-        let bid = greedy_action(&self.q.forward(&obs.to_array()))
-            .map(|a| self.action_bids.get(a).copied().unwrap_or(0.0));
+        let bid = greedy_action(&self.q.forward(&obs.to_array())).map(|a| at(&self.action_bids, a));
         Ok(decide(bid))
     }
 }
@@ -232,7 +232,7 @@ impl FrozenQTable {
     pub fn act(&self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
         let row = self.table.row(state_index(obs));
-        let bid = greedy_action(&row).map(|a| self.action_bids.get(a).copied().unwrap_or(0.0));
+        let bid = greedy_action(&row).map(|a| at(&self.action_bids, a));
         Ok(decide(bid))
     }
 }

@@ -5,6 +5,7 @@
 //! One-step update `Q(s,a) ← Q(s,a) + α·(r + γ·max_a' Q(s',a') − Q(s,a))`, applied by
 //! `learn` to the transitions recorded since the previous call (at most [`PENDING`]).
 
+use crate::rows::at;
 use heapless::Vec;
 
 use crate::mdp::Observation;
@@ -152,7 +153,7 @@ impl QLearning {
 
     fn apply(&mut self, p: Pending) -> f32 {
         let next = self.table.row(p.next_state as usize);
-        let best_next = next.get(usize::from(argmax(&next))).copied().unwrap_or(0.0);
+        let best_next = at(&next, usize::from(argmax(&next)));
         let target = p.reward
             + if p.done {
                 0.0
@@ -181,7 +182,7 @@ impl Policy for QLearning {
             usize::from(argmax(&q))
         };
         self.stats.explored += u64::from(explored);
-        let bid = self.params.action_bids.get(action).copied().unwrap_or(0.0);
+        let bid = at(&self.params.action_bids, action);
         Ok(Decision {
             bid,
             explored,

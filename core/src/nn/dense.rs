@@ -6,6 +6,7 @@
 use super::kernels::{LANES, axpy, dot_in_order, dot_split, input_grad_rows, mul_add, transpose};
 use super::params::Parameters;
 use crate::rng::Rng;
+use crate::rows::{at, prefix};
 
 /// Rows per register block in [`Dense::forward_block`].
 pub const ROW_BLOCK: usize = 4;
@@ -142,7 +143,7 @@ impl<const I: usize, const O: usize> Dense<I, O> {
                     continue;
                 };
                 for (acc_r, x_r) in acc.iter_mut().zip(x) {
-                    let xi = x_r.get(i).copied().unwrap_or(0.0);
+                    let xi = at(x_r, i);
                     axpy(acc_r, xi, w);
                 }
             }
@@ -158,9 +159,9 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         for (o, b) in bias_tail.iter().enumerate() {
             let mut acc = [*b; ROW_BLOCK];
             for (i, w_row) in self.w.iter().enumerate() {
-                let w = w_row.get(start + o).copied().unwrap_or(0.0);
+                let w = at(w_row, start + o);
                 for (a, x_r) in acc.iter_mut().zip(x) {
-                    *a = mul_add(x_r.get(i).copied().unwrap_or(0.0), w, *a);
+                    *a = mul_add(at(x_r, i), w, *a);
                 }
             }
             for (y_r, a) in y.iter_mut().zip(&acc) {
@@ -183,8 +184,8 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     #[inline(never)]
     pub fn accumulate_grads(grads: &mut Self, x_rows: &[[f32; I]], dz_rows: &[[f32; O]]) {
         let rows = x_rows.len().min(dz_rows.len());
-        let x_rows = x_rows.get(..rows).unwrap_or_default();
-        let dz_rows = dz_rows.get(..rows).unwrap_or_default();
+        let x_rows = prefix(x_rows, rows);
+        let dz_rows = prefix(dz_rows, rows);
         if O < LANES {
             accumulate_narrow(&mut grads.w, x_rows, dz_rows);
         } else {
@@ -299,7 +300,7 @@ fn accumulate_block<const K: usize, const I: usize, const O: usize>(
         for (x, dz) in x_rows.iter().zip(dz_rows) {
             let d = out_block(dz, ob);
             for (k, a) in acc.iter_mut().enumerate() {
-                axpy(a, x.get(first + k).copied().unwrap_or(0.0), &d);
+                axpy(a, at(x, first + k), &d);
             }
         }
         for (row, a) in g.iter_mut().zip(acc) {
@@ -311,7 +312,7 @@ fn accumulate_block<const K: usize, const I: usize, const O: usize>(
     let start = O - out_tail.len();
     for (k, row) in g.iter_mut().enumerate() {
         for (x, dz) in x_rows.iter().zip(dz_rows) {
-            let xi = x.get(first + k).copied().unwrap_or(0.0);
+            let xi = at(x, first + k);
             for (gk, d) in row.iter_mut().zip(dz).skip(start) {
                 *gk = mul_add(xi, *d, *gk);
             }
@@ -319,9 +320,11 @@ fn accumulate_block<const K: usize, const I: usize, const O: usize>(
     }
 }
 
-/// Outputs `ob·GRAD_OUT_BLOCK ..` of one row.
+/// Outputs `ob·GRAD_OUT_BLOCK ..` of one row (a whole block: the caller's `ob` is in
+/// bounds, `debug_assert!`ed; past them, zeros in release builds, as [`crate::rows`]).
 #[inline(always)]
 fn out_block<const O: usize>(row: &[f32; O], ob: usize) -> [f32; GRAD_OUT_BLOCK] {
+    debug_assert!(ob < O / GRAD_OUT_BLOCK, "block {ob} of {O} outputs");
     row.as_chunks::<GRAD_OUT_BLOCK>()
         .0
         .get(ob)

@@ -21,6 +21,7 @@
 //! ([`wide::f32x8`]: one `f32` per lane, plain IEEE arithmetic; arrays on targets without
 //! SIMD), because the compiler's own vectorizer picks a poor layout for that loop nest.
 
+use crate::rows::at;
 use wide::f32x8;
 
 /// Rows in one block of [`input_grad_rows`]: one row per lane of an [`f32x8`].
@@ -174,7 +175,7 @@ fn lane_sums<const O: usize>(w: &[[f32; O]], dz_t: &[f32x8; O]) -> [f32x8; LANES
     let n = w.len().min(LANES);
     for (o, d) in dz_t.iter().enumerate() {
         for (a, wk) in acc.iter_mut().zip(w).take(n) {
-            *a = mul_add8(f32x8::splat(wk.get(o).copied().unwrap_or(0.0)), *d, *a);
+            *a = mul_add8(f32x8::splat(at(wk, o)), *d, *a);
         }
     }
     acc
@@ -190,10 +191,7 @@ fn rows_to_lanes<const N: usize>(rows: &[[f32; N]; LANES], out: &mut [f32x8; N])
     }
     let start = N - out_tail.len();
     for (k, v) in out_tail.iter_mut().enumerate() {
-        *v = f32x8::new(
-            rows.each_ref()
-                .map(|row| row.get(start + k).copied().unwrap_or(0.0)),
-        );
+        *v = f32x8::new(rows.each_ref().map(|row| at(row, start + k)));
     }
 }
 
@@ -223,9 +221,11 @@ pub fn transpose<const I: usize, const O: usize>(w: &[[f32; O]; I], t: &mut [[f3
     }
 }
 
-/// Values `8c .. 8c + 8` of `row`.
+/// Values `8c .. 8c + 8` of `row` (a whole block: the caller's `c` is in bounds,
+/// `debug_assert!`ed; past them, zeros in release builds, as [`crate::rows`]).
 #[inline(always)]
 fn column_block<const N: usize>(row: &[f32; N], c: usize) -> [f32; LANES] {
+    debug_assert!(c < N / LANES, "block {c} of {N} values");
     row.as_chunks::<LANES>().0.get(c).copied().unwrap_or([0.0; LANES])
 }
 

@@ -8,6 +8,7 @@
 //! into several tapes) and, optionally, the gradient with respect to the input — the
 //! DDPG actor update needs `∂Q/∂a` from the critic without its weight gradients.
 
+use crate::rows::{prefix, prefix_mut};
 use core::marker::PhantomData;
 
 use super::act::{Head, relu, relu_derivative_from_output};
@@ -87,7 +88,7 @@ impl<const I: usize, const H: usize, const O: usize, const B: usize> MlpTape<I, 
 
     /// The outputs of the last forward pass, one row per input row.
     pub fn outputs(&self) -> &[[f32; O]] {
-        self.y.get(..self.rows).unwrap_or_default()
+        prefix(&self.y, self.rows)
     }
 }
 
@@ -135,10 +136,10 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         for (x, input) in tape.x.iter_mut().zip(inputs) {
             *x = *input;
         }
-        let x = tape.x.get(..rows).unwrap_or_default();
-        let h1 = tape.h1.get_mut(..rows).unwrap_or_default();
-        let h2 = tape.h2.get_mut(..rows).unwrap_or_default();
-        let y = tape.y.get_mut(..rows).unwrap_or_default();
+        let x = prefix(&tape.x, rows);
+        let h1 = prefix_mut(&mut tape.h1, rows);
+        let h2 = prefix_mut(&mut tape.h2, rows);
+        let y = prefix_mut(&mut tape.y, rows);
         self.forward_before_head(x, h1, h2, y);
         A::apply_in_place(y.as_flattened_mut());
         tape.rows = rows;
@@ -152,19 +153,11 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         let mut h2 = [[0.0; H]; ROW_BLOCK];
         for (x, y) in inputs.chunks(ROW_BLOCK).zip(outputs.chunks_mut(ROW_BLOCK)) {
             let n = x.len().min(y.len());
-            let (h1, h2) = (
-                h1.get_mut(..n).unwrap_or_default(),
-                h2.get_mut(..n).unwrap_or_default(),
-            );
-            self.forward_before_head(
-                x.get(..n).unwrap_or_default(),
-                h1,
-                h2,
-                y.get_mut(..n).unwrap_or_default(),
-            );
+            let (h1, h2) = (prefix_mut(&mut h1, n), prefix_mut(&mut h2, n));
+            self.forward_before_head(prefix(x, n), h1, h2, prefix_mut(y, n));
         }
         let rows = inputs.len().min(outputs.len());
-        A::apply_in_place(outputs.get_mut(..rows).unwrap_or_default().as_flattened_mut());
+        A::apply_in_place(prefix_mut(outputs, rows).as_flattened_mut());
     }
 
     /// Forward through all layers for equal-length row slices, [`ROW_BLOCK`] rows at a time,
@@ -209,35 +202,31 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
                 *dzo = *dyo * A::derivative_from_output(*yo);
             }
         }
-        let dz3 = tape.dz3.get(..rows).unwrap_or_default();
-        let h2 = tape.h2.get(..rows).unwrap_or_default();
-        let h1 = tape.h1.get(..rows).unwrap_or_default();
+        let dz3 = prefix(&tape.dz3, rows);
+        let h2 = prefix(&tape.h2, rows);
+        let h1 = prefix(&tape.h1, rows);
         if let Some(g) = grads.as_deref_mut() {
             Dense::accumulate_grads(&mut g.l3, h2, dz3);
         }
-        input_grads::<H, O, B>(&self.l3, dz3, tape.dh2.get_mut(..rows).unwrap_or_default());
+        input_grads::<H, O, B>(&self.l3, dz3, prefix_mut(&mut tape.dh2, rows));
         for (dh, h) in tape.dh2.iter_mut().zip(h2) {
             mask_relu(dh, h);
         }
-        let dh2 = tape.dh2.get(..rows).unwrap_or_default();
+        let dh2 = prefix(&tape.dh2, rows);
         if let Some(g) = grads.as_deref_mut() {
             Dense::accumulate_grads(&mut g.l2, h1, dh2);
         }
-        input_grads::<H, H, B>(&self.l2, dh2, tape.dh1.get_mut(..rows).unwrap_or_default());
+        input_grads::<H, H, B>(&self.l2, dh2, prefix_mut(&mut tape.dh1, rows));
         for (dh, h) in tape.dh1.iter_mut().zip(h1) {
             mask_relu(dh, h);
         }
-        let dh1 = tape.dh1.get(..rows).unwrap_or_default();
+        let dh1 = prefix(&tape.dh1, rows);
         if let Some(g) = grads {
-            Dense::accumulate_grads(&mut g.l1, tape.x.get(..rows).unwrap_or_default(), dh1);
+            Dense::accumulate_grads(&mut g.l1, prefix(&tape.x, rows), dh1);
         }
         if let Some(dx) = d_in {
             let n = dx.len().min(dh1.len());
-            input_grads::<I, H, B>(
-                &self.l1,
-                dh1.get(..n).unwrap_or_default(),
-                dx.get_mut(..n).unwrap_or_default(),
-            );
+            input_grads::<I, H, B>(&self.l1, prefix(dh1, n), prefix_mut(dx, n));
         }
     }
 }
@@ -258,8 +247,8 @@ fn input_grads<const I: usize, const O: usize, const B: usize>(
     dx: &mut [[f32; I]],
 ) {
     let rows = dz.len().min(dx.len());
-    let mut dz = dz.get(..rows).unwrap_or_default();
-    let mut dx = dx.get_mut(..rows).unwrap_or_default();
+    let mut dz = prefix(dz, rows);
+    let mut dx = prefix_mut(dx, rows);
     if B >= TRANSPOSE_MIN_ROWS && dz.len() >= TRANSPOSE_MIN_ROWS && I >= LANES {
         let transposed = layer.transposed();
         let (dz_blocks, dz_rest) = dz.as_chunks::<ROW_BLOCK>();
