@@ -205,7 +205,7 @@ pub fn write<P: Parameters>(header: &Header, params: &P, out: &mut [u8]) -> Resu
     put(head, 12, &header.outputs.to_le_bytes());
     put(head, 16, &(count as u32).to_le_bytes());
     put(head, 20, &header.extra);
-    let body = rest.get_mut(..4 * count).unwrap_or_default();
+    let body = crate::rows::prefix_mut(rest, 4 * count);
     for (dst, p) in body.chunks_exact_mut(4).zip(params.tensors().flatten()) {
         dst.copy_from_slice(&p.to_le_bytes());
     }
@@ -271,8 +271,12 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, SnapshotError> {
             got: bytes.len(),
         });
     }
-    let body = bytes.get(..total - CRC_BYTES).unwrap_or_default();
-    let stored = bytes.get(total - CRC_BYTES..total).unwrap_or_default();
+    let (body, stored) = bytes
+        .split_at_checked(total - CRC_BYTES)
+        .ok_or(SnapshotError::Truncated {
+            needed: total,
+            got: bytes.len(),
+        })?;
     if stored != CRC32.checksum(body).to_le_bytes() {
         return Err(SnapshotError::BadCrc);
     }
@@ -319,7 +323,10 @@ pub fn read_into_if<P: Parameters>(
     }
     let body = bytes
         .get(HEADER_BYTES..header.total_bytes().saturating_sub(CRC_BYTES))
-        .unwrap_or_default();
+        .ok_or(SnapshotError::Truncated {
+            needed: header.total_bytes(),
+            got: bytes.len(),
+        })?;
     let values = body
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));

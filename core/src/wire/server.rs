@@ -169,7 +169,7 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
         let Ok(n) = reply.encode_payload(&mut payload) else {
             return 0;
         };
-        encode_frame(reply.type_byte(), payload.get(..n).unwrap_or_default(), out).unwrap_or(0)
+        encode_frame(reply.type_byte(), crate::rows::prefix(&payload, n), out).unwrap_or(0)
     }
 
     /// Answers one request.
@@ -307,7 +307,7 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                     return Message::Ack;
                 }
                 *staged = 0;
-                match agent.load_snapshot(staging.get(..total).unwrap_or_default()) {
+                match agent.load_snapshot(crate::rows::prefix(staging, total)) {
                     Ok(()) => Message::Ack,
                     Err(e) => error(ErrorCode::Snapshot, snapshot_detail(e)),
                 }
