@@ -18,9 +18,10 @@ use cavmem_core::rng::Rng;
 use cavmem_core::units::{GIB, MIB};
 use serde::Serialize;
 
+use crate::agents::{AgentsAt, Hyperparams, REPLAY_CAPACITY};
 use crate::eval::formulation::FormulationName;
-use crate::eval::paper::shipped_scenarios;
-use crate::eval::run::{Hyperparams, REPLAY_CAPACITY, RunSpec, run};
+use crate::eval::paper::{GridProgress, Protocol, run_grid, shipped_scenarios};
+use crate::eval::run::{RunSpec, run};
 
 /// Samples per figure.
 pub const SAMPLES: usize = 15;
@@ -123,17 +124,23 @@ fn time_paper_run() -> Option<f64> {
         .map_err(|e| eprintln!("bench: paper run not timed: temporary directory: {e}"))
         .ok()?;
     let t = Instant::now();
-    let done = crate::cli::paper(
-        dir.path(),
-        1,
-        FormulationName::ALL.to_vec(),
-        false,
-        crate::backend::AgentsAt::Inprocess,
-        false,
-    );
+    let done = shipped_scenarios()
+        .map_err(|e| e.to_string())
+        .and_then(|scenarios| {
+            let protocol = Protocol::paper(1, FormulationName::ALL.to_vec());
+            let runs = run_grid(
+                &scenarios,
+                &protocol,
+                dir.path(),
+                GridProgress::Lines,
+                AgentsAt::Inprocess,
+            )
+            .map_err(|e| e.to_string())?;
+            crate::report::write_paper(dir.path(), &runs, &protocol, &scenarios, "cavmem bench --paper")
+                .map_err(|e| e.to_string())
+        });
     let elapsed_s = t.elapsed().as_secs_f64();
-    done.map_err(|e| eprintln!("bench: paper run failed: {}", e.message))
-        .ok()?;
+    done.map_err(|e| eprintln!("bench: paper run failed: {e}")).ok()?;
     Some(elapsed_s)
 }
 
@@ -228,7 +235,7 @@ fn env_steps() -> Figure {
         seed: 0,
         hyper: Hyperparams::for_run(100_000),
         learn: true,
-        agents_at: crate::backend::AgentsAt::Inprocess,
+        agents_at: crate::agents::AgentsAt::Inprocess,
     };
     let mut samples: Vec<f64> = (0..5)
         .map(|_| {

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::backend::cgroup::{CgroupNode, CgroupVersion};
-use crate::backend::live::RunningCopies;
-use crate::backend::node::NodeError;
+use crate::backend::cgroup_backend::RunningCopies;
+use crate::backend::node_backend::NodeError;
 use crate::backend::standin::StandIn;
 use crate::output::write_atomic;
 use crate::sim::calibration::{Calibration, Point, WorkloadCalibration};
@@ -92,7 +92,7 @@ fn measure_level(
     level: &str,
 ) -> Result<Point, NodeError> {
     for attempt in 1..=WINDOW_TRIES {
-        running.wait_ready(node, crate::backend::live::READY_TIMEOUT)?;
+        running.wait_ready(node, crate::backend::cgroup_backend::READY_TIMEOUT)?;
         if !crate::interrupt::sleep(settle) {
             return Err(NodeError::Interrupted);
         }

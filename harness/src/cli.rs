@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use cavmem_core::agent::PolicyKind;
 use clap::{Parser, Subcommand};
 
-use crate::backend::{AgentsAt, SimAgent};
+use crate::agents::Hyperparams;
+use crate::agents::{AgentsAt, SimAgent};
 use crate::eval::formulation::FormulationName;
 use crate::eval::paper::{
     GridProgress, Protocol, cells, check_replaces_nothing, run_grid, shipped_scenarios,
 };
-use crate::eval::run::{Hyperparams, RunSpec, make_agents, run_agents};
+use crate::eval::run::{RunSpec, make_agents, run_agents};
 use crate::output::{create_dir, write_atomic};
 use crate::progress::Progress;
 use crate::report::{self, Aggregate};
@@ -401,7 +402,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Footprint { json, no_callgrind } => {
-            let fw = crate::backend::firmware::locate().map_err(CliError::failure)?;
+            let fw = crate::agents::firmware::locate().map_err(CliError::failure)?;
             let m4 = Path::new("firmware-sim/cortex-m4/target/thumbv7em-none-eabihf/release/cavmem-m4");
             let m4_inference = Path::new(
                 "firmware-sim/cortex-m4-infer/target/thumbv7em-none-eabihf/release/cavmem-m4-infer",
@@ -702,16 +703,9 @@ pub fn paper(
         out.join("cells").display()
     ));
     let runs = run_grid(&scenarios, &protocol, out, progress, agents).map_err(CliError::failure)?;
-    let agg = Aggregate::new(&runs, protocol.window);
-    let total_steps = u64::from(protocol.episodes) * 100;
-    let doc = report::json::summary(&agg, &protocol, &scenarios, &Hyperparams::for_run(total_steps));
-    report::json::write(out, &doc).map_err(CliError::failure)?;
-    report::csv::write(out, &runs).map_err(CliError::failure)?;
     let command = command_line(seeds, &protocol, quick, out);
-    report::md::write(out, &report::md::report(&agg, &protocol, &scenarios, &command))
-        .map_err(CliError::failure)?;
     let plots =
-        report::figures::write_all(out, &agg, &runs, &protocol, &scenarios).map_err(CliError::failure)?;
+        report::write_paper(out, &runs, &protocol, &scenarios, &command).map_err(CliError::failure)?;
     println!(
         "wrote {0}/summary.json, {0}/episodes.csv, {0}/report.md and {plots} plots in {0}/plots/",
         out.display()

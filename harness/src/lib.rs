@@ -4,6 +4,7 @@
 //! workloads, scenario files, the paper's evaluation, reports and plots. The `cavmem`
 //! binary is a thin command line over this library.
 
+pub mod agents;
 pub mod backend;
 pub mod bench;
 pub mod calibrate;

@@ -10,9 +10,10 @@ use cavmem_core::agent::PolicyKind;
 use cavmem_core::rng::Rng;
 use serde::Serialize;
 
-use crate::backend::AgentsAt;
+use crate::agents::AgentsAt;
+use crate::agents::Hyperparams;
 use crate::eval::formulation::FormulationName;
-use crate::eval::run::{Hyperparams, RunError, RunSpec, make_agents, on_one_thread, run_agents};
+use crate::eval::run::{RunError, RunSpec, make_agents, on_one_thread, run_agents};
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Memory per VM slot of a generated node, GiB (the paper's 6 GiB for two VMs).

@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cavmem_core::agent::PolicyKind;
-use cavmem_harness::backend::AgentsAt;
+use cavmem_harness::agents::AgentsAt;
+use cavmem_harness::agents::Hyperparams;
 use cavmem_harness::cli::paper;
 use cavmem_harness::eval::formulation::FormulationName;
 use cavmem_harness::eval::paper::shipped_scenarios;
-use cavmem_harness::eval::run::{Hyperparams, RunResult, RunSpec, run};
+use cavmem_harness::eval::run::{RunResult, RunSpec, run};
 use cavmem_tests::strip_timing;
 
 fn in_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {

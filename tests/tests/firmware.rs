@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cavmem_core::agent::PolicyKind;
-use cavmem_harness::backend::AgentsAt;
+use cavmem_harness::agents::AgentsAt;
+use cavmem_harness::agents::Hyperparams;
 use cavmem_harness::eval::formulation::FormulationName;
 use cavmem_harness::eval::paper::shipped_scenarios;
-use cavmem_harness::eval::run::{Hyperparams, RunResult, RunSpec, firmware_agents, make_agents, run_agents};
+use cavmem_harness::eval::run::{RunResult, RunSpec, firmware_agents, make_agents, run_agents};
 use cavmem_tests::strip_timing;
 
 /// Builds `cavmem-fw` with the toolchain running this test, in a target directory of its
@@ -53,7 +54,7 @@ fn short_spec(index: usize, policy: PolicyKind, episodes: u32, seed: u64) -> Run
 }
 
 /// Trains in process on `spec` and returns the agents and VM 0's policy snapshot.
-fn train_and_snapshot(spec: &RunSpec) -> (Vec<Box<dyn cavmem_harness::backend::SimAgent>>, Vec<u8>) {
+fn train_and_snapshot(spec: &RunSpec) -> (Vec<Box<dyn cavmem_harness::agents::SimAgent>>, Vec<u8>) {
     let mut trained = make_agents(spec).unwrap();
     run_agents(spec, &mut trained, |_| {}).unwrap();
     let mut snapshot = vec![0u8; 64 * 1024];
@@ -225,8 +226,8 @@ fn shell_script(dir: &Path, name: &str, body: String) -> PathBuf {
 fn run_with_programs(programs: [PathBuf; 2]) -> RunResult {
     use std::time::Duration;
 
-    use cavmem_harness::backend::SimAgent;
-    use cavmem_harness::backend::firmware::FirmwareAgent;
+    use cavmem_harness::agents::SimAgent;
+    use cavmem_harness::agents::firmware::FirmwareAgent;
     std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cavmem_harness::backend::AgentsAt;
+use cavmem_harness::agents::AgentsAt;
 use cavmem_harness::cli::paper;
 use cavmem_harness::eval::formulation::FormulationName;
 

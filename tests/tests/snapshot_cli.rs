@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use cavmem_core::agent::PolicyKind;
-use cavmem_harness::backend::AgentsAt;
+use cavmem_harness::agents::AgentsAt;
 use cavmem_harness::cli::{Command, RunArgs, RunArgsCore, execute};
 use cavmem_harness::eval::formulation::FormulationName;
 

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{CliError, RunArgsCore, load_all, write_run};
-use crate::backend::AgentsAt;
+use crate::agents::AgentsAt;
+use crate::agents::Hyperparams;
 use crate::backend::cgroup::{self, CgroupVersion, SwapFile};
-use crate::backend::live::{self, CgroupBackend};
+use crate::backend::cgroup_backend::{self, CgroupBackend};
 use crate::calibrate::{self, CalibrateSpec};
-use crate::eval::run::{Hyperparams, RunSpec, make_agents, run_on};
+use crate::eval::run::{RunSpec, make_agents, run_on};
 use crate::scenario::Scenario;
 use crate::sim::calibration::{self as calibration_data, Calibration};
 use crate::sim::workload::Benchmark;
@@ -71,7 +72,7 @@ pub fn calibrate(spec: &CalibrateSpec, out: &Path, swap: &SwapArgs, command: &st
         },
     };
     let (root, version, _swap_file) = prepare_node(swap)?;
-    let scratch = live::work_dir(&live::default_scratch()).map_err(CliError::failure)?;
+    let scratch = cgroup_backend::work_dir(&cgroup_backend::default_scratch()).map_err(CliError::failure)?;
     calibration.machine = calibrate::machine_description();
     calibration.date = calibrate::today();
     calibration.command = command.to_string();
@@ -173,7 +174,7 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
         .ceil()
         .max(1.0) as u32;
     if args.backend == LiveBackend::Cgroup
-        && let Some(available) = live::available_bytes()
+        && let Some(available) = cgroup_backend::available_bytes()
         && scenario.node.capacity_bytes > available
     {
         return Err(CliError::input(format!(
@@ -202,7 +203,7 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
         return live_qmp(args, &spec, &mut agents);
     }
     let (root, version, _swap_file) = prepare_node(&args.swap)?;
-    let scratch = live::work_dir(&live::default_scratch()).map_err(CliError::failure)?;
+    let scratch = cgroup_backend::work_dir(&cgroup_backend::default_scratch()).map_err(CliError::failure)?;
     let footprints = calibration_data::parse(calibration_data::BUILTIN_TEXT, calibration_data::BUILTIN_PATH)
         .map(|c| c.workload)
         .unwrap_or_default();
@@ -255,10 +256,10 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
 fn live_qmp(
     args: &LiveArgs,
     spec: &RunSpec,
-    agents: &mut [Box<dyn crate::backend::SimAgent>],
+    agents: &mut [Box<dyn crate::agents::SimAgent>],
 ) -> Result<(), CliError> {
-    use crate::backend::node::NodeBackend;
-    use crate::backend::qmp::node::{QmpBackend, QmpOptions, QmpVmSpec};
+    use crate::backend::node_backend::NodeBackend;
+    use crate::backend::qmp::backend::{QmpBackend, QmpOptions, QmpVmSpec};
     crate::interrupt::install().map_err(CliError::failure)?;
     let n = spec.scenario.vms.len();
     if args.qmp_sockets.len() != n {

@@ -12,8 +12,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::formulation::FormulationName;
-use super::run::{Hyperparams, RunResult, RunSpec, run};
-use crate::backend::AgentsAt;
+use super::run::{RunResult, RunSpec, run};
+use crate::agents::AgentsAt;
+use crate::agents::Hyperparams;
 use crate::output::{OutputError, create_dir, write_atomic};
 use crate::scenario::{Scenario, ScenarioError};
 

@@ -4,68 +4,17 @@
 use std::fmt;
 use std::time::Instant;
 
-use cavmem_core::agent::ddpg::BATCH;
-use cavmem_core::agent::{
-    AgentTransition, AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, PolicyError,
-    PolicyKind, QLearning, QlParams,
-};
+use cavmem_core::agent::{AgentTransition, PolicyError, PolicyKind};
 use cavmem_core::bid::{BidConfig, BidError, VmGrant, analyze};
 use cavmem_core::mdp::{NodeMdp, Observation, ObserveError, VmSample};
-use cavmem_core::noise::EpsilonSchedule;
 use serde::{Deserialize, Serialize};
 
 use super::formulation::FormulationName;
-use crate::backend::firmware::{self, FirmwareAgent};
-use crate::backend::node::{NodeBackend, NodeError};
-use crate::backend::{AgentsAt, SimAgent};
+use crate::agents::firmware::{self, FirmwareAgent};
+use crate::agents::{AgentsAt, Hyperparams, SimAgent, derive_seed, make_policy};
+use crate::backend::node_backend::{NodeBackend, NodeError};
 use crate::scenario::Scenario;
 use crate::sim::{Node, VmReading};
-
-/// Replay capacity of the deep learners in the harness: 16,384 transitions, about 160
-/// episodes of one agent's experience (the paper does not give it).
-pub const REPLAY_CAPACITY: usize = 16_384;
-
-/// The policy type the harness runs: its deep learners train on whole minibatches at once
-/// (`C = BATCH`; the firmware trains in chunks of 8 rows, with the same bits).
-pub type HarnessPolicy = AnyPolicy<REPLAY_CAPACITY, BATCH>;
-
-/// Hyperparameters of every policy (paper defaults; the ε schedule is scaled to the run).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Hyperparams {
-    /// DDPG.
-    pub ddpg: DdpgParams,
-    /// DQN.
-    pub dqn: DqnParams,
-    /// Q-learning.
-    pub ql: QlParams,
-}
-
-impl Hyperparams {
-    /// The paper's values, with the ε schedule laid over `total_steps` agent steps as the
-    /// paper lays it over 1000 episodes: ε = 1 for the first 20% (200 of 1000 episodes),
-    /// annealed over the next 30%.
-    pub fn for_run(total_steps: u64) -> Self {
-        let epsilon = EpsilonSchedule {
-            explore_steps: total_steps / 5,
-            anneal_steps: (total_steps * 3 / 10).max(1),
-            ..EpsilonSchedule::default()
-        };
-        Self {
-            ddpg: DdpgParams {
-                epsilon,
-                ..DdpgParams::default()
-            },
-            dqn: DqnParams {
-                epsilon,
-                ..DqnParams::default()
-            },
-            ql: QlParams {
-                epsilon,
-                ..QlParams::default()
-            },
-        }
-    }
-}
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -180,33 +129,6 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
-
-/// A seed for one purpose of one run, so streams do not overlap (SplitMix64 of the parts).
-pub fn derive_seed(seed: u64, purpose: u64) -> u64 {
-    let mut z = seed ^ purpose.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A boxed policy of `kind` for VM `vm` of a node with `vm_count` VMs.
-pub fn make_policy(
-    kind: PolicyKind,
-    hyper: &Hyperparams,
-    seed: u64,
-    vm: usize,
-    vm_count: usize,
-) -> Box<HarnessPolicy> {
-    let agent_seed = derive_seed(seed, 1000 + vm as u64);
-    Box::new(match kind {
-        PolicyKind::Ddpg => AnyPolicy::Ddpg(Ddpg::new(hyper.ddpg, agent_seed)),
-        PolicyKind::Dqn => AnyPolicy::Dqn(Dqn::new(hyper.dqn, agent_seed)),
-        PolicyKind::QLearning => AnyPolicy::QLearning(QLearning::new(hyper.ql, agent_seed)),
-        PolicyKind::EqualSplit => AnyPolicy::EqualSplit(EqualSplit::new(EqualSplitParams {
-            vm_count: vm_count as u32,
-        })),
-    })
-}
 
 /// Runs `f` in a pool of one thread (with a 64 MiB stack, room for agents built by value),
 /// so that the run loop's learning steps run in turn: for figures that promise one thread.

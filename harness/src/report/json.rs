@@ -5,9 +5,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::Aggregate;
+use crate::agents::Hyperparams;
 use crate::eval::metrics::Interval;
 use crate::eval::paper::Protocol;
-use crate::eval::run::Hyperparams;
 use crate::output::{OutputError, write_atomic};
 use crate::scenario::Scenario;
 
@@ -34,12 +34,12 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
             "ou": {"theta": f(d.ou.theta), "sigma": f(d.ou.sigma), "mu": f(d.ou.mu), "dt": f(d.ou.dt)},
             "epsilon": eps(&d.epsilon), "learn_starts": d.learn_starts, "critic_head": format!("{:?}", d.critic_head),
             "hidden": cavmem_core::agent::ddpg::HIDDEN, "batch": cavmem_core::agent::ddpg::BATCH,
-            "replay_capacity": crate::eval::run::REPLAY_CAPACITY,
+            "replay_capacity": crate::agents::REPLAY_CAPACITY,
         },
         "dqn": {
             "lr": f(q.lr), "gamma": f(q.gamma), "tau": f(q.tau), "target_every": q.target_every, "action_bids": q.action_bids,
             "epsilon": eps(&q.epsilon), "learn_starts": q.learn_starts, "batch": cavmem_core::agent::ddpg::BATCH,
-            "replay_capacity": crate::eval::run::REPLAY_CAPACITY,
+            "replay_capacity": crate::agents::REPLAY_CAPACITY,
         },
         "ql": {"alpha": f(t.alpha), "gamma": f(t.gamma), "action_bids": t.action_bids, "epsilon": eps(&t.epsilon), "bins": cavmem_core::agent::ql::BINS},
         "static": {"rule": "bid toward capacity / number of VMs"},

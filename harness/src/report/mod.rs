@@ -13,7 +13,31 @@ use std::collections::BTreeMap;
 
 use crate::eval::formulation::FormulationName;
 use crate::eval::metrics::{Interval, jain_index, mean};
+use crate::eval::paper::Protocol;
 use crate::eval::run::RunResult;
+use crate::output::OutputError;
+use crate::scenario::Scenario;
+
+/// Writes everything a `paper` run reports into `dir`: summary.json, episodes.csv,
+/// report.md (naming `command`) and the figures; returns how many figures were written.
+///
+/// # Errors
+/// [`OutputError`] naming the file that could not be written.
+pub fn write_paper(
+    dir: &std::path::Path,
+    runs: &[RunResult],
+    protocol: &Protocol,
+    scenarios: &[Scenario],
+    command: &str,
+) -> Result<usize, OutputError> {
+    let agg = Aggregate::new(runs, protocol.window);
+    let total_steps = u64::from(protocol.episodes) * 100;
+    let hyper = crate::agents::Hyperparams::for_run(total_steps);
+    json::write(dir, &json::summary(&agg, protocol, scenarios, &hyper))?;
+    csv::write(dir, runs)?;
+    md::write(dir, &md::report(&agg, protocol, scenarios, command))?;
+    figures::write_all(dir, &agg, runs, protocol, scenarios)
+}
 
 /// One metric of one VM (or the mean over VMs) over the last `window` episodes, as an
 /// interval over seeds.

@@ -5,8 +5,8 @@
 //! measures their miss rates. docs/simulator.md explains the model and its sources.
 
 pub mod calibration;
-pub mod node;
+pub mod simulated_node;
 pub mod vm;
 pub mod workload;
 
-pub use node::{Node, SimError, VmReading};
+pub use simulated_node::{Node, SimError, VmReading};

@@ -7,7 +7,7 @@
 //! written atomically, so an interrupted soak resumes where it stopped.
 
 pub mod faults;
-pub mod node;
+pub mod phased_node;
 pub mod shard;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use faults::FaultKind;
 pub use shard::{ShardSpec, SoakCounts, SoakPolicy, run_shard};
 
-use crate::eval::run::derive_seed;
+use crate::agents::derive_seed;
 use crate::output::{create_dir, write_atomic};
 
 /// What to soak.

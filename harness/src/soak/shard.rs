@@ -16,8 +16,8 @@ use cavmem_core::units::{DEFAULT_FLOOR_BYTES, MIB};
 use serde::{Deserialize, Serialize};
 
 use super::faults::{FaultKind, FaultySensor};
-use super::node::{BOUND_PAGES_PER_S, SoakVm, nominal_capacity_bytes};
-use crate::eval::run::{HarnessPolicy, Hyperparams, derive_seed, make_policy};
+use super::phased_node::{BOUND_PAGES_PER_S, SoakVm, nominal_capacity_bytes};
+use crate::agents::{HarnessPolicy, Hyperparams, derive_seed, make_policy};
 
 /// Bad readings a guard bridges with the last good one before the VM counts as lost.
 pub const MAX_HOLD_STEPS: u32 = 5;

@@ -1,5 +1,5 @@
 //! The node the run loop drives: the simulator ([`crate::sim::Node`]) or a real one
-//! ([`super::live::CgroupBackend`]). The run loop sees only [`NodeBackend`]: it sets the
+//! ([`super::cgroup_backend::CgroupBackend`], [`super::qmp::backend::QmpBackend`]). The run loop sees only [`NodeBackend`]: it sets the
 //! allocations the Bid Analyzer decided, lets a step of time pass and reads what the node
 //! measured.
 

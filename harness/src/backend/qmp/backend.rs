@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::client::{QmpClient, QmpError};
-use crate::backend::node::{NodeBackend, NodeError, check_allocations};
+use crate::backend::node_backend::{NodeBackend, NodeError, check_allocations};
 use crate::scenario::vm_label;
 use crate::sim::VmReading;
 
@@ -555,8 +555,9 @@ mod tests {
     /// the run writes its records.
     #[test]
     fn qmp_node_runs_the_agents_loop() {
+        use crate::agents::Hyperparams;
         use crate::eval::formulation::FormulationName;
-        use crate::eval::run::{Hyperparams, RunSpec, make_agents, run_on};
+        use crate::eval::run::{RunSpec, make_agents, run_on};
         let dir = tempfile::tempdir().unwrap();
         let a = FakeQemu::start(&dir.path().join("a.sock"), guest());
         let b = FakeQemu::start(
@@ -580,7 +581,7 @@ mod tests {
                 seed: 3,
                 hyper: Hyperparams::for_run(20),
                 learn: true,
-                agents_at: crate::backend::AgentsAt::Inprocess,
+                agents_at: crate::agents::AgentsAt::Inprocess,
             };
             let mut node = QmpBackend::new(
                 vec![spec(&a.socket), spec(&b.socket)],

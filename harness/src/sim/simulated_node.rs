@@ -141,7 +141,7 @@ impl Node {
     /// # Errors
     /// [`SimError::BadAllocations`] when the count differs from the VMs or the sum exceeds capacity.
     pub fn set_allocations(&mut self, allocations: &[u64]) -> Result<(), SimError> {
-        crate::backend::node::check_allocations(allocations, &self.present, self.capacity_bytes())
+        crate::backend::node_backend::check_allocations(allocations, &self.present, self.capacity_bytes())
             .map_err(SimError::BadAllocations)?;
         self.allocations.copy_from_slice(allocations);
         Ok(())

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::cgroup::{CgroupNode, CgroupVersion};
-use super::node::{NodeBackend, NodeError, check_allocations};
+use super::node_backend::{NodeBackend, NodeError, check_allocations};
 use super::standin::{StandIn, StandInCommand};
 use crate::scenario::Scenario;
 use crate::sim::VmReading;
@@ -461,7 +461,7 @@ mod tests {
     use super::*;
     use crate::backend::cgroup::tests_support::{controller, swap};
     use crate::backend::cgroup::{CgroupNode, CgroupVersion};
-    use crate::backend::node::NodeBackend;
+    use crate::backend::node_backend::NodeBackend;
 
     /// A copy the OOM killer takes is started again and counted; a copy that exits by
     /// itself is an error naming it and its exit status (root with cgroups). The cgroup may
