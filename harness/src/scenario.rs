@@ -57,19 +57,23 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-/// How the copies inside one VM are placed in their phase sequence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the copies inside one VM are placed in their phase sequence (`copy_start`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CopyStart {
     /// All copies start together, as SPECrate runs them (default).
+    #[default]
     InStep,
     /// Copies spread evenly over the sequence.
     Staggered,
 }
 
-/// Where a VM starts in its phase sequence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a VM starts in its phase sequence (`start`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StartPosition {
     /// A seeded uniform position (default).
+    #[default]
     Random,
     /// The first input.
     Beginning,
@@ -172,24 +176,54 @@ struct RawNode {
     steps_per_episode: Option<u32>,
     fault_service_time: Option<String>,
     measurement_noise: Option<f64>,
-    share: Option<String>,
+    share: Option<ShareName>,
+}
+
+/// `node.share`: the Bid Analyzer's sharing rule.
+#[derive(Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ShareName {
+    #[default]
+    Proportional,
+    Equal,
+}
+
+/// `vm.curve`: the miss-rate curve.
+#[derive(Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CurveName {
+    #[default]
+    Calibrated,
+    Assumed,
+    PowerLaw,
+    Step,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawVm {
-    workload: String,
+    workload: Benchmark,
     copies: Option<u32>,
     vcpus: Option<u32>,
-    copy_start: Option<String>,
-    start: Option<String>,
-    curve: Option<String>,
+    copy_start: Option<CopyStart>,
+    start: Option<StartPosition>,
+    curve: Option<CurveName>,
     alpha: Option<f64>,
     intensity_pages_per_s: Option<f64>,
     arrive: Option<u32>,
     leave: Option<u32>,
 }
 
+/// Default Bid Analyzer floor per VM: 384 MiB (paper, section 3.2).
+pub const DEFAULT_FLOOR_BYTES: u64 = cavmem_core::units::DEFAULT_FLOOR_BYTES;
+/// Default allocation granularity: 1 MiB.
+pub const DEFAULT_GRANULARITY_BYTES: u64 = cavmem_core::units::MIB;
+/// Default allocation of every VM at the start of an episode: 1 GiB (paper, section 4).
+pub const DEFAULT_INITIAL_ALLOCATION_BYTES: u64 = cavmem_core::units::GIB;
+/// Default simulated time per step: 1 s.
+pub const DEFAULT_STEP_S: f64 = 1.0;
+/// Default steps per episode: 100 (paper, section 4).
+pub const DEFAULT_STEPS_PER_EPISODE: u32 = 100;
 /// Default fault service time: 100 µs, inside the 80–200 µs of NVMe/SATA SSDs (workloads.md).
 pub const DEFAULT_FAULT_SERVICE_TIME_S: f64 = 100e-6;
 /// Default copies per VM: six, so an equal split of 6 GiB falls short of the larger inputs
@@ -231,54 +265,49 @@ impl Scenario {
                 .unwrap_or_else(|| "(syntax)".into());
             err(&key, e.message().to_string())
         })?;
-        let bytes = |key: &str, value: &Option<String>, default: &str| -> Result<u64, ScenarioError> {
-            parse_bytes(value.as_deref().unwrap_or(default)).map_err(|r| err(key, r))
+        let bytes = |key: &str, value: &Option<String>, default: u64| -> Result<u64, ScenarioError> {
+            value
+                .as_deref()
+                .map_or(Ok(default), |v| parse_bytes(v).map_err(|r| err(key, r)))
         };
-        let seconds = |key: &str, value: &Option<String>, default: &str| -> Result<f64, ScenarioError> {
-            parse_seconds(value.as_deref().unwrap_or(default)).map_err(|r| err(key, r))
+        let seconds = |key: &str, value: &Option<String>, default: f64| -> Result<f64, ScenarioError> {
+            value
+                .as_deref()
+                .map_or(Ok(default), |v| parse_seconds(v).map_err(|r| err(key, r)))
         };
         let n = &raw.node;
         let node = NodeSpec {
             capacity_bytes: parse_bytes(&n.capacity).map_err(|r| err("node.capacity", r))?,
-            floor_bytes: bytes("node.floor", &n.floor, "384 MiB")?,
-            granularity_bytes: bytes("node.granularity", &n.granularity, "1 MiB")?,
-            initial_allocation_bytes: bytes("node.initial_allocation", &n.initial_allocation, "1 GiB")?,
-            step_s: seconds("node.step", &n.step, "1 s")?,
-            steps_per_episode: n.steps_per_episode.unwrap_or(100),
-            fault_service_time_s: seconds("node.fault_service_time", &n.fault_service_time, "100 us")?,
+            floor_bytes: bytes("node.floor", &n.floor, DEFAULT_FLOOR_BYTES)?,
+            granularity_bytes: bytes("node.granularity", &n.granularity, DEFAULT_GRANULARITY_BYTES)?,
+            initial_allocation_bytes: bytes(
+                "node.initial_allocation",
+                &n.initial_allocation,
+                DEFAULT_INITIAL_ALLOCATION_BYTES,
+            )?,
+            step_s: seconds("node.step", &n.step, DEFAULT_STEP_S)?,
+            steps_per_episode: n.steps_per_episode.unwrap_or(DEFAULT_STEPS_PER_EPISODE),
+            fault_service_time_s: seconds(
+                "node.fault_service_time",
+                &n.fault_service_time,
+                DEFAULT_FAULT_SERVICE_TIME_S,
+            )?,
             measurement_noise: n.measurement_noise.unwrap_or(0.0),
-            share: match n.share.as_deref().unwrap_or("proportional") {
-                "proportional" => ShareRule::Proportional,
-                "equal" => ShareRule::Equal,
-                other => {
-                    return Err(err(
-                        "node.share",
-                        format!("{other:?} is not one of: proportional, equal"),
-                    ));
-                }
+            share: match n.share.unwrap_or_default() {
+                ShareName::Proportional => ShareRule::Proportional,
+                ShareName::Equal => ShareRule::Equal,
             },
         };
         let mut vms = Vec::new();
         for (j, v) in raw.vm.iter().enumerate() {
             let key = |k: &str| format!("vm[{j}].{k}");
-            let benchmark = Benchmark::from_name(&v.workload).ok_or_else(|| {
-                err(
-                    &key("workload"),
-                    format!("{:?} is not one of: perlbench, gcc, bzip2", v.workload),
-                )
-            })?;
+            let benchmark = v.workload;
             let copies = v.copies.unwrap_or(DEFAULT_COPIES);
-            let kind = match v.curve.as_deref() {
-                None | Some("calibrated") => CurveKind::Calibrated(benchmark),
-                Some("assumed") => benchmark.assumed_curve(),
-                Some("power_law") => CurveKind::PowerLaw,
-                Some("step") => CurveKind::Step,
-                Some(other) => {
-                    return Err(err(
-                        &key("curve"),
-                        format!("{other:?} is not one of: calibrated, assumed, power_law, step"),
-                    ));
-                }
+            let kind = match v.curve.unwrap_or_default() {
+                CurveName::Calibrated => CurveKind::Calibrated(benchmark),
+                CurveName::Assumed => benchmark.assumed_curve(),
+                CurveName::PowerLaw => CurveKind::PowerLaw,
+                CurveName::Step => CurveKind::Step,
             };
             if let CurveKind::Calibrated(b) = kind {
                 crate::sim::calibration::builtin_curve(b).map_err(|e| err(&key("curve"), e))?;
@@ -298,26 +327,8 @@ impl Scenario {
                 benchmark,
                 copies,
                 vcpus: v.vcpus.unwrap_or(copies),
-                copy_start: match v.copy_start.as_deref().unwrap_or("in_step") {
-                    "in_step" => CopyStart::InStep,
-                    "staggered" => CopyStart::Staggered,
-                    other => {
-                        return Err(err(
-                            &key("copy_start"),
-                            format!("{other:?} is not one of: in_step, staggered"),
-                        ));
-                    }
-                },
-                start: match v.start.as_deref().unwrap_or("random") {
-                    "random" => StartPosition::Random,
-                    "beginning" => StartPosition::Beginning,
-                    other => {
-                        return Err(err(
-                            &key("start"),
-                            format!("{other:?} is not one of: random, beginning"),
-                        ));
-                    }
-                },
+                copy_start: v.copy_start.unwrap_or_default(),
+                start: v.start.unwrap_or_default(),
                 curve: Curve {
                     kind,
                     alpha: v.alpha.unwrap_or(DEFAULT_ALPHA),

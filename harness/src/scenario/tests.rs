@@ -47,6 +47,21 @@ fn scenario_minimal_file_uses_defaults() {
     assert_eq!(s.node.steps_per_episode, 100);
     assert_eq!(s.vms[1].curve.kind, CurveKind::Calibrated(Benchmark::Bzip2));
     assert_eq!(s.vms[0].vcpus, DEFAULT_COPIES);
+    let n = &s.node;
+    assert_eq!(
+        (n.floor_bytes, n.granularity_bytes, n.initial_allocation_bytes),
+        (384 << 20, 1 << 20, 1 << 30)
+    );
+    assert_eq!(
+        (n.step_s, n.fault_service_time_s, n.measurement_noise),
+        (1.0, 100e-6, 0.0)
+    );
+    assert_eq!(n.share, cavmem_core::bid::ShareRule::Proportional);
+    assert_eq!(
+        (s.vms[0].copy_start, s.vms[0].start),
+        (CopyStart::InStep, StartPosition::Random)
+    );
+    assert_eq!((s.vms[0].arrive_step, s.vms[0].leave_step), (0, None));
 }
 
 #[test]
@@ -103,6 +118,21 @@ fn scenario_errors_name_file_key_and_reason() {
             "node.initial_allocation",
         ),
         (r#"workload = "bzip2""#, r#"workload = "xz""#, "vm[1].workload"),
+        (
+            r#"capacity = "6 GiB""#,
+            "capacity = \"6 GiB\"\nshare = \"fair\"",
+            "node.share",
+        ),
+        (
+            r#"workload = "bzip2""#,
+            "workload = \"bzip2\"\ncopy_start = \"later\"",
+            "vm[1].copy_start",
+        ),
+        (
+            r#"workload = "bzip2""#,
+            "workload = \"bzip2\"\nstart = \"middle\"",
+            "vm[1].start",
+        ),
         (
             r#"workload = "bzip2""#,
             "workload = \"bzip2\"\ncopies = 0",

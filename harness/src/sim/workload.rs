@@ -13,8 +13,10 @@
 
 use std::fmt;
 
-/// One of the three benchmarks of the paper's Table 2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// One of the three benchmarks of the paper's Table 2 (`workload` in a scenario file:
+/// `perlbench`, `bzip2`, `gcc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Benchmark {
     /// 400.perlbench.
     Perlbench,
