@@ -2,29 +2,17 @@
 //! renamed over the target, so a reader (or a resumed run) sees the old file or the new
 //! one, never a torn one.
 
-use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// An I/O failure with the file it concerns.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
 pub struct OutputError {
     /// The file or directory.
     pub path: PathBuf,
     /// What failed.
     pub source: std::io::Error,
-}
-
-impl fmt::Display for OutputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.source)
-    }
-}
-
-impl std::error::Error for OutputError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
 }
 
 /// Creates `dir` and its parents.

@@ -29,7 +29,6 @@
 //! Unknown keys, values without or with wrong units, and impossible values are errors
 //! that name the file, the key and the reason.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use cavmem_core::bid::ShareRule;
@@ -39,7 +38,8 @@ use crate::quantity::{parse_bytes, parse_seconds};
 use crate::sim::workload::{Benchmark, Curve, CurveKind};
 
 /// An error in a scenario file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {key}: {reason}", file.display())]
 pub struct ScenarioError {
     /// The file.
     pub file: PathBuf,
@@ -48,14 +48,6 @@ pub struct ScenarioError {
     /// What is wrong.
     pub reason: String,
 }
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.file.display(), self.key, self.reason)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
 
 /// How the copies inside one VM are placed in their phase sequence (`copy_start`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -68,23 +68,16 @@ impl std::fmt::Debug for FirmwareAgent {
 }
 
 /// Why a request failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum Failure {
+    #[error("i/o: {0}")]
     Io(String),
+    #[error("no answer within the deadline")]
     Timeout,
+    #[error("refused: {0:?} ({1})")]
     Refused(ErrorCode, u8),
+    #[error("unexpected or malformed reply")]
     Unexpected,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Io(why) => write!(f, "i/o: {why}"),
-            Self::Timeout => f.write_str("no answer within the deadline"),
-            Self::Refused(code, detail) => write!(f, "refused: {code:?} ({detail})"),
-            Self::Unexpected => f.write_str("unexpected or malformed reply"),
-        }
-    }
 }
 
 impl FirmwareAgent {

@@ -7,7 +7,6 @@
 //! live under `<root>/cavmem-<pid>/`; dropping the node kills their processes and removes
 //! them, and [`clean_stale`] removes what a crashed run left behind.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -61,21 +60,14 @@ pub enum CgroupVersion {
 }
 
 /// A failure of the cgroup backend, with the file it concerns.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
 pub struct CgroupError {
     /// The file or directory.
     pub path: PathBuf,
     /// What went wrong.
     pub reason: String,
 }
-
-impl fmt::Display for CgroupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.reason)
-    }
-}
-
-impl std::error::Error for CgroupError {}
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
     move |e| CgroupError {

@@ -3,32 +3,21 @@
 //! allocations the Bid Analyzer decided, lets a step of time pass and reads what the node
 //! measured.
 
-use std::fmt;
-
 use crate::sim::{Node, SimError, VmReading};
 
 /// Why a node refused an operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
     /// The allocations do not fit the node or do not match its VMs.
+    #[error("rejected allocations: {0}")]
     BadAllocations(String),
     /// The real node failed (a cgroup file, a workload process); the text names what.
+    #[error("{0}")]
     Backend(String),
     /// The run was interrupted (Ctrl-C or a termination signal).
+    #[error("interrupted")]
     Interrupted,
 }
-
-impl fmt::Display for NodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BadAllocations(why) => write!(f, "rejected allocations: {why}"),
-            Self::Backend(why) => f.write_str(why),
-            Self::Interrupted => f.write_str("interrupted"),
-        }
-    }
-}
-
-impl std::error::Error for NodeError {}
 
 impl From<SimError> for NodeError {
     fn from(e: SimError) -> Self {

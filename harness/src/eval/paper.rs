@@ -131,12 +131,14 @@ pub struct CellFile {
 }
 
 /// Errors of the grid.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PaperError {
     /// Writing results failed.
-    Output(OutputError),
+    #[error("writing results: {0}")]
+    Output(#[source] OutputError),
     /// The output directory holds finished results of another protocol, which this run
     /// would replace (allowed with `replace`).
+    #[error("{}: {what}; choose another --out, or pass --replace to overwrite", dir.display())]
     Foreign {
         /// The directory.
         dir: PathBuf,
@@ -144,6 +146,7 @@ pub enum PaperError {
         what: String,
     },
     /// A run failed.
+    #[error("run {cell}: {reason}")]
     Run {
         /// The cell.
         cell: String,
@@ -151,22 +154,6 @@ pub enum PaperError {
         reason: String,
     },
 }
-
-impl std::fmt::Display for PaperError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Output(e) => write!(f, "writing results: {e}"),
-            Self::Foreign { dir, what } => write!(
-                f,
-                "{}: {what}; choose another --out, or pass --replace to overwrite",
-                dir.display()
-            ),
-            Self::Run { cell, reason } => write!(f, "run {cell}: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for PaperError {}
 
 impl From<OutputError> for PaperError {
     fn from(e: OutputError) -> Self {

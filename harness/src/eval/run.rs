@@ -1,7 +1,6 @@
 //! One run: a policy on a scenario, one agent per VM, for a number of episodes (the
 //! paper's loop: observe → act → Bid Analyzer → node step → reward → record → learn).
 
-use std::fmt;
 use std::time::Instant;
 
 use cavmem_core::agent::{AgentTransition, PolicyError, PolicyKind};
@@ -102,33 +101,24 @@ pub struct RunResult {
 }
 
 /// Why a run stopped.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The MDP rejected the node's measurements.
+    #[error("observation: {0}")]
     Observe(ObserveError),
     /// The Bid Analyzer refused the node.
+    #[error("bid analyzer: {0}")]
     Bid(BidError),
     /// The node refused the allocations or failed to measure a step.
-    Node(NodeError),
+    #[error("node: {0}")]
+    Node(#[source] NodeError),
     /// A policy refused its input.
+    #[error("policy: {0}")]
     Policy(PolicyError),
     /// Agents could not be set up (e.g. a firmware process).
+    #[error("agents: {0}")]
     Agents(String),
 }
-
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Observe(e) => write!(f, "observation: {e}"),
-            Self::Bid(e) => write!(f, "bid analyzer: {e}"),
-            Self::Node(e) => write!(f, "node: {e}"),
-            Self::Policy(e) => write!(f, "policy: {e}"),
-            Self::Agents(e) => write!(f, "agents: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for RunError {}
 
 /// Runs `f` in a pool of one thread (with a 64 MiB stack, room for agents built by value),
 /// so that the run loop's learning steps run in turn: for figures that promise one thread.

@@ -1,8 +1,6 @@
 //! The simulated node: capacity, VMs and their allocations, and what a real node would
 //! measure each step (allocations, major-fault rates, free memory).
 
-use std::fmt;
-
 use cavmem_core::rng::Rng;
 
 use super::vm::SimVm;
@@ -24,21 +22,12 @@ pub struct VmReading {
 }
 
 /// Errors of the simulator.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
     /// The new allocations do not fit the node or do not match its VMs.
+    #[error("rejected allocations: {0}")]
     BadAllocations(String),
 }
-
-impl fmt::Display for SimError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BadAllocations(why) => write!(f, "rejected allocations: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for SimError {}
 
 /// A node hosting the VMs of a scenario.
 #[derive(Clone, Debug)]

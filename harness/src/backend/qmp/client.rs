@@ -7,7 +7,6 @@
 //! [`QmpErrorKind`], with the peer's name in the message.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
@@ -21,17 +20,22 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_QUEUED_EVENTS: usize = 1024;
 
 /// What went wrong talking to a QMP peer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum QmpErrorKind {
     /// Could not connect or write.
+    #[error("{0}")]
     Io(String),
     /// The peer closed the connection.
+    #[error("the peer closed the connection")]
     Disconnected,
     /// No reply in time.
+    #[error("no reply in time")]
     Timeout,
     /// A line that is not a JSON object, too long, or not the message expected.
+    #[error("protocol error: {0}")]
     Protocol(String),
     /// QEMU refused the command: its error class and description.
+    #[error("QEMU refused: {class}: {desc}")]
     Command {
         /// E.g. `GenericError`, `CommandNotFound`, `DeviceNotActive`.
         class: String,
@@ -41,7 +45,8 @@ pub enum QmpErrorKind {
 }
 
 /// A QMP failure: the peer, what it was doing, and what went wrong.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("QMP {peer} ({during}): {kind}")]
 pub struct QmpError {
     /// The peer (its socket path).
     pub peer: String,
@@ -50,21 +55,6 @@ pub struct QmpError {
     /// What went wrong.
     pub kind: QmpErrorKind,
 }
-
-impl fmt::Display for QmpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "QMP {} ({}): ", self.peer, self.during)?;
-        match &self.kind {
-            QmpErrorKind::Io(e) => write!(f, "{e}"),
-            QmpErrorKind::Disconnected => f.write_str("the peer closed the connection"),
-            QmpErrorKind::Timeout => f.write_str("no reply in time"),
-            QmpErrorKind::Protocol(e) => write!(f, "protocol error: {e}"),
-            QmpErrorKind::Command { class, desc } => write!(f, "QEMU refused: {class}: {desc}"),
-        }
-    }
-}
-
-impl std::error::Error for QmpError {}
 
 /// An asynchronous event from QEMU.
 #[derive(Clone, Debug, PartialEq)]
