@@ -3,12 +3,35 @@
 //! A value without a unit, or with a unit of the wrong kind, is an error that says which
 //! units are accepted.
 
+/// Why a quantity was refused; the message quotes the text and names the accepted units.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityError {
+    /// No unit after the number.
+    #[error("{0:?} has no unit (write it like \"384 MiB\" or \"100 us\")")]
+    NoUnit(String),
+    /// A unit that is not a memory size.
+    #[error("unknown memory unit {0:?} (use B, KiB, MiB, GiB, TiB, kB, MB or GB)")]
+    NotMemory(String),
+    /// A unit that is not a duration.
+    #[error("unknown time unit {0:?} (use ns, us, ms, s or min)")]
+    NotTime(String),
+    /// No number first.
+    #[error("{0:?} does not start with a number")]
+    NoNumber(String),
+    /// A negative, infinite or NaN number.
+    #[error("{0:?} must be a finite, non-negative number")]
+    NotFinite(String),
+    /// More bytes than 9·10¹⁸.
+    #[error("{0:?} is out of range")]
+    OutOfRange(String),
+}
+
 /// Parses a memory size into bytes. Units: `B`, `KiB`, `MiB`, `GiB`, `TiB` (binary) and
 /// `kB`, `MB`, `GB` (decimal).
 ///
 /// # Errors
-/// A message naming the accepted units, or why the number is not usable.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+/// [`QuantityError`]: the accepted units, or why the number is not usable.
+pub fn parse_bytes(text: &str) -> Result<u64, QuantityError> {
     let (number, unit) = split(text)?;
     let scale: f64 = match unit {
         "B" => 1.0,
@@ -19,15 +42,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "kB" => 1e3,
         "MB" => 1e6,
         "GB" => 1e9,
-        other => {
-            return Err(format!(
-                "unknown memory unit {other:?} (use B, KiB, MiB, GiB, TiB, kB, MB or GB)"
-            ));
-        }
+        other => return Err(QuantityError::NotMemory(other.to_string())),
     };
     let bytes = number * scale;
     if !(0.0..=9.0e18).contains(&bytes) {
-        return Err(format!("{text:?} is out of range"));
+        return Err(QuantityError::OutOfRange(text.to_string()));
     }
     Ok(bytes.round() as u64)
 }
@@ -35,8 +54,8 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Parses a duration into seconds. Units: `ns`, `us` (or `µs`), `ms`, `s`, `min`.
 ///
 /// # Errors
-/// A message naming the accepted units, or why the number is not usable.
-pub fn parse_seconds(text: &str) -> Result<f64, String> {
+/// [`QuantityError`]: the accepted units, or why the number is not usable.
+pub fn parse_seconds(text: &str) -> Result<f64, QuantityError> {
     let (number, unit) = split(text)?;
     let scale = match unit {
         "ns" => 1e-9,
@@ -44,13 +63,13 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
         "ms" => 1e-3,
         "s" => 1.0,
         "min" => 60.0,
-        other => return Err(format!("unknown time unit {other:?} (use ns, us, ms, s or min)")),
+        other => return Err(QuantityError::NotTime(other.to_string())),
     };
     Ok(number * scale)
 }
 
 /// Splits `"12.5 MiB"` into `(12.5, "MiB")`; the number must be finite and non-negative.
-fn split(text: &str) -> Result<(f64, &str), String> {
+fn split(text: &str) -> Result<(f64, &str), QuantityError> {
     let text = text.trim();
     let end = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e'))
@@ -58,16 +77,14 @@ fn split(text: &str) -> Result<(f64, &str), String> {
     let (number, unit) = text.split_at(end);
     let unit = unit.trim();
     if unit.is_empty() {
-        return Err(format!(
-            "{text:?} has no unit (write it like \"384 MiB\" or \"100 us\")"
-        ));
+        return Err(QuantityError::NoUnit(text.to_string()));
     }
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} does not start with a number"))?;
+        .map_err(|_| QuantityError::NoNumber(text.to_string()))?;
     if !value.is_finite() || value < 0.0 {
-        return Err(format!("{text:?} must be a finite, non-negative number"));
+        return Err(QuantityError::NotFinite(text.to_string()));
     }
     Ok((value, unit))
 }
@@ -88,10 +105,23 @@ mod tests {
 
     #[test]
     fn quantity_rejects_bad_units() {
-        assert!(parse_bytes("6").unwrap_err().contains("no unit"));
-        assert!(parse_bytes("6 s").unwrap_err().contains("unknown memory unit"));
-        assert!(parse_seconds("6 MiB").unwrap_err().contains("unknown time unit"));
-        assert!(parse_bytes("-1 MiB").is_err());
-        assert!(parse_bytes("x MiB").is_err());
+        assert_eq!(parse_bytes("6"), Err(QuantityError::NoUnit("6".into())));
+        assert!(parse_bytes("6").unwrap_err().to_string().contains("no unit"));
+        assert_eq!(parse_bytes("6 s"), Err(QuantityError::NotMemory("s".into())));
+        assert!(
+            parse_seconds("6 MiB")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown time unit \"MiB\"")
+        );
+        assert_eq!(
+            parse_bytes("-1 MiB"),
+            Err(QuantityError::NotFinite("-1 MiB".into()))
+        );
+        assert_eq!(parse_bytes("x MiB"), Err(QuantityError::NoNumber("x MiB".into())));
+        assert_eq!(
+            parse_bytes("1e30 GiB"),
+            Err(QuantityError::OutOfRange("1e30 GiB".into()))
+        );
     }
 }

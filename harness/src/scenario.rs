@@ -258,18 +258,18 @@ impl Scenario {
             err(&key, e.message().to_string())
         })?;
         let bytes = |key: &str, value: &Option<String>, default: u64| -> Result<u64, ScenarioError> {
-            value
-                .as_deref()
-                .map_or(Ok(default), |v| parse_bytes(v).map_err(|r| err(key, r)))
+            value.as_deref().map_or(Ok(default), |v| {
+                parse_bytes(v).map_err(|r| err(key, r.to_string()))
+            })
         };
         let seconds = |key: &str, value: &Option<String>, default: f64| -> Result<f64, ScenarioError> {
-            value
-                .as_deref()
-                .map_or(Ok(default), |v| parse_seconds(v).map_err(|r| err(key, r)))
+            value.as_deref().map_or(Ok(default), |v| {
+                parse_seconds(v).map_err(|r| err(key, r.to_string()))
+            })
         };
         let n = &raw.node;
         let node = NodeSpec {
-            capacity_bytes: parse_bytes(&n.capacity).map_err(|r| err("node.capacity", r))?,
+            capacity_bytes: parse_bytes(&n.capacity).map_err(|r| err("node.capacity", r.to_string()))?,
             floor_bytes: bytes("node.floor", &n.floor, DEFAULT_FLOOR_BYTES)?,
             granularity_bytes: bytes("node.granularity", &n.granularity, DEFAULT_GRANULARITY_BYTES)?,
             initial_allocation_bytes: bytes(

@@ -322,7 +322,7 @@ fn live_qmp(
 /// # Errors
 /// The parser's message.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = crate::quantity::parse_seconds(text)?;
+    let s = crate::quantity::parse_seconds(text).map_err(|e| e.to_string())?;
     if !(0.0..=86_400.0).contains(&s) {
         return Err(format!("{text:?} is not within a day"));
     }
