@@ -18,7 +18,7 @@ use cavmem_core::rng::Rng;
 use cavmem_core::units::{GIB, MIB};
 use serde::Serialize;
 
-use crate::agents::{AgentsAt, Hyperparams, REPLAY_CAPACITY};
+use crate::agents::{AgentsAt, REPLAY_CAPACITY};
 use crate::eval::formulation::FormulationName;
 use crate::eval::paper::{GridProgress, Protocol, run_grid, shipped_scenarios};
 use crate::eval::run::{RunSpec, run};
@@ -233,7 +233,7 @@ fn env_steps() -> Figure {
         formulation: FormulationName::Raw,
         episodes,
         seed: 0,
-        hyper: Hyperparams::for_run(100_000),
+        hyper: crate::agents::hyperparams_for_run(100_000),
         learn: true,
         agents_at: crate::agents::AgentsAt::Inprocess,
     };

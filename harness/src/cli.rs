@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use cavmem_core::agent::PolicyKind;
 use clap::{Parser, Subcommand};
 
-use crate::agents::Hyperparams;
 use crate::agents::{AgentsAt, SimAgent};
 use crate::eval::formulation::FormulationName;
 use crate::eval::paper::{
@@ -601,7 +600,7 @@ fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec,
         formulation: args.core.formulation,
         episodes: args.episodes,
         seed: args.core.seed,
-        hyper: Hyperparams::for_run(total),
+        hyper: crate::agents::hyperparams_for_run(total),
         learn,
         agents_at,
     })

@@ -11,7 +11,6 @@ use cavmem_core::rng::Rng;
 use serde::Serialize;
 
 use crate::agents::AgentsAt;
-use crate::agents::Hyperparams;
 use crate::eval::formulation::FormulationName;
 use crate::eval::run::{RunError, RunSpec, make_agents, on_one_thread, run_agents};
 use crate::scenario::{Scenario, ScenarioError};
@@ -104,7 +103,7 @@ pub fn measure(
             formulation: FormulationName::Raw,
             episodes: 1 + episodes,
             seed: 0,
-            hyper: Hyperparams::for_run(u64::from(1 + episodes) * steps),
+            hyper: crate::agents::hyperparams_for_run(u64::from(1 + episodes) * steps),
             learn: true,
             agents_at: AgentsAt::Inprocess,
         };

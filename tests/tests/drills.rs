@@ -14,7 +14,6 @@ use std::process::Command;
 
 use cavmem_core::agent::PolicyKind;
 use cavmem_harness::agents::AgentsAt;
-use cavmem_harness::agents::Hyperparams;
 use cavmem_harness::cli::paper;
 use cavmem_harness::eval::formulation::FormulationName;
 use cavmem_harness::eval::paper::shipped_scenarios;
@@ -176,7 +175,7 @@ fn determinism_debug_release_and_in_process_runs_are_identical() {
             formulation: FormulationName::Raw,
             episodes,
             seed,
-            hyper: Hyperparams::for_run(u64::from(episodes) * 100),
+            hyper: cavmem_harness::agents::hyperparams_for_run(u64::from(episodes) * 100),
             learn: true,
             agents_at: AgentsAt::Inprocess,
         };

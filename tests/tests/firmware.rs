@@ -12,7 +12,6 @@ use std::process::Command;
 
 use cavmem_core::agent::PolicyKind;
 use cavmem_harness::agents::AgentsAt;
-use cavmem_harness::agents::Hyperparams;
 use cavmem_harness::eval::formulation::FormulationName;
 use cavmem_harness::eval::paper::shipped_scenarios;
 use cavmem_harness::eval::run::{RunResult, RunSpec, firmware_agents, make_agents, run_agents};
@@ -47,7 +46,7 @@ fn short_spec(index: usize, policy: PolicyKind, episodes: u32, seed: u64) -> Run
         formulation: FormulationName::Raw,
         episodes,
         seed,
-        hyper: Hyperparams::for_run(u64::from(episodes) * 100),
+        hyper: cavmem_harness::agents::hyperparams_for_run(u64::from(episodes) * 100),
         learn: true,
         agents_at: AgentsAt::Inprocess,
     }

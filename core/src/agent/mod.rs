@@ -7,7 +7,11 @@
 //! once in [`common`] (target networks with Adam and soft updates, the ε-greedy
 //! explorer, statistics); each agent file holds only what differs.
 //!
-//! [`AnyPolicy`] dispatches over the four without a heap.
+//! [`PolicyKind`] is the registry of policies: each one's name, its byte on the wire and in
+//! the C ABI, and (with [`PolicyParams`]) its constructor, [`AnyPolicy::new`]. [`AnyPolicy`]
+//! dispatches over the four without a heap; [`PolicySlots`] sets one up in place, for static
+//! or caller-provided memory. Adding a policy adds a variant to each and an arm to their
+//! matches, which the compiler lists.
 
 pub mod common;
 #[cfg(feature = "learn")]
@@ -19,6 +23,8 @@ pub mod frozen;
 #[cfg(feature = "learn")]
 pub mod ql;
 pub mod shapes;
+#[cfg(feature = "learn")]
+pub mod slots;
 
 pub use common::{Decision, Fallback, LearnOutcome, PolicyError, PolicyStats};
 #[cfg(feature = "learn")]
@@ -29,6 +35,8 @@ pub use equal_split::{EqualSplit, EqualSplitParams};
 pub use frozen::{FrozenActor, FrozenQNetwork, FrozenQTable};
 #[cfg(feature = "learn")]
 pub use ql::{QLearning, QlParams};
+#[cfg(feature = "learn")]
+pub use slots::PolicySlots;
 
 use crate::mdp::Observation;
 #[cfg(feature = "learn")]
@@ -195,6 +203,63 @@ impl PolicyKind {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
+
+    /// The policy's byte in the wire protocol's Configure and Hello (docs/protocol.md) and
+    /// its `CavmemPolicy` value in the C ABI: its place in [`PolicyKind::ALL`].
+    ///
+    /// ```
+    /// use cavmem_core::agent::PolicyKind;
+    /// assert_eq!(PolicyKind::QLearning.code(), 2);
+    /// assert_eq!(PolicyKind::from_code(2), Some(PolicyKind::QLearning));
+    /// ```
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Ddpg => 0,
+            Self::Dqn => 1,
+            Self::QLearning => 2,
+            Self::EqualSplit => 3,
+        }
+    }
+
+    /// The policy with byte `code`, if any.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+/// The parameters of every policy: [`AnyPolicy::new`] and [`PolicySlots::configure`] take
+/// the chosen one's (the equal split needs only the VM count).
+#[cfg(feature = "learn")]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PolicyParams {
+    /// DDPG.
+    pub ddpg: DdpgParams,
+    /// DQN.
+    pub dqn: DqnParams,
+    /// Q-learning.
+    pub ql: QlParams,
+}
+
+#[cfg(feature = "learn")]
+impl PolicyParams {
+    /// The paper's parameters with the exploration schedule `epsilon` for every learner
+    /// (what a wire Configure or a C `CavmemConfig` asks for).
+    pub fn with_epsilon(epsilon: crate::noise::EpsilonSchedule) -> Self {
+        Self {
+            ddpg: DdpgParams {
+                epsilon,
+                ..DdpgParams::default()
+            },
+            dqn: DqnParams {
+                epsilon,
+                ..DqnParams::default()
+            },
+            ql: QlParams {
+                epsilon,
+                ..QlParams::default()
+            },
+        }
+    }
 }
 
 /// Any of the four policies, with replay capacity `R` and training chunks of `C` rows
@@ -218,6 +283,20 @@ pub enum AnyPolicy<const R: usize, const C: usize = { ddpg::CHUNK }> {
 
 #[cfg(feature = "learn")]
 impl<const R: usize, const C: usize> AnyPolicy<R, C> {
+    /// A fresh policy of `kind` with its parameters from `params`, seeded with `seed`; the
+    /// equal split divides among `vm_count` VMs (at least 1). Built by value: box it, or
+    /// use [`PolicySlots`] to set one up in place.
+    pub fn new(kind: PolicyKind, params: &PolicyParams, seed: u64, vm_count: u32) -> Self {
+        match kind {
+            PolicyKind::Ddpg => Self::Ddpg(Ddpg::new(params.ddpg, seed)),
+            PolicyKind::Dqn => Self::Dqn(Dqn::new(params.dqn, seed)),
+            PolicyKind::QLearning => Self::QLearning(QLearning::new(params.ql, seed)),
+            PolicyKind::EqualSplit => Self::EqualSplit(EqualSplit::new(EqualSplitParams {
+                vm_count: vm_count.max(1),
+            })),
+        }
+    }
+
     /// Which policy this is.
     pub fn kind(&self) -> PolicyKind {
         match self {
@@ -261,6 +340,16 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::QLearning(p) => p,
             Self::EqualSplit(p) => p,
         }
+    }
+}
+
+#[cfg(feature = "learn")]
+impl<const R: usize, const C: usize> SnapshotPolicy for AnyPolicy<R, C> {
+    fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        AnyPolicy::save_snapshot(self, out)
+    }
+    fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        AnyPolicy::load_snapshot(self, bytes)
     }
 }
 

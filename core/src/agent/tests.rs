@@ -385,3 +385,52 @@ fn agent_transition_random_is_valid_and_seeded() {
     assert!(first.iter().all(|t| *t == AgentTransition::random(&mut again)));
     assert_ne!(first[0], first[1]);
 }
+
+/// The registry: every policy's code is its place in `ALL`, names and codes parse back, and
+/// an unknown code or name is refused.
+#[test]
+fn policy_kind_codes_and_names_round_trip() {
+    for (i, kind) in PolicyKind::ALL.into_iter().enumerate() {
+        assert_eq!(usize::from(kind.code()), i);
+        assert_eq!(PolicyKind::from_code(kind.code()), Some(kind));
+        assert_eq!(PolicyKind::from_name(kind.name()), Some(kind));
+    }
+    assert_eq!(PolicyKind::from_code(PolicyKind::ALL.len() as u8), None);
+    assert_eq!(PolicyKind::from_name("td3"), None);
+}
+
+/// A policy set up in place ([`PolicySlots::configure`]) is the one [`AnyPolicy::new`]
+/// builds: the same snapshot bytes after the same training.
+#[test]
+fn policy_slots_configure_what_any_policy_new_builds() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            let params = PolicyParams::with_epsilon(short_schedule(20, 20));
+            let mut rng = Rng::seed_from_u64(5);
+            let transitions: Vec<AgentTransition> =
+                (0..80).map(|_| AgentTransition::random(&mut rng)).collect();
+            let mut slots = Box::new(PolicySlots::<256>::new());
+            assert!(slots.active().is_none());
+            for kind in PolicyKind::ALL {
+                let mut built = Box::new(AnyPolicy::<256>::new(kind, &params, 7, 3));
+                slots.configure(kind, &params, 7, 3);
+                assert_eq!(slots.kind(), Some(kind));
+                let in_place = slots.active().unwrap();
+                for t in &transitions {
+                    let (a, b) = (built.act(&t.state).unwrap(), in_place.act(&t.state).unwrap());
+                    assert_eq!(a.bid.to_bits(), b.bid.to_bits(), "{kind:?}");
+                    built.record(t).unwrap();
+                    in_place.record(t).unwrap();
+                    let _ = (built.learn().unwrap(), in_place.learn().unwrap());
+                }
+                let (mut x, mut y) = (std::vec![0u8; 2 << 20], std::vec![0u8; 2 << 20]);
+                let n = SnapshotPolicy::save_snapshot(&*built, &mut x).unwrap();
+                let m = in_place.save_snapshot(&mut y).unwrap();
+                assert_eq!(x[..n], y[..m], "{kind:?}");
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -7,8 +7,7 @@
 
 use crate::agent::common::Fallback;
 use crate::agent::{
-    AgentTransition, AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, LearnOutcome,
-    PolicyError, QLearning, QlParams, SnapshotPolicy,
+    AgentTransition, AnyPolicy, LearnOutcome, PolicyError, PolicyKind, PolicyParams, PolicySlots,
 };
 use crate::mdp::Observation;
 use crate::noise::EpsilonSchedule;
@@ -19,16 +18,12 @@ use super::message::{Configure, ErrorCode, Message, SNAPSHOT_CHUNK};
 
 /// One agent behind the wire protocol.
 ///
-/// The four policies sit side by side and Configure resets the chosen one in place, so a
-/// server can be a zero-initialized `static` and setting up an agent needs no stack copy of it.
+/// The policies sit side by side ([`PolicySlots`]) and Configure resets the chosen one in
+/// place, so a server can be a zero-initialized `static` and setting up an agent needs no
+/// stack copy of it.
 #[derive(Debug)]
 pub struct AgentServer<const R: usize, const S: usize> {
-    ddpg: Ddpg<R>,
-    dqn: Dqn<R>,
-    ql: QLearning,
-    split: EqualSplit,
-    /// 0: not configured; else 1 + the policy byte of the Configure.
-    active: u8,
+    slots: PolicySlots<R>,
     staging: [u8; S],
     staged: usize,
 }
@@ -66,52 +61,24 @@ fn schedule(c: &Configure) -> EpsilonSchedule {
     }
 }
 
-/// The policy a [`Configure`] asks for, with the paper's hyperparameters and its ε schedule
-/// (the harness's `Hyperparams::for_run` sends the same values).
+/// The policy a [`Configure`] asks for ([`AnyPolicy::new`] with the paper's parameters and
+/// the Configure's ε schedule; the harness's `Hyperparams` send the same values); `None`
+/// for an unknown policy byte.
 pub fn configured_policy<const R: usize>(c: &Configure) -> Option<AnyPolicy<R>> {
-    let epsilon = EpsilonSchedule {
-        explore_steps: c.explore_steps,
-        anneal_steps: c.anneal_steps.max(1),
-        ..EpsilonSchedule::default()
-    };
-    Some(match c.policy {
-        0 => AnyPolicy::Ddpg(Ddpg::new(
-            DdpgParams {
-                epsilon,
-                ..DdpgParams::default()
-            },
-            c.seed,
-        )),
-        1 => AnyPolicy::Dqn(Dqn::new(
-            DqnParams {
-                epsilon,
-                ..DqnParams::default()
-            },
-            c.seed,
-        )),
-        2 => AnyPolicy::QLearning(QLearning::new(
-            QlParams {
-                epsilon,
-                ..QlParams::default()
-            },
-            c.seed,
-        )),
-        3 => AnyPolicy::EqualSplit(EqualSplit::new(EqualSplitParams {
-            vm_count: c.vm_count.max(1),
-        })),
-        _ => return None,
-    })
+    let kind = PolicyKind::from_code(c.policy)?;
+    Some(AnyPolicy::new(
+        kind,
+        &PolicyParams::with_epsilon(schedule(c)),
+        c.seed,
+        c.vm_count,
+    ))
 }
 
 impl<const R: usize, const S: usize> AgentServer<R, S> {
     /// A server with no agent yet (`const`, for `static` placement).
     pub const fn new() -> Self {
         Self {
-            ddpg: Ddpg::zeroed(),
-            dqn: Dqn::zeroed(),
-            ql: QLearning::zeroed(),
-            split: EqualSplit::new(EqualSplitParams { vm_count: 0 }),
-            active: 0,
+            slots: PolicySlots::new(),
             staging: [0; S],
             staged: 0,
         }
@@ -120,38 +87,12 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
     /// Sets up the policy a [`Configure`] asks for, in place; the BadConfig detail (1 unknown
     /// policy, 2 VM count outside `1..=MAX_VM_COUNT`) when it is refused, with nothing changed.
     fn configure(&mut self, c: &Configure) -> Result<(), u8> {
-        if c.policy > 3 {
-            return Err(1);
-        }
+        let kind = PolicyKind::from_code(c.policy).ok_or(1_u8)?;
         if !crate::agent::equal_split::valid_vm_count(c.vm_count) {
             return Err(2);
         }
-        let epsilon = schedule(c);
-        match c.policy {
-            0 => self.ddpg.reset(
-                DdpgParams {
-                    epsilon,
-                    ..DdpgParams::default()
-                },
-                c.seed,
-            ),
-            1 => self.dqn.reset(
-                DqnParams {
-                    epsilon,
-                    ..DqnParams::default()
-                },
-                c.seed,
-            ),
-            2 => self.ql.reset(
-                QlParams {
-                    epsilon,
-                    ..QlParams::default()
-                },
-                c.seed,
-            ),
-            _ => self.split = EqualSplit::new(EqualSplitParams { vm_count: c.vm_count }),
-        }
-        self.active = c.policy + 1;
+        let params = PolicyParams::with_epsilon(schedule(c));
+        self.slots.configure(kind, &params, c.seed, c.vm_count);
         Ok(())
     }
 
@@ -186,20 +127,12 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
             };
         }
         let Self {
-            ddpg,
-            dqn,
-            ql,
-            split,
-            active,
+            slots,
             staging,
             staged,
         } = self;
-        let agent: &mut dyn SnapshotPolicy = match *active {
-            1 => ddpg,
-            2 => dqn,
-            3 => ql,
-            4 => split,
-            _ => return error(ErrorCode::NotConfigured, msg.type_byte()),
+        let Some(agent) = slots.active() else {
+            return error(ErrorCode::NotConfigured, msg.type_byte());
         };
         match msg {
             Message::Act { obs } => {

@@ -16,8 +16,8 @@ extern crate std;
 use core::mem::{align_of, size_of};
 
 use cavmem_core::agent::{
-    AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, LearnOutcome, QLearning,
-    QlParams, SnapshotPolicy,
+    AgentTransition, Ddpg, Dqn, EqualSplit, EqualSplitParams, LearnOutcome, PolicyKind, PolicyParams,
+    QLearning, SnapshotPolicy,
 };
 use cavmem_core::bid::{BidConfig, ShareRule, VmGrant, analyze};
 use cavmem_core::mdp::Observation;
@@ -60,6 +60,19 @@ pub enum CavmemPolicy {
     QLearning = 2,
     /// Static equal split.
     EqualSplit = 3,
+}
+
+// The C values are the core's policy codes (`PolicyKind::code`, also the wire's policy byte).
+const _: () = assert!(
+    CavmemPolicy::Ddpg as u8 == PolicyKind::Ddpg.code()
+        && CavmemPolicy::Dqn as u8 == PolicyKind::Dqn.code()
+        && CavmemPolicy::QLearning as u8 == PolicyKind::QLearning.code()
+        && CavmemPolicy::EqualSplit as u8 == PolicyKind::EqualSplit.code()
+);
+
+/// The policy a `CavmemPolicy` value names, if any.
+fn kind_of(policy: u32) -> Option<PolicyKind> {
+    u8::try_from(policy).ok().and_then(PolicyKind::from_code)
 }
 
 /// The largest VM count a configuration may give (the core's `MAX_VM_COUNT`; a literal so
@@ -135,13 +148,13 @@ type DdpgAgent = Ddpg<CAVMEM_REPLAY_CAPACITY>;
 /// cbindgen:ignore
 type DqnAgent = Dqn<CAVMEM_REPLAY_CAPACITY>;
 
-const fn slot_size(policy: u32) -> usize {
-    match policy {
-        0 => size_of::<Slot<DdpgAgent>>(),
-        1 => size_of::<Slot<DqnAgent>>(),
-        2 => size_of::<Slot<QLearning>>(),
-        3 => size_of::<Slot<EqualSplit>>(),
-        _ => 0,
+fn slot_size(policy: u32) -> usize {
+    match kind_of(policy) {
+        Some(PolicyKind::Ddpg) => size_of::<Slot<DdpgAgent>>(),
+        Some(PolicyKind::Dqn) => size_of::<Slot<DqnAgent>>(),
+        Some(PolicyKind::QLearning) => size_of::<Slot<QLearning>>(),
+        Some(PolicyKind::EqualSplit) => size_of::<Slot<EqualSplit>>(),
+        None => 0,
     }
 }
 
@@ -204,14 +217,17 @@ pub unsafe extern "C" fn cavmem_agent_init(
     }
     // SAFETY: non-null, and the caller guarantees it points to a config.
     let c = unsafe { &*config };
-    let size = slot_size(c.policy);
-    if size == 0 || !cavmem_core::agent::equal_split::valid_vm_count(c.vm_count) {
+    let (Some(kind), size) = (kind_of(c.policy), slot_size(c.policy)) else {
+        return CavmemStatus::BadConfig;
+    };
+    if !cavmem_core::agent::equal_split::valid_vm_count(c.vm_count) {
         return CavmemStatus::BadConfig;
     }
     if len < size || !(mem as usize).is_multiple_of(ALIGN) {
         return CavmemStatus::BadBuffer;
     }
-    let eps = schedule(c);
+    let params = PolicyParams::with_epsilon(schedule(c));
+    let code = u32::from(kind.code());
     // SAFETY: `mem` is large enough and aligned for the slot (checked above) and exclusively
     // ours. The slot is zero-filled first: all-zero bytes are a valid value of every slot
     // type (each agent's `zeroed()`: numbers, arrays of numbers, `false`, and enums and
@@ -221,47 +237,14 @@ pub unsafe extern "C" fn cavmem_agent_init(
     // agent in the library.
     unsafe {
         core::ptr::write_bytes(mem, 0, size);
-        match c.policy {
-            0 => {
-                let p = mem.cast::<Slot<DdpgAgent>>();
-                (*p).policy = 0;
-                (*p).agent.reset(
-                    DdpgParams {
-                        epsilon: eps,
-                        ..DdpgParams::default()
-                    },
-                    c.seed,
-                );
-            }
-            1 => {
-                let p = mem.cast::<Slot<DqnAgent>>();
-                (*p).policy = 1;
-                (*p).agent.reset(
-                    DqnParams {
-                        epsilon: eps,
-                        ..DqnParams::default()
-                    },
-                    c.seed,
-                );
-            }
-            2 => {
-                let p = mem.cast::<Slot<QLearning>>();
-                (*p).policy = 2;
-                (*p).agent.reset(
-                    QlParams {
-                        epsilon: eps,
-                        ..QlParams::default()
-                    },
-                    c.seed,
-                );
-            }
-            _ => {
-                let p = mem.cast::<Slot<EqualSplit>>();
-                p.write(Slot {
-                    magic: 0,
-                    policy: 3,
-                    agent: EqualSplit::new(EqualSplitParams { vm_count: c.vm_count }),
-                });
+        mem.add(8).cast::<u32>().write(code);
+        match kind {
+            PolicyKind::Ddpg => (*mem.cast::<Slot<DdpgAgent>>()).agent.reset(params.ddpg, c.seed),
+            PolicyKind::Dqn => (*mem.cast::<Slot<DqnAgent>>()).agent.reset(params.dqn, c.seed),
+            PolicyKind::QLearning => (*mem.cast::<Slot<QLearning>>()).agent.reset(params.ql, c.seed),
+            PolicyKind::EqualSplit => {
+                (*mem.cast::<Slot<EqualSplit>>()).agent =
+                    EqualSplit::new(EqualSplitParams { vm_count: c.vm_count });
             }
         }
         // Written last: the slot is valid only once everything above is.
@@ -288,12 +271,12 @@ unsafe fn agent<'a>(mem: *mut u8) -> Result<&'a mut dyn SnapshotPolicy, CavmemSt
     }
     // SAFETY: the magic says cavmem_agent_init wrote a slot of this policy here.
     unsafe {
-        Ok(match policy {
-            0 => &mut (*mem.cast::<Slot<DdpgAgent>>()).agent,
-            1 => &mut (*mem.cast::<Slot<DqnAgent>>()).agent,
-            2 => &mut (*mem.cast::<Slot<QLearning>>()).agent,
-            3 => &mut (*mem.cast::<Slot<EqualSplit>>()).agent,
-            _ => return Err(CavmemStatus::NotInitialized),
+        Ok(match kind_of(policy) {
+            Some(PolicyKind::Ddpg) => &mut (*mem.cast::<Slot<DdpgAgent>>()).agent,
+            Some(PolicyKind::Dqn) => &mut (*mem.cast::<Slot<DqnAgent>>()).agent,
+            Some(PolicyKind::QLearning) => &mut (*mem.cast::<Slot<QLearning>>()).agent,
+            Some(PolicyKind::EqualSplit) => &mut (*mem.cast::<Slot<EqualSplit>>()).agent,
+            None => return Err(CavmemStatus::NotInitialized),
         })
     }
 }

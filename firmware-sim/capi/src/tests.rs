@@ -7,6 +7,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::*;
+use cavmem_core::agent::DdpgParams;
 use cavmem_core::agent::Policy;
 
 /// Agent memory for `policy`, aligned, with `extra` spare bytes.

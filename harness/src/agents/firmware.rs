@@ -122,14 +122,8 @@ impl FirmwareAgent {
             failed: false,
             local: PolicyStats::default(),
         };
-        let policy_byte = match policy {
-            PolicyKind::Ddpg => 0,
-            PolicyKind::Dqn => 1,
-            PolicyKind::QLearning => 2,
-            PolicyKind::EqualSplit => 3,
-        };
         let configure = Message::Configure(Configure {
-            policy: policy_byte,
+            policy: policy.code(),
             seed,
             vm_count,
             explore_steps,

@@ -6,10 +6,7 @@
 pub mod firmware;
 
 use cavmem_core::agent::ddpg::BATCH;
-use cavmem_core::agent::{
-    AnyPolicy, Ddpg, DdpgParams, Dqn, DqnParams, EqualSplit, EqualSplitParams, Policy, PolicyKind, QLearning,
-    QlParams,
-};
+use cavmem_core::agent::{AnyPolicy, Policy, PolicyKind, PolicyParams, SnapshotPolicy};
 use cavmem_core::noise::EpsilonSchedule;
 use cavmem_core::snapshot::SnapshotError;
 
@@ -21,42 +18,19 @@ pub const REPLAY_CAPACITY: usize = 16_384;
 /// (`C = BATCH`; the firmware trains in chunks of 8 rows, with the same bits).
 pub type HarnessPolicy = AnyPolicy<REPLAY_CAPACITY, BATCH>;
 
-/// Hyperparameters of every policy (paper defaults; the ε schedule is scaled to the run).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Hyperparams {
-    /// DDPG.
-    pub ddpg: DdpgParams,
-    /// DQN.
-    pub dqn: DqnParams,
-    /// Q-learning.
-    pub ql: QlParams,
-}
+/// Hyperparameters of every policy: the core's [`PolicyParams`] (paper defaults; the ε
+/// schedule is scaled to the run by [`hyperparams_for_run`]).
+pub type Hyperparams = PolicyParams;
 
-impl Hyperparams {
-    /// The paper's values, with the ε schedule laid over `total_steps` agent steps as the
-    /// paper lays it over 1000 episodes: ε = 1 for the first 20% (200 of 1000 episodes),
-    /// annealed over the next 30%.
-    pub fn for_run(total_steps: u64) -> Self {
-        let epsilon = EpsilonSchedule {
-            explore_steps: total_steps / 5,
-            anneal_steps: (total_steps * 3 / 10).max(1),
-            ..EpsilonSchedule::default()
-        };
-        Self {
-            ddpg: DdpgParams {
-                epsilon,
-                ..DdpgParams::default()
-            },
-            dqn: DqnParams {
-                epsilon,
-                ..DqnParams::default()
-            },
-            ql: QlParams {
-                epsilon,
-                ..QlParams::default()
-            },
-        }
-    }
+/// The paper's values, with the ε schedule laid over `total_steps` agent steps as the
+/// paper lays it over 1000 episodes: ε = 1 for the first 20% (200 of 1000 episodes),
+/// annealed over the next 30%.
+pub fn hyperparams_for_run(total_steps: u64) -> Hyperparams {
+    PolicyParams::with_epsilon(EpsilonSchedule {
+        explore_steps: total_steps / 5,
+        anneal_steps: (total_steps * 3 / 10).max(1),
+        ..EpsilonSchedule::default()
+    })
 }
 
 /// A seed for one purpose of one run, so streams do not overlap (SplitMix64 of the parts).
@@ -76,17 +50,12 @@ pub fn make_policy(
     vm_count: usize,
 ) -> Box<HarnessPolicy> {
     let agent_seed = derive_seed(seed, 1000 + vm as u64);
-    Box::new(match kind {
-        PolicyKind::Ddpg => AnyPolicy::Ddpg(Ddpg::new(hyper.ddpg, agent_seed)),
-        PolicyKind::Dqn => AnyPolicy::Dqn(Dqn::new(hyper.dqn, agent_seed)),
-        PolicyKind::QLearning => AnyPolicy::QLearning(QLearning::new(hyper.ql, agent_seed)),
-        PolicyKind::EqualSplit => AnyPolicy::EqualSplit(EqualSplit::new(EqualSplitParams {
-            vm_count: vm_count as u32,
-        })),
-    })
+    Box::new(AnyPolicy::new(kind, hyper, agent_seed, vm_count as u32))
 }
 
-/// An agent the run loop can drive: the decision loop plus snapshots.
+/// An agent the run loop can drive: the decision loop plus snapshots. The core's
+/// [`SnapshotPolicy`] with a `&mut self` save, because an agent in another process
+/// ([`firmware::FirmwareAgent`]) saves by talking to it; every `SnapshotPolicy` is one.
 pub trait SimAgent: Policy + Send {
     /// Writes the policy's snapshot into `out`; returns its length.
     ///
@@ -100,12 +69,12 @@ pub trait SimAgent: Policy + Send {
     fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError>;
 }
 
-impl SimAgent for HarnessPolicy {
+impl<T: SnapshotPolicy + Send> SimAgent for T {
     fn save_snapshot(&mut self, out: &mut [u8]) -> Result<usize, SnapshotError> {
-        HarnessPolicy::save_snapshot(self, out)
+        SnapshotPolicy::save_snapshot(self, out)
     }
     fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        HarnessPolicy::load_snapshot(self, bytes)
+        SnapshotPolicy::load_snapshot(self, bytes)
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use super::{CliError, RunArgsCore, load_all, write_run};
 use crate::agents::AgentsAt;
-use crate::agents::Hyperparams;
 use crate::backend::cgroup::{self, CgroupVersion, SwapFile};
 use crate::backend::cgroup_backend::{self, CgroupBackend};
 use crate::calibrate::{self, CalibrateSpec};
@@ -191,7 +190,7 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
         formulation: args.run.formulation,
         episodes,
         seed: args.run.seed,
-        hyper: Hyperparams::for_run(total),
+        hyper: crate::agents::hyperparams_for_run(total),
         learn: !args.no_learn,
         agents_at: AgentsAt::Inprocess,
     };

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use super::formulation::FormulationName;
 use super::run::{RunResult, RunSpec, run};
 use crate::agents::AgentsAt;
-use crate::agents::Hyperparams;
 use crate::output::{OutputError, create_dir, write_atomic};
 use crate::scenario::{Scenario, ScenarioError};
 
@@ -341,7 +340,7 @@ pub fn run_grid(
                         formulation: cell.formulation,
                         episodes: protocol.episodes,
                         seed: cell.seed,
-                        hyper: Hyperparams::for_run(total_steps),
+                        hyper: crate::agents::hyperparams_for_run(total_steps),
                         learn: true,
                         agents_at,
                     };

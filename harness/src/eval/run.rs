@@ -550,7 +550,7 @@ mod tests {
                 formulation: FormulationName::Raw,
                 episodes: 2,
                 seed: 1,
-                hyper: Hyperparams::for_run(200),
+                hyper: crate::agents::hyperparams_for_run(200),
                 learn: true,
                 agents_at: AgentsAt::Inprocess,
             };

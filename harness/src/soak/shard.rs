@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::{FaultKind, FaultySensor};
 use super::phased_node::{BOUND_PAGES_PER_S, SoakVm, nominal_capacity_bytes};
-use crate::agents::{HarnessPolicy, Hyperparams, derive_seed, make_policy};
+use crate::agents::{HarnessPolicy, derive_seed, make_policy};
 
 /// Bad readings a guard bridges with the last good one before the VM counts as lost.
 pub const MAX_HOLD_STEPS: u32 = 5;
@@ -170,14 +170,8 @@ struct Slot {
 }
 
 fn kind_of(policy: SoakPolicy, slot: usize) -> PolicyKind {
-    const MIX: [PolicyKind; 4] = [
-        PolicyKind::Ddpg,
-        PolicyKind::Dqn,
-        PolicyKind::QLearning,
-        PolicyKind::EqualSplit,
-    ];
     match policy {
-        SoakPolicy::Mix => MIX[slot % 4],
+        SoakPolicy::Mix => PolicyKind::ALL[slot % PolicyKind::ALL.len()],
         SoakPolicy::Ddpg => PolicyKind::Ddpg,
         SoakPolicy::Dqn => PolicyKind::Dqn,
         SoakPolicy::Ql => PolicyKind::QLearning,
@@ -190,7 +184,7 @@ fn kind_of(policy: SoakPolicy, slot: usize) -> PolicyKind {
 pub fn run_shard(spec: &ShardSpec) -> SoakCounts {
     let mut c = SoakCounts::default();
     let mut rng = Rng::seed_from_u64(derive_seed(spec.seed, 7));
-    let hyper = Hyperparams::for_run(spec.agent_steps / spec.vms.max(1) as u64);
+    let hyper = crate::agents::hyperparams_for_run(spec.agent_steps / spec.vms.max(1) as u64);
     // A bound on node steps, in case VMs stay away for long.
     let max_node_steps = 10 * spec.agent_steps.div_ceil(spec.vms.max(1) as u64) + 1000;
     let has = |k: FaultKind| spec.faults.contains(&k);

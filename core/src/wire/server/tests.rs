@@ -174,7 +174,7 @@ fn wire_server_refuses_bad_requests() {
                 ..
             }
         ));
-        let stats = s.ddpg.stats();
+        let stats = s.slots.active().unwrap().stats();
         assert_eq!(s.handle(Message::GetStats), Message::Stats(stats));
         assert!(matches!(
             s.handle(Message::Ack),

@@ -555,7 +555,6 @@ mod tests {
     /// the run writes its records.
     #[test]
     fn qmp_node_runs_the_agents_loop() {
-        use crate::agents::Hyperparams;
         use crate::eval::formulation::FormulationName;
         use crate::eval::run::{RunSpec, make_agents, run_on};
         let dir = tempfile::tempdir().unwrap();
@@ -579,7 +578,7 @@ mod tests {
                 formulation: FormulationName::Raw,
                 episodes: 2,
                 seed: 3,
-                hyper: Hyperparams::for_run(20),
+                hyper: crate::agents::hyperparams_for_run(20),
                 learn: true,
                 agents_at: crate::agents::AgentsAt::Inprocess,
             };
