@@ -4,14 +4,17 @@
 //! exactly one reply (types `0x81`–`0x88`, or [`Message::Error`] `0xFF`). All numbers are
 //! little-endian; `f32` is IEEE 754 binary32; booleans are one byte, 0 or 1.
 
-use crate::agent::common::PolicyStats;
+use crate::agent::PolicyKind;
+use crate::agent::common::{LearnOutcome, PolicyStats};
 use crate::mdp::STATE_DIM;
 
 /// How the agent of a `cavmem-fw` process is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Configure {
-    /// Policy: 0 DDPG, 1 DQN, 2 Q-learning, 3 equal split.
+    /// Policy: its code ([`PolicyKind::code`]: 0 DDPG, 1 DQN, 2 Q-learning, 3 equal split).
+    /// A byte, not a [`PolicyKind`]: a host may send any, and the agent answers an unknown
+    /// one with BadConfig detail 1.
     pub policy: u8,
     /// Seed of the agent's random stream.
     pub seed: u64,
@@ -121,7 +124,7 @@ pub enum Message<'a> {
         /// Protocol version.
         protocol: u8,
         /// The policy configured.
-        policy: u8,
+        policy: PolicyKind,
         /// Bytes of agent state (static memory).
         agent_bytes: u32,
     },
@@ -131,17 +134,16 @@ pub enum Message<'a> {
         bid: f32,
         /// Changed by exploration.
         explored: bool,
-        /// 1 when the safe bid was used because the network output was not finite.
-        fallback: u8,
+        /// The safe bid was used because the network output was not finite.
+        fallback: bool,
     },
     /// `0x83`: done.
     Ack,
-    /// `0x84`: learning result.
+    /// `0x84`: learning result: on the wire an outcome byte (0 skipped, 1 updated,
+    /// 2 recovered from divergence) and the update's loss (0 unless updated).
     Learned {
-        /// 0 skipped, 1 updated, 2 recovered from divergence.
-        outcome: u8,
-        /// Loss of the update (0 unless updated).
-        loss: f32,
+        /// What the learning step did.
+        outcome: LearnOutcome,
     },
     /// `0x87`: statistics.
     Stats(PolicyStats),
@@ -342,7 +344,7 @@ impl<'a> Message<'a> {
                 agent_bytes,
             } => {
                 w.u8(*protocol)?;
-                w.u8(*policy)?;
+                w.u8(policy.code())?;
                 w.bytes(&[0; 2])?;
                 w.u32(*agent_bytes)?;
             }
@@ -353,11 +355,16 @@ impl<'a> Message<'a> {
             } => {
                 w.f32(*bid)?;
                 w.u8(u8::from(*explored))?;
-                w.u8(*fallback)?;
+                w.u8(u8::from(*fallback))?;
             }
-            Self::Learned { outcome, loss } => {
-                w.u8(*outcome)?;
-                w.f32(*loss)?;
+            Self::Learned { outcome } => {
+                let (code, loss) = match *outcome {
+                    LearnOutcome::Skipped => (0, 0.0),
+                    LearnOutcome::Updated { loss } => (1, loss),
+                    LearnOutcome::Recovered => (2, 0.0),
+                };
+                w.u8(code)?;
+                w.f32(loss)?;
             }
             Self::Stats(s) => {
                 w.u64(s.acts)?;
@@ -425,7 +432,8 @@ impl<'a> Message<'a> {
                 }
             }
             0x81 => {
-                let (protocol, policy) = (r.u8()?, r.u8()?);
+                let protocol = r.u8()?;
+                let policy = PolicyKind::from_code(r.u8()?).ok_or(MessageError::BadValue(msg_type))?;
                 r.take(2)?;
                 Self::Hello {
                     protocol,
@@ -436,13 +444,22 @@ impl<'a> Message<'a> {
             0x82 => Self::Bid {
                 bid: r.f32()?,
                 explored: r.bool()?,
-                fallback: r.u8()?,
+                fallback: r.bool()?,
             },
             0x83 => Self::Ack,
-            0x84 => Self::Learned {
-                outcome: r.u8()?,
-                loss: r.f32()?,
-            },
+            0x84 => {
+                let (code, loss) = (r.u8()?, r.f32()?);
+                let outcome = match code {
+                    0 => LearnOutcome::Skipped,
+                    1 => LearnOutcome::Updated { loss },
+                    2 => LearnOutcome::Recovered,
+                    _ => return Err(MessageError::BadValue(msg_type)),
+                };
+                if code != 1 && loss.to_bits() != 0 {
+                    return Err(MessageError::BadValue(msg_type));
+                }
+                Self::Learned { outcome }
+            }
             0x87 => Self::Stats(PolicyStats {
                 acts: r.u64()?,
                 explored: r.u64()?,

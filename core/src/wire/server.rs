@@ -6,9 +6,7 @@
 //! A refused request leaves the agent untouched.
 
 use crate::agent::common::Fallback;
-use crate::agent::{
-    AgentTransition, AnyPolicy, LearnOutcome, PolicyError, PolicyKind, PolicyParams, PolicySlots,
-};
+use crate::agent::{AgentTransition, AnyPolicy, PolicyError, PolicyKind, PolicyParams, PolicySlots};
 use crate::mdp::Observation;
 use crate::noise::EpsilonSchedule;
 use crate::snapshot::SnapshotError;
@@ -86,14 +84,14 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
 
     /// Sets up the policy a [`Configure`] asks for, in place; the BadConfig detail (1 unknown
     /// policy, 2 VM count outside `1..=MAX_VM_COUNT`) when it is refused, with nothing changed.
-    fn configure(&mut self, c: &Configure) -> Result<(), u8> {
+    fn configure(&mut self, c: &Configure) -> Result<PolicyKind, u8> {
         let kind = PolicyKind::from_code(c.policy).ok_or(1_u8)?;
         if !crate::agent::equal_split::valid_vm_count(c.vm_count) {
             return Err(2);
         }
         let params = PolicyParams::with_epsilon(schedule(c));
         self.slots.configure(kind, &params, c.seed, c.vm_count);
-        Ok(())
+        Ok(kind)
     }
 
     /// Answers one decoder event with one reply frame written into `out` (at least
@@ -116,13 +114,14 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
     /// Answers one request.
     pub fn handle<'s>(&'s mut self, msg: Message<'_>) -> Message<'s> {
         if let Message::Configure(c) = msg {
-            if let Err(detail) = self.configure(&c) {
-                return error(ErrorCode::BadConfig, detail);
-            }
+            let policy = match self.configure(&c) {
+                Ok(kind) => kind,
+                Err(detail) => return error(ErrorCode::BadConfig, detail),
+            };
             self.staged = 0;
             return Message::Hello {
                 protocol: PROTOCOL_VERSION,
-                policy: c.policy,
+                policy,
                 agent_bytes: core::mem::size_of::<Self>() as u32,
             };
         }
@@ -143,7 +142,7 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                     Ok(d) => Message::Bid {
                         bid: d.bid,
                         explored: d.explored,
-                        fallback: u8::from(d.fallback == Some(Fallback::NonFiniteOutput)),
+                        fallback: d.fallback == Some(Fallback::NonFiniteOutput),
                     },
                     Err(_) => error(ErrorCode::InvalidObservation, 0),
                 }
@@ -168,15 +167,7 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                 }
             }
             Message::Learn => match agent.learn() {
-                Ok(LearnOutcome::Skipped) => Message::Learned {
-                    outcome: 0,
-                    loss: 0.0,
-                },
-                Ok(LearnOutcome::Updated { loss }) => Message::Learned { outcome: 1, loss },
-                Ok(LearnOutcome::Recovered) => Message::Learned {
-                    outcome: 2,
-                    loss: 0.0,
-                },
+                Ok(outcome) => Message::Learned { outcome },
                 Err(_) => error(ErrorCode::InvalidTransition, 2),
             },
             Message::StartEpisode => {

@@ -240,7 +240,7 @@ impl Policy for FirmwareAgent {
                 } => Some(Decision {
                     bid,
                     explored,
-                    fallback: (fallback != 0).then_some(Fallback::NonFiniteOutput),
+                    fallback: fallback.then_some(Fallback::NonFiniteOutput),
                 }),
                 _ => None,
             }) {
@@ -287,9 +287,7 @@ impl Policy for FirmwareAgent {
             return Ok(LearnOutcome::Skipped);
         }
         let r = self.request(&Message::Learn, |m| match m {
-            Message::Learned { outcome: 0, .. } => Some(LearnOutcome::Skipped),
-            Message::Learned { outcome: 1, loss } => Some(LearnOutcome::Updated { loss }),
-            Message::Learned { outcome: 2, .. } => Some(LearnOutcome::Recovered),
+            Message::Learned { outcome } => Some(outcome),
             _ => None,
         });
         r.or_else(|e| {

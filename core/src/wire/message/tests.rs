@@ -6,7 +6,7 @@ use proptest::proptest;
 
 use super::*;
 
-fn all_messages() -> [Message<'static>; 16] {
+fn all_messages() -> [Message<'static>; 18] {
     let t = WireTransition {
         state: [0.1, 0.2, -0.3, 0.4, 0.5],
         bid: -0.25,
@@ -38,18 +38,23 @@ fn all_messages() -> [Message<'static>; 16] {
         },
         Message::Hello {
             protocol: 1,
-            policy: 0,
+            policy: crate::agent::PolicyKind::EqualSplit,
             agent_bytes: 256_312,
         },
         Message::Bid {
             bid: 0.125,
             explored: true,
-            fallback: 0,
+            fallback: false,
         },
         Message::Ack,
         Message::Learned {
-            outcome: 1,
-            loss: 0.5,
+            outcome: crate::agent::LearnOutcome::Updated { loss: 0.5 },
+        },
+        Message::Learned {
+            outcome: crate::agent::LearnOutcome::Skipped,
+        },
+        Message::Learned {
+            outcome: crate::agent::LearnOutcome::Recovered,
         },
         Message::Stats(PolicyStats {
             acts: 1,
@@ -109,6 +114,24 @@ fn wire_message_errors() {
     assert_eq!(Message::decode(0x42, &[]), Err(MessageError::UnknownType(0x42)));
     assert_eq!(Message::decode(0x09, &[0; 7]), Err(MessageError::BadLength(0x09)));
     assert_eq!(Message::decode(0x06, &[2]), Err(MessageError::BadValue(0x06)));
+    // A Hello naming no policy; a Bid whose fallback is not a boolean; a Learned with an
+    // unknown outcome, or with a loss although it did not update.
+    assert_eq!(
+        Message::decode(0x81, &[1, 4, 0, 0, 0, 0, 0, 0]),
+        Err(MessageError::BadValue(0x81))
+    );
+    assert_eq!(
+        Message::decode(0x82, &[0, 0, 0, 0, 0, 2]),
+        Err(MessageError::BadValue(0x82))
+    );
+    assert_eq!(
+        Message::decode(0x84, &[3, 0, 0, 0, 0]),
+        Err(MessageError::BadValue(0x84))
+    );
+    assert_eq!(
+        Message::decode(0x84, &[0, 0, 0, 0x80, 0x3f]),
+        Err(MessageError::BadValue(0x84))
+    );
     assert_eq!(
         Message::decode(0xFF, &[0x99, 0]),
         Err(MessageError::BadValue(0xFF))
