@@ -321,8 +321,7 @@ pub fn run_on(
     mut on_episode: impl FnMut(u32),
 ) -> Result<RunResult, RunError> {
     let started = Instant::now();
-    let scenario = &spec.scenario;
-    let n = scenario.vms.len();
+    let n = spec.scenario.vms.len();
     if agents.len() != n || node.present().len() != n {
         return Err(RunError::Node(NodeError::BadAllocations(format!(
             "{} agents and a node of {} VMs for a scenario of {n} VMs",
@@ -331,145 +330,25 @@ pub fn run_on(
         ))));
     }
     agents.iter_mut().for_each(|a| a.set_exploration(spec.learn));
-    let bound = spec.formulation.msr_bound();
-    let bounds: Vec<f32> = node
-        .vcpus()
-        .iter()
-        .map(|v| bound.pages_per_s(scenario.node.fault_service_time_s as f32, *v))
-        .collect();
-    let mut mdp = NodeMdp::new(spec.formulation.mdp_params());
-    let mdp_params = *mdp.params();
-    let bid_config = BidConfig {
-        capacity_bytes: scenario.node.capacity_bytes,
-        floor_bytes: scenario.node.floor_bytes,
-        granularity_bytes: scenario.node.granularity_bytes,
-        share: scenario.node.share,
-    };
-    let steps = scenario.node.steps_per_episode;
-    let mut obs = vec![Observation::default(); n];
-    let mut next_obs = vec![Observation::default(); n];
-    let mut allocations = vec![0u64; n];
-    let mut bids = vec![0.0f32; n];
-    let mut grants = vec![VmGrant::default(); n];
-    // The present VMs' allocations and bids for the Bid Analyzer, refilled every step.
-    let mut active_allocations: Vec<u64> = Vec::with_capacity(n);
-    let mut active_bids: Vec<f32> = Vec::with_capacity(n);
+    let mut run = RunLoop::new(spec, node.vcpus());
     let mut records = Vec::with_capacity(spec.episodes as usize * n);
     let mut trace = Vec::new();
     // The episode being recorded; its points are reused from episode to episode.
-    let mut episode_trace: Vec<TracePoint> = Vec::with_capacity(steps as usize);
+    let mut episode_trace: Vec<TracePoint> =
+        Vec::with_capacity(spec.scenario.node.steps_per_episode as usize);
     let mut completed = 0;
-    'episodes: for episode in 0..spec.episodes {
-        node.start_episode().map_err(RunError::Node)?;
-        mdp.reset();
-        agents.iter_mut().for_each(|a| a.start_episode());
-        let mut active: Vec<usize> = (0..n).filter(|j| node.present()[*j]).collect();
-        observe_active(&mut mdp, node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
-        let mut acc = vec![
-            EpisodeRecord {
-                episode,
-                vm: 0,
-                ..zero_record()
-            };
-            n
-        ];
-        let mut present_steps = vec![0u32; n];
-        let fallbacks_before: Vec<u64> = agents.iter().map(|a| a.stats().fallbacks).collect();
-        for step in 0..steps {
-            // VMs that arrive or leave at this step (scenario `arrive`/`leave`), or that a
-            // real node lost or regained since the last step.
-            let node_moved = active.len() != node.present().iter().filter(|p| **p).count()
-                || active.iter().any(|j| !node.present()[*j]);
-            if update_presence(node, scenario, &bid_config, step, agents)? || node_moved {
-                active = (0..n).filter(|j| node.present()[*j]).collect();
-                observe_active(&mut mdp, node, &bounds, &active, &mut obs).map_err(RunError::Observe)?;
-            }
-            for &j in &active {
-                let t0 = Instant::now();
-                bids[j] = agents[j].act(&obs[j]).map_err(RunError::Policy)?.bid;
-                acc[j].overhead_s += t0.elapsed().as_secs_f64();
-            }
-            active_allocations.clear();
-            active_allocations.extend(active.iter().map(|j| node.allocations()[*j]));
-            active_bids.clear();
-            active_bids.extend(active.iter().map(|j| bids[*j]));
-            grants.resize(active.len(), VmGrant::default());
-            if !active.is_empty() {
-                analyze(&bid_config, &mut active_allocations, &active_bids, &mut grants)
-                    .map_err(RunError::Bid)?;
-            }
-            allocations.fill(0);
-            for (j, a) in active.iter().zip(&active_allocations) {
-                allocations[*j] = *a;
-            }
-            node.set_allocations(&allocations).map_err(RunError::Node)?;
-            match node.step() {
-                Ok(()) => {}
-                // A real node interrupted: keep the episodes completed.
-                Err(NodeError::Interrupted) => break 'episodes,
-                Err(e) => return Err(RunError::Node(e)),
-            }
-            let node_step =
-                observe_active(&mut mdp, node, &bounds, &active, &mut next_obs).map_err(RunError::Observe)?;
-            for &j in &active {
-                let agent = &mut agents[j];
-                let reward = next_obs[j].reward(&mdp_params);
-                // The episode ends for a VM at its last step or when it leaves next step.
-                let done = step + 1 == steps || !scenario.vms[j].present_at(step + 1);
-                let t0 = Instant::now();
-                let transition = AgentTransition {
-                    state: obs[j],
-                    bid: bids[j],
-                    reward,
-                    next_state: next_obs[j],
-                    done,
-                };
-                if spec.learn {
-                    agent.record(&transition).map_err(RunError::Policy)?;
-                }
-                acc[j].overhead_s += t0.elapsed().as_secs_f64();
-                let r = node.readings()[j];
-                let target_pages_per_s = match spec.formulation {
-                    FormulationName::Raw => f64::from(node_step.target_pages_per_s),
-                    FormulationName::Paper => {
-                        (f64::from(next_obs[j].msr_tgt) + 1.0) * 0.5 * f64::from(bounds[j])
-                    }
-                };
-                let a = &mut acc[j];
-                a.avg_miss_rate_pages_per_s += r.miss_rate_pages_per_s;
-                a.miss_rate_deviation_pages_per_s += (r.miss_rate_pages_per_s - target_pages_per_s).abs();
-                a.avg_allocation_bytes += r.allocation_bytes as f64;
-                a.avg_demand_bytes += r.demand_bytes as f64;
-                a.reward += f64::from(reward);
-                a.at_floor_fraction += f64::from(u8::from(allocations[j] <= scenario.node.floor_bytes));
-                present_steps[j] += 1;
-            }
-            if spec.learn {
-                learn_all(agents, node.present(), &mut acc)?;
-            }
-            record_trace(&mut episode_trace, step, node.readings());
-            std::mem::swap(&mut obs, &mut next_obs);
-        }
-        for (j, mut a) in acc.into_iter().enumerate() {
-            // Averages over the steps the VM was on the node (all of them, unless the
-            // scenario lets it arrive late or leave early).
-            let per_step = 1.0 / f64::from(present_steps[j].max(1));
-            a.vm = j;
-            a.avg_miss_rate_pages_per_s *= per_step;
-            a.miss_rate_deviation_pages_per_s *= per_step;
-            a.avg_allocation_bytes *= per_step;
-            a.avg_demand_bytes *= per_step;
-            a.at_floor_fraction *= per_step;
-            a.fallbacks = agents[j].stats().fallbacks - fallbacks_before[j];
-            records.push(a);
-        }
-        // Only a completed episode replaces the trace (an interrupted one stops before).
+    for episode in 0..spec.episodes {
+        let Some(episode_records) = run.episode(episode, node, agents, &mut episode_trace)? else {
+            break; // a real node interrupted: keep the episodes completed
+        };
+        records.extend(episode_records);
+        // Only a completed episode replaces the trace.
         trace.clone_from(&episode_trace);
         on_episode(episode);
         completed = episode + 1;
     }
     Ok(RunResult {
-        scenario: scenario.name.clone(),
+        scenario: spec.scenario.name.clone(),
         policy: spec.policy.name().to_string(),
         formulation: spec.formulation,
         seed: spec.seed,
@@ -479,6 +358,263 @@ pub fn run_on(
         wall_s: started.elapsed().as_secs_f64(),
         interrupted: completed < spec.episodes,
     })
+}
+
+/// What the run loop keeps from step to step: the MDP, the Bid Analyzer's configuration,
+/// the miss-rate bounds, and the buffers each step refills (no allocation per step).
+struct RunLoop<'s> {
+    spec: &'s RunSpec,
+    bounds: Vec<f32>,
+    mdp: NodeMdp,
+    bid_config: BidConfig,
+    /// The VMs on the node, in index order.
+    active: Vec<usize>,
+    obs: Vec<Observation>,
+    next_obs: Vec<Observation>,
+    bids: Vec<f32>,
+    allocations: Vec<u64>,
+    grants: Vec<VmGrant>,
+    // The present VMs' allocations and bids for the Bid Analyzer.
+    active_allocations: Vec<u64>,
+    active_bids: Vec<f32>,
+}
+
+impl<'s> RunLoop<'s> {
+    fn new(spec: &'s RunSpec, vcpus: Vec<u32>) -> Self {
+        let scenario = &spec.scenario;
+        let n = scenario.vms.len();
+        let bound = spec.formulation.msr_bound();
+        let service_s = scenario.node.fault_service_time_s as f32;
+        Self {
+            spec,
+            bounds: vcpus.iter().map(|v| bound.pages_per_s(service_s, *v)).collect(),
+            mdp: NodeMdp::new(spec.formulation.mdp_params()),
+            bid_config: BidConfig {
+                capacity_bytes: scenario.node.capacity_bytes,
+                floor_bytes: scenario.node.floor_bytes,
+                granularity_bytes: scenario.node.granularity_bytes,
+                share: scenario.node.share,
+            },
+            active: Vec::with_capacity(n),
+            obs: vec![Observation::default(); n],
+            next_obs: vec![Observation::default(); n],
+            bids: vec![0.0; n],
+            allocations: vec![0; n],
+            grants: vec![VmGrant::default(); n],
+            active_allocations: Vec::with_capacity(n),
+            active_bids: Vec::with_capacity(n),
+        }
+    }
+
+    /// One episode, its trace into `trace`; its records, or `None` when the node was
+    /// interrupted before its end.
+    fn episode(
+        &mut self,
+        episode: u32,
+        node: &mut dyn NodeBackend,
+        agents: &mut [Box<dyn SimAgent>],
+        trace: &mut Vec<TracePoint>,
+    ) -> Result<Option<Vec<EpisodeRecord>>, RunError> {
+        node.start_episode().map_err(RunError::Node)?;
+        self.mdp.reset();
+        agents.iter_mut().for_each(|a| a.start_episode());
+        self.refresh_active(node)?;
+        let mut acc = EpisodeAccumulator::start(episode, agents);
+        for step in 0..self.spec.scenario.node.steps_per_episode {
+            // VMs that arrive or leave at this step (scenario `arrive`/`leave`), or that a
+            // real node lost or regained since the last step.
+            let node_moved = self.active.len() != node.present().iter().filter(|p| **p).count()
+                || self.active.iter().any(|j| !node.present()[*j]);
+            if update_presence(node, &self.spec.scenario, &self.bid_config, step, agents)? || node_moved {
+                self.refresh_active(node)?;
+            }
+            self.act(agents, &mut acc)?;
+            self.allocate(node)?;
+            match node.step() {
+                Ok(()) => {}
+                Err(NodeError::Interrupted) => return Ok(None),
+                Err(e) => return Err(RunError::Node(e)),
+            }
+            self.record(step, node, agents, &mut acc)?;
+            if self.spec.learn {
+                learn_all(agents, node.present(), acc.records_mut())?;
+            }
+            record_trace(trace, step, node.readings());
+            std::mem::swap(&mut self.obs, &mut self.next_obs);
+        }
+        Ok(Some(acc.finish(agents)))
+    }
+
+    /// The VMs on the node now, and their observations.
+    fn refresh_active(&mut self, node: &dyn NodeBackend) -> Result<(), RunError> {
+        let n = node.present().len();
+        self.active = (0..n).filter(|j| node.present()[*j]).collect();
+        observe_active(&mut self.mdp, node, &self.bounds, &self.active, &mut self.obs)
+            .map_err(RunError::Observe)?;
+        Ok(())
+    }
+
+    /// Every present VM's agent bids on its observation (timed as its overhead).
+    fn act(
+        &mut self,
+        agents: &mut [Box<dyn SimAgent>],
+        acc: &mut EpisodeAccumulator,
+    ) -> Result<(), RunError> {
+        for &j in &self.active {
+            let t0 = Instant::now();
+            self.bids[j] = agents[j].act(&self.obs[j]).map_err(RunError::Policy)?.bid;
+            acc.add_overhead(j, t0.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// The Bid Analyzer turns the present VMs' bids into allocations, which the node takes.
+    fn allocate(&mut self, node: &mut dyn NodeBackend) -> Result<(), RunError> {
+        self.active_allocations.clear();
+        self.active_allocations
+            .extend(self.active.iter().map(|j| node.allocations()[*j]));
+        self.active_bids.clear();
+        self.active_bids.extend(self.active.iter().map(|j| self.bids[*j]));
+        self.grants.resize(self.active.len(), VmGrant::default());
+        if !self.active.is_empty() {
+            analyze(
+                &self.bid_config,
+                &mut self.active_allocations,
+                &self.active_bids,
+                &mut self.grants,
+            )
+            .map_err(RunError::Bid)?;
+        }
+        self.allocations.fill(0);
+        for (j, a) in self.active.iter().zip(&self.active_allocations) {
+            self.allocations[*j] = *a;
+        }
+        node.set_allocations(&self.allocations).map_err(RunError::Node)
+    }
+
+    /// After the node's step: each present VM's reward, its transition recorded (when
+    /// learning) and what the step measured added to the episode's sums.
+    fn record(
+        &mut self,
+        step: u32,
+        node: &dyn NodeBackend,
+        agents: &mut [Box<dyn SimAgent>],
+        acc: &mut EpisodeAccumulator,
+    ) -> Result<(), RunError> {
+        let node_step = observe_active(
+            &mut self.mdp,
+            node,
+            &self.bounds,
+            &self.active,
+            &mut self.next_obs,
+        )
+        .map_err(RunError::Observe)?;
+        let scenario = &self.spec.scenario;
+        let steps = scenario.node.steps_per_episode;
+        let mdp_params = *self.mdp.params();
+        for &j in &self.active {
+            let reward = self.next_obs[j].reward(&mdp_params);
+            // The episode ends for a VM at its last step or when it leaves next step.
+            let done = step + 1 == steps || !scenario.vms[j].present_at(step + 1);
+            let t0 = Instant::now();
+            let transition = AgentTransition {
+                state: self.obs[j],
+                bid: self.bids[j],
+                reward,
+                next_state: self.next_obs[j],
+                done,
+            };
+            if self.spec.learn {
+                agents[j].record(&transition).map_err(RunError::Policy)?;
+            }
+            acc.add_overhead(j, t0.elapsed().as_secs_f64());
+            let target_pages_per_s = match self.spec.formulation {
+                FormulationName::Raw => f64::from(node_step.target_pages_per_s),
+                FormulationName::Paper => {
+                    (f64::from(self.next_obs[j].msr_tgt) + 1.0) * 0.5 * f64::from(self.bounds[j])
+                }
+            };
+            acc.add_step(
+                j,
+                &node.readings()[j],
+                target_pages_per_s,
+                reward,
+                self.allocations[j] <= scenario.node.floor_bytes,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The per-VM sums of one episode, made into its [`EpisodeRecord`]s at its end: averages
+/// over the steps each VM was on the node.
+struct EpisodeAccumulator {
+    records: Vec<EpisodeRecord>,
+    present_steps: Vec<u32>,
+    fallbacks_before: Vec<u64>,
+}
+
+impl EpisodeAccumulator {
+    fn start(episode: u32, agents: &[Box<dyn SimAgent>]) -> Self {
+        let n = agents.len();
+        Self {
+            records: (0..n)
+                .map(|vm| EpisodeRecord {
+                    episode,
+                    vm,
+                    ..zero_record()
+                })
+                .collect(),
+            present_steps: vec![0; n],
+            fallbacks_before: agents.iter().map(|a| a.stats().fallbacks).collect(),
+        }
+    }
+
+    fn records_mut(&mut self) -> &mut [EpisodeRecord] {
+        &mut self.records
+    }
+
+    fn add_overhead(&mut self, vm: usize, seconds: f64) {
+        self.records[vm].overhead_s += seconds;
+    }
+
+    /// Adds what one step measured of VM `vm`.
+    fn add_step(&mut self, vm: usize, r: &VmReading, target_pages_per_s: f64, reward: f32, at_floor: bool) {
+        let a = &mut self.records[vm];
+        a.avg_miss_rate_pages_per_s += r.miss_rate_pages_per_s;
+        a.miss_rate_deviation_pages_per_s += (r.miss_rate_pages_per_s - target_pages_per_s).abs();
+        a.avg_allocation_bytes += r.allocation_bytes as f64;
+        a.avg_demand_bytes += r.demand_bytes as f64;
+        a.reward += f64::from(reward);
+        a.at_floor_fraction += f64::from(u8::from(at_floor));
+        self.present_steps[vm] += 1;
+    }
+
+    /// The episode's records: sums made averages (over the steps the VM was on the node,
+    /// all of them unless the scenario lets it arrive late or leave early), and the
+    /// fallbacks each agent took during the episode.
+    fn finish(self, agents: &[Box<dyn SimAgent>]) -> Vec<EpisodeRecord> {
+        let Self {
+            records,
+            present_steps,
+            fallbacks_before,
+        } = self;
+        records
+            .into_iter()
+            .zip(present_steps.iter().zip(&fallbacks_before))
+            .zip(agents)
+            .map(|((mut a, (steps, before)), agent)| {
+                let per_step = 1.0 / f64::from((*steps).max(1));
+                a.avg_miss_rate_pages_per_s *= per_step;
+                a.miss_rate_deviation_pages_per_s *= per_step;
+                a.avg_allocation_bytes *= per_step;
+                a.avg_demand_bytes *= per_step;
+                a.at_floor_fraction *= per_step;
+                a.fallbacks = agent.stats().fallbacks - before;
+                a
+            })
+            .collect()
+    }
 }
 
 /// Records `readings` as point `step` of `trace`, reusing the point's vectors when the
