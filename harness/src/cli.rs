@@ -373,53 +373,8 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             }
             run_one(&spec, &mut agents, &out)
         }
-        Command::Train { run, save, out } => {
-            let policy = run.core.policy;
-            let spec = run_spec(&run, true, AgentsAt::Inprocess)?;
-            let mut agents = make_agents(&spec).map_err(CliError::failure)?;
-            run_one(&spec, &mut agents, &out)?;
-            if agents.is_empty() {
-                return Err(CliError::failure("the scenario has no VM"));
-            }
-            let each = save.to_string_lossy().contains(VM_PLACEHOLDER);
-            let mut bytes = vec![0u8; SNAPSHOT_BUFFER_BYTES];
-            for (index, agent) in agents
-                .iter_mut()
-                .enumerate()
-                .take(if each { usize::MAX } else { 1 })
-            {
-                let file = snapshot_path_for_vm(&save, index);
-                let n = agent.save_snapshot(&mut bytes).map_err(CliError::failure)?;
-                write_atomic(&file, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
-                println!(
-                    "saved {}'s {} policy to {} ({n} bytes)",
-                    crate::scenario::vm_label(index),
-                    policy.name(),
-                    file.display()
-                );
-            }
-            Ok(())
-        }
-        Command::Footprint { json, no_callgrind } => {
-            let fw = crate::agents::firmware::locate().map_err(CliError::failure)?;
-            let m4 = Path::new("firmware-sim/cortex-m4/target/thumbv7em-none-eabihf/release/cavmem-m4");
-            let m4_inference = Path::new(
-                "firmware-sim/cortex-m4-infer/target/thumbv7em-none-eabihf/release/cavmem-m4-infer",
-            );
-            for image in [fw.as_path(), m4, m4_inference] {
-                if let Some(warning) = crate::footprint::staleness_warning(image) {
-                    eprintln!("{warning}");
-                }
-            }
-            let f = crate::footprint::measure(&fw, Some(m4), Some(m4_inference), !no_callgrind)
-                .map_err(CliError::failure)?;
-            print!("{}", crate::footprint::to_text(&f));
-            if let Some(path) = json {
-                let text = serde_json::to_vec_pretty(&f).map_err(CliError::failure)?;
-                write_atomic(&path, &text).map_err(CliError::failure)?;
-            }
-            Ok(())
-        }
+        Command::Train { run, save, out } => train(&run, &save, &out),
+        Command::Footprint { json, no_callgrind } => footprint(json.as_deref(), no_callgrind),
         Command::Generate {
             vms,
             seed,
@@ -431,20 +386,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             println!("wrote {} ({vms} VMs)", out.display());
             Ok(())
         }
-        Command::Scale { vms, episodes, json } => {
-            let sizes: Vec<usize> = vms.iter().map(|v| *v as usize).collect();
-            say_on_signal("nothing was written");
-            let bar = Progress::new(sizes.len() as u64, "node sizes");
-            let points =
-                crate::scale::measure(&sizes, episodes, |_| bar.inc(1)).map_err(CliError::failure)?;
-            bar.finish();
-            print!("{}", crate::scale::to_text(&points));
-            if let Some(path) = json {
-                let text = serde_json::to_vec_pretty(&points).map_err(CliError::failure)?;
-                write_atomic(&path, &text).map_err(CliError::failure)?;
-            }
-            Ok(())
-        }
+        Command::Scale { vms, episodes, json } => scale(&vms, episodes, json.as_deref()),
         Command::Soak {
             steps,
             vms,
@@ -455,60 +397,33 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             shards,
             out,
         } => {
-            let faults = if faults.is_empty() {
-                crate::soak::FaultKind::ALL.to_vec()
-            } else {
-                faults
-            };
-            let spec = crate::soak::SoakSpec {
-                agent_steps: steps,
-                shards,
-                shard: crate::soak::ShardSpec {
-                    vms: vms as usize,
-                    agent_steps: 0,
-                    policy,
-                    seed,
-                    fault_rate,
-                    faults,
+            let shard = crate::soak::ShardSpec {
+                vms: vms as usize,
+                agent_steps: 0,
+                policy,
+                seed,
+                fault_rate,
+                faults: if faults.is_empty() {
+                    crate::soak::FaultKind::ALL.to_vec()
+                } else {
+                    faults
                 },
             };
-            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            say_on_signal(&format!(
-                "finished shards are kept in {}; the same command resumes",
-                out.join("shards").display()
-            ));
-            let bar = Progress::new(u64::from(shards), "shards");
-            let report = crate::soak::run(&spec, &out, threads, |_| bar.inc(1)).map_err(CliError::failure)?;
-            bar.finish();
-            print!("{}", crate::soak::to_text(&report));
-            println!("wrote {}", out.join("soak.json").display());
-            if report.passed() {
-                Ok(())
-            } else {
-                Err(CliError::failure("the soak broke invariants (see above)"))
-            }
+            soak(
+                &crate::soak::SoakSpec {
+                    agent_steps: steps,
+                    shards,
+                    shard,
+                },
+                &out,
+            )
         }
         Command::Help { command } => print_help(command.as_deref()),
-        Command::Selftest { save_actor } => {
-            let mut agent = Box::new(cavmem_core::selftest::selftest_agent());
-            let digest = cavmem_core::selftest::run_selftest(&mut agent);
-            println!("cavmem selftest digest {digest:016x}");
-            if let Some(path) = save_actor {
-                let mut bytes = vec![0u8; cavmem_core::agent::frozen::ACTOR_SNAPSHOT_BYTES];
-                let n = agent.save_snapshot(&mut bytes).map_err(CliError::failure)?;
-                write_atomic(&path, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
-            }
-            Ok(())
-        }
+        Command::Selftest { save_actor } => selftest(save_actor.as_deref()),
         Command::Bench { json, paper } => {
             let report = crate::bench::run_all(paper);
             print!("{}", crate::bench::to_text(&report));
-            if let Some(path) = json {
-                let text =
-                    serde_json::to_vec_pretty(&crate::bench::to_json(&report)).map_err(CliError::failure)?;
-                write_atomic(&path, &text).map_err(CliError::failure)?;
-            }
-            Ok(())
+            write_json(json.as_deref(), &crate::bench::to_json(&report))
         }
         Command::Calibrate {
             workloads,
@@ -519,13 +434,6 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             out,
             swap,
         } => {
-            let command = format!(
-                "cavmem calibrate --workloads {} --levels {} --window '{} s' --settle '{} s' --size-scale {size_scale}",
-                workloads.iter().map(|b| b.name()).collect::<Vec<_>>().join(","),
-                levels.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
-                window.as_secs_f64(),
-                settle.as_secs_f64(),
-            );
             let spec = crate::calibrate::CalibrateSpec {
                 benchmarks: workloads,
                 levels_percent: levels,
@@ -533,7 +441,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 settle,
                 size_scale,
             };
-            realnode::calibrate(&spec, &out, &swap, &command)
+            realnode::calibrate(&spec, &out, &swap, &calibrate_command_line(&spec))
         }
         Command::Live(args) => realnode::live(&args),
         Command::Paper {
@@ -553,6 +461,125 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             paper(&out, seeds, formulations, quick, agents, replace)
         }
     }
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically, when a path is given.
+fn write_json(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), CliError> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let text = serde_json::to_vec_pretty(value).map_err(CliError::failure)?;
+    write_atomic(path, &text).map_err(CliError::failure)
+}
+
+/// `cavmem train`: runs the scenario with learning, then saves VM 0's policy (every VM's
+/// with [`VM_PLACEHOLDER`] in `save`).
+fn train(run: &RunArgs, save: &Path, out: &Path) -> Result<(), CliError> {
+    let policy = run.core.policy;
+    let spec = run_spec(run, true, AgentsAt::Inprocess)?;
+    let mut agents = make_agents(&spec).map_err(CliError::failure)?;
+    run_one(&spec, &mut agents, out)?;
+    if agents.is_empty() {
+        return Err(CliError::failure("the scenario has no VM"));
+    }
+    let each = save.to_string_lossy().contains(VM_PLACEHOLDER);
+    let mut bytes = vec![0u8; SNAPSHOT_BUFFER_BYTES];
+    for (index, agent) in agents
+        .iter_mut()
+        .enumerate()
+        .take(if each { usize::MAX } else { 1 })
+    {
+        let file = snapshot_path_for_vm(save, index);
+        let n = agent.save_snapshot(&mut bytes).map_err(CliError::failure)?;
+        write_atomic(&file, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
+        println!(
+            "saved {}'s {} policy to {} ({n} bytes)",
+            crate::scenario::vm_label(index),
+            policy.name(),
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// `cavmem footprint`: cavmem-fw and the two Cortex-M4 images, as built.
+fn footprint(json: Option<&Path>, no_callgrind: bool) -> Result<(), CliError> {
+    let fw = crate::agents::firmware::locate().map_err(CliError::failure)?;
+    let m4 = Path::new("firmware-sim/cortex-m4/target/thumbv7em-none-eabihf/release/cavmem-m4");
+    let m4_inference =
+        Path::new("firmware-sim/cortex-m4-infer/target/thumbv7em-none-eabihf/release/cavmem-m4-infer");
+    for image in [fw.as_path(), m4, m4_inference] {
+        if let Some(warning) = crate::footprint::staleness_warning(image) {
+            eprintln!("{warning}");
+        }
+    }
+    let f = crate::footprint::measure(&fw, Some(m4), Some(m4_inference), !no_callgrind)
+        .map_err(CliError::failure)?;
+    print!("{}", crate::footprint::to_text(&f));
+    write_json(json, &f)
+}
+
+/// `cavmem scale`: the run loop's cost per VM and step at each node size.
+fn scale(vms: &[u64], episodes: u32, json: Option<&Path>) -> Result<(), CliError> {
+    let sizes: Vec<usize> = vms.iter().map(|v| *v as usize).collect();
+    say_on_signal("nothing was written");
+    let bar = Progress::new(sizes.len() as u64, "node sizes");
+    let points = crate::scale::measure(&sizes, episodes, |_| bar.inc(1)).map_err(CliError::failure)?;
+    bar.finish();
+    print!("{}", crate::scale::to_text(&points));
+    write_json(json, &points)
+}
+
+/// `cavmem soak`: its shards on every core, resumable in `out`; fails when an invariant broke.
+fn soak(spec: &crate::soak::SoakSpec, out: &Path) -> Result<(), CliError> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    say_on_signal(&format!(
+        "finished shards are kept in {}; the same command resumes",
+        out.join("shards").display()
+    ));
+    let bar = Progress::new(u64::from(spec.shards), "shards");
+    let report = crate::soak::run(spec, out, threads, |_| bar.inc(1)).map_err(CliError::failure)?;
+    bar.finish();
+    print!("{}", crate::soak::to_text(&report));
+    println!("wrote {}", out.join("soak.json").display());
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(CliError::failure("the soak broke invariants (see above)"))
+    }
+}
+
+/// `cavmem selftest`: the self-test digest; the trained actor's snapshot to `save_actor`.
+fn selftest(save_actor: Option<&Path>) -> Result<(), CliError> {
+    let mut agent = Box::new(cavmem_core::selftest::selftest_agent());
+    let digest = cavmem_core::selftest::run_selftest(&mut agent);
+    println!("cavmem selftest digest {digest:016x}");
+    if let Some(path) = save_actor {
+        let mut bytes = vec![0u8; cavmem_core::agent::frozen::ACTOR_SNAPSHOT_BYTES];
+        let n = agent.save_snapshot(&mut bytes).map_err(CliError::failure)?;
+        write_atomic(path, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
+    }
+    Ok(())
+}
+
+/// The command line that reproduces a calibration, for its report.
+fn calibrate_command_line(spec: &crate::calibrate::CalibrateSpec) -> String {
+    format!(
+        "cavmem calibrate --workloads {} --levels {} --window '{} s' --settle '{} s' --size-scale {}",
+        spec.benchmarks
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        spec.levels_percent
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        spec.window.as_secs_f64(),
+        spec.settle.as_secs_f64(),
+        spec.size_scale,
+    )
 }
 
 /// Room for the largest snapshot (the Q-table's).
