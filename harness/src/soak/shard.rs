@@ -180,142 +180,222 @@ fn kind_of(policy: SoakPolicy, slot: usize) -> PolicyKind {
 }
 
 /// Runs one shard to the end.
-#[allow(clippy::too_many_lines, reason = "one control loop, step by step")]
 pub fn run_shard(spec: &ShardSpec) -> SoakCounts {
-    let mut c = SoakCounts::default();
-    let mut rng = Rng::seed_from_u64(derive_seed(spec.seed, 7));
-    let hyper = crate::agents::hyperparams_for_run(spec.agent_steps / spec.vms.max(1) as u64);
+    let mut shard = Shard::new(spec);
     // A bound on node steps, in case VMs stay away for long.
     let max_node_steps = 10 * spec.agent_steps.div_ceil(spec.vms.max(1) as u64) + 1000;
-    let has = |k: FaultKind| spec.faults.contains(&k);
-    let sensor_kinds: Vec<FaultKind> = spec.faults.iter().copied().filter(|k| k.is_sensor()).collect();
-    let rare = spec.fault_rate / 10.0;
-    let nominal = nominal_capacity_bytes(spec.vms);
-    let mut capacity = nominal;
-    let mut shrunk_left = 0u32;
-    let params = MdpParams::default();
-    let mut mdp = NodeMdp::new(params);
-    let mut slots: Vec<Slot> = (0..spec.vms)
-        .map(|j| {
-            let kind = kind_of(spec.policy, j);
-            Slot {
-                kind,
-                agent: make_policy(kind, &hyper, derive_seed(spec.seed, 100 + j as u64), j, spec.vms),
-                vm: Some(SoakVm::new(&mut rng)),
-                sensor: FaultySensor::new(),
-                guard: SensorGuard::new(MAX_HOLD_STEPS),
-                allocation_bytes: nominal / spec.vms as u64,
-                rejoin_at: 0,
-                previous: None,
-                pending_faults: 0,
-                divergences_before: 0,
-                generation: 0,
-            }
-        })
-        .collect();
-
     for step in 0..max_node_steps {
-        if c.agent_steps >= spec.agent_steps {
+        if shard.c.agent_steps >= spec.agent_steps {
             break;
         }
-        // 1. The node shrinks or recovers; VMs join free slots.
-        if shrunk_left > 0 {
-            shrunk_left -= 1;
-            if shrunk_left == 0 {
-                capacity = nominal;
-            }
-        } else if has(FaultKind::Shrink) && f64::from(rng.uniform_f32()) < rare {
-            capacity = nominal / 100 * u64::from(20 + rng.below(71));
-            shrunk_left = 10 + rng.below(91);
-            c.inject(FaultKind::Shrink);
-        }
-        let config = BidConfig {
-            capacity_bytes: capacity,
-            floor_bytes: DEFAULT_FLOOR_BYTES,
-            granularity_bytes: MIB,
-            share: ShareRule::Proportional,
-        };
-        for j in 0..slots.len() {
-            let allocated: u64 = slots.iter().map(|s| s.allocation_bytes).sum();
-            let s = &mut slots[j];
-            if s.vm.is_none()
-                && s.rejoin_at <= step
-                && capacity.saturating_sub(allocated) >= config.floor_bytes
-            {
-                c.add_stats(&s.agent.stats());
-                s.generation += 1;
-                s.agent = make_policy(
-                    s.kind,
-                    &hyper,
-                    derive_seed(spec.seed, (s.generation << 20) + 100 + j as u64),
-                    j,
-                    spec.vms,
-                );
-                s.vm = Some(SoakVm::new(&mut rng));
-                s.sensor = FaultySensor::new();
-                s.guard.reset();
-                s.allocation_bytes = config.floor_bytes;
-                s.previous = None;
-                c.vms_joined += 1;
-            }
-        }
+        shard.step(step);
+    }
+    for s in &shard.slots {
+        shard.c.add_stats(&s.agent.stats());
+    }
+    shard.c
+}
 
-        // 2. Reclaim what a shrunken node no longer has; evict VMs it cannot hold.
-        loop {
-            let active: Vec<usize> = (0..slots.len()).filter(|j| slots[*j].vm.is_some()).collect();
-            let mut allocations: Vec<u64> = active.iter().map(|j| slots[*j].allocation_bytes).collect();
-            match reclaim(&config, &mut allocations) {
-                Ok(bytes) => {
-                    c.reclaimed_bytes = c.reclaimed_bytes.saturating_add(bytes);
-                    for (j, a) in active.iter().zip(&allocations) {
-                        slots[*j].allocation_bytes = *a;
-                    }
-                    break;
+/// One shard's node while it runs: its slots, capacity, MDP, random stream and counts.
+struct Shard<'s> {
+    spec: &'s ShardSpec,
+    hyper: crate::agents::Hyperparams,
+    rng: Rng,
+    c: SoakCounts,
+    /// The sensor faults asked for.
+    sensor_kinds: Vec<FaultKind>,
+    /// The rate of the rare faults (shrinking, weights, vanishing VMs).
+    rare: f64,
+    nominal: u64,
+    capacity: u64,
+    /// Steps until a shrunken node recovers.
+    shrunk_left: u32,
+    params: MdpParams,
+    mdp: NodeMdp,
+    slots: Vec<Slot>,
+}
+
+/// What the sensors, guards and MDP made of one step: an observation per active VM, which
+/// VMs' readings were lost, and whether the MDP took the measurements at all.
+struct Sensed {
+    obs: Vec<Observation>,
+    lost: Vec<bool>,
+    observed: bool,
+}
+
+impl Sensed {
+    fn usable(&self, k: usize) -> bool {
+        self.observed && !self.lost[k]
+    }
+}
+
+impl<'s> Shard<'s> {
+    fn new(spec: &'s ShardSpec) -> Self {
+        let mut rng = Rng::seed_from_u64(derive_seed(spec.seed, 7));
+        let hyper = crate::agents::hyperparams_for_run(spec.agent_steps / spec.vms.max(1) as u64);
+        let nominal = nominal_capacity_bytes(spec.vms);
+        let slots = (0..spec.vms)
+            .map(|j| {
+                let kind = kind_of(spec.policy, j);
+                Slot {
+                    kind,
+                    agent: make_policy(kind, &hyper, derive_seed(spec.seed, 100 + j as u64), j, spec.vms),
+                    vm: Some(SoakVm::new(&mut rng)),
+                    sensor: FaultySensor::new(),
+                    guard: SensorGuard::new(MAX_HOLD_STEPS),
+                    allocation_bytes: nominal / spec.vms as u64,
+                    rejoin_at: 0,
+                    previous: None,
+                    pending_faults: 0,
+                    divergences_before: 0,
+                    generation: 0,
                 }
-                Err(BidError::Infeasible { .. }) => {
-                    let Some(&last) = active.last() else { break };
-                    evict(&mut slots[last], step, &mut rng, &mut c);
-                    c.vms_evicted += 1;
-                }
-                Err(e) => {
-                    c.violation("reclaim refused", step, e.to_string());
-                    break;
-                }
-            }
+            })
+            .collect();
+        let params = MdpParams::default();
+        Self {
+            spec,
+            hyper,
+            rng,
+            c: SoakCounts::default(),
+            sensor_kinds: spec.faults.iter().copied().filter(|k| k.is_sensor()).collect(),
+            rare: spec.fault_rate / 10.0,
+            nominal,
+            capacity: nominal,
+            shrunk_left: 0,
+            params,
+            mdp: NodeMdp::new(params),
+            slots,
         }
-        let active: Vec<usize> = (0..slots.len()).filter(|j| slots[*j].vm.is_some()).collect();
+    }
+
+    fn has(&self, kind: FaultKind) -> bool {
+        self.spec.faults.contains(&kind)
+    }
+
+    /// The slots with a VM on the node.
+    fn active(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|j| self.slots[*j].vm.is_some())
+            .collect()
+    }
+
+    /// One node step; every invariant broken is counted in `self.c`.
+    fn step(&mut self, step: u64) {
+        let config = self.resize_and_join(step);
+        self.reclaim(step, &config);
+        let active = self.active();
         if active.is_empty() {
-            c.node_steps += 1;
-            continue;
+            self.c.node_steps += 1;
+            return;
         }
-        let allocated: u64 = active.iter().map(|j| slots[*j].allocation_bytes).sum();
-        if allocated > capacity {
-            c.violation(
+        let allocated: u64 = active.iter().map(|j| self.slots[*j].allocation_bytes).sum();
+        if allocated > self.capacity {
+            let capacity = self.capacity;
+            self.c.violation(
                 "over capacity after reclaim",
                 step,
                 format!("{allocated} B > {capacity} B"),
             );
         }
+        let sensed = self.sense(step, &active);
+        self.learn(step, &active, &sensed);
+        let bids = self.bid(step, &active, &sensed);
+        let staying = self.vanish(step, &active);
+        self.analyze(step, &config, &active, &staying, &bids);
+        self.c.node_steps += 1;
+    }
 
-        // 3. Sensors (maybe faulty) → guards → the MDP.
+    /// Step 1: The node shrinks or recovers; VMs join free slots. Returns the Bid Analyzer's
+    /// configuration for the node as it is now.
+    fn resize_and_join(&mut self, step: u64) -> BidConfig {
+        if self.shrunk_left > 0 {
+            self.shrunk_left -= 1;
+            if self.shrunk_left == 0 {
+                self.capacity = self.nominal;
+            }
+        } else if self.has(FaultKind::Shrink) && f64::from(self.rng.uniform_f32()) < self.rare {
+            self.capacity = self.nominal / 100 * u64::from(20 + self.rng.below(71));
+            self.shrunk_left = 10 + self.rng.below(91);
+            self.c.inject(FaultKind::Shrink);
+        }
+        let config = BidConfig {
+            capacity_bytes: self.capacity,
+            floor_bytes: DEFAULT_FLOOR_BYTES,
+            granularity_bytes: MIB,
+            share: ShareRule::Proportional,
+        };
+        let (spec, hyper) = (self.spec, &self.hyper);
+        for j in 0..self.slots.len() {
+            let allocated: u64 = self.slots.iter().map(|s| s.allocation_bytes).sum();
+            let s = &mut self.slots[j];
+            if s.vm.is_none()
+                && s.rejoin_at <= step
+                && self.capacity.saturating_sub(allocated) >= config.floor_bytes
+            {
+                self.c.add_stats(&s.agent.stats());
+                s.generation += 1;
+                let seed = derive_seed(spec.seed, (s.generation << 20) + 100 + j as u64);
+                s.agent = make_policy(s.kind, hyper, seed, j, spec.vms);
+                s.vm = Some(SoakVm::new(&mut self.rng));
+                s.sensor = FaultySensor::new();
+                s.guard.reset();
+                s.allocation_bytes = config.floor_bytes;
+                s.previous = None;
+                self.c.vms_joined += 1;
+            }
+        }
+        config
+    }
+
+    /// Step 2: Reclaim what a shrunken node no longer has; evict VMs it cannot hold.
+    fn reclaim(&mut self, step: u64, config: &BidConfig) {
+        loop {
+            let active = self.active();
+            let mut allocations: Vec<u64> = active.iter().map(|j| self.slots[*j].allocation_bytes).collect();
+            match reclaim(config, &mut allocations) {
+                Ok(bytes) => {
+                    self.c.reclaimed_bytes = self.c.reclaimed_bytes.saturating_add(bytes);
+                    for (j, a) in active.iter().zip(&allocations) {
+                        self.slots[*j].allocation_bytes = *a;
+                    }
+                    return;
+                }
+                Err(BidError::Infeasible { .. }) => {
+                    let Some(&last) = active.last() else { return };
+                    evict(&mut self.slots[last], step, &mut self.rng, &mut self.c);
+                    self.c.vms_evicted += 1;
+                }
+                Err(e) => {
+                    self.c.violation("reclaim refused", step, e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Step 3: Sensors (maybe faulty) → guards → the MDP.
+    fn sense(&mut self, step: u64, active: &[usize]) -> Sensed {
         let bound = BOUND_PAGES_PER_S as f32;
         let mut samples = Vec::with_capacity(active.len());
         let mut lost = vec![false; active.len()];
         for (k, j) in active.iter().enumerate() {
-            let s = &mut slots[*j];
+            let s = &mut self.slots[*j];
             let Some(vm) = s.vm.as_mut() else { continue };
-            vm.advance(&mut rng);
-            let truth = vm.miss_rate(s.allocation_bytes, &mut rng);
-            let (reported, started) = s.sensor.report(truth, spec.fault_rate, &sensor_kinds, &mut rng);
+            vm.advance(&mut self.rng);
+            let truth = vm.miss_rate(s.allocation_bytes, &mut self.rng);
+            let (reported, started) =
+                s.sensor
+                    .report(truth, self.spec.fault_rate, &self.sensor_kinds, &mut self.rng);
             if let Some(kind) = started {
-                c.inject(kind);
+                self.c.inject(kind);
             }
-            let guarded = s.guard.check(reported as f32, bound, params.absurd_factor);
+            let guarded = s.guard.check(reported as f32, bound, self.params.absurd_factor);
             match guarded.reading {
                 Reading::Fresh => {}
-                Reading::Held { .. } => c.readings_held += 1,
+                Reading::Held { .. } => self.c.readings_held += 1,
                 Reading::Lost { .. } => {
-                    c.readings_lost += 1;
+                    self.c.readings_lost += 1;
                     lost[k] = true;
                 }
             }
@@ -326,36 +406,39 @@ pub fn run_shard(spec: &ShardSpec) -> SoakCounts {
             });
         }
         let mut obs = vec![Observation::default(); active.len()];
-        let observed = match mdp.observe(capacity, &samples, &mut obs) {
+        let observed = match self.mdp.observe(self.capacity, &samples, &mut obs) {
             Ok(_) => true,
             Err(e) => {
-                c.observations_refused += 1;
-                c.violation("guarded measurements refused", step, e.to_string());
+                self.c.observations_refused += 1;
+                self.c
+                    .violation("guarded measurements refused", step, e.to_string());
                 false
             }
         };
+        Sensed { obs, lost, observed }
+    }
 
-        // 4. Memory faults in a learning network policy — half before its learning step
-        // (which detects them), half before its bid (the actor's output may be NaN: the
-        // agent falls back to the safe bid) — then learning from the last step.
-        let weight_fault = has(FaultKind::Weights) && f64::from(rng.uniform_f32()) < rare;
-        let before_learning = rng.below(2) == 0;
+    /// Step 4: Memory faults in a learning network policy — half before its learning step
+    /// (which detects them), half before its bid (the actor's output may be NaN: the agent
+    /// falls back to the safe bid) — then learning from the last step.
+    fn learn(&mut self, step: u64, active: &[usize], sensed: &Sensed) {
+        let weight_fault = self.has(FaultKind::Weights) && f64::from(self.rng.uniform_f32()) < self.rare;
+        let before_learning = self.rng.below(2) == 0;
         if weight_fault && before_learning {
-            inject_weight_fault(&mut slots, &active, &mut rng, &mut c);
+            inject_weight_fault(&mut self.slots, active, &mut self.rng, &mut self.c);
         }
         for (k, j) in active.iter().enumerate() {
-            let s = &mut slots[*j];
-            if step % EPISODE_STEPS == 0 {
+            let (s, c) = (&mut self.slots[*j], &mut self.c);
+            if step.is_multiple_of(EPISODE_STEPS) {
                 s.agent.start_episode();
             }
-            let usable = observed && !lost[k];
-            if let (Some((state, bid)), true) = (s.previous, usable) {
+            if let (Some((state, bid)), true) = (s.previous, sensed.usable(k)) {
                 let t = AgentTransition {
                     state,
                     bid,
-                    reward: obs[k].reward(&params),
-                    next_state: obs[k],
-                    done: (step + 1) % EPISODE_STEPS == 0,
+                    reward: sensed.obs[k].reward(&self.params),
+                    next_state: sensed.obs[k],
+                    done: (step + 1).is_multiple_of(EPISODE_STEPS),
                 };
                 if let Err(e) = s.agent.record(&t) {
                     c.violation("valid transition refused", step, format!("slot {j}: {e}"));
@@ -376,86 +459,93 @@ pub fn run_shard(spec: &ShardSpec) -> SoakCounts {
                 c.weight_faults_recovered += std::mem::take(&mut s.pending_faults);
             }
         }
-
         if weight_fault && !before_learning {
-            inject_weight_fault(&mut slots, &active, &mut rng, &mut c);
+            inject_weight_fault(&mut self.slots, active, &mut self.rng, &mut self.c);
         }
+    }
 
-        // 5. Bids: held at 0 for VMs without a usable reading.
+    /// Step 5: Bids: held at 0 for VMs without a usable reading.
+    fn bid(&mut self, step: u64, active: &[usize], sensed: &Sensed) -> Vec<f32> {
         let mut bids = vec![0.0f32; active.len()];
         for (k, j) in active.iter().enumerate() {
-            let s = &mut slots[*j];
-            if !observed || lost[k] {
-                c.bids_held += 1;
+            let s = &mut self.slots[*j];
+            if !sensed.usable(k) {
+                self.c.bids_held += 1;
                 s.previous = None;
                 continue;
             }
-            match s.agent.act(&obs[k]) {
+            match s.agent.act(&sensed.obs[k]) {
                 Ok(d) if d.bid.is_finite() && (-1.0..=1.0).contains(&d.bid) => {
                     bids[k] = d.bid;
-                    s.previous = Some((obs[k], d.bid));
+                    s.previous = Some((sensed.obs[k], d.bid));
                 }
-                Ok(d) => c.violation(
+                Ok(d) => self.c.violation(
                     "bid not finite or out of range",
                     step,
                     format!("slot {j}: {}", d.bid),
                 ),
-                Err(e) => c.violation("valid observation refused", step, format!("slot {j}: {e}")),
+                Err(e) => self
+                    .c
+                    .violation("valid observation refused", step, format!("slot {j}: {e}")),
             }
         }
-        c.agent_steps += active.len() as u64;
+        self.c.agent_steps += active.len() as u64;
+        bids
+    }
 
-        // 6. VMs that vanish between their bid and the Bid Analyzer.
+    /// Step 6: VMs that vanish between their bid and the Bid Analyzer; returns the places in
+    /// `active` of those that stay.
+    fn vanish(&mut self, step: u64, active: &[usize]) -> Vec<usize> {
         let mut keep = vec![true; active.len()];
-        if has(FaultKind::Vanish) {
+        if self.has(FaultKind::Vanish) {
             for (k, j) in active.iter().enumerate() {
-                if f64::from(rng.uniform_f32()) < rare {
-                    evict(&mut slots[*j], step, &mut rng, &mut c);
+                if f64::from(self.rng.uniform_f32()) < self.rare {
+                    evict(&mut self.slots[*j], step, &mut self.rng, &mut self.c);
                     keep[k] = false;
-                    c.inject(FaultKind::Vanish);
+                    self.c.inject(FaultKind::Vanish);
                 }
             }
         }
-        let staying: Vec<usize> = (0..active.len()).filter(|k| keep[*k]).collect();
+        (0..active.len()).filter(|k| keep[*k]).collect()
+    }
 
-        // 7. The Bid Analyzer on the VMs still there.
-        if !staying.is_empty() {
-            let before: Vec<u64> = staying
-                .iter()
-                .map(|k| slots[active[*k]].allocation_bytes)
-                .collect();
-            let mut allocations = before.clone();
-            let stay_bids: Vec<f32> = staying.iter().map(|k| bids[*k]).collect();
-            let mut grants = vec![VmGrant::default(); staying.len()];
-            match analyze(&config, &mut allocations, &stay_bids, &mut grants) {
-                Ok(summary) => {
-                    let total: u64 = allocations.iter().sum();
-                    if total + summary.free_bytes != capacity {
-                        c.violation(
-                            "memory not conserved",
-                            step,
-                            format!("{total} + {} != {capacity}", summary.free_bytes),
-                        );
-                    }
-                    if allocations.iter().any(|a| *a < config.floor_bytes) {
-                        c.violation("allocation below the floor", step, format!("{allocations:?}"));
-                    }
-                    if summary.sanitized_bids > 0 {
-                        c.violation("a non-finite bid reached the analyzer", step, String::new());
-                    }
-                    for (k, a) in staying.iter().zip(&allocations) {
-                        slots[active[*k]].allocation_bytes = *a;
-                    }
-                }
-                Err(e) => c.violation("analyzer refused", step, e.to_string()),
-            }
+    /// Step 7: The Bid Analyzer on the VMs still there; memory conserved, every VM at its floor
+    /// at least, no non-finite bid reaching it.
+    fn analyze(&mut self, step: u64, config: &BidConfig, active: &[usize], staying: &[usize], bids: &[f32]) {
+        if staying.is_empty() {
+            return;
         }
-        c.node_steps += 1;
+        let mut allocations: Vec<u64> = staying
+            .iter()
+            .map(|k| self.slots[active[*k]].allocation_bytes)
+            .collect();
+        let stay_bids: Vec<f32> = staying.iter().map(|k| bids[*k]).collect();
+        let mut grants = vec![VmGrant::default(); staying.len()];
+        let capacity = self.capacity;
+        let c = &mut self.c;
+        match analyze(config, &mut allocations, &stay_bids, &mut grants) {
+            Ok(summary) => {
+                let total: u64 = allocations.iter().sum();
+                if total + summary.free_bytes != capacity {
+                    c.violation(
+                        "memory not conserved",
+                        step,
+                        format!("{total} + {} != {capacity}", summary.free_bytes),
+                    );
+                }
+                if allocations.iter().any(|a| *a < config.floor_bytes) {
+                    c.violation("allocation below the floor", step, format!("{allocations:?}"));
+                }
+                if summary.sanitized_bids > 0 {
+                    c.violation("a non-finite bid reached the analyzer", step, String::new());
+                }
+                for (k, a) in staying.iter().zip(&allocations) {
+                    self.slots[active[*k]].allocation_bytes = *a;
+                }
+            }
+            Err(e) => c.violation("analyzer refused", step, e.to_string()),
+        }
     }
-    for s in &slots {
-        c.add_stats(&s.agent.stats());
-    }
-    c
 }
 
 /// Overwrites a random parameter of a random network policy that has started learning
