@@ -238,9 +238,16 @@ fn run_with_programs(programs: [PathBuf; 2]) -> RunResult {
                 .iter()
                 .enumerate()
                 .map(|(j, program)| {
-                    let mut a =
-                        FirmwareAgent::start(program, format!("VM{}", j + 1), PolicyKind::Ddpg, 1, 2, 10, 10)
-                            .unwrap();
+                    let mut a = FirmwareAgent::start(
+                        program,
+                        cavmem_harness::scenario::vm_label(j),
+                        PolicyKind::Ddpg,
+                        1,
+                        2,
+                        10,
+                        10,
+                    )
+                    .unwrap();
                     a.set_deadline(Duration::from_millis(500));
                     Box::new(a) as Box<dyn SimAgent>
                 })

@@ -26,22 +26,55 @@ use super::SimAgent;
 /// How long a request may take before the process is given up.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// Why a firmware agent could not be found or set up.
+#[derive(Debug, thiserror::Error)]
+pub enum FirmwareError {
+    /// No `cavmem-fw` where [`locate`] looks.
+    #[error(
+        "cavmem-fw not found: build it with `cargo build --profile firmware -p cavmem-firmware-sim --features fw --bin cavmem-fw` or set CAVMEM_FW"
+    )]
+    NotFound,
+    /// This executable's own path is unknown.
+    #[error("this executable's path: {0}")]
+    OwnPath(#[source] std::io::Error),
+    /// The process did not start.
+    #[error("{}: {source}", path.display())]
+    Start {
+        /// The executable.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The process started but did not take its configuration.
+    #[error("{agent}: configure: {failure}")]
+    Configure {
+        /// The agent's name.
+        agent: String,
+        /// What went wrong.
+        failure: RequestFailure,
+    },
+}
+
 /// Finds the `cavmem-fw` executable: `$CAVMEM_FW`, else `target/firmware/cavmem-fw` beside
 /// this executable's `target/<profile>/` directory.
-pub fn locate() -> Result<PathBuf, String> {
+///
+/// # Errors
+/// [`FirmwareError::NotFound`] (with how to build it), [`FirmwareError::OwnPath`].
+pub fn locate() -> Result<PathBuf, FirmwareError> {
     if let Some(p) = std::env::var_os("CAVMEM_FW") {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(FirmwareError::OwnPath)?;
     let candidates = exe
         .ancestors()
         .skip(1)
         .take(3)
         .map(|d| d.join("firmware").join("cavmem-fw"))
         .collect::<Vec<_>>();
-    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-        "cavmem-fw not found: build it with `cargo build --profile firmware -p cavmem-firmware-sim --features fw --bin cavmem-fw` or set CAVMEM_FW".to_string()
-    })
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or(FirmwareError::NotFound)
 }
 
 /// An agent in a `cavmem-fw` process.
@@ -67,15 +100,19 @@ impl std::fmt::Debug for FirmwareAgent {
     }
 }
 
-/// Why a request failed.
+/// Why a request to a firmware agent failed.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub enum RequestFailure {
+    /// Reading or writing the pipe failed, or the process exited.
     #[error("i/o: {0}")]
     Io(String),
+    /// No answer within [`DEADLINE`].
     #[error("no answer within the deadline")]
     Timeout,
+    /// An Error reply: its code and detail.
     #[error("refused: {0:?} ({1})")]
     Refused(ErrorCode, u8),
+    /// A reply of the wrong type, or one that does not decode.
     #[error("unexpected or malformed reply")]
     Unexpected,
 }
@@ -93,15 +130,22 @@ impl FirmwareAgent {
         vm_count: u32,
         explore_steps: u64,
         anneal_steps: u64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, FirmwareError> {
+        let start = |source| FirmwareError::Start {
+            path: fw.to_path_buf(),
+            source,
+        };
         let mut child = Command::new(fw)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("{}: {e}", fw.display()))?;
+            .map_err(start)?;
         let stdin = child.stdin.take();
-        let mut stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| start(std::io::Error::other("no stdout pipe")))?;
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 8192];
@@ -131,7 +175,10 @@ impl FirmwareAgent {
         });
         agent
             .request(&configure, |m| matches!(m, Message::Hello { .. }).then_some(()))
-            .map_err(|e| format!("{}: configure: {e}", agent.name))?;
+            .map_err(|failure| FirmwareError::Configure {
+                agent: agent.name.clone(),
+                failure,
+            })?;
         Ok(agent)
     }
 
@@ -140,20 +187,20 @@ impl FirmwareAgent {
         &mut self,
         msg: &Message<'_>,
         f: impl FnOnce(Message<'_>) -> Option<T>,
-    ) -> Result<T, Failure> {
+    ) -> Result<T, RequestFailure> {
         let mut payload = [0u8; MAX_FRAME];
         let n = msg
             .encode_payload(&mut payload)
-            .map_err(|e| Failure::Io(e.to_string()))?;
+            .map_err(|e| RequestFailure::Io(e.to_string()))?;
         let mut frame = [0u8; MAX_FRAME];
         let len = encode_frame(msg.type_byte(), &payload[..n], &mut frame)
-            .map_err(|e| Failure::Io(e.to_string()))?;
-        let stdin = self.stdin.as_mut().ok_or(Failure::Io("closed".into()))?;
+            .map_err(|e| RequestFailure::Io(e.to_string()))?;
+        let stdin = self.stdin.as_mut().ok_or(RequestFailure::Io("closed".into()))?;
         stdin
             .write_all(&frame[..len])
             .and_then(|()| stdin.flush())
-            .map_err(|e| Failure::Io(e.to_string()))?;
-        let chunks = self.chunks.as_ref().ok_or(Failure::Io("closed".into()))?;
+            .map_err(|e| RequestFailure::Io(e.to_string()))?;
+        let chunks = self.chunks.as_ref().ok_or(RequestFailure::Io("closed".into()))?;
         loop {
             let (used, event) = self.decoder.push(&self.pending);
             let event = event.map(|e| e.map(|(t, p)| (t, p.to_vec())));
@@ -161,17 +208,17 @@ impl FirmwareAgent {
             match event {
                 Some(Ok((t, p))) => {
                     return match Message::decode(t, &p) {
-                        Ok(Message::Error { code, detail }) => Err(Failure::Refused(code, detail)),
-                        Ok(m) => f(m).ok_or(Failure::Unexpected),
-                        Err(_) => Err(Failure::Unexpected),
+                        Ok(Message::Error { code, detail }) => Err(RequestFailure::Refused(code, detail)),
+                        Ok(m) => f(m).ok_or(RequestFailure::Unexpected),
+                        Err(_) => Err(RequestFailure::Unexpected),
                     };
                 }
-                Some(Err(_)) => return Err(Failure::Unexpected),
+                Some(Err(_)) => return Err(RequestFailure::Unexpected),
                 None if used == 0 => match chunks.recv_timeout(self.deadline) {
                     Ok(bytes) => self.pending.extend_from_slice(&bytes),
-                    Err(RecvTimeoutError::Timeout) => return Err(Failure::Timeout),
+                    Err(RecvTimeoutError::Timeout) => return Err(RequestFailure::Timeout),
                     Err(RecvTimeoutError::Disconnected) => {
-                        return Err(Failure::Io("the process exited".into()));
+                        return Err(RequestFailure::Io("the process exited".into()));
                     }
                 },
                 None => {}
@@ -180,7 +227,7 @@ impl FirmwareAgent {
     }
 
     /// Gives up on the process: reports it once, kills it, and switches to the safe policy.
-    fn give_up(&mut self, why: &Failure) {
+    fn give_up(&mut self, why: &RequestFailure) {
         if !self.failed {
             eprintln!(
                 "cavmem: firmware agent {} failed ({why}); its VM now holds its allocation (safe policy)",
@@ -245,8 +292,8 @@ impl Policy for FirmwareAgent {
                 _ => None,
             }) {
                 Ok(d) if d.bid.is_finite() && (-1.0..=1.0).contains(&d.bid) => return Ok(d),
-                Ok(_) => self.give_up(&Failure::Unexpected),
-                Err(Failure::Refused(ErrorCode::InvalidObservation, d)) => {
+                Ok(_) => self.give_up(&RequestFailure::Unexpected),
+                Err(RequestFailure::Refused(ErrorCode::InvalidObservation, d)) => {
                     return Err(PolicyError::InvalidObservation(InvalidObservation {
                         field: field_of(d),
                     }));
@@ -272,7 +319,7 @@ impl Policy for FirmwareAgent {
         });
         match self.request(&msg, |m| matches!(m, Message::Ack).then_some(())) {
             Ok(()) => Ok(()),
-            Err(Failure::Refused(ErrorCode::InvalidTransition, _)) => {
+            Err(RequestFailure::Refused(ErrorCode::InvalidTransition, _)) => {
                 Err(PolicyError::InvalidTransition(TransitionField::Reward))
             }
             Err(e) => {
@@ -357,7 +404,7 @@ impl SimAgent for FirmwareAgent {
             };
             match self.request(&msg, |m| matches!(m, Message::Ack).then_some(())) {
                 Ok(()) => {}
-                Err(Failure::Refused(ErrorCode::Snapshot, _)) => return Err(SnapshotError::BadCrc),
+                Err(RequestFailure::Refused(ErrorCode::Snapshot, _)) => return Err(SnapshotError::BadCrc),
                 Err(_) => {
                     return Err(SnapshotError::Truncated {
                         needed: bytes.len(),

@@ -115,9 +115,12 @@ pub enum RunError {
     /// A policy refused its input.
     #[error("policy: {0}")]
     Policy(PolicyError),
-    /// Agents could not be set up (e.g. a firmware process).
+    /// Agents could not be set up (the thread they run on).
     #[error("agents: {0}")]
     Agents(String),
+    /// A firmware agent could not be found or set up.
+    #[error("agents: {0}")]
+    Firmware(#[from] crate::agents::firmware::FirmwareError),
 }
 
 /// Runs `f` in a pool of one thread (with a 64 MiB stack, room for agents built by value),
@@ -255,7 +258,7 @@ pub fn make_agents(spec: &RunSpec) -> Result<Vec<Box<dyn SimAgent>>, RunError> {
                 agent
             })
             .collect()),
-        AgentsAt::Firmware => firmware_agents(spec, &firmware::locate().map_err(RunError::Agents)?),
+        AgentsAt::Firmware => firmware_agents(spec, &firmware::locate()?),
     }
 }
 
@@ -281,7 +284,7 @@ pub fn firmware_agents(spec: &RunSpec, fw: &std::path::Path) -> Result<Vec<Box<d
                 eps.anneal_steps,
             )
             .map(|a| Box::new(a) as Box<dyn SimAgent>)
-            .map_err(RunError::Agents)
+            .map_err(RunError::from)
         })
         .collect()
 }
