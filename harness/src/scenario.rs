@@ -302,7 +302,7 @@ impl Scenario {
                 CurveName::Step => CurveKind::Step,
             };
             if let CurveKind::Calibrated(b) = kind {
-                crate::sim::calibration::builtin_curve(b).map_err(|e| err(&key("curve"), e))?;
+                crate::sim::calibration::builtin_curve(b).map_err(|e| err(&key("curve"), e.to_string()))?;
                 for (name, given) in [
                     ("alpha", v.alpha.is_some()),
                     ("intensity_pages_per_s", v.intensity_pages_per_s.is_some()),

@@ -95,11 +95,53 @@ impl Point {
     }
 }
 
-/// Errors reading a calibration.
-pub fn parse(text: &str, origin: &str) -> Result<Calibration, String> {
-    let c: Calibration = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+/// Why a calibration was refused: the file (or other origin), and the workload when the
+/// fault is in one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CalibrationError {
+    /// Not TOML of the calibration's shape.
+    #[error("{origin}: {reason}")]
+    Syntax {
+        /// Where the text came from.
+        origin: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A workload's values are impossible.
+    #[error("{origin}: workload {workload:?}: {reason}")]
+    Workload {
+        /// Where the text came from.
+        origin: String,
+        /// The workload's name.
+        workload: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The built-in calibration lacks a benchmark.
+    #[error("{origin}: no calibration of {benchmark} (run `cavmem calibrate`)")]
+    Missing {
+        /// The built-in file.
+        origin: String,
+        /// The benchmark.
+        benchmark: Benchmark,
+    },
+}
+
+/// Reads a calibration written by `cavmem calibrate`; `origin` names it in errors.
+///
+/// # Errors
+/// [`CalibrationError`]: the syntax, or which workload's values are impossible.
+pub fn parse(text: &str, origin: &str) -> Result<Calibration, CalibrationError> {
+    let c: Calibration = toml::from_str(text).map_err(|e| CalibrationError::Syntax {
+        origin: origin.to_string(),
+        reason: e.to_string(),
+    })?;
     for w in &c.workload {
-        let at = |what: &str| format!("{origin}: workload {:?}: {what}", w.name);
+        let at = |reason: &'static str| CalibrationError::Workload {
+            origin: origin.to_string(),
+            workload: w.name.clone(),
+            reason,
+        };
         if Benchmark::from_name(&w.name).is_none() {
             return Err(at("not one of perlbench, gcc, bzip2"));
         }
@@ -189,8 +231,8 @@ impl MeasuredCurve {
 }
 
 /// The built-in curves, one per benchmark measured (parsed once).
-fn builtin() -> &'static Result<Vec<(Benchmark, MeasuredCurve)>, String> {
-    static CURVES: OnceLock<Result<Vec<(Benchmark, MeasuredCurve)>, String>> = OnceLock::new();
+fn builtin() -> &'static Result<Vec<(Benchmark, MeasuredCurve)>, CalibrationError> {
+    static CURVES: OnceLock<Result<Vec<(Benchmark, MeasuredCurve)>, CalibrationError>> = OnceLock::new();
     CURVES.get_or_init(|| {
         let c = parse(BUILTIN_TEXT, BUILTIN_PATH)?;
         Ok(c.workload
@@ -203,14 +245,17 @@ fn builtin() -> &'static Result<Vec<(Benchmark, MeasuredCurve)>, String> {
 /// The built-in curve of `benchmark`.
 ///
 /// # Errors
-/// A message naming the built-in file when it does not parse or lacks the benchmark.
-pub fn builtin_curve(benchmark: Benchmark) -> Result<&'static MeasuredCurve, String> {
+/// [`CalibrationError`] naming the built-in file when it does not parse or lacks the benchmark.
+pub fn builtin_curve(benchmark: Benchmark) -> Result<&'static MeasuredCurve, CalibrationError> {
     let curves = builtin().as_ref().map_err(Clone::clone)?;
     curves
         .iter()
         .find(|(b, _)| *b == benchmark)
         .map(|(_, c)| c)
-        .ok_or_else(|| format!("{BUILTIN_PATH}: no calibration of {benchmark} (run `cavmem calibrate`)"))
+        .ok_or_else(|| CalibrationError::Missing {
+            origin: BUILTIN_PATH.to_string(),
+            benchmark,
+        })
 }
 
 #[cfg(test)]
@@ -268,9 +313,18 @@ mod tests {
     #[test]
     fn calibration_bad_files_are_named() {
         let e = parse("machine = 1", "x.toml").unwrap_err();
-        assert!(e.starts_with("x.toml: "), "{e}");
+        assert!(matches!(e, CalibrationError::Syntax { .. }), "{e}");
+        assert!(e.to_string().starts_with("x.toml: "), "{e}");
         let text = BUILTIN_TEXT.replacen("name = \"perlbench\"", "name = \"spec\"", 1);
         let e = parse(&text, "y.toml").unwrap_err();
-        assert!(e.contains("\"spec\""), "{e}");
+        assert!(
+            matches!(&e, CalibrationError::Workload { workload, .. } if workload == "spec"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("\"spec\": not one of perlbench, gcc, bzip2"),
+            "{e}"
+        );
     }
 }
