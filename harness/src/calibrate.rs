@@ -65,7 +65,7 @@ fn window(
     if !crate::interrupt::sleep(length) {
         return Err(NodeError::Interrupted);
     }
-    if running.revive(node).map_err(NodeError::Backend)? > 0 {
+    if running.revive(node)? > 0 {
         return Ok(None);
     }
     let (f1, c1) = (
@@ -127,11 +127,11 @@ pub fn measure_one(
     let standin = spec.standin(benchmark);
     let command = standin
         .prepare(&work_dir.join(benchmark.name()))
-        .map_err(NodeError::Backend)?;
+        .map_err(|e| backend(&e))?;
     let node =
         CgroupNode::create(root, version, &[format!("calibrate-{benchmark}")]).map_err(|e| backend(&e))?;
     let what = format!("{benchmark} stand-in");
-    let mut running = RunningCopies::start(&node, 0, &command, 1, what).map_err(NodeError::Backend)?;
+    let mut running = RunningCopies::start(&node, 0, &command, 1, what)?;
     let without_limit = format!("{benchmark} without a limit");
     let mut unconstrained = measure_level(&node, &mut running, spec, Duration::ZERO, &without_limit)?;
     let footprint_bytes = node.peak_usage_bytes(0).map_err(|e| backend(&e))?;

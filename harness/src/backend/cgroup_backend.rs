@@ -10,12 +10,39 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::cgroup::{CgroupNode, CgroupVersion};
+use super::cgroup::{CgroupError, CgroupNode, CgroupVersion};
 use super::node_backend::{NodeBackend, NodeError, check_allocations};
 use super::standin::{StandIn, StandInCommand};
+use crate::output::OutputError;
 use crate::scenario::Scenario;
 use crate::sim::VmReading;
 use crate::sim::workload::Benchmark;
+
+/// Why copies of a stand-in could not be kept running.
+#[derive(Debug, thiserror::Error)]
+pub enum CopiesError {
+    /// A copy could not be started in its cgroup.
+    #[error(transparent)]
+    Start(#[from] CgroupError),
+    /// A copy exited, and not because the OOM killer took it.
+    #[error("{what} copy {copy} exited ({status}){}", if *killed { "; killed by signal 9, not by the OOM killer" } else { "" })]
+    Exited {
+        /// The copies' name.
+        what: String,
+        /// Which copy, counted from 1.
+        copy: usize,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// Killed by signal 9 (by someone other than the OOM killer).
+        killed: bool,
+    },
+}
+
+impl From<CopiesError> for NodeError {
+    fn from(e: CopiesError) -> Self {
+        Self::Backend(e.to_string())
+    }
+}
 
 /// Copies of a stand-in running in one cgroup, and their progress (`tick` lines). A copy
 /// the kernel's OOM killer takes (a cgroup over its limit whose swap-out cannot keep up)
@@ -38,14 +65,14 @@ impl RunningCopies {
     /// them in errors.
     ///
     /// # Errors
-    /// A message naming the cgroup or program that failed.
+    /// [`CopiesError::Start`] naming the cgroup or program that failed.
     pub fn start(
         node: &CgroupNode,
         vm: usize,
         command: &StandInCommand,
         copies: u32,
         what: String,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CopiesError> {
         let mut running = Self {
             vm,
             command: command.clone(),
@@ -64,10 +91,8 @@ impl RunningCopies {
     }
 
     /// One copy, its output read by a thread that counts its ticks and flags its `ready`.
-    fn spawn(&self, node: &CgroupNode) -> Result<(Child, Arc<AtomicBool>), String> {
-        let mut child = node
-            .spawn(self.vm, &self.command.program, &self.command.args, Stdio::piped())
-            .map_err(|e| e.to_string())?;
+    fn spawn(&self, node: &CgroupNode) -> Result<(Child, Arc<AtomicBool>), CopiesError> {
+        let mut child = node.spawn(self.vm, &self.command.program, &self.command.args, Stdio::piped())?;
         let ready = Arc::new(AtomicBool::new(false));
         if let Some(out) = child.stdout.take() {
             let (ticks, ready) = (Arc::clone(&self.ticks), Arc::clone(&ready));
@@ -100,9 +125,9 @@ impl RunningCopies {
     /// copy killed by signal 9) and returns how many were restarted.
     ///
     /// # Errors
-    /// A message naming a copy that exited for any other reason, and how, or that could
-    /// not be started again.
-    pub fn revive(&mut self, node: &CgroupNode) -> Result<u32, String> {
+    /// [`CopiesError::Exited`] naming a copy that exited for any other reason, and how;
+    /// [`CopiesError::Start`] when one could not be started again.
+    pub fn revive(&mut self, node: &CgroupNode) -> Result<u32, CopiesError> {
         let mut restarted = 0;
         for k in 0..self.children.len() {
             let Ok(Some(status)) = self.children[k].try_wait() else {
@@ -118,16 +143,12 @@ impl RunningCopies {
                 Err(_) => killed,
             };
             if !oom {
-                return Err(format!(
-                    "{} copy {} exited ({status}){}",
-                    self.what,
-                    k + 1,
-                    if killed {
-                        "; killed by signal 9, not by the OOM killer"
-                    } else {
-                        ""
-                    }
-                ));
+                return Err(CopiesError::Exited {
+                    what: self.what.clone(),
+                    copy: k + 1,
+                    status,
+                    killed,
+                });
             }
             let (child, ready) = self.spawn(node)?;
             self.children[k] = child;
@@ -146,7 +167,7 @@ impl RunningCopies {
     pub fn wait_ready(&mut self, node: &CgroupNode, timeout: Duration) -> Result<(), NodeError> {
         let end = Instant::now() + timeout;
         while self.ready() < self.children.len() as u32 {
-            self.revive(node).map_err(NodeError::Backend)?;
+            self.revive(node)?;
             if Instant::now() > end {
                 return Err(NodeError::Backend(format!(
                     "{}: not ready after {} s",
@@ -247,7 +268,7 @@ impl CgroupBackend {
                 StandIn::default_for(vm.benchmark)
                     .scaled(size_scale)
                     .prepare(&dir)
-                    .map_err(NodeError::Backend)?,
+                    .map_err(|e| NodeError::Backend(e.to_string()))?,
             );
         }
         let mut backend = Self {
@@ -326,10 +347,13 @@ impl NodeBackend for CgroupBackend {
         *p = present;
         if present {
             let what = format!("{} ({})", self.names[vm], self.commands[vm].program);
-            *slot = Some(
-                RunningCopies::start(&self.node, vm, &self.commands[vm], self.copies[vm], what)
-                    .map_err(NodeError::Backend)?,
-            );
+            *slot = Some(RunningCopies::start(
+                &self.node,
+                vm,
+                &self.commands[vm],
+                self.copies[vm],
+                what,
+            )?);
             self.faults_then[vm] = self.node.major_faults(vm).unwrap_or(0);
             self.cpu_then[vm] = self.node.user_cpu_s(vm).unwrap_or(0.0);
         } else {
@@ -388,7 +412,7 @@ impl NodeBackend for CgroupBackend {
                 self.readings[j] = VmReading::default();
                 continue;
             };
-            let restarted = running.revive(&self.node).map_err(NodeError::Backend)?;
+            let restarted = running.revive(&self.node)?;
             if restarted > 0 {
                 self.oom_restarts[j] += u64::from(restarted);
                 eprintln!(
@@ -440,13 +464,17 @@ pub fn available_bytes() -> Option<u64> {
 /// A directory for the stand-ins' generated inputs under `parent`, removed on drop.
 ///
 /// # Errors
-/// A message naming the directory.
-pub fn work_dir(parent: &Path) -> Result<tempfile::TempDir, String> {
-    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+/// [`OutputError`] naming the directory.
+pub fn work_dir(parent: &Path) -> Result<tempfile::TempDir, OutputError> {
+    let named = |source| OutputError {
+        path: parent.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(parent).map_err(named)?;
     tempfile::Builder::new()
         .prefix("cavmem-standins-")
         .tempdir_in(parent)
-        .map_err(|e| format!("{}: {e}", parent.display()))
+        .map_err(named)
 }
 
 /// The default place for stand-in inputs and swap files: `results/live-tmp`.
@@ -511,6 +539,18 @@ mod tests {
             assert!(Instant::now() < end, "the exit was not seen");
             std::thread::sleep(Duration::from_millis(20));
         };
+        assert!(
+            matches!(
+                &err,
+                CopiesError::Exited {
+                    copy: 1,
+                    killed: false,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = err.to_string();
         assert!(
             err.contains("vm2 (sh) copy 1 exited") && err.contains('3'),
             "{err}"

@@ -83,13 +83,17 @@ impl StandIn {
     /// is compiled there) and returns the command that runs it.
     ///
     /// # Errors
-    /// A message naming the file or the tool that failed (e.g. gcc or libbz2's headers
-    /// missing: `apt-get install gcc libbz2-dev`).
-    pub fn prepare(&self, dir: &Path) -> Result<StandInCommand, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let write = |name: &str, text: &str| -> Result<PathBuf, String> {
+    /// [`StandInError`] naming the file or the tool that failed (e.g. gcc or libbz2's
+    /// headers missing: `apt-get install gcc libbz2-dev`).
+    pub fn prepare(&self, dir: &Path) -> Result<StandInCommand, StandInError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StandInError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let write = |name: &str, text: &str| -> Result<PathBuf, StandInError> {
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&path, text).map_err(io(&path))?;
             Ok(path)
         };
         let size = self.size.to_string();
@@ -105,15 +109,17 @@ impl StandIn {
                 std::process::Command::new("gcc")
                     .arg("--version")
                     .output()
-                    .map_err(|e| {
-                        format!("gcc: {e} (the gcc stand-in runs Debian's gcc: apt-get install gcc)")
+                    .map_err(|source| StandInError::Tool {
+                        tool: "gcc",
+                        source,
+                        hint: "the gcc stand-in runs Debian's gcc: apt-get install gcc",
                     })?;
                 let units = dir.join(format!("gcc-units-{}", self.size));
-                std::fs::create_dir_all(&units).map_err(|e| format!("{}: {e}", units.display()))?;
+                std::fs::create_dir_all(&units).map_err(io(&units))?;
                 for k in 0..GCC_UNITS {
                     let path = units.join(format!("unit{k}.c"));
                     let text = gcc_unit(u64::from(k) + 1, self.size);
-                    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+                    std::fs::write(&path, text).map_err(io(&path))?;
                 }
                 let lp = "while :; do for f in \"$0\"/unit*.c; do gcc -O2 -c \"$f\" -o /dev/null || exit 1; echo tick; done; done";
                 Ok(StandInCommand {
@@ -134,13 +140,16 @@ impl StandIn {
                     .arg(&source)
                     .arg("-lbz2")
                     .output()
-                    .map_err(|e| format!("gcc: {e} (the bzip2 stand-in is built with gcc and libbz2-dev)"))?;
+                    .map_err(|e| StandInError::Tool {
+                        tool: "gcc",
+                        source: e,
+                        hint: "the bzip2 stand-in is built with gcc and libbz2-dev",
+                    })?;
                 if !out.status.success() {
-                    return Err(format!(
-                        "building the bzip2 stand-in ({}): {} (apt-get install gcc libbz2-dev)",
-                        source.display(),
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ));
+                    return Err(StandInError::Build {
+                        source_file: source,
+                        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                    });
                 }
                 Ok(StandInCommand {
                     program: binary.display().to_string(),
@@ -149,6 +158,37 @@ impl StandIn {
             }
         }
     }
+}
+
+/// Why a stand-in could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum StandInError {
+    /// Writing its inputs failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A tool it needs did not run.
+    #[error("{tool}: {source} ({hint})")]
+    Tool {
+        /// The tool.
+        tool: &'static str,
+        /// Why.
+        source: std::io::Error,
+        /// What to install.
+        hint: &'static str,
+    },
+    /// Compiling the bzip2 stand-in failed.
+    #[error("building the bzip2 stand-in ({}): {stderr} (apt-get install gcc libbz2-dev)", source_file.display())]
+    Build {
+        /// Its C source.
+        source_file: PathBuf,
+        /// The compiler's messages.
+        stderr: String,
+    },
 }
 
 /// A generated C translation unit of `functions` functions of 60 statements each, from
