@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use cavmem_core::agent::PolicyKind;
 use cavmem_core::wire::encode_frame;
 use cavmem_core::wire::frame::FrameDecoder;
 use cavmem_core::wire::frame::MAX_FRAME;
@@ -26,13 +27,40 @@ pub struct ElfSizes {
     pub bss: u64,
 }
 
+/// Why an executable's sizes could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not an object file `object` reads.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: object::read::Error,
+    },
+}
+
 /// Sizes of the allocated sections of an ELF file, as `size` reports them.
 ///
 /// # Errors
-/// A message naming the file when it cannot be read or parsed.
-pub fn elf_sizes(path: &Path) -> Result<ElfSizes, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+/// [`ElfError`] naming the file when it cannot be read or parsed.
+pub fn elf_sizes(path: &Path) -> Result<ElfSizes, ElfError> {
+    let bytes = std::fs::read(path).map_err(|source| ElfError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file = object::File::parse(&*bytes).map_err(|source| ElfError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut sizes = ElfSizes::default();
     for section in file.sections() {
         let SectionFlags::Elf { sh_flags } = section.flags() else {
@@ -389,41 +417,43 @@ pub fn staleness_warning(path: &Path) -> Option<String> {
 /// Measures everything; `callgrind` turns the instruction counts on (needs valgrind).
 ///
 /// # Errors
-/// A message when `cavmem-fw` cannot be found or read.
+/// [`ElfError`] when `cavmem-fw` or an image cannot be read.
 pub fn measure(
     fw: &Path,
     m4: Option<&Path>,
     m4_inference: Option<&Path>,
     callgrind: bool,
-) -> Result<Footprint, String> {
+) -> Result<Footprint, ElfError> {
     let firmware = elf_sizes(fw)?;
     let cortex_m4 = m4.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
     let cortex_m4_inference = m4_inference.filter(|p| p.is_file()).map(elf_sizes).transpose()?;
     let cortex_m4_cost = m4.filter(|p| p.is_file()).and_then(m4_trainable_cost);
     let cortex_m4_inference_cost = m4_inference.filter(|p| p.is_file()).and_then(m4_inference_cost);
-    let policies = [("ddpg", 0u8), ("dqn", 1), ("ql", 2), ("static", 3)]
+    let policies = PolicyKind::ALL
         .into_iter()
-        .map(|(policy, byte)| PolicyCost {
-            policy,
-            stack_act_bytes: stack_bytes(fw, &script(byte, 0, 200, 0)),
-            stack_learn_bytes: stack_bytes(fw, &script(byte, 200, 0, 0)),
-            stack_snapshot_bytes: snapshot_script(fw, byte).and_then(|s| stack_bytes(fw, &s)),
-            act_us: us_per_call(fw, byte, true, 200_000),
-            learn_us: if byte < 3 {
-                us_per_call(fw, byte, false, if byte == 2 { 200_000 } else { 2_000 })
+        .map(|kind| {
+            let byte = kind.code();
+            // The tabular learner's update is cheap: time more of them.
+            let learn_calls = if kind == PolicyKind::QLearning {
+                200_000
             } else {
-                None
-            },
-            instructions_per_act: if callgrind {
-                per_call(fw, byte, true, 200)
-            } else {
-                None
-            },
-            instructions_per_learn: if callgrind && byte < 3 {
-                per_call(fw, byte, false, 20)
-            } else {
-                None
-            },
+                2_000
+            };
+            PolicyCost {
+                policy: kind.name(),
+                stack_act_bytes: stack_bytes(fw, &script(byte, 0, 200, 0)),
+                stack_learn_bytes: stack_bytes(fw, &script(byte, 200, 0, 0)),
+                stack_snapshot_bytes: snapshot_script(fw, byte).and_then(|s| stack_bytes(fw, &s)),
+                act_us: us_per_call(fw, byte, true, 200_000),
+                learn_us: kind
+                    .learns()
+                    .then(|| us_per_call(fw, byte, false, learn_calls))
+                    .flatten(),
+                instructions_per_act: callgrind.then(|| per_call(fw, byte, true, 200)).flatten(),
+                instructions_per_learn: (callgrind && kind.learns())
+                    .then(|| per_call(fw, byte, false, 20))
+                    .flatten(),
+            }
         })
         .collect();
     Ok(Footprint {

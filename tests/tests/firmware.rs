@@ -353,7 +353,7 @@ fn firmware_stack_stays_within_16_kib_for_every_request_and_policy() {
         let line = err.lines().find(|l| l.contains("stack high-water")).unwrap();
         line.split_whitespace().rev().nth(1).unwrap().parse().unwrap()
     };
-    for policy in 0..4u8 {
+    for policy in PolicyKind::ALL.map(PolicyKind::code) {
         let snapshot = cavmem_harness::footprint::snapshot_script(&fw, policy).unwrap();
         let learning = cavmem_harness::footprint::script(policy, 70, 10, 3);
         for (what, input) in [("snapshot save and load", snapshot), ("act, learn", learning)] {
@@ -373,7 +373,7 @@ fn firmware_runs_clean_under_valgrind() {
     );
     let fw = build_firmware();
     let suppressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-sim/valgrind.supp");
-    for policy in 0..4u8 {
+    for policy in PolicyKind::ALL.map(PolicyKind::code) {
         // Past the 64 transitions learning waits for, then acts, learns and a snapshot.
         let input = cavmem_harness::footprint::script(policy, 70, 10, 3);
         let mut child = Command::new("valgrind")

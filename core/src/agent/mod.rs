@@ -225,6 +225,14 @@ impl PolicyKind {
     pub fn from_code(code: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.code() == code)
     }
+
+    /// Whether the policy learns (`learn` updates it); the equal split does not.
+    pub const fn learns(self) -> bool {
+        match self {
+            Self::Ddpg | Self::Dqn | Self::QLearning => true,
+            Self::EqualSplit => false,
+        }
+    }
 }
 
 /// The parameters of every policy: [`AnyPolicy::new`] and [`PolicySlots::configure`] take

@@ -49,7 +49,7 @@ unsafe fn save_and_load(agent: *mut u8, buf: &mut [u8]) -> usize {
 
 #[test]
 fn capi_every_policy_acts_records_learns_and_round_trips_a_snapshot() {
-    for policy in 0..4u32 {
+    for policy in PolicyKind::ALL.map(|k| u32::from(k.code())) {
         let mut mem = arena(policy, 0);
         let len = mem.len() * 8;
         let agent = mem.as_mut_ptr().cast::<u8>();
@@ -161,7 +161,7 @@ fn capi_refuses_bad_pointers_buffers_and_values() {
 /// policy (the equal split used to bid +1 or −1 forever with one); the limit itself is taken.
 #[test]
 fn capi_refuses_impossible_vm_counts() {
-    for policy in 0..4u32 {
+    for policy in PolicyKind::ALL.map(|k| u32::from(k.code())) {
         let mut mem = arena(policy, 0);
         let len = mem.len() * 8;
         let agent = mem.as_mut_ptr().cast::<u8>();
@@ -373,7 +373,7 @@ const DOCUMENTED_STACK_BYTES: usize = 16 << 10;
 )]
 fn capi_every_call_fits_the_documented_stack() {
     let run = || {
-        for policy in 0..4u32 {
+        for policy in PolicyKind::ALL.map(|k| u32::from(k.code())) {
             let mut mem = arena(policy, 0);
             let len = mem.len() * 8;
             let agent = mem.as_mut_ptr().cast::<u8>();
