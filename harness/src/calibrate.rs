@@ -201,15 +201,34 @@ pub fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Why a calibration file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The calibration could not be encoded as TOML.
+    #[error("{}: {source}", path.display())]
+    Encode {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: toml::ser::Error,
+    },
+    /// The file could not be written.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+}
+
 /// Writes `calibration` to `path` as TOML, atomically.
 ///
 /// # Errors
-/// A message naming the file.
-pub fn write(path: &Path, calibration: &Calibration) -> Result<(), String> {
-    let text = toml::to_string(calibration).map_err(|e| format!("{}: {e}", path.display()))?;
+/// [`WriteError`] naming the file.
+pub fn write(path: &Path, calibration: &Calibration) -> Result<(), WriteError> {
+    let text = toml::to_string(calibration).map_err(|source| WriteError::Encode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let header = "# Written by `cavmem calibrate`: the stand-ins' major faults and user CPU time under\n\
                   # cgroup limits (docs/real-node.md). The simulator's `calibrated` curve reads this file.\n";
-    write_atomic(path, format!("{header}{text}").as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    Ok(write_atomic(path, format!("{header}{text}").as_bytes())?)
 }
 
 #[cfg(test)]

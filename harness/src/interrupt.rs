@@ -12,7 +12,13 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static POLLED: AtomicBool = AtomicBool::new(false);
 /// What an interruption leaves behind, said before exiting.
 static LEAVES: Mutex<String> = Mutex::new(String::new());
-static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+static INSTALLED: OnceLock<Result<(), SignalError>> = OnceLock::new();
+
+/// The signal handler could not be installed (`ctrlc`'s reason; another handler already
+/// installed, or the system refused).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot handle Ctrl-C: {0}")]
+pub struct SignalError(String);
 
 fn on_signal() {
     if POLLED.load(Ordering::SeqCst) {
@@ -24,17 +30,17 @@ fn on_signal() {
     }
 }
 
-fn handler() -> Result<(), String> {
+fn handler() -> Result<(), SignalError> {
     INSTALLED
-        .get_or_init(|| ctrlc::set_handler(on_signal).map_err(|e| format!("cannot handle Ctrl-C: {e}")))
+        .get_or_init(|| ctrlc::set_handler(on_signal).map_err(|e| SignalError(e.to_string())))
         .clone()
 }
 
 /// Installs the handler in the polled mode: a signal sets the flag [`interrupted`] reads.
 ///
 /// # Errors
-/// A message when another handler is already installed.
-pub fn install() -> Result<(), String> {
+/// [`SignalError`] when another handler is already installed.
+pub fn install() -> Result<(), SignalError> {
     POLLED.store(true, Ordering::SeqCst);
     handler()
 }
@@ -43,8 +49,8 @@ pub fn install() -> Result<(), String> {
 /// {leaves}` on stderr and exits with status 130.
 ///
 /// # Errors
-/// A message when another handler is already installed.
-pub fn exit_on_signal(leaves: &str) -> Result<(), String> {
+/// [`SignalError`] when another handler is already installed.
+pub fn exit_on_signal(leaves: &str) -> Result<(), SignalError> {
     if let Ok(mut m) = LEAVES.lock() {
         *m = leaves.to_string();
     }

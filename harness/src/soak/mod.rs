@@ -19,7 +19,7 @@ pub use faults::FaultKind;
 pub use shard::{ShardSpec, SoakCounts, SoakPolicy, run_shard};
 
 use crate::agents::derive_seed;
-use crate::output::{create_dir, write_atomic};
+use crate::output::{OutputError, create_dir, write_atomic};
 
 /// What to soak.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -78,26 +78,39 @@ impl SoakReport {
     }
 }
 
+/// Why a soak could not run or keep its results.
+#[derive(Debug, thiserror::Error)]
+pub enum SoakError {
+    /// A shard's result or the report could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// A result could not be encoded.
+    #[error("encoding a result: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The worker threads could not be started.
+    #[error("thread pool: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+}
+
 /// Runs (or resumes) the soak, writing each shard to `dir/shards/` and the report to
 /// `dir/soak.json`.
 ///
 /// # Errors
-/// A message naming the file when a result cannot be written.
+/// [`SoakError`]: the file that could not be written, or the thread pool.
 pub fn run(
     spec: &SoakSpec,
     dir: &Path,
     threads: usize,
     progress: impl Fn(u32) + Sync,
-) -> Result<SoakReport, String> {
+) -> Result<SoakReport, SoakError> {
     let shard_dir = dir.join("shards");
-    create_dir(&shard_dir).map_err(|e| e.to_string())?;
+    create_dir(&shard_dir)?;
     let started = std::time::Instant::now();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .stack_size(64 << 20)
-        .build()
-        .map_err(|e| format!("thread pool: {e}"))?;
-    let results: Vec<Result<(ShardResult, bool), String>> = pool.install(|| {
+        .build()?;
+    let results: Vec<Result<(ShardResult, bool), SoakError>> = pool.install(|| {
         (0..spec.shards)
             .into_par_iter()
             .map(|k| {
@@ -130,8 +143,8 @@ pub fn run(
                         }
                     }
                 };
-                let text = serde_json::to_vec_pretty(&result).map_err(|e| e.to_string())?;
-                write_atomic(&path, &text).map_err(|e| e.to_string())?;
+                let text = serde_json::to_vec_pretty(&result)?;
+                write_atomic(&path, &text)?;
                 progress(k);
                 Ok((result, false))
             })
@@ -150,8 +163,8 @@ pub fn run(
         report.panics.extend(shard.panic);
         report.resumed_shards += u32::from(resumed);
     }
-    let text = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
-    write_atomic(&dir.join("soak.json"), &text).map_err(|e| e.to_string())?;
+    let text = serde_json::to_vec_pretty(&report)?;
+    write_atomic(&dir.join("soak.json"), &text)?;
     Ok(report)
 }
 
