@@ -322,6 +322,18 @@ fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
 /// Stack that docs/embedding.md promises for every call: 16 KiB.
 const STACK_GOAL_BYTES: u64 = 16 << 10;
 
+/// cavmem-fw's agent server is a zero-initialized `static`: its megabytes sit in `.bss`
+/// (no bytes in the executable), and its initialized data stays small. A policy slot whose
+/// "none" is not all zero bytes once moved 4.3 MB into `.data`.
+#[test]
+fn firmware_agent_server_is_zero_initialized() {
+    let fw = build_firmware();
+    let sizes = cavmem_harness::footprint::elf_sizes(&fw).unwrap();
+    println!("cavmem-fw: {sizes:?}");
+    assert!(sizes.data < 64 << 10, "{sizes:?}");
+    assert!(sizes.bss > 1 << 20, "the agent server is in .bss: {sizes:?}");
+}
+
 /// cavmem-fw's painted stack meter over a session that saves a snapshot and loads it back,
 /// and over act/learn sessions, stays within the documented 16 KiB for every policy.
 #[test]

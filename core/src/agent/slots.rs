@@ -14,7 +14,10 @@ pub struct PolicySlots<const R: usize, const C: usize = { ddpg::CHUNK }> {
     dqn: Dqn<R, C>,
     ql: QLearning,
     split: EqualSplit,
-    active: Option<PolicyKind>,
+    /// 0: none; else the active policy's code + 1. A byte, not an `Option<PolicyKind>`, so
+    /// that no policy set up is all zero bytes: a `static` server then sits in `.bss`, not
+    /// in 4 MB of initialized data (an `Option`'s `None` need not be zero).
+    active: u8,
 }
 
 impl<const R: usize, const C: usize> Default for PolicySlots<R, C> {
@@ -31,7 +34,7 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
             dqn: Dqn::zeroed(),
             ql: QLearning::zeroed(),
             split: EqualSplit::new(EqualSplitParams { vm_count: 0 }),
-            active: None,
+            active: 0,
         }
     }
 
@@ -48,17 +51,17 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
                 });
             }
         }
-        self.active = Some(kind);
+        self.active = kind.code() + 1;
     }
 
     /// Which policy is set up, if any.
     pub fn kind(&self) -> Option<PolicyKind> {
-        self.active
+        PolicyKind::from_code(self.active.checked_sub(1)?)
     }
 
     /// The active policy, if one is set up.
     pub fn active(&mut self) -> Option<&mut dyn SnapshotPolicy> {
-        Some(match self.active? {
+        Some(match self.kind()? {
             PolicyKind::Ddpg => &mut self.ddpg,
             PolicyKind::Dqn => &mut self.dqn,
             PolicyKind::QLearning => &mut self.ql,
