@@ -181,7 +181,7 @@ pub enum Command {
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
         vms: u64,
         /// Policies on the node.
-        #[arg(long, value_enum, default_value_t = crate::soak::SoakPolicy::Mix)]
+        #[arg(long, value_parser = SoakPolicyParser, default_value = "mix")]
         policy: crate::soak::SoakPolicy,
         /// Faults to inject, comma-separated (default: all).
         #[arg(long, value_enum, value_delimiter = ',')]
@@ -311,6 +311,32 @@ impl clap::builder::TypedValueParser for PolicyParser {
             PolicyKind::ALL
                 .into_iter()
                 .map(|k| clap::builder::PossibleValue::new(k.name())),
+        ))
+    }
+}
+
+/// Parses `cavmem soak --policy`: `mix` or a policy's name, which `--help` lists.
+#[derive(Clone, Copy, Debug)]
+struct SoakPolicyParser;
+
+impl clap::builder::TypedValueParser for SoakPolicyParser {
+    type Value = crate::soak::SoakPolicy;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        use crate::soak::SoakPolicy;
+        let names = clap::builder::PossibleValuesParser::new(SoakPolicy::all().map(SoakPolicy::name));
+        let name = names.parse_ref(cmd, arg, value)?;
+        SoakPolicy::from_name(&name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            crate::soak::SoakPolicy::all().map(|p| clap::builder::PossibleValue::new(p.name())),
         ))
     }
 }

@@ -234,7 +234,7 @@ mod tests {
             shard: ShardSpec {
                 vms: 4,
                 agent_steps: 0,
-                policy: SoakPolicy::Ql,
+                policy: SoakPolicy::One(cavmem_core::agent::PolicyKind::QLearning),
                 seed: 3,
                 fault_rate: 0.05,
                 faults: FaultKind::ALL.to_vec(),

@@ -26,20 +26,51 @@ const EPISODE_STEPS: u64 = 100;
 /// Examples of violations kept in a report.
 const MAX_EXAMPLES: usize = 20;
 
-/// The policies on a soak node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The policies on a soak node: `mix`, or one policy's name ([`PolicyKind::name`]) for it
+/// everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum SoakPolicy {
-    /// Slot `j` runs DDPG, DQN, Q-learning or the equal split for `j mod 4` = 0, 1, 2, 3.
+    /// Slot `j` runs policy `j mod N` of [`PolicyKind::ALL`] (N policies).
     Mix,
-    /// DDPG everywhere.
-    Ddpg,
-    /// DQN everywhere.
-    Dqn,
-    /// Tabular Q-learning everywhere.
-    Ql,
-    /// The static equal split everywhere.
-    Static,
+    /// This policy everywhere.
+    One(PolicyKind),
+}
+
+impl SoakPolicy {
+    /// `mix` or the policy's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mix => "mix",
+            Self::One(kind) => kind.name(),
+        }
+    }
+
+    /// Every choice: `mix`, then each policy.
+    pub fn all() -> impl Iterator<Item = Self> {
+        std::iter::once(Self::Mix).chain(PolicyKind::ALL.map(Self::One))
+    }
+
+    /// The choice named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::all().find(|p| p.name() == name)
+    }
+}
+
+impl From<SoakPolicy> for String {
+    fn from(p: SoakPolicy) -> Self {
+        p.name().to_string()
+    }
+}
+
+impl TryFrom<String> for SoakPolicy {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        Self::from_name(&name).ok_or_else(|| {
+            let names: Vec<&str> = Self::all().map(Self::name).collect();
+            format!("{name:?} is not one of: {}", names.join(", "))
+        })
+    }
 }
 
 /// What one shard runs.
@@ -172,10 +203,7 @@ struct Slot {
 fn kind_of(policy: SoakPolicy, slot: usize) -> PolicyKind {
     match policy {
         SoakPolicy::Mix => PolicyKind::ALL[slot % PolicyKind::ALL.len()],
-        SoakPolicy::Ddpg => PolicyKind::Ddpg,
-        SoakPolicy::Dqn => PolicyKind::Dqn,
-        SoakPolicy::Ql => PolicyKind::QLearning,
-        SoakPolicy::Static => PolicyKind::EqualSplit,
+        SoakPolicy::One(kind) => kind,
     }
 }
 
