@@ -108,19 +108,24 @@ pub fn detect(sys_fs_cgroup: &Path) -> Result<(PathBuf, CgroupVersion), CgroupEr
 /// Swap space in use on this machine, bytes (`SwapTotal` in `/proc/meminfo`). Without swap a
 /// cgroup over its limit has its processes killed instead of faulting pages back in.
 pub fn swap_total_bytes() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                l.strip_prefix("SwapTotal:")?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-        })
-        .map_or(0, |kib| kib * 1024)
+    meminfo_bytes("SwapTotal").unwrap_or(0)
+}
+
+/// A field of `/proc/meminfo` (given in kB there), bytes; `None` when the file or the field
+/// is missing.
+pub fn meminfo_bytes(field: &str) -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    meminfo.lines().find_map(|l| {
+        let kib: u64 = l
+            .strip_prefix(field)?
+            .strip_prefix(':')?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    })
 }
 
 /// A swap file made for a run and removed (swapped off, deleted) on drop.
@@ -577,6 +582,17 @@ pub(crate) mod tests_support {
 mod tests {
     use super::tests_support::{controller, swap};
     use super::*;
+
+    /// Every Linux has these two fields; a field that is only a prefix of another is not
+    /// matched, and a missing one is `None`.
+    #[test]
+    fn cgroup_meminfo_fields_read_in_bytes() {
+        let total = meminfo_bytes("MemTotal").unwrap();
+        assert!(total > 64 << 20 && total.is_multiple_of(1024), "{total}");
+        assert!(meminfo_bytes("MemAvailable").unwrap() <= total);
+        assert_eq!(meminfo_bytes("Mem"), None);
+        assert_eq!(meminfo_bytes("NoSuchField"), None);
+    }
 
     #[test]
     #[ignore = "needs root and a cgroup memory controller (CI runs it)"]

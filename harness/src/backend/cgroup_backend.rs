@@ -449,16 +449,7 @@ impl NodeBackend for CgroupBackend {
 
 /// Memory this machine can still give, bytes (`MemAvailable` in `/proc/meminfo`).
 pub fn available_bytes() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    meminfo.lines().find_map(|l| {
-        l.strip_prefix("MemAvailable:")?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(|kib| kib * 1024)
-    })
+    super::cgroup::meminfo_bytes("MemAvailable")
 }
 
 /// A directory for the stand-ins' generated inputs under `parent`, removed on drop.

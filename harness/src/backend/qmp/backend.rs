@@ -396,14 +396,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn qmp_node_moves_memory_only_once_it_is_released() {
+    /// A node of two fake VMs, A with [`guest`] and B with `b`, both asked to join (B
+    /// joins if it fits). The directory outlives the fakes when the tuple is bound in order.
+    fn two_vm_node(b: FakeGuest) -> (tempfile::TempDir, FakeQemu, FakeQemu, QmpBackend) {
         let dir = tempfile::tempdir().unwrap();
         let a = FakeQemu::start(&dir.path().join("a.sock"), guest());
-        let b = FakeQemu::start(&dir.path().join("b.sock"), guest());
+        let b = FakeQemu::start(&dir.path().join("b.sock"), b);
         let mut node = QmpBackend::new(vec![spec(&a.socket), spec(&b.socket)], options(false));
         node.set_present(0, true).unwrap();
         node.set_present(1, true).unwrap();
+        (dir, a, b, node)
+    }
+
+    #[test]
+    fn qmp_node_moves_memory_only_once_it_is_released() {
+        let (_dir, a, b, mut node) = two_vm_node(guest());
         assert_eq!(node.present(), &[true, true]);
         assert_eq!(
             node.allocations(),
@@ -437,18 +444,10 @@ mod tests {
 
     #[test]
     fn qmp_node_keeps_each_vm_within_its_bounds_and_the_change_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = FakeQemu::start(&dir.path().join("a.sock"), guest());
-        let b = FakeQemu::start(
-            &dir.path().join("b.sock"),
-            FakeGuest {
-                speed_bytes: 4096 * MIB,
-                ..guest()
-            },
-        );
-        let mut node = QmpBackend::new(vec![spec(&a.socket), spec(&b.socket)], options(false));
-        node.set_present(0, true).unwrap();
-        node.set_present(1, true).unwrap();
+        let (_dir, a, b, mut node) = two_vm_node(FakeGuest {
+            speed_bytes: 4096 * MIB,
+            ..guest()
+        });
         // Below A's minimum, in more than one change limit.
         node.set_allocations(&[100 * MIB, 1024 * MIB]).unwrap();
         assert_eq!(
@@ -535,18 +534,10 @@ mod tests {
 
     #[test]
     fn qmp_node_too_big_to_fit_waits() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = FakeQemu::start(&dir.path().join("a.sock"), guest());
-        let b = FakeQemu::start(
-            &dir.path().join("b.sock"),
-            FakeGuest {
-                actual_bytes: 1536 * MIB,
-                ..guest()
-            },
-        );
-        let mut node = QmpBackend::new(vec![spec(&a.socket), spec(&b.socket)], options(false));
-        node.set_present(0, true).unwrap();
-        node.set_present(1, true).unwrap();
+        let (_dir, _a, _b, node) = two_vm_node(FakeGuest {
+            actual_bytes: 1536 * MIB,
+            ..guest()
+        });
         assert_eq!(node.present(), &[true, false]);
         assert_eq!(node.allocations(), &[1024 * MIB, 0]);
     }
