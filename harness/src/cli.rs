@@ -39,7 +39,7 @@ pub struct RunArgsCore {
     /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
     pub scenario: PathBuf,
     /// Policy of every VM.
-    #[arg(long, value_parser = PolicyParser, default_value = "ddpg")]
+    #[arg(long, value_parser = POLICY_PARSER, default_value = "ddpg")]
     pub policy: PolicyKind,
     /// Seed: places the workloads and seeds the agents.
     #[arg(long, default_value_t = 0)]
@@ -181,7 +181,7 @@ pub enum Command {
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
         vms: u64,
         /// Policies on the node.
-        #[arg(long, value_parser = SoakPolicyParser, default_value = "mix")]
+        #[arg(long, value_parser = SOAK_POLICY_PARSER, default_value = "mix")]
         policy: crate::soak::SoakPolicy,
         /// Faults to inject, comma-separated (default: all).
         #[arg(long, value_enum, value_delimiter = ',')]
@@ -288,58 +288,48 @@ fn parse_scale(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses `--policy` from [`PolicyKind::ALL`]'s names, which `--help` lists.
+/// Parses one of a closed set of names into its value; `--help` and errors list the names.
 #[derive(Clone, Copy, Debug)]
-struct PolicyParser;
+struct NameParser<T: 'static> {
+    choices: fn() -> Vec<(&'static str, T)>,
+}
 
-impl clap::builder::TypedValueParser for PolicyParser {
-    type Value = PolicyKind;
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for NameParser<T> {
+    type Value = T;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<PolicyKind, clap::Error> {
-        let names = clap::builder::PossibleValuesParser::new(PolicyKind::ALL.map(PolicyKind::name));
+    ) -> Result<T, clap::Error> {
+        let choices = (self.choices)();
+        let names = clap::builder::PossibleValuesParser::new(choices.iter().map(|(name, _)| *name));
         let name = names.parse_ref(cmd, arg, value)?;
-        PolicyKind::from_name(&name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue))
+        choices
+            .into_iter()
+            .find_map(|(n, v)| (n == name).then_some(v))
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue))
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
         Some(Box::new(
-            PolicyKind::ALL
+            (self.choices)()
                 .into_iter()
-                .map(|k| clap::builder::PossibleValue::new(k.name())),
+                .map(|(name, _)| clap::builder::PossibleValue::new(name)),
         ))
     }
 }
 
-/// Parses `cavmem soak --policy`: `mix` or a policy's name, which `--help` lists.
-#[derive(Clone, Copy, Debug)]
-struct SoakPolicyParser;
+/// `--policy`: [`PolicyKind::ALL`]'s names.
+const POLICY_PARSER: NameParser<PolicyKind> = NameParser {
+    choices: || PolicyKind::ALL.map(|k| (k.name(), k)).to_vec(),
+};
 
-impl clap::builder::TypedValueParser for SoakPolicyParser {
-    type Value = crate::soak::SoakPolicy;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Self::Value, clap::Error> {
-        use crate::soak::SoakPolicy;
-        let names = clap::builder::PossibleValuesParser::new(SoakPolicy::all().map(SoakPolicy::name));
-        let name = names.parse_ref(cmd, arg, value)?;
-        SoakPolicy::from_name(&name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue))
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(
-            crate::soak::SoakPolicy::all().map(|p| clap::builder::PossibleValue::new(p.name())),
-        ))
-    }
-}
+/// `cavmem soak --policy`: `mix` or a policy's name.
+const SOAK_POLICY_PARSER: NameParser<crate::soak::SoakPolicy> = NameParser {
+    choices: || crate::soak::SoakPolicy::all().map(|p| (p.name(), p)).collect(),
+};
 
 /// `cavmem help [COMMAND]`: the program's long help, or the command's.
 fn print_help(command: Option<&str>) -> Result<(), CliError> {
