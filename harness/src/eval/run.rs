@@ -514,9 +514,9 @@ impl<'s> RunLoop<'s> {
         .map_err(RunError::Observe)?;
         let scenario = &self.spec.scenario;
         let steps = scenario.node.steps_per_episode;
-        let mdp_params = *self.mdp.params();
+        let mdp_params = self.mdp.params();
         for &j in &self.active {
-            let reward = self.next_obs[j].reward(&mdp_params);
+            let reward = self.next_obs[j].reward(mdp_params);
             // The episode ends for a VM at its last step or when it leaves next step.
             let done = step + 1 == steps || !scenario.vms[j].present_at(step + 1);
             let t0 = Instant::now();
