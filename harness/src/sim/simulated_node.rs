@@ -139,6 +139,24 @@ impl Node {
     /// Runs one step of simulated time and measures it.
     pub fn step(&mut self) -> &[VmReading] {
         let dt = self.scenario.node.step_s;
+        self.measure(|vm, alloc| {
+            let s = vm.advance(alloc, dt);
+            (s.faults / dt, s.demand_bytes, s.progress_cpu_s)
+        });
+        &self.readings
+    }
+
+    /// Refreshes the readings for the current allocations without advancing time.
+    fn peek(&mut self) {
+        self.measure(|vm, alloc| {
+            let demand_bytes = (vm.demand_mib() * cavmem_core::units::MIB as f64) as u64;
+            (vm.fault_rate_now(alloc), demand_bytes, 0.0)
+        });
+    }
+
+    /// Each present VM's reading from `vm_reading(vm, allocation)` = (miss rate in pages/s,
+    /// demand in bytes, CPU progress in s); absent VMs read zero; then the measurement noise.
+    fn measure(&mut self, mut vm_reading: impl FnMut(&mut SimVm, u64) -> (f64, u64, f64)) {
         for (((vm, alloc), reading), present) in self
             .vms
             .iter_mut()
@@ -150,40 +168,13 @@ impl Node {
                 *reading = VmReading::default();
                 continue;
             }
-            let s = vm.advance(*alloc, dt);
-            let rate = s.faults / dt;
+            let (rate, demand_bytes, progress_cpu_s) = vm_reading(vm, *alloc);
             *reading = VmReading {
                 miss_rate_pages_per_s: rate,
                 true_miss_rate_pages_per_s: rate,
                 allocation_bytes: *alloc,
-                demand_bytes: s.demand_bytes,
-                progress_cpu_s: s.progress_cpu_s,
-            };
-        }
-        self.apply_noise();
-        &self.readings
-    }
-
-    /// Refreshes the readings for the current allocations without advancing time.
-    fn peek(&mut self) {
-        for (((vm, alloc), reading), present) in self
-            .vms
-            .iter()
-            .zip(&self.allocations)
-            .zip(&mut self.readings)
-            .zip(&self.present)
-        {
-            if !*present {
-                *reading = VmReading::default();
-                continue;
-            }
-            let rate = vm.fault_rate_now(*alloc);
-            *reading = VmReading {
-                miss_rate_pages_per_s: rate,
-                true_miss_rate_pages_per_s: rate,
-                allocation_bytes: *alloc,
-                demand_bytes: (vm.demand_mib() * cavmem_core::units::MIB as f64) as u64,
-                progress_cpu_s: 0.0,
+                demand_bytes,
+                progress_cpu_s,
             };
         }
         self.apply_noise();
