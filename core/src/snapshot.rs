@@ -14,7 +14,7 @@
 //! | 12 | 2 | outputs (1 for DDPG's actor, 3 for DQN and Q-learning) |
 //! | 14 | 2 | reserved, 0 |
 //! | 16 | 4 | parameter count `n` |
-//! | 20 | 12 | kind-specific: three action bids (f32) for DQN and Q-learning; VM count (u32) for the equal split |
+//! | 20 | 12 | kind-specific: three action bids (f32) for DQN and Q-learning; VM count (u32) for the equal split; three parameters (f32) for a controller |
 //! | 32 | 4·n | parameters, f32, in [`Parameters::tensors`] order |
 //! | 32 + 4·n | 4 | CRC-32 (ISO-HDLC) of every byte before it |
 //!
@@ -50,6 +50,10 @@ pub enum SnapshotKind {
     QTable = 2,
     /// The equal split (no parameters).
     EqualSplit = 3,
+    /// The feedback controller (no parameters; its three in the kind-specific bytes).
+    Feedback = 4,
+    /// The fixed-step (MOM-style) controller (likewise).
+    Mom = 5,
 }
 
 impl SnapshotKind {
@@ -59,6 +63,8 @@ impl SnapshotKind {
             1 => Some(Self::DqnQNetwork),
             2 => Some(Self::QTable),
             3 => Some(Self::EqualSplit),
+            4 => Some(Self::Feedback),
+            5 => Some(Self::Mom),
             _ => None,
         }
     }
@@ -94,6 +100,12 @@ impl Header {
 
     /// The three action bids stored by DQN and Q-learning snapshots.
     pub fn action_bids(&self) -> [f32; 3] {
+        self.extra_f32s()
+    }
+
+    /// The kind-specific bytes as three little-endian `f32`: DQN's and Q-learning's action
+    /// bids, a controller's parameters.
+    pub fn extra_f32s(&self) -> [f32; 3] {
         let e = &self.extra;
         [
             f32::from_le_bytes([e[0], e[1], e[2], e[3]]),

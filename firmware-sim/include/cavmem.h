@@ -84,6 +84,14 @@ typedef enum {
    * Static equal split.
    */
   CAVMEM_POLICY_EQUAL_SPLIT = 3,
+  /**
+   * Proportional feedback controller (no learning; docs/agents.md).
+   */
+  CAVMEM_POLICY_FEEDBACK = 4,
+  /**
+   * MOM-style fixed-step controller (no learning; docs/agents.md).
+   */
+  CAVMEM_POLICY_MOM = 5,
 } CavmemPolicy;
 
 /**

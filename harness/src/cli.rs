@@ -234,7 +234,7 @@ pub enum Command {
     /// `--backend qmp` each VM is a QEMU process driven through its virtio balloon
     /// (docs/live.md). Writes what `run` writes.
     Live(realnode::LiveArgs),
-    /// The paper's evaluation: scenarios s1–s3 × ddpg, dqn, ql, static × 1000 episodes.
+    /// The paper's evaluation: scenarios s1–s3 × every policy (ddpg, dqn, ql, static, feedback, mom) × 1000 episodes.
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
     /// DIR/summary.json, DIR/episodes.csv, DIR/report.md and DIR/plots/*.svg. Finished
@@ -808,7 +808,8 @@ mod tests {
         }
         let err = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", "td3"]).unwrap_err();
         assert!(
-            err.to_string().contains("possible values: ddpg, dqn, ql, static"),
+            err.to_string()
+                .contains("possible values: ddpg, dqn, ql, static, feedback, mom"),
             "{err}"
         );
     }

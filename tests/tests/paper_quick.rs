@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use cavmem_core::agent::PolicyKind;
 use cavmem_harness::agents::AgentsAt;
 use cavmem_harness::cli::paper;
 use cavmem_harness::eval::formulation::FormulationName;
@@ -41,7 +42,11 @@ fn paper_quick_runs_end_to_end_and_resumes() {
         let summary: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
         let results = summary["results"].as_array().unwrap();
-        assert_eq!(results.len(), 3 * 4 * 2, "scenario × policy × VM");
+        assert_eq!(
+            results.len(),
+            3 * PolicyKind::ALL.len() * 2,
+            "scenario × policy × VM"
+        );
         for r in results {
             for key in [
                 "scenario",
@@ -84,12 +89,12 @@ fn paper_quick_runs_end_to_end_and_resumes() {
             .collect();
         assert_eq!(
             policies.into_iter().collect::<Vec<_>>(),
-            ["ddpg", "dqn", "ql", "static"]
+            ["ddpg", "dqn", "feedback", "mom", "ql", "static"]
         );
         let csv = std::fs::read_to_string(out.join("episodes.csv")).unwrap();
         assert_eq!(
             csv.lines().count(),
-            1 + 3 * 4 * 20 * 2,
+            1 + 3 * PolicyKind::ALL.len() * 20 * 2,
             "header + scenario × policy × episode × VM"
         );
         let report = std::fs::read_to_string(out.join("report.md")).unwrap();

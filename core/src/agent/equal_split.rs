@@ -137,8 +137,8 @@ impl Policy for EqualSplit {
     }
 }
 
-/// The empty parameter set of a policy without parameters.
-struct NoParameters;
+/// The empty parameter set of a policy without network or table parameters.
+pub(super) struct NoParameters;
 
 impl Parameters for NoParameters {
     fn tensors(&self) -> impl Iterator<Item = &[f32]> {

@@ -1,5 +1,6 @@
 //! The four policies of the paper behind one trait: DDPG (CAVMem), DQN, tabular
-//! Q-learning and the static equal split.
+//! Q-learning and the static equal split; and two controllers that do not learn
+//! ([`controller`]: proportional feedback and MOM-style fixed steps).
 //!
 //! The decision loop of every VM agent is the same: [`Policy::act`] on an observation
 //! gives a bid; after the Bid Analyzer and one node step, [`Policy::record`] stores the
@@ -9,11 +10,12 @@
 //!
 //! [`PolicyKind`] is the registry of policies: each one's name, its byte on the wire and in
 //! the C ABI, and (with [`PolicyParams`]) its constructor, [`AnyPolicy::new`]. [`AnyPolicy`]
-//! dispatches over the four without a heap; [`PolicySlots`] sets one up in place, for static
+//! dispatches over them without a heap; [`PolicySlots`] sets one up in place, for static
 //! or caller-provided memory. Adding a policy adds a variant to each and an arm to their
 //! matches, which the compiler lists.
 
 pub mod common;
+pub mod controller;
 #[cfg(feature = "learn")]
 pub mod ddpg;
 #[cfg(feature = "learn")]
@@ -27,6 +29,7 @@ pub mod shapes;
 pub mod slots;
 
 pub use common::{Decision, Fallback, LearnOutcome, PolicyError, PolicyStats};
+pub use controller::{Feedback, FeedbackParams, Mom, MomParams};
 #[cfg(feature = "learn")]
 pub use ddpg::{CriticHead, Ddpg, DdpgParams};
 #[cfg(feature = "learn")]
@@ -147,7 +150,7 @@ macro_rules! snapshot_policy {
     )*};
 }
 
-snapshot_policy!(EqualSplit);
+snapshot_policy!(EqualSplit, Feedback, Mom);
 #[cfg(feature = "learn")]
 snapshot_policy!(QLearning);
 
@@ -171,7 +174,7 @@ impl<const R: usize, const C: usize> SnapshotPolicy for Dqn<R, C> {
     }
 }
 
-/// Which of the four policies.
+/// Which policy: the paper's four, then the two controllers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PolicyKind {
@@ -183,11 +186,22 @@ pub enum PolicyKind {
     QLearning,
     /// The static equal split.
     EqualSplit,
+    /// The proportional feedback controller ([`controller::feedback`]).
+    Feedback,
+    /// The MOM-style fixed-step controller ([`controller::mom`]).
+    Mom,
 }
 
 impl PolicyKind {
-    /// Every policy, in the paper's order.
-    pub const ALL: [Self; 4] = [Self::Ddpg, Self::Dqn, Self::QLearning, Self::EqualSplit];
+    /// Every policy: the paper's four in its order, then the controllers.
+    pub const ALL: [Self; 6] = [
+        Self::Ddpg,
+        Self::Dqn,
+        Self::QLearning,
+        Self::EqualSplit,
+        Self::Feedback,
+        Self::Mom,
+    ];
 
     /// The short name used on the command line and in reports.
     pub const fn name(self) -> &'static str {
@@ -196,10 +210,12 @@ impl PolicyKind {
             Self::Dqn => "dqn",
             Self::QLearning => "ql",
             Self::EqualSplit => "static",
+            Self::Feedback => "feedback",
+            Self::Mom => "mom",
         }
     }
 
-    /// Parses a short name (`ddpg`, `dqn`, `ql`, `static`).
+    /// Parses a short name (`ddpg`, `dqn`, `ql`, `static`, `feedback`, `mom`).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
@@ -218,6 +234,8 @@ impl PolicyKind {
             Self::Dqn => 1,
             Self::QLearning => 2,
             Self::EqualSplit => 3,
+            Self::Feedback => 4,
+            Self::Mom => 5,
         }
     }
 
@@ -226,11 +244,12 @@ impl PolicyKind {
         Self::ALL.into_iter().find(|k| k.code() == code)
     }
 
-    /// Whether the policy learns (`learn` updates it); the equal split does not.
+    /// Whether the policy learns (`learn` updates it); the equal split and the
+    /// controllers do not.
     pub const fn learns(self) -> bool {
         match self {
             Self::Ddpg | Self::Dqn | Self::QLearning => true,
-            Self::EqualSplit => false,
+            Self::EqualSplit | Self::Feedback | Self::Mom => false,
         }
     }
 }
@@ -246,6 +265,10 @@ pub struct PolicyParams {
     pub dqn: DqnParams,
     /// Q-learning.
     pub ql: QlParams,
+    /// The feedback controller.
+    pub feedback: FeedbackParams,
+    /// The fixed-step controller.
+    pub mom: MomParams,
 }
 
 #[cfg(feature = "learn")]
@@ -266,11 +289,12 @@ impl PolicyParams {
                 epsilon,
                 ..QlParams::default()
             },
+            ..Self::default()
         }
     }
 }
 
-/// Any of the four policies, with replay capacity `R` and training chunks of `C` rows
+/// Any of the policies, with replay capacity `R` and training chunks of `C` rows
 /// ([`ddpg::CHUNK`]) for the two deep learners (with the `learn` feature).
 #[cfg(feature = "learn")]
 #[derive(Clone, Debug)]
@@ -287,6 +311,10 @@ pub enum AnyPolicy<const R: usize, const C: usize = { ddpg::CHUNK }> {
     QLearning(QLearning),
     /// Static equal split.
     EqualSplit(EqualSplit),
+    /// Proportional feedback.
+    Feedback(Feedback),
+    /// Fixed steps (MOM-style).
+    Mom(Mom),
 }
 
 #[cfg(feature = "learn")]
@@ -302,6 +330,8 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             PolicyKind::EqualSplit => Self::EqualSplit(EqualSplit::new(EqualSplitParams {
                 vm_count: vm_count.max(1),
             })),
+            PolicyKind::Feedback => Self::Feedback(Feedback::new(params.feedback)),
+            PolicyKind::Mom => Self::Mom(Mom::new(params.mom)),
         }
     }
 
@@ -312,6 +342,8 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::Dqn(_) => PolicyKind::Dqn,
             Self::QLearning(_) => PolicyKind::QLearning,
             Self::EqualSplit(_) => PolicyKind::EqualSplit,
+            Self::Feedback(_) => PolicyKind::Feedback,
+            Self::Mom(_) => PolicyKind::Mom,
         }
     }
 
@@ -325,6 +357,8 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::Dqn(p) => p.save_snapshot(out),
             Self::QLearning(p) => p.save_snapshot(out),
             Self::EqualSplit(p) => p.save_snapshot(out),
+            Self::Feedback(p) => p.save_snapshot(out),
+            Self::Mom(p) => p.save_snapshot(out),
         }
     }
 
@@ -338,6 +372,8 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::Dqn(p) => p.load_snapshot(bytes),
             Self::QLearning(p) => p.load_snapshot(bytes),
             Self::EqualSplit(p) => p.load_snapshot(bytes),
+            Self::Feedback(p) => p.load_snapshot(bytes),
+            Self::Mom(p) => p.load_snapshot(bytes),
         }
     }
 
@@ -347,6 +383,8 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::Dqn(p) => p,
             Self::QLearning(p) => p,
             Self::EqualSplit(p) => p,
+            Self::Feedback(p) => p,
+            Self::Mom(p) => p,
         }
     }
 }
@@ -384,6 +422,8 @@ impl<const R: usize, const C: usize> Policy for AnyPolicy<R, C> {
             Self::Dqn(p) => p.stats(),
             Self::QLearning(p) => p.stats(),
             Self::EqualSplit(p) => p.stats(),
+            Self::Feedback(p) => p.stats(),
+            Self::Mom(p) => p.stats(),
         }
     }
     fn parameters_finite(&self) -> bool {
@@ -392,6 +432,8 @@ impl<const R: usize, const C: usize> Policy for AnyPolicy<R, C> {
             Self::Dqn(p) => p.parameters_finite(),
             Self::QLearning(p) => p.parameters_finite(),
             Self::EqualSplit(p) => p.parameters_finite(),
+            Self::Feedback(p) => p.parameters_finite(),
+            Self::Mom(p) => p.parameters_finite(),
         }
     }
     #[cfg(feature = "fault-injection")]

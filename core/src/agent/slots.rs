@@ -3,10 +3,11 @@
 //! agent by value would put an agent-sized temporary on the stack.
 
 use super::{
-    Ddpg, Dqn, EqualSplit, EqualSplitParams, PolicyKind, PolicyParams, QLearning, SnapshotPolicy, ddpg,
+    Ddpg, Dqn, EqualSplit, EqualSplitParams, Feedback, FeedbackParams, Mom, MomParams, PolicyKind,
+    PolicyParams, QLearning, SnapshotPolicy, ddpg,
 };
 
-/// The four policies' storage (replay capacity `R`, training chunks of `C` rows) and which
+/// Every policy's storage (replay capacity `R`, training chunks of `C` rows) and which
 /// of them is set up.
 #[derive(Debug)]
 pub struct PolicySlots<const R: usize, const C: usize = { ddpg::CHUNK }> {
@@ -14,6 +15,8 @@ pub struct PolicySlots<const R: usize, const C: usize = { ddpg::CHUNK }> {
     dqn: Dqn<R, C>,
     ql: QLearning,
     split: EqualSplit,
+    feedback: Feedback,
+    mom: Mom,
     /// 0: none; else the active policy's code + 1. A byte, not an `Option<PolicyKind>`, so
     /// that no policy set up is all zero bytes: a `static` server then sits in `.bss`, not
     /// in 4 MB of initialized data (an `Option`'s `None` need not be zero).
@@ -34,6 +37,8 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
             dqn: Dqn::zeroed(),
             ql: QLearning::zeroed(),
             split: EqualSplit::new(EqualSplitParams { vm_count: 0 }),
+            feedback: Feedback::new(FeedbackParams::ZERO),
+            mom: Mom::new(MomParams::ZERO),
             active: 0,
         }
     }
@@ -50,6 +55,8 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
                     vm_count: vm_count.max(1),
                 });
             }
+            PolicyKind::Feedback => self.feedback = Feedback::new(params.feedback),
+            PolicyKind::Mom => self.mom = Mom::new(params.mom),
         }
         self.active = kind.code() + 1;
     }
@@ -66,6 +73,8 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
             PolicyKind::Dqn => &mut self.dqn,
             PolicyKind::QLearning => &mut self.ql,
             PolicyKind::EqualSplit => &mut self.split,
+            PolicyKind::Feedback => &mut self.feedback,
+            PolicyKind::Mom => &mut self.mom,
         })
     }
 }

@@ -196,20 +196,13 @@ fn policies_are_deterministic_per_seed() {
         .stack_size(16 << 20)
         .spawn(|| {
             let make = |kind: PolicyKind, seed: u64| -> Box<AnyPolicy<512>> {
-                Box::new(match kind {
-                    PolicyKind::Ddpg => AnyPolicy::Ddpg(Ddpg::new(DdpgParams::default(), seed)),
-                    PolicyKind::Dqn => AnyPolicy::Dqn(Dqn::new(DqnParams::default(), seed)),
-                    PolicyKind::QLearning => AnyPolicy::QLearning(QLearning::new(QlParams::default(), seed)),
-                    PolicyKind::EqualSplit => {
-                        AnyPolicy::EqualSplit(EqualSplit::new(EqualSplitParams::default()))
-                    }
-                })
+                Box::new(AnyPolicy::new(kind, &PolicyParams::default(), seed, 2))
             };
             for kind in PolicyKind::ALL {
                 let a = trajectory(make(kind, 8).as_mut());
                 let b = trajectory(make(kind, 8).as_mut());
                 assert_eq!(a, b, "{kind:?} differs between runs with one seed");
-                if kind != PolicyKind::EqualSplit {
+                if kind.learns() {
                     let c = trajectory(make(kind, 9).as_mut());
                     assert_ne!(a, c, "{kind:?} ignores its seed");
                 }
@@ -299,13 +292,15 @@ fn ddpg_diverged_network_falls_back_and_recovers() {
 fn agent_sizes_are_compile_time_facts() {
     let ddpg_1024 = core::mem::size_of::<Ddpg<1024>>();
     std::println!(
-        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Ddpg<16384, 64> {} B, Dqn<1024> {} B, Dqn<16384, 64> {} B, QLearning {} B, EqualSplit {} B, FrozenActor {} B, FrozenQNetwork {} B",
+        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Ddpg<16384, 64> {} B, Dqn<1024> {} B, Dqn<16384, 64> {} B, QLearning {} B, EqualSplit {} B, Feedback {} B, Mom {} B, FrozenActor {} B, FrozenQNetwork {} B",
         core::mem::size_of::<Ddpg<16384>>(),
         core::mem::size_of::<Ddpg<16384, 64>>(),
         core::mem::size_of::<Dqn<1024>>(),
         core::mem::size_of::<Dqn<16384, 64>>(),
         core::mem::size_of::<QLearning>(),
         core::mem::size_of::<EqualSplit>(),
+        core::mem::size_of::<Feedback>(),
+        core::mem::size_of::<Mom>(),
         core::mem::size_of::<crate::agent::FrozenActor>(),
         core::mem::size_of::<crate::agent::FrozenQNetwork>()
     );

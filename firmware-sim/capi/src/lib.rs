@@ -16,8 +16,8 @@ extern crate std;
 use core::mem::{align_of, size_of};
 
 use cavmem_core::agent::{
-    AgentTransition, Ddpg, Dqn, EqualSplit, EqualSplitParams, LearnOutcome, PolicyKind, PolicyParams,
-    QLearning, SnapshotPolicy,
+    AgentTransition, Ddpg, Dqn, EqualSplit, EqualSplitParams, Feedback, LearnOutcome, Mom, PolicyKind,
+    PolicyParams, QLearning, SnapshotPolicy,
 };
 use cavmem_core::bid::{BidConfig, ShareRule, VmGrant, analyze};
 use cavmem_core::mdp::Observation;
@@ -60,6 +60,10 @@ pub enum CavmemPolicy {
     QLearning = 2,
     /// Static equal split.
     EqualSplit = 3,
+    /// Proportional feedback controller (no learning; docs/agents.md).
+    Feedback = 4,
+    /// MOM-style fixed-step controller (no learning; docs/agents.md).
+    Mom = 5,
 }
 
 // The C values are the core's policy codes (`PolicyKind::code`, also the wire's policy byte).
@@ -68,6 +72,8 @@ const _: () = assert!(
         && CavmemPolicy::Dqn as u8 == PolicyKind::Dqn.code()
         && CavmemPolicy::QLearning as u8 == PolicyKind::QLearning.code()
         && CavmemPolicy::EqualSplit as u8 == PolicyKind::EqualSplit.code()
+        && CavmemPolicy::Feedback as u8 == PolicyKind::Feedback.code()
+        && CavmemPolicy::Mom as u8 == PolicyKind::Mom.code()
 );
 
 /// The policy a `CavmemPolicy` value names, if any.
@@ -154,6 +160,8 @@ fn slot_size(policy: u32) -> usize {
         Some(PolicyKind::Dqn) => size_of::<Slot<DqnAgent>>(),
         Some(PolicyKind::QLearning) => size_of::<Slot<QLearning>>(),
         Some(PolicyKind::EqualSplit) => size_of::<Slot<EqualSplit>>(),
+        Some(PolicyKind::Feedback) => size_of::<Slot<Feedback>>(),
+        Some(PolicyKind::Mom) => size_of::<Slot<Mom>>(),
         None => 0,
     }
 }
@@ -164,6 +172,8 @@ const ALIGN: usize = {
         align_of::<Slot<DqnAgent>>(),
         align_of::<Slot<QLearning>>(),
         align_of::<Slot<EqualSplit>>(),
+        align_of::<Slot<Feedback>>(),
+        align_of::<Slot<Mom>>(),
     ];
     let mut m = 1;
     let mut i = 0;
@@ -246,6 +256,8 @@ pub unsafe extern "C" fn cavmem_agent_init(
                 (*mem.cast::<Slot<EqualSplit>>()).agent =
                     EqualSplit::new(EqualSplitParams { vm_count: c.vm_count });
             }
+            PolicyKind::Feedback => (*mem.cast::<Slot<Feedback>>()).agent = Feedback::new(params.feedback),
+            PolicyKind::Mom => (*mem.cast::<Slot<Mom>>()).agent = Mom::new(params.mom),
         }
         // Written last: the slot is valid only once everything above is.
         mem.cast::<u64>().write(MAGIC);
@@ -276,6 +288,8 @@ unsafe fn agent<'a>(mem: *mut u8) -> Result<&'a mut dyn SnapshotPolicy, CavmemSt
             Some(PolicyKind::Dqn) => &mut (*mem.cast::<Slot<DqnAgent>>()).agent,
             Some(PolicyKind::QLearning) => &mut (*mem.cast::<Slot<QLearning>>()).agent,
             Some(PolicyKind::EqualSplit) => &mut (*mem.cast::<Slot<EqualSplit>>()).agent,
+            Some(PolicyKind::Feedback) => &mut (*mem.cast::<Slot<Feedback>>()).agent,
+            Some(PolicyKind::Mom) => &mut (*mem.cast::<Slot<Mom>>()).agent,
             None => return Err(CavmemStatus::NotInitialized),
         })
     }

@@ -423,3 +423,67 @@ fn capi_every_call_fits_the_documented_stack() {
         .join()
         .unwrap();
 }
+
+/// Every policy through the C entry points decides as the core's [`AnyPolicy`] built from
+/// the same configuration does, to the bit, over 80 acting and learning steps on random
+/// observations.
+#[test]
+#[cfg_attr(miri, ignore = "a 1.2 MB table and 80 learning steps: hours under Miri")]
+fn capi_bids_equal_the_core_policy() {
+    use cavmem_core::agent::AnyPolicy;
+    use cavmem_core::rng::Rng;
+    let run = || {
+        for kind in PolicyKind::ALL {
+            let policy = u32::from(kind.code());
+            let c = config(policy);
+            let mut core_policy = std::boxed::Box::new(AnyPolicy::<CAVMEM_REPLAY_CAPACITY>::new(
+                kind,
+                &PolicyParams::with_epsilon(schedule(&c)),
+                c.seed,
+                c.vm_count,
+            ));
+            let mut mem = arena(policy, 0);
+            let len = mem.len() * 8;
+            let agent = mem.as_mut_ptr().cast::<u8>();
+            let mut rng = Rng::seed_from_u64(5);
+            // SAFETY (all calls below): live buffers of the stated lengths.
+            unsafe {
+                assert_eq!(cavmem_agent_init(agent, len, &c), CavmemStatus::Ok);
+                let mut obs = cavmem_core::mdp::Observation::random(&mut rng);
+                for step in 0..80 {
+                    let next = cavmem_core::mdp::Observation::random(&mut rng);
+                    let mut bid = f32::NAN;
+                    assert_eq!(
+                        cavmem_act(agent, obs.to_array().as_ptr(), &mut bid),
+                        CavmemStatus::Ok
+                    );
+                    let want = core_policy.act(&obs).unwrap().bid;
+                    assert_eq!(bid.to_bits(), want.to_bits(), "{kind:?}, step {step}");
+                    let t = AgentTransition {
+                        state: obs,
+                        bid,
+                        reward: -rng.uniform_f32(),
+                        next_state: next,
+                        done: false,
+                    };
+                    let (s, n) = (t.state.to_array(), t.next_state.to_array());
+                    assert_eq!(
+                        cavmem_record(agent, s.as_ptr(), bid, t.reward, n.as_ptr(), false),
+                        CavmemStatus::Ok
+                    );
+                    core_policy.record(&t).unwrap();
+                    let mut loss = f32::NAN;
+                    assert_eq!(cavmem_learn(agent, &mut loss), CavmemStatus::Ok);
+                    core_policy.learn().unwrap();
+                    obs = next;
+                }
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}

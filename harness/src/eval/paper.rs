@@ -382,13 +382,13 @@ pub fn run_grid(
 }
 
 /// A cell's relative cost, for ordering the work: the policy's learning step (measured with
-/// `cavmem bench`: DDPG about twice DQN; tabular Q-learning and the equal split next to
-/// nothing) times the VMs.
+/// `cavmem bench`: DDPG about twice DQN; tabular Q-learning, the equal split and the
+/// controllers next to nothing) times the VMs.
 fn expected_cost(cell: &Cell) -> usize {
     let per_vm = match cell.policy {
         PolicyKind::Ddpg => 20,
         PolicyKind::Dqn => 10,
-        PolicyKind::QLearning | PolicyKind::EqualSplit => 1,
+        PolicyKind::QLearning | PolicyKind::EqualSplit | PolicyKind::Feedback | PolicyKind::Mom => 1,
     };
     per_vm * cell.scenario.vms.len()
 }
