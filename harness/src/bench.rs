@@ -229,7 +229,7 @@ fn env_steps() -> Figure {
     let steps = f64::from(episodes * s2.node.steps_per_episode);
     let spec = RunSpec {
         scenario: s2,
-        policy: cavmem_core::agent::PolicyKind::Ddpg,
+        policy: cavmem_core::agent::PolicyKind::Ddpg.into(),
         formulation: FormulationName::Raw,
         episodes,
         seed: 0,

@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use cavmem_core::agent::PolicyKind;
 use clap::{Parser, Subcommand};
 
 use crate::agents::{AgentsAt, SimAgent};
@@ -13,6 +12,7 @@ use crate::eval::paper::{
     GridProgress, Protocol, cells, check_replaces_nothing, run_grid, shipped_scenarios,
 };
 use crate::eval::run::{RunSpec, make_agents, run_agents};
+use crate::eval::run_policy::RunPolicy;
 use crate::output::{create_dir, write_atomic};
 use crate::progress::Progress;
 use crate::report::{self, Aggregate};
@@ -38,9 +38,10 @@ pub struct Cli {
 pub struct RunArgsCore {
     /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
     pub scenario: PathBuf,
-    /// Policy of every VM.
+    /// Policy of every VM; `oracle-minmax` and `oracle-minsum` are the simulator's one-step
+    /// limit (no agents; `cavmem run` only).
     #[arg(long, value_parser = POLICY_PARSER, default_value = "ddpg")]
-    pub policy: PolicyKind,
+    pub policy: RunPolicy,
     /// Seed: places the workloads and seeds the agents.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -321,9 +322,9 @@ impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for NameP
     }
 }
 
-/// `--policy`: [`PolicyKind::ALL`]'s names.
-const POLICY_PARSER: NameParser<PolicyKind> = NameParser {
-    choices: || PolicyKind::ALL.map(|k| (k.name(), k)).to_vec(),
+/// `--policy`: [`RunPolicy::all`]'s names.
+const POLICY_PARSER: NameParser<RunPolicy> = NameParser {
+    choices: || RunPolicy::all().map(|p| (p.name(), p)).collect(),
 };
 
 /// `cavmem soak --policy`: `mix` or a policy's name.
@@ -383,8 +384,9 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             agents,
         } => {
             let spec = run_spec(&run, !no_learn, agents)?;
-            let mut agents = make_agents(&spec).map_err(CliError::failure)?;
+            let mut agents = make_agents(&spec).map_err(CliError::input)?;
             if let Some(path) = &load {
+                spec.policy.agents_for("--load").map_err(CliError::input)?;
                 load_all(&mut agents, path)?;
             }
             run_one(&spec, &mut agents, &out)
@@ -491,7 +493,7 @@ fn write_json(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), 
 /// `cavmem train`: runs the scenario with learning, then saves VM 0's policy (every VM's
 /// with [`VM_PLACEHOLDER`] in `save`).
 fn train(run: &RunArgs, save: &Path, out: &Path) -> Result<(), CliError> {
-    let policy = run.core.policy;
+    let policy = run.core.policy.agents_for("cavmem train").map_err(CliError::input)?;
     let spec = run_spec(run, true, AgentsAt::Inprocess)?;
     let mut agents = make_agents(&spec).map_err(CliError::failure)?;
     run_one(&spec, &mut agents, out)?;
@@ -793,23 +795,23 @@ mod tests {
                 .unwrap()
                 .render_long_help()
                 .to_string();
-            let names: Vec<&str> = PolicyKind::ALL.iter().map(|k| k.name()).collect();
+            let names: Vec<&str> = RunPolicy::all().map(RunPolicy::name).collect();
             assert!(
                 help.contains(&format!("[possible values: {}]", names.join(", "))),
                 "{command}: {help}"
             );
         }
-        for kind in PolicyKind::ALL {
-            let cli = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", kind.name()]).unwrap();
+        for policy in RunPolicy::all() {
+            let cli = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", policy.name()]).unwrap();
             let Command::Run { run, .. } = cli.command else {
                 panic!("not run")
             };
-            assert_eq!(run.core.policy, kind);
+            assert_eq!(run.core.policy, policy);
         }
         let err = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", "td3"]).unwrap_err();
         assert!(
             err.to_string()
-                .contains("possible values: ddpg, dqn, ql, static, feedback, mom"),
+                .contains("possible values: ddpg, dqn, ql, static, feedback, mom, oracle-minmax, oracle-minsum"),
             "{err}"
         );
     }

@@ -99,7 +99,7 @@ pub fn measure(
         let steps = u64::from(scenario.node.steps_per_episode);
         let spec = RunSpec {
             scenario,
-            policy: PolicyKind::Ddpg,
+            policy: PolicyKind::Ddpg.into(),
             formulation: FormulationName::Raw,
             episodes: 1 + episodes,
             seed: 0,

@@ -171,7 +171,7 @@ fn determinism_debug_release_and_in_process_runs_are_identical() {
         let (episodes, seed) = (2, 9);
         let spec = RunSpec {
             scenario: shipped_scenarios().unwrap().remove(0),
-            policy,
+            policy: policy.into(),
             formulation: FormulationName::Raw,
             episodes,
             seed,

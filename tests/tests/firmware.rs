@@ -42,7 +42,7 @@ fn build_firmware() -> PathBuf {
 fn short_spec(index: usize, policy: PolicyKind, episodes: u32, seed: u64) -> RunSpec {
     RunSpec {
         scenario: shipped_scenarios().unwrap().remove(index),
-        policy,
+        policy: policy.into(),
         formulation: FormulationName::Raw,
         episodes,
         seed,

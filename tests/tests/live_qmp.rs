@@ -223,7 +223,7 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
     let snapshot = dir.path().join("ddpg-{vm}.cavm");
     let core = |scenario: std::path::PathBuf| RunArgsCore {
         scenario,
-        policy: PolicyKind::Ddpg,
+        policy: PolicyKind::Ddpg.into(),
         seed: 1,
         formulation: FormulationName::Raw,
     };

@@ -18,7 +18,7 @@ fn run_args(policy: PolicyKind, seed: u64, episodes: u32) -> RunArgs {
     RunArgs {
         core: RunArgsCore {
             scenario: scenario(),
-            policy,
+            policy: policy.into(),
             seed,
             formulation: FormulationName::Raw,
         },

@@ -84,6 +84,13 @@ pub trait NodeBackend {
     fn step(&mut self) -> Result<(), NodeError>;
     /// What the node measured over the last step (or, before the first, now).
     fn readings(&self) -> &[VmReading];
+    /// VM `vm`'s true miss rate now, pages/s, if it held `allocation_bytes`: what only a
+    /// simulator knows (the limit, [`crate::eval::oracle`], plans with it); `None` on a
+    /// real node.
+    fn true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
+        let _ = (vm, allocation_bytes);
+        None
+    }
     /// The start of an episode. The simulator puts every VM back at the initial
     /// allocation (the paper's episodes); a real node keeps its allocations (an episode is
     /// then a reporting window).
@@ -119,6 +126,9 @@ impl NodeBackend for Node {
     }
     fn readings(&self) -> &[VmReading] {
         Node::readings(self)
+    }
+    fn true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
+        Node::true_miss_rate_pages_per_s(self, vm, allocation_bytes)
     }
     fn start_episode(&mut self) -> Result<(), NodeError> {
         self.reset_allocations();

@@ -183,6 +183,10 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
             available >> 20
         )));
     }
+    args.run
+        .policy
+        .agents_for("a real node")
+        .map_err(CliError::input)?;
     let total = u64::from(episodes) * u64::from(scenario.node.steps_per_episode);
     let spec = RunSpec {
         scenario,

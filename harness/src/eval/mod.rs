@@ -4,5 +4,7 @@
 
 pub mod formulation;
 pub mod metrics;
+pub mod oracle;
 pub mod paper;
 pub mod run;
+pub mod run_policy;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::formulation::FormulationName;
 use super::run::{RunResult, RunSpec, run};
+use super::run_policy::RunPolicy;
 use crate::agents::AgentsAt;
 use crate::output::{OutputError, create_dir, write_atomic};
 use crate::scenario::{Scenario, ScenarioError};
@@ -87,7 +88,7 @@ impl Protocol {
 }
 
 fn all_policy_names() -> Vec<String> {
-    PolicyKind::ALL.iter().map(|k| k.name().to_string()).collect()
+    RunPolicy::all().map(|p| p.name().to_string()).collect()
 }
 
 /// One cell of the grid.
@@ -95,8 +96,8 @@ fn all_policy_names() -> Vec<String> {
 pub struct Cell {
     /// The scenario.
     pub scenario: Scenario,
-    /// The policy.
-    pub policy: PolicyKind,
+    /// The policy (or the limit).
+    pub policy: RunPolicy,
     /// The formulation.
     pub formulation: FormulationName,
     /// The seed.
@@ -165,7 +166,7 @@ pub fn cells(scenarios: &[Scenario], protocol: &Protocol) -> Vec<Cell> {
     let mut out = Vec::new();
     for formulation in &protocol.formulations {
         for scenario in scenarios {
-            for policy in protocol.policies.iter().filter_map(|p| PolicyKind::from_name(p)) {
+            for policy in protocol.policies.iter().filter_map(|p| RunPolicy::from_name(p)) {
                 for seed in 0..u64::from(protocol.seeds) {
                     out.push(Cell {
                         scenario: scenario.clone(),
@@ -342,7 +343,12 @@ pub fn run_grid(
                         seed: cell.seed,
                         hyper: crate::agents::hyperparams_for_run(total_steps),
                         learn: true,
-                        agents_at,
+                        // The limit has no agents to place: it runs here.
+                        agents_at: if cell.policy.kind().is_some() {
+                            agents_at
+                        } else {
+                            AgentsAt::Inprocess
+                        },
                     };
                     let r = run(&spec, |_| bar.inc(1)).map_err(|e| PaperError::Run {
                         cell: cell.file_name(),
@@ -382,13 +388,14 @@ pub fn run_grid(
 }
 
 /// A cell's relative cost, for ordering the work: the policy's learning step (measured with
-/// `cavmem bench`: DDPG about twice DQN; tabular Q-learning, the equal split and the
-/// controllers next to nothing) times the VMs.
+/// `cavmem bench`: DDPG about twice DQN; the limit's planning a few times the controllers,
+/// tabular Q-learning and the equal split, which cost next to nothing) times the VMs.
 fn expected_cost(cell: &Cell) -> usize {
     let per_vm = match cell.policy {
-        PolicyKind::Ddpg => 20,
-        PolicyKind::Dqn => 10,
-        PolicyKind::QLearning | PolicyKind::EqualSplit | PolicyKind::Feedback | PolicyKind::Mom => 1,
+        RunPolicy::Agents(PolicyKind::Ddpg) => 20,
+        RunPolicy::Agents(PolicyKind::Dqn) => 10,
+        RunPolicy::Oracle(_) => 3,
+        RunPolicy::Agents(PolicyKind::QLearning | PolicyKind::EqualSplit | PolicyKind::Feedback | PolicyKind::Mom) => 1,
     };
     per_vm * cell.scenario.vms.len()
 }

@@ -9,6 +9,8 @@ use cavmem_core::mdp::{NodeMdp, Observation, ObserveError, VmSample};
 use serde::{Deserialize, Serialize};
 
 use super::formulation::FormulationName;
+use super::oracle;
+use super::run_policy::RunPolicy;
 use crate::agents::firmware::{self, FirmwareAgent};
 use crate::agents::{AgentsAt, Hyperparams, SimAgent, derive_seed, make_policy};
 use crate::backend::node_backend::{NodeBackend, NodeError};
@@ -20,8 +22,8 @@ use crate::sim::{Node, VmReading};
 pub struct RunSpec {
     /// The scenario.
     pub scenario: Scenario,
-    /// The policy of every VM.
-    pub policy: PolicyKind,
+    /// The policy of every VM, or the limit.
+    pub policy: RunPolicy,
     /// The MDP formulation.
     pub formulation: FormulationName,
     /// Episodes to run.
@@ -121,6 +123,9 @@ pub enum RunError {
     /// A firmware agent could not be found or set up.
     #[error("agents: {0}")]
     Firmware(#[from] crate::agents::firmware::FirmwareError),
+    /// The limit asked a node that has no true miss-rate curves (a real node).
+    #[error("{0}: the oracle needs the simulator's true miss-rate curves, which a real node does not have")]
+    NoCurves(&'static str),
 }
 
 /// Runs `f` in a pool of one thread (with a 64 MiB stack, room for agents built by value),
@@ -245,16 +250,26 @@ fn samples(readings: &[VmReading], bounds: &[f32]) -> Vec<VmSample> {
         .collect()
 }
 
-/// Fresh agents for every VM of `spec`'s scenario, where `spec.agents_at` says.
+/// Fresh agents for every VM of `spec`'s scenario, where `spec.agents_at` says. A run of
+/// the limit has equal-split agents that are never asked to act (they keep the run loop's
+/// shape; the limit decides).
 ///
 /// # Errors
-/// [`RunError::Agents`] when a firmware process cannot be found or started.
+/// [`RunError::Agents`] when a firmware process cannot be found or started, or the limit
+/// is asked to run in firmware.
 pub fn make_agents(spec: &RunSpec) -> Result<Vec<Box<dyn SimAgent>>, RunError> {
     let n = spec.scenario.vms.len();
+    let kind = match (spec.policy.kind(), spec.agents_at) {
+        (Some(kind), _) => kind,
+        (None, AgentsAt::Inprocess) => PolicyKind::EqualSplit,
+        (None, AgentsAt::Firmware) => {
+            return Err(RunError::Agents(spec.policy.agents_for("--agents firmware").unwrap_err()));
+        }
+    };
     match spec.agents_at {
         AgentsAt::Inprocess => Ok((0..n)
             .map(|j| {
-                let agent: Box<dyn SimAgent> = make_policy(spec.policy, &spec.hyper, spec.seed, j, n);
+                let agent: Box<dyn SimAgent> = make_policy(kind, &spec.hyper, spec.seed, j, n);
                 agent
             })
             .collect()),
@@ -269,6 +284,10 @@ pub fn make_agents(spec: &RunSpec) -> Result<Vec<Box<dyn SimAgent>>, RunError> {
 /// [`RunError::Agents`] when a process cannot be started or configured.
 pub fn firmware_agents(spec: &RunSpec, fw: &std::path::Path) -> Result<Vec<Box<dyn SimAgent>>, RunError> {
     let n = spec.scenario.vms.len();
+    let kind = spec
+        .policy
+        .agents_for("--agents firmware")
+        .map_err(RunError::Agents)?;
     let eps = spec.hyper.ddpg.epsilon;
     (0..n)
         .map(|j| {
@@ -277,7 +296,7 @@ pub fn firmware_agents(spec: &RunSpec, fw: &std::path::Path) -> Result<Vec<Box<d
             FirmwareAgent::start(
                 fw,
                 name,
-                spec.policy,
+                kind,
                 seed,
                 n as u32,
                 eps.explore_steps,
@@ -431,8 +450,12 @@ impl<'s> RunLoop<'s> {
             if update_presence(node, &self.spec.scenario, &self.bid_config, step, agents)? || node_moved {
                 self.refresh_active(node)?;
             }
-            self.act(agents, &mut acc)?;
-            self.allocate(node)?;
+            if let RunPolicy::Oracle(objective) = self.spec.policy {
+                self.plan(objective, node, &mut acc)?;
+            } else {
+                self.act(agents, &mut acc)?;
+                self.allocate(node)?;
+            }
             match node.step() {
                 Ok(()) => {}
                 Err(NodeError::Interrupted) => return Ok(None),
@@ -469,6 +492,41 @@ impl<'s> RunLoop<'s> {
             acc.add_overhead(j, t0.elapsed().as_secs_f64());
         }
         Ok(())
+    }
+
+    /// The limit's allocations for the present VMs, which the node takes (no bids: they
+    /// are within what bids can reach, [`oracle`]); its time is shared among their overheads.
+    fn plan(
+        &mut self,
+        objective: oracle::Objective,
+        node: &mut dyn NodeBackend,
+        acc: &mut EpisodeAccumulator,
+    ) -> Result<(), RunError> {
+        let t0 = Instant::now();
+        self.active_allocations.clear();
+        self.active_allocations
+            .extend(self.active.iter().map(|j| node.allocations()[*j]));
+        if self
+            .active
+            .first()
+            .is_some_and(|j| node.true_miss_rate_pages_per_s(*j, 0).is_none())
+        {
+            return Err(RunError::NoCurves(objective.name()));
+        }
+        let mut planned = vec![0; self.active.len()];
+        let active = &self.active;
+        let rate = |k: usize, bytes: u64| node.true_miss_rate_pages_per_s(active[k], bytes).unwrap_or(0.0);
+        oracle::plan(objective, &self.bid_config, &self.active_allocations, rate, &mut planned);
+        self.allocations.fill(0);
+        for (j, a) in self.active.iter().zip(&planned) {
+            self.allocations[*j] = *a;
+            self.bids[*j] = 0.0;
+        }
+        let share = t0.elapsed().as_secs_f64() / self.active.len().max(1) as f64;
+        for &j in &self.active {
+            acc.add_overhead(j, share);
+        }
+        node.set_allocations(&self.allocations).map_err(RunError::Node)
     }
 
     /// The Bid Analyzer turns the present VMs' bids into allocations, which the node takes.
@@ -682,7 +740,11 @@ mod tests {
             (scenario.vms[1].leave_step, scenario.vms[2].arrive_step),
             (Some(60), 30)
         );
-        for policy in [PolicyKind::EqualSplit, PolicyKind::Ddpg] {
+        for policy in [
+            RunPolicy::Agents(PolicyKind::EqualSplit),
+            RunPolicy::Agents(PolicyKind::Ddpg),
+            RunPolicy::Oracle(oracle::Objective::MinSum),
+        ] {
             let spec = RunSpec {
                 scenario: scenario.clone(),
                 policy,

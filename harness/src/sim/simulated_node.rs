@@ -136,6 +136,17 @@ impl Node {
         Ok(())
     }
 
+    /// VM `vm`'s miss rate now (no noise), pages/s, if it held `allocation_bytes`; `Some(0.0)`
+    /// for a VM not on the node, `None` for no such VM.
+    pub fn true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
+        let present = *self.present.get(vm)?;
+        Some(if present {
+            self.vms.get(vm)?.fault_rate_now(allocation_bytes)
+        } else {
+            0.0
+        })
+    }
+
     /// Runs one step of simulated time and measures it.
     pub fn step(&mut self) -> &[VmReading] {
         let dt = self.scenario.node.step_s;

@@ -565,7 +565,7 @@ mod tests {
         ] {
             let run_spec = RunSpec {
                 scenario: scenario.clone(),
-                policy,
+                policy: policy.into(),
                 formulation: FormulationName::Raw,
                 episodes: 2,
                 seed: 3,
