@@ -493,7 +493,11 @@ fn write_json(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), 
 /// `cavmem train`: runs the scenario with learning, then saves VM 0's policy (every VM's
 /// with [`VM_PLACEHOLDER`] in `save`).
 fn train(run: &RunArgs, save: &Path, out: &Path) -> Result<(), CliError> {
-    let policy = run.core.policy.agents_for("cavmem train").map_err(CliError::input)?;
+    let policy = run
+        .core
+        .policy
+        .agents_for("cavmem train")
+        .map_err(CliError::input)?;
     let spec = run_spec(run, true, AgentsAt::Inprocess)?;
     let mut agents = make_agents(&spec).map_err(CliError::failure)?;
     run_one(&spec, &mut agents, out)?;
@@ -810,8 +814,9 @@ mod tests {
         }
         let err = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", "td3"]).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("possible values: ddpg, dqn, ql, static, feedback, mom, oracle-minmax, oracle-minsum"),
+            err.to_string().contains(
+                "possible values: ddpg, dqn, ql, static, feedback, mom, oracle-minmax, oracle-minsum"
+            ),
             "{err}"
         );
     }

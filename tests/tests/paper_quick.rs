@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use cavmem_core::agent::PolicyKind;
 use cavmem_harness::agents::AgentsAt;
 use cavmem_harness::cli::paper;
 use cavmem_harness::eval::formulation::FormulationName;
+use cavmem_harness::eval::run_policy::RunPolicy;
 
 fn run_in_big_stack(f: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new()
@@ -44,7 +44,7 @@ fn paper_quick_runs_end_to_end_and_resumes() {
         let results = summary["results"].as_array().unwrap();
         assert_eq!(
             results.len(),
-            3 * PolicyKind::ALL.len() * 2,
+            3 * RunPolicy::all().count() * 2,
             "scenario × policy × VM"
         );
         for r in results {
@@ -89,12 +89,21 @@ fn paper_quick_runs_end_to_end_and_resumes() {
             .collect();
         assert_eq!(
             policies.into_iter().collect::<Vec<_>>(),
-            ["ddpg", "dqn", "feedback", "mom", "ql", "static"]
+            [
+                "ddpg",
+                "dqn",
+                "feedback",
+                "mom",
+                "oracle-minmax",
+                "oracle-minsum",
+                "ql",
+                "static"
+            ]
         );
         let csv = std::fs::read_to_string(out.join("episodes.csv")).unwrap();
         assert_eq!(
             csv.lines().count(),
-            1 + 3 * PolicyKind::ALL.len() * 20 * 2,
+            1 + 3 * RunPolicy::all().count() * 20 * 2,
             "header + scenario × policy × episode × VM"
         );
         let report = std::fs::read_to_string(out.join("report.md")).unwrap();

@@ -125,7 +125,9 @@ fn min_max(reach: &[Reach], budget: u64, g: u64, rate: &impl Fn(usize, u64) -> f
     };
     let at = |j: usize, k: u64| rate(j, reach[j].at(k, g));
     let mut hi = (0..reach.len()).map(|j| at(j, 0)).fold(0.0, f64::max);
-    let mut lo = (0..reach.len()).map(|j| at(j, reach[j].steps)).fold(0.0, f64::max);
+    let mut lo = (0..reach.len())
+        .map(|j| at(j, reach[j].steps))
+        .fold(0.0, f64::max);
     let mut best = fits(hi).unwrap_or_else(|| vec![0; reach.len()]);
     if let Some(ks) = fits(lo) {
         best = ks;
@@ -172,7 +174,9 @@ fn min_sum(reach: &[Reach], budget: u64, g: u64, rate: &impl Fn(usize, u64) -> f
     let mut cost = vec![0.0f64; units + 1];
     let mut choice = vec![vec![0usize; units + 1]; n];
     for (j, r) in reach.iter().enumerate() {
-        let own_units = usize::try_from(r.steps.div_ceil(unit)).unwrap_or(usize::MAX).min(units);
+        let own_units = usize::try_from(r.steps.div_ceil(unit))
+            .unwrap_or(usize::MAX)
+            .min(units);
         let rates: Vec<f64> = (0..=own_units)
             .map(|v| rate(j, r.at(v as u64 * unit, g)))
             .collect();
@@ -288,7 +292,10 @@ mod tests {
                     Objective::MinMax => rates.fold(0.0, f64::max),
                     Objective::MinSum => rates.sum(),
                 };
-                assert!((got - want).abs() <= 1e-9 * want.max(1.0), "seed {seed} {objective:?}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 1e-9 * want.max(1.0),
+                    "seed {seed} {objective:?}: {got} vs {want}"
+                );
             }
         }
     }
@@ -304,7 +311,10 @@ mod tests {
             plan(objective, &config, &current, rate, &mut out);
             assert!(out.iter().sum::<u64>() <= config.capacity_bytes, "{objective:?}");
             for (x, m) in out.iter().zip(&current) {
-                assert!(*x >= config.floor_bytes && *x <= 2 * m, "{objective:?}: {x} from {m}");
+                assert!(
+                    *x >= config.floor_bytes && *x <= 2 * m,
+                    "{objective:?}: {x} from {m}"
+                );
                 assert_eq!((x.abs_diff(*m)) % config.granularity_bytes, 0);
             }
         }

@@ -395,7 +395,9 @@ fn expected_cost(cell: &Cell) -> usize {
         RunPolicy::Agents(PolicyKind::Ddpg) => 20,
         RunPolicy::Agents(PolicyKind::Dqn) => 10,
         RunPolicy::Oracle(_) => 3,
-        RunPolicy::Agents(PolicyKind::QLearning | PolicyKind::EqualSplit | PolicyKind::Feedback | PolicyKind::Mom) => 1,
+        RunPolicy::Agents(
+            PolicyKind::QLearning | PolicyKind::EqualSplit | PolicyKind::Feedback | PolicyKind::Mom,
+        ) => 1,
     };
     per_vm * cell.scenario.vms.len()
 }

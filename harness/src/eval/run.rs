@@ -259,13 +259,12 @@ fn samples(readings: &[VmReading], bounds: &[f32]) -> Vec<VmSample> {
 /// is asked to run in firmware.
 pub fn make_agents(spec: &RunSpec) -> Result<Vec<Box<dyn SimAgent>>, RunError> {
     let n = spec.scenario.vms.len();
-    let kind = match (spec.policy.kind(), spec.agents_at) {
-        (Some(kind), _) => kind,
-        (None, AgentsAt::Inprocess) => PolicyKind::EqualSplit,
-        (None, AgentsAt::Firmware) => {
-            return Err(RunError::Agents(spec.policy.agents_for("--agents firmware").unwrap_err()));
-        }
-    };
+    let kind = spec.policy.kind().unwrap_or(PolicyKind::EqualSplit);
+    if spec.agents_at == AgentsAt::Firmware {
+        spec.policy
+            .agents_for("--agents firmware")
+            .map_err(RunError::Agents)?;
+    }
     match spec.agents_at {
         AgentsAt::Inprocess => Ok((0..n)
             .map(|j| {
@@ -516,7 +515,13 @@ impl<'s> RunLoop<'s> {
         let mut planned = vec![0; self.active.len()];
         let active = &self.active;
         let rate = |k: usize, bytes: u64| node.true_miss_rate_pages_per_s(active[k], bytes).unwrap_or(0.0);
-        oracle::plan(objective, &self.bid_config, &self.active_allocations, rate, &mut planned);
+        oracle::plan(
+            objective,
+            &self.bid_config,
+            &self.active_allocations,
+            rate,
+            &mut planned,
+        );
         self.allocations.fill(0);
         for (j, a) in self.active.iter().zip(&planned) {
             self.allocations[*j] = *a;

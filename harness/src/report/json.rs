@@ -43,6 +43,10 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
         },
         "ql": {"alpha": f(t.alpha), "gamma": f(t.gamma), "action_bids": t.action_bids, "epsilon": eps(&t.epsilon), "bins": cavmem_core::agent::ql::BINS},
         "static": {"rule": "bid toward capacity / number of VMs"},
+        "feedback": {"gain": f(h.feedback.gain), "avg_floor": f(h.feedback.avg_floor), "missing": f(h.feedback.missing)},
+        "mom": {"step": f(h.mom.step), "deadband": f(h.mom.deadband), "missing": f(h.mom.missing)},
+        "oracle-minmax": {"rule": "each step, the allocation reachable by bids that minimizes the largest true miss rate (exact at the granularity)"},
+        "oracle-minsum": {"rule": "each step, the allocation reachable by bids that minimizes the sum of true miss rates (exact on at most 256 steps of the spare memory)", "grid_steps": crate::eval::oracle::MIN_SUM_UNITS},
     })
 }
 
@@ -50,7 +54,14 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
 pub fn summary(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], hyper: &Hyperparams) -> Value {
     let mut results = Vec::new();
     for ((scenario, formulation, policy), cell) in &agg.cells {
+        let [headroom_mean, headroom_worst] = agg.headrooms(scenario, *formulation, policy);
         for (vm, s) in cell.per_vm.iter().enumerate() {
+            let seeds = |k: usize| -> Vec<f64> {
+                cell.per_seed
+                    .iter()
+                    .filter_map(|seed| seed.get(vm).map(|v| v[k]))
+                    .collect()
+            };
             results.push(json!({
                 "scenario": scenario, "policy": policy, "formulation": formulation.name(), "vm": vm, "seeds": cell.seeds,
                 "avg_miss_rate_pages_per_s": s.miss.mean, "avg_miss_rate_pages_per_s_ci95": ci(&s.miss),
@@ -59,6 +70,12 @@ pub fn summary(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], hyp
                 "avg_allocation_bytes": s.allocation.mean, "avg_allocation_bytes_ci95": ci(&s.allocation),
                 "at_floor_fraction": s.at_floor.mean,
                 "jain_index": cell.jain.mean, "jain_index_ci95": ci(&cell.jain),
+                "worst_miss_rate_pages_per_s": cell.worst_miss.mean, "worst_miss_rate_pages_per_s_ci95": ci(&cell.worst_miss),
+                "headroom_mean_miss_rate": headroom_mean, "headroom_worst_miss_rate": headroom_worst,
+                "per_seed": {
+                    "avg_miss_rate_pages_per_s": seeds(0), "miss_rate_deviation_pages_per_s": seeds(1),
+                    "overhead_s": seeds(2), "avg_allocation_bytes": seeds(3), "at_floor_fraction": seeds(4),
+                },
             }));
         }
     }
@@ -77,10 +94,14 @@ pub fn summary(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], hyp
             "overhead_s": "wall seconds the VM's agent spent in act, record and learn over the window",
             "avg_allocation_bytes": "mean over the window's steps of the memory the Bid Analyzer granted the VM, bytes",
             "at_floor_fraction": "fraction of the window's steps at which the VM held only the node's floor",
+            "worst_miss_rate_pages_per_s": "per seed the largest of the VMs' avg_miss_rate_pages_per_s, then its mean over seeds; repeated on each VM's record",
+            "headroom_mean_miss_rate": "(static - policy) / (static - oracle-minsum) of the VMs' mean avg_miss_rate_pages_per_s (means over seeds): 1 at the one-step limit, 0 at the static split; null without those runs or when static is within 0.1% of the limit",
+            "headroom_worst_miss_rate": "the same for worst_miss_rate_pages_per_s against oracle-minmax",
+            "per_seed": "each metric of the VM per seed, in the order of seeds",
             "jain_index": "Jain's fairness index of the VMs' average miss rates over the window, (sum x)^2 / (n * sum x^2), in [1/n, 1] (1 when all are equal, also when all are 0), per seed, then its mean over seeds; one value per scenario, policy and formulation, repeated on each VM's record",
             "vm": "the VM's index in the scenario file, counted from 0, as everywhere (the report's VM 0; the paper's VM1)",
             "seeds": "how many seeds the record's means and intervals are over",
-            "ci95": "Student-t 95% interval of the mean over seeds (null for one seed)",
+            "ci95": "percentile-bootstrap 95% interval of the mean over seeds (2000 resamples from a fixed seed; within the seeds' range, so within the metric's; null for one seed)",
         },
         "scenarios": scenario_files,
         "hyperparameters": hyperparameters(hyper),

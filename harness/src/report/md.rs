@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::Aggregate;
 use super::claims::{self, Metric};
+use crate::eval::formulation::FormulationName;
 use crate::eval::metrics::Interval;
 use crate::eval::paper::Protocol;
 use crate::output::{OutputError, write_atomic};
@@ -17,11 +18,13 @@ const GIB: f64 = (1u64 << 30) as f64;
 fn fmt_interval(i: &Interval, scale: f64, digits: usize) -> String {
     if i.n > 1 {
         format!(
-            "{:.*} ± {:.*}",
+            "{:.*} ({:.*}–{:.*})",
             digits,
             i.mean / scale,
             digits,
-            (i.hi - i.mean) / scale
+            i.lo / scale,
+            digits,
+            i.hi / scale
         )
     } else {
         format!("{:.*}", digits, i.mean / scale)
@@ -88,7 +91,7 @@ pub fn report(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], comm
             .collect::<Vec<_>>()
             .join(", "),
         if protocol.seeds > 1 {
-            " ± the half-width of their 95% interval"
+            " (in brackets: the bootstrap 95% interval of the mean, which stays within the seeds' range)"
         } else {
             " (one seed: no interval)"
         }
@@ -123,6 +126,7 @@ pub fn report(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], comm
                     );
                 }
             }
+            headroom_table(&mut out, agg, protocol, &s.name, *formulation);
             let figures: Vec<String> = super::figures::FIGURES
                 .iter()
                 .map(|(key, what)| {
@@ -184,6 +188,39 @@ pub fn report(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], comm
     }
     out.push_str(&discussion(agg, protocol));
     out
+}
+
+/// Per policy: the node's mean and worst VM miss rate and how much of the room between
+/// the static split and the one-step limit the policy takes ([`super::headroom`]).
+fn headroom_table(
+    out: &mut String,
+    agg: &Aggregate,
+    protocol: &Protocol,
+    scenario: &str,
+    formulation: FormulationName,
+) {
+    let pct = |h: Option<f64>| h.map_or_else(|| "—".to_string(), |h| format!("{:.0}%", h * 100.0));
+    let _ = writeln!(
+        out,
+        "\n| policy | mean miss rate (pages/s) | headroom taken (vs {}) | worst VM's miss rate (pages/s) | headroom taken (vs {}) |",
+        super::LIMIT_MEAN,
+        super::LIMIT_WORST
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for policy in &protocol.policies {
+        let Some(cell) = agg.get(scenario, formulation, policy) else {
+            continue;
+        };
+        let [mean, worst] = agg.headrooms(scenario, formulation, policy);
+        let _ = writeln!(
+            out,
+            "| {policy} | {} | {} | {} | {} |",
+            fmt_interval(&cell.mean.miss, 1.0, 0),
+            pct(mean),
+            fmt_interval(&cell.worst_miss, 1.0, 0),
+            pct(worst),
+        );
+    }
 }
 
 fn discussion(agg: &Aggregate, protocol: &Protocol) -> String {

@@ -64,9 +64,35 @@ pub struct CellStats {
     pub mean: VmStats,
     /// Jain's fairness index of the VMs' miss rates.
     pub jain: Interval,
+    /// The largest VM miss rate (pages/s; per seed the largest of the VMs' window means).
+    pub worst_miss: Interval,
     /// Seeds aggregated.
     pub seeds: usize,
+    /// Every seed's window means, per VM: `[miss, deviation, overhead sum, allocation, at floor]`.
+    pub per_seed: Vec<Vec<[f64; 5]>>,
 }
+
+/// The share of what is achievable that `policy` achieves on a metric where less is
+/// better: `(static − policy) / (static − limit)` — 1 at the limit, 0 at the static split,
+/// negative below it, above 1 beyond the (one-step) limit. `None` when the static split is
+/// already within 0.1% of the limit (nothing to achieve).
+///
+/// ```
+/// use cavmem_harness::report::headroom;
+/// assert_eq!(headroom(1000.0, 400.0, 100.0), Some(2.0 / 3.0));
+/// assert_eq!(headroom(1000.0, 1000.0, 999.5), None);
+/// ```
+pub fn headroom(static_value: f64, policy: f64, limit: f64) -> Option<f64> {
+    let room = static_value - limit;
+    (room > 1e-3 * static_value.abs().max(1e-9)).then(|| (static_value - policy) / room)
+}
+
+/// The policy names of the static split and the two limits, as reports name them.
+pub const STATIC: &str = "static";
+/// The limit for the mean miss rate.
+pub const LIMIT_MEAN: &str = "oracle-minsum";
+/// The limit for the largest VM miss rate.
+pub const LIMIT_WORST: &str = "oracle-minmax";
 
 /// Key of a cell: scenario, formulation, policy.
 pub type CellKey = (String, FormulationName, String);
@@ -151,11 +177,19 @@ impl Aggregate {
                         .map(|s| jain_index(&s.iter().map(|v| v[0]).collect::<Vec<_>>()))
                         .collect::<Vec<_>>(),
                 );
+                let worst_miss = Interval::of(
+                    &seeds
+                        .iter()
+                        .map(|s| s.iter().map(|v| v[0]).fold(0.0, f64::max))
+                        .collect::<Vec<_>>(),
+                );
                 let stats = CellStats {
                     per_vm,
                     mean: stats_of(&means),
                     jain,
+                    worst_miss,
                     seeds: seeds.len(),
+                    per_seed: seeds,
                 };
                 (key, stats)
             })
@@ -167,6 +201,22 @@ impl Aggregate {
     pub fn get(&self, scenario: &str, formulation: FormulationName, policy: &str) -> Option<&CellStats> {
         self.cells
             .get(&(scenario.to_string(), formulation, policy.to_string()))
+    }
+
+    /// The headroom of `policy` (see [`headroom`]) on the mean miss rate (against
+    /// [`LIMIT_MEAN`]) and on the largest VM miss rate (against [`LIMIT_WORST`]), when the
+    /// static split and the limit were run too.
+    pub fn headrooms(&self, scenario: &str, formulation: FormulationName, policy: &str) -> [Option<f64>; 2] {
+        let cell = |p: &str| self.get(scenario, formulation, p);
+        let (Some(this), Some(base)) = (cell(policy), cell(STATIC)) else {
+            return [None, None];
+        };
+        [
+            cell(LIMIT_MEAN)
+                .and_then(|l| headroom(base.mean.miss.mean, this.mean.miss.mean, l.mean.miss.mean)),
+            cell(LIMIT_WORST)
+                .and_then(|l| headroom(base.worst_miss.mean, this.worst_miss.mean, l.worst_miss.mean)),
+        ]
     }
 
     /// Cells whose VMs spent more than half of the window's steps at the floor.
