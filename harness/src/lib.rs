@@ -9,6 +9,7 @@ pub mod backend;
 pub mod bench;
 pub mod calibrate;
 pub mod cli;
+pub mod cputime;
 pub mod eval;
 pub mod footprint;
 pub mod interrupt;

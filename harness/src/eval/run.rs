@@ -14,6 +14,7 @@ use super::run_policy::RunPolicy;
 use crate::agents::firmware::{self, FirmwareAgent};
 use crate::agents::{AgentsAt, Hyperparams, SimAgent, derive_seed, make_policy};
 use crate::backend::node_backend::{NodeBackend, NodeError};
+use crate::cputime::thread_cpu_s;
 use crate::scenario::Scenario;
 use crate::sim::{Node, VmReading};
 
@@ -56,7 +57,9 @@ pub struct EpisodeRecord {
     pub avg_demand_bytes: f64,
     /// Sum of the agent's rewards.
     pub reward: f64,
-    /// Wall time of the agent's act, record and learn calls, seconds.
+    /// CPU time of the thread running the agent's act, record and learn calls (the limit's
+    /// planning, shared among its VMs), seconds: not wall time, which grows with the
+    /// machine's load.
     pub overhead_s: f64,
     /// Fraction of steps that ended with the VM at the floor.
     pub at_floor_fraction: f64,
@@ -157,8 +160,8 @@ fn learn_all(
         .enumerate()
         .filter(|(j, _)| present.get(*j).copied().unwrap_or(false))
         .map(|(j, agent)| {
-            let t0 = Instant::now();
-            agent.learn().map(|_| (j, t0.elapsed().as_secs_f64()))
+            let t0 = thread_cpu_s();
+            agent.learn().map(|_| (j, thread_cpu_s() - t0))
         })
         .collect();
     for t in times {
@@ -486,9 +489,9 @@ impl<'s> RunLoop<'s> {
         acc: &mut EpisodeAccumulator,
     ) -> Result<(), RunError> {
         for &j in &self.active {
-            let t0 = Instant::now();
+            let t0 = thread_cpu_s();
             self.bids[j] = agents[j].act(&self.obs[j]).map_err(RunError::Policy)?.bid;
-            acc.add_overhead(j, t0.elapsed().as_secs_f64());
+            acc.add_overhead(j, thread_cpu_s() - t0);
         }
         Ok(())
     }
@@ -501,7 +504,7 @@ impl<'s> RunLoop<'s> {
         node: &mut dyn NodeBackend,
         acc: &mut EpisodeAccumulator,
     ) -> Result<(), RunError> {
-        let t0 = Instant::now();
+        let t0 = thread_cpu_s();
         self.active_allocations.clear();
         self.active_allocations
             .extend(self.active.iter().map(|j| node.allocations()[*j]));
@@ -527,7 +530,7 @@ impl<'s> RunLoop<'s> {
             self.allocations[*j] = *a;
             self.bids[*j] = 0.0;
         }
-        let share = t0.elapsed().as_secs_f64() / self.active.len().max(1) as f64;
+        let share = (thread_cpu_s() - t0) / self.active.len().max(1) as f64;
         for &j in &self.active {
             acc.add_overhead(j, share);
         }
@@ -582,7 +585,7 @@ impl<'s> RunLoop<'s> {
             let reward = self.next_obs[j].reward(mdp_params);
             // The episode ends for a VM at its last step or when it leaves next step.
             let done = step + 1 == steps || !scenario.vms[j].present_at(step + 1);
-            let t0 = Instant::now();
+            let t0 = thread_cpu_s();
             let transition = AgentTransition {
                 state: self.obs[j],
                 bid: self.bids[j],
@@ -593,7 +596,7 @@ impl<'s> RunLoop<'s> {
             if self.spec.learn {
                 agents[j].record(&transition).map_err(RunError::Policy)?;
             }
-            acc.add_overhead(j, t0.elapsed().as_secs_f64());
+            acc.add_overhead(j, thread_cpu_s() - t0);
             let target_pages_per_s = match self.spec.formulation {
                 FormulationName::Raw => f64::from(node_step.target_pages_per_s),
                 FormulationName::Paper => {

@@ -91,7 +91,7 @@ pub fn summary(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], hyp
         "definitions": {
             "avg_miss_rate_pages_per_s": "mean over the window's steps of the VM's measured major faults per second",
             "miss_rate_deviation_pages_per_s": "mean over the window's steps of |miss rate - target|, the target being the formulation's msrTgt in force at that step, in pages/s (raw: avgRate*sqrt(totalMemUse) of the previous step; paper: (msrTgt+1)/2 * the VM's bound)",
-            "overhead_s": "wall seconds the VM's agent spent in act, record and learn over the window",
+            "overhead_s": "CPU seconds of the thread that ran the VM's agent's act, record and learn over the window (thread CPU time, not wall time; for the oracle its planning shared among the VMs; with --agents firmware only the harness side, the agent's own CPU being in cavmem-fw)",
             "avg_allocation_bytes": "mean over the window's steps of the memory the Bid Analyzer granted the VM, bytes",
             "at_floor_fraction": "fraction of the window's steps at which the VM held only the node's floor",
             "worst_miss_rate_pages_per_s": "per seed the largest of the VMs' avg_miss_rate_pages_per_s, then its mean over seeds; repeated on each VM's record",
