@@ -136,8 +136,15 @@ fn time_paper_run() -> Option<f64> {
                 AgentsAt::Inprocess,
             )
             .map_err(|e| e.to_string())?;
-            crate::report::write_paper(dir.path(), &runs, &protocol, &scenarios, "cavmem bench --paper")
-                .map_err(|e| e.to_string())
+            crate::report::write_paper(
+                dir.path(),
+                &runs,
+                &protocol,
+                &scenarios,
+                "cavmem bench --paper",
+                crate::report::PAPER_TITLE,
+            )
+            .map_err(|e| e.to_string())
         });
     let elapsed_s = t.elapsed().as_secs_f64();
     done.map_err(|e| eprintln!("bench: paper run failed: {e}")).ok()?;

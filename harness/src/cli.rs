@@ -20,6 +20,7 @@ use crate::scenario::Scenario;
 use crate::sim::workload::Benchmark;
 
 pub mod realnode;
+pub mod suite;
 
 /// CAVMem: per-VM learning agents that balance a virtualized node's RAM.
 ///
@@ -235,6 +236,13 @@ pub enum Command {
     /// `--backend qmp` each VM is a QEMU process driven through its virtio balloon
     /// (docs/live.md). Writes what `run` writes.
     Live(realnode::LiveArgs),
+    /// Evaluate every policy and the one-step limit over a scenario suite.
+    ///
+    /// Runs each scenario of the directory (default: harness/scenarios/suite, docs/suite.md)
+    /// with every policy, oracle-minmax and oracle-minsum for seeds 0..K, the raw
+    /// formulation, and writes what `paper` writes (summary.json, episodes.csv, report.md
+    /// with the headroom taken, figures). Finished runs are kept in DIR/cells and reused.
+    Suite(suite::SuiteArgs),
     /// The paper's evaluation: scenarios s1–s3 × every policy (ddpg, dqn, ql, static, feedback, mom) × 1000 episodes.
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
@@ -462,6 +470,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             realnode::calibrate(&spec, &out, &swap, &calibrate_command_line(&spec))
         }
         Command::Live(args) => realnode::live(&args),
+        Command::Suite(args) => suite::suite(&args),
         Command::Paper {
             out,
             seeds,
@@ -752,8 +761,8 @@ pub fn paper(
     ));
     let runs = run_grid(&scenarios, &protocol, out, progress, agents).map_err(CliError::failure)?;
     let command = command_line(seeds, &protocol, quick, out);
-    let plots =
-        report::write_paper(out, &runs, &protocol, &scenarios, &command).map_err(CliError::failure)?;
+    let plots = report::write_paper(out, &runs, &protocol, &scenarios, &command, report::PAPER_TITLE)
+        .map_err(CliError::failure)?;
     println!(
         "wrote {0}/summary.json, {0}/episodes.csv, {0}/report.md and {plots} plots in {0}/plots/",
         out.display()

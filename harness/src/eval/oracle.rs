@@ -13,13 +13,15 @@
 //! lets one finish first, and either may be beaten by a policy that plans.
 //!
 //! - **min-max** is exact on that grid for curves that do not rise with memory: a
-//!   bisection on the level `L`, each VM taking the least memory that brings it to `L`;
-//!   memory left over then goes to the VMs that miss most, each up to its reach.
+//!   bisection on the level `L`, each VM taking the least memory that brings it to `L`.
 //! - **min-sum** is a dynamic program over the VMs, exact on a grid of at most
 //!   [`MIN_SUM_UNITS`] equal steps of the spare memory (the capacity minus every VM's
 //!   least reachable allocation), rounded down to the granularity: 21 MiB on the paper's
 //!   6 GiB node, the node's granularity on small ones (where the tests compare it with an
 //!   exhaustive search).
+//! - Memory neither objective needs is not left idle: it is water-filled, the VMs holding
+//!   least raised first (a one-step plan would otherwise shrink every VM that misses
+//!   nothing now, and it would miss when its workload's next input needs more).
 
 use cavmem_core::bid::BidConfig;
 
@@ -146,21 +148,49 @@ fn min_max(reach: &[Reach], budget: u64, g: u64, rate: &impl Fn(usize, u64) -> f
             None => lo = mid,
         }
     }
-    fill_leftover(&mut best, reach, budget, g, rate);
+    fill_leftover(&mut best, reach, budget, g);
     best
 }
 
-/// Gives the steps left of `budget` to the VMs that miss most, each up to its reach
-/// (the largest rate cannot rise: memory only gets added).
-fn fill_leftover(ks: &mut [u64], reach: &[Reach], budget: u64, g: u64, rate: &impl Fn(usize, u64) -> f64) {
-    let mut left = budget.saturating_sub(ks.iter().sum());
+/// Gives the steps left of `budget` by water-filling: the VMs holding least are raised
+/// toward a common level, each within its reach (memory is only added, so no rate rises;
+/// unused memory would only sit idle until a workload's next input needs it).
+fn fill_leftover(ks: &mut [u64], reach: &[Reach], budget: u64, g: u64) {
+    let left = budget.saturating_sub(ks.iter().sum());
+    // Steps VM j gets when raised to `level` bytes.
+    let raise = |ks: &[u64], j: usize, level: u64| -> u64 {
+        let r = reach[j];
+        (level.saturating_sub(r.lo) / g)
+            .min(r.steps)
+            .saturating_sub(ks[j])
+    };
+    let total = |ks: &[u64], level: u64| -> u64 { (0..ks.len()).map(|j| raise(ks, j, level)).sum() };
+    // The highest level whose raises fit in what is left.
+    let (mut lo, mut hi) = (0u64, reach.iter().map(|r| r.at(r.steps, g)).max().unwrap_or(0));
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if total(ks, mid) <= left {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let raises: Vec<u64> = (0..ks.len()).map(|j| raise(ks, j, lo)).collect();
+    let mut left = left - raises.iter().sum::<u64>();
+    for (k, r) in ks.iter_mut().zip(raises) {
+        *k += r;
+    }
+    // Fewer steps than VMs remain: one more each, lowest first.
     let mut order: Vec<usize> = (0..ks.len()).collect();
-    let now: Vec<f64> = (0..ks.len()).map(|j| rate(j, reach[j].at(ks[j], g))).collect();
-    order.sort_by(|a, b| now[*b].total_cmp(&now[*a]).then(a.cmp(b)));
+    order.sort_by_key(|j| (reach[*j].at(ks[*j], g), *j));
     for j in order {
-        let add = (reach[j].steps - ks[j].min(reach[j].steps)).min(left);
-        ks[j] += add;
-        left -= add;
+        if left == 0 {
+            break;
+        }
+        if ks[j] < reach[j].steps {
+            ks[j] += 1;
+            left -= 1;
+        }
     }
 }
 
@@ -199,6 +229,7 @@ fn min_sum(reach: &[Reach], budget: u64, g: u64, rate: &impl Fn(usize, u64) -> f
         ks[j] = (v as u64 * unit).min(reach[j].steps);
         u -= v;
     }
+    fill_leftover(&mut ks, reach, budget, g);
     ks
 }
 
@@ -297,6 +328,26 @@ mod tests {
                     "seed {seed} {objective:?}: {got} vs {want}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn oracle_water_fills_memory_no_objective_needs() {
+        // Nobody misses: every allocation is optimal, and the spare memory is spread so the
+        // smallest VMs are raised first, not left idle or given to one VM.
+        let config = BidConfig::new(8 << 30);
+        let current = [1 << 30, 1 << 30, 3 << 30];
+        for objective in Objective::ALL {
+            let mut out = [0; 3];
+            plan(objective, &config, &current, |_, _| 0.0, &mut out);
+            assert_eq!(
+                out.iter().sum::<u64>(),
+                8 << 30,
+                "{objective:?}: all memory handed out"
+            );
+            assert_eq!(out[0], out[1], "{objective:?}: {out:?}");
+            assert_eq!(out[0], 2 << 30, "{objective:?}: the small VMs reach only double");
+            assert_eq!(out[2], 4 << 30, "{objective:?}: {out:?}");
         }
     }
 

@@ -87,7 +87,8 @@ impl Protocol {
     }
 }
 
-fn all_policy_names() -> Vec<String> {
+/// Every decider's name ([`RunPolicy::all`]): what `paper` and `suite` evaluate.
+pub fn all_policy_names() -> Vec<String> {
     RunPolicy::all().map(|p| p.name().to_string()).collect()
 }
 

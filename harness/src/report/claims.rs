@@ -253,6 +253,11 @@ fn pick(stats: &VmStats, metric: Metric) -> Interval {
     }
 }
 
+/// Whether the paper states claims about scenario `name` (Table 2's s1–s3).
+pub fn is_paper_scenario(name: &str) -> bool {
+    CLAIMS.iter().any(|c| c.scenario == name)
+}
+
 /// Checks every claim whose cells exist for `formulation`.
 pub fn check(agg: &Aggregate, formulation: FormulationName) -> Vec<Verdict> {
     CLAIMS

@@ -18,8 +18,9 @@ use crate::eval::run::RunResult;
 use crate::output::OutputError;
 use crate::scenario::Scenario;
 
-/// Writes everything a `paper` run reports into `dir`: summary.json, episodes.csv,
-/// report.md (naming `command`) and the figures; returns how many figures were written.
+/// Writes everything a `paper` or `suite` run reports into `dir`: summary.json,
+/// episodes.csv, report.md (headed `title`, naming `command`) and the figures; returns how
+/// many figures were written.
 ///
 /// # Errors
 /// [`OutputError`] naming the file that could not be written.
@@ -29,13 +30,14 @@ pub fn write_paper(
     protocol: &Protocol,
     scenarios: &[Scenario],
     command: &str,
+    title: &str,
 ) -> Result<usize, OutputError> {
     let agg = Aggregate::new(runs, protocol.window);
     let total_steps = u64::from(protocol.episodes) * 100;
     let hyper = crate::agents::hyperparams_for_run(total_steps);
     json::write(dir, &json::summary(&agg, protocol, scenarios, &hyper))?;
     csv::write(dir, runs)?;
-    md::write(dir, &md::report(&agg, protocol, scenarios, command))?;
+    md::write(dir, &md::report(&agg, protocol, scenarios, command, title))?;
     figures::write_all(dir, &agg, runs, protocol, scenarios)
 }
 
@@ -86,6 +88,11 @@ pub fn headroom(static_value: f64, policy: f64, limit: f64) -> Option<f64> {
     let room = static_value - limit;
     (room > 1e-3 * static_value.abs().max(1e-9)).then(|| (static_value - policy) / room)
 }
+
+/// The title of a `paper` run's report.
+pub const PAPER_TITLE: &str = "the paper's evaluation";
+/// The title of a `suite` run's report.
+pub const SUITE_TITLE: &str = "the scenario suite";
 
 /// The policy names of the static split and the two limits, as reports name them.
 pub const STATIC: &str = "static";

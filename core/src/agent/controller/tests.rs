@@ -67,6 +67,10 @@ fn mom_moves_fixed_steps_of_the_node() {
     // Holding half the node, a step of 1/32 of it is 1/16 of the VM.
     assert_eq!(bid(rule, &obs(0.3, 0.2, 0.5, 1.0)), 1.0 / 16.0);
     assert_eq!(bid(rule, &obs(0.1, 0.2, 0.5, 1.0)), -1.0 / 16.0);
+    // Missing nothing, with a step of the node free: no pressure, it keeps its memory;
+    // without the free step it gives one up.
+    assert_eq!(bid(rule, &obs(0.0, 0.2, 0.5, 1.0 - 1.0 / 32.0)), 0.0);
+    assert_eq!(bid(rule, &obs(0.0, 0.2, 0.5, 1.0)), -1.0 / 16.0);
     // Within the band, or nobody missing: hold.
     assert_eq!(bid(rule, &obs(0.21, 0.2, 0.5, 1.0)), 0.0);
     assert_eq!(bid(rule, &obs(0.0, 0.0, 0.5, 1.0)), 0.0);

@@ -1,0 +1,207 @@
+//! `cavmem suite`: every policy and the limit over a directory of scenarios (by default the
+//! suite, `harness/scenarios/suite/`, docs/suite.md), with the paper run's summary, report,
+//! figures, headroom and resume.
+
+use std::path::{Path, PathBuf};
+
+use super::{CliError, say_on_signal};
+use crate::agents::AgentsAt;
+use crate::eval::formulation::FormulationName;
+use crate::eval::paper::{GridProgress, Protocol, all_policy_names, cells, check_replaces_nothing, run_grid};
+use crate::report;
+use crate::scenario::Scenario;
+
+/// Suite scenarios kept out of every tuning (docs/suite.md): they judge what was tuned on
+/// the others.
+pub const VALIDATION_ONLY: &[&str] = &["u4-tight", "u8-churn-noisy", "u16-large"];
+
+/// What `suite` runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuiteArgs {
+    /// Directory of scenario files (every `*.toml` in it, in name order).
+    #[arg(long, default_value = "harness/scenarios/suite")]
+    pub scenarios: PathBuf,
+    /// Number of seeds (0..K).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub seeds: u32,
+    /// Episodes per run (ε is laid over the run as in the paper's protocol).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub episodes: u32,
+    /// Episodes at the end over which metrics are taken (at most --episodes).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub window: u32,
+    /// Output directory.
+    #[arg(long, default_value = "results/suite")]
+    pub out: PathBuf,
+    /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
+    #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
+    pub agents: AgentsAt,
+    /// Replace finished results of another protocol in DIR; without it such a run stops.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// Every `*.toml` scenario in `dir`, in file-name order.
+///
+/// # Errors
+/// [`CliError`] naming the directory (unreadable, no scenario) or the file (does not
+/// parse, or repeats another file's scenario name).
+pub fn load_scenarios(dir: &Path) -> Result<Vec<Scenario>, CliError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| CliError::input(format!("{}: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(CliError::input(format!(
+            "{}: no scenario files (*.toml)",
+            dir.display()
+        )));
+    }
+    let mut scenarios: Vec<Scenario> = Vec::with_capacity(files.len());
+    for file in &files {
+        let s = Scenario::load(file).map_err(CliError::input)?;
+        if let Some(k) = scenarios.iter().position(|o| o.name == s.name) {
+            return Err(CliError::input(format!(
+                "{}: scenario name {:?} is also the name in {}; results are kept by name",
+                file.display(),
+                s.name,
+                files[k].display()
+            )));
+        }
+        scenarios.push(s);
+    }
+    Ok(scenarios)
+}
+
+/// The protocol `args` ask for: the raw formulation, every policy and the limit.
+///
+/// # Errors
+/// [`CliError`] when the window is longer than the run.
+pub fn protocol(args: &SuiteArgs) -> Result<Protocol, CliError> {
+    if args.window > args.episodes {
+        return Err(CliError::input(format!(
+            "--window {} is longer than the run's --episodes {}",
+            args.window, args.episodes
+        )));
+    }
+    Ok(Protocol {
+        episodes: args.episodes,
+        window: args.window,
+        seeds: args.seeds,
+        formulations: vec![FormulationName::Raw],
+        policies: all_policy_names(),
+    })
+}
+
+/// `cavmem suite`.
+///
+/// # Errors
+/// [`CliError`] for bad scenarios or arguments, results it would replace, or a failed run.
+pub fn suite(args: &SuiteArgs) -> Result<(), CliError> {
+    let scenarios = load_scenarios(&args.scenarios)?;
+    let protocol = protocol(args)?;
+    println!(
+        "cavmem suite: {} scenarios x {} policies x {} seed(s), {} episodes each -> {}",
+        scenarios.len(),
+        protocol.policies.len(),
+        protocol.seeds,
+        protocol.episodes,
+        args.out.display()
+    );
+    if !args.replace {
+        check_replaces_nothing(&args.out, &cells(&scenarios, &protocol), &protocol)
+            .map_err(CliError::input)?;
+    }
+    say_on_signal(&format!(
+        "finished runs are kept in {}; the same command resumes",
+        args.out.join("cells").display()
+    ));
+    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        GridProgress::Bar
+    } else {
+        GridProgress::Lines
+    };
+    let runs =
+        run_grid(&scenarios, &protocol, &args.out, progress, args.agents).map_err(CliError::failure)?;
+    let command = format!(
+        "cavmem suite --scenarios {} --seeds {} --episodes {} --window {} --out {}",
+        args.scenarios.display(),
+        args.seeds,
+        args.episodes,
+        args.window,
+        args.out.display()
+    );
+    let plots = report::write_paper(
+        &args.out,
+        &runs,
+        &protocol,
+        &scenarios,
+        &command,
+        report::SUITE_TITLE,
+    )
+    .map_err(CliError::failure)?;
+    println!(
+        "wrote {0}/summary.json, {0}/episodes.csv, {0}/report.md and {plots} plots in {0}/plots/",
+        args.out.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suite_scenarios_load_and_cover_what_the_suite_promises() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/suite");
+        let suite = load_scenarios(&dir).unwrap();
+        assert!(suite.len() >= 12, "{} scenarios", suite.len());
+        let vms: Vec<usize> = suite.iter().map(|s| s.vms.len()).collect();
+        assert!(
+            vms.iter().all(|n| (3..=16).contains(n)) && vms.contains(&3) && vms.contains(&16),
+            "{vms:?}"
+        );
+        let gib = |s: &Scenario| s.node.capacity_bytes >> 30;
+        assert!(suite.iter().all(|s| (4..=64).contains(&gib(s))));
+        assert!(suite.iter().any(|s| gib(s) == 4) && suite.iter().any(|s| gib(s) == 64));
+        assert!(
+            suite.iter().any(|s| s.vms.iter().any(|v| v.arrive_step > 0)),
+            "arrivals"
+        );
+        assert!(
+            suite.iter().any(|s| s.vms.iter().any(|v| v.leave_step.is_some())),
+            "departures"
+        );
+        for name in VALIDATION_ONLY {
+            assert!(suite.iter().any(|s| s.name == *name), "{name} is in the suite");
+        }
+    }
+
+    #[test]
+    fn suite_refuses_bad_directories_and_windows() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_scenarios(dir.path()).unwrap_err();
+        assert!(err.message.contains("no scenario files"), "{}", err.message);
+        let s1 = include_str!("../../scenarios/s1.toml");
+        std::fs::write(dir.path().join("a.toml"), s1).unwrap();
+        std::fs::write(dir.path().join("b.toml"), s1).unwrap();
+        let err = load_scenarios(dir.path()).unwrap_err();
+        assert!(
+            err.message.contains("b.toml") && err.message.contains("a.toml"),
+            "{}",
+            err.message
+        );
+        let args = SuiteArgs {
+            scenarios: dir.path().to_path_buf(),
+            seeds: 1,
+            episodes: 10,
+            window: 20,
+            out: dir.path().join("out"),
+            agents: AgentsAt::Inprocess,
+            replace: false,
+        };
+        assert!(protocol(&args).unwrap_err().message.contains("--window 20"));
+    }
+}
