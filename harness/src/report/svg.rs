@@ -173,9 +173,11 @@ pub fn grouped_bars(
     let top = cap * 1.12;
     let (root, plot, legend) = canvas(path, title)?;
     let group_count = groups.len().max(1);
+    // Many groups: every other name one line lower, so long names do not overlap.
+    let stagger = groups.len() > 6;
     let mut chart = ChartBuilder::on(&plot)
         .margin(12)
-        .x_label_area_size(36)
+        .x_label_area_size(if stagger { 52 } else { 36 })
         .y_label_area_size(80)
         .build_cartesian_2d(0.0..group_count as f64, 0.0..top)
         .map_err(err)?;
@@ -221,7 +223,8 @@ pub fn grouped_bars(
     let name_style = TextStyle::from(("sans-serif", 14).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
     for (g, name) in groups.iter().enumerate() {
         let at = chart.backend_coord(&(g as f64 + 0.5, 0.0));
-        root.draw(&Text::new(name.clone(), (at.0, at.1 + 10), name_style.clone()))
+        let below = if stagger && g % 2 == 1 { 26 } else { 10 };
+        root.draw(&Text::new(name.clone(), (at.0, at.1 + below), name_style.clone()))
             .map_err(err)?;
     }
     let mut entries: Vec<(String, Swatch)> = series
