@@ -196,8 +196,10 @@ fn observe_active(
 }
 
 /// Lets the VMs whose presence changes at `step` leave (their memory returns to the pool)
-/// or arrive (with the initial allocation, or what is free if less, but at least the
-/// floor; a VM that cannot get the floor waits). Returns whether the node's VMs changed.
+/// or arrive (with the initial allocation, or what is free if less; when less than the
+/// floor is free, at the floor, taken from the others' memory above theirs by the Bid
+/// Analyzer's floor repair; a VM waits only while the node cannot hold one more VM at the
+/// floor). Returns whether the node's VMs changed.
 fn update_presence(
     node: &mut dyn NodeBackend,
     scenario: &Scenario,
@@ -216,11 +218,9 @@ fn update_presence(
             changed = true;
             continue;
         }
-        let g = config.granularity_bytes.max(1);
-        let give = node.free_bytes().min(scenario.node.initial_allocation_bytes);
-        let give = give - give % g;
-        if give < config.floor_bytes {
-            continue; // not enough free memory yet: it waits
+        let on_node = node.present().iter().filter(|p| **p).count();
+        if config.check(on_node + 1).is_err() {
+            continue; // the floor of one more VM does not fit: it waits
         }
         node.set_present(j, true).map_err(RunError::Node)?;
         if !node.present()[j] {
@@ -228,9 +228,7 @@ fn update_presence(
         }
         // A real VM may join with the memory it has (its node checked that it fits).
         if node.allocations()[j] == 0 {
-            let mut allocations = node.allocations().to_vec();
-            allocations[j] = give;
-            node.set_allocations(&allocations).map_err(RunError::Node)?;
+            admit(node, config, j, scenario.node.initial_allocation_bytes)?;
         }
         if let Some(agent) = agents.get_mut(j) {
             agent.start_episode();
@@ -238,6 +236,26 @@ fn update_presence(
         changed = true;
     }
     Ok(changed)
+}
+
+/// Gives VM `j`, just arrived with nothing, `initial` bytes or what is free if less (whole
+/// granules); below the floor, the Bid Analyzer's floor repair (every bid 0) raises it to
+/// the floor from the other present VMs' memory above theirs.
+fn admit(node: &mut dyn NodeBackend, config: &BidConfig, j: usize, initial: u64) -> Result<(), RunError> {
+    let g = config.granularity_bytes.max(1);
+    let give = node.free_bytes().min(initial);
+    let mut allocations = node.allocations().to_vec();
+    allocations[j] = give - give % g;
+    if allocations[j] < config.floor_bytes {
+        let present: Vec<usize> = (0..allocations.len()).filter(|k| node.present()[*k]).collect();
+        let mut held: Vec<u64> = present.iter().map(|k| allocations[*k]).collect();
+        let mut grants = vec![VmGrant::default(); held.len()];
+        analyze(config, &mut held, &vec![0.0; present.len()], &mut grants).map_err(RunError::Bid)?;
+        for (k, a) in present.iter().zip(held) {
+            allocations[*k] = a;
+        }
+    }
+    node.set_allocations(&allocations).map_err(RunError::Node)
 }
 
 /// The MDP inputs from the node's readings.
@@ -789,5 +807,82 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A simulated node that hides its curves, as a real node has none.
+    struct Blind(Node);
+
+    impl NodeBackend for Blind {
+        fn capacity_bytes(&self) -> u64 {
+            self.0.capacity_bytes()
+        }
+        fn allocations(&self) -> &[u64] {
+            self.0.allocations()
+        }
+        fn present(&self) -> &[bool] {
+            self.0.present()
+        }
+        fn set_present(&mut self, vm: usize, present: bool) -> Result<(), NodeError> {
+            NodeBackend::set_present(&mut self.0, vm, present)
+        }
+        fn vcpus(&self) -> Vec<u32> {
+            self.0.vcpus()
+        }
+        fn set_allocations(&mut self, allocations: &[u64]) -> Result<(), NodeError> {
+            NodeBackend::set_allocations(&mut self.0, allocations)
+        }
+        fn step(&mut self) -> Result<(), NodeError> {
+            NodeBackend::step(&mut self.0)
+        }
+        fn readings(&self) -> &[VmReading] {
+            self.0.readings()
+        }
+        fn start_episode(&mut self) -> Result<(), NodeError> {
+            NodeBackend::start_episode(&mut self.0)
+        }
+    }
+
+    /// A node full to the last byte still admits an arriving VM at the floor.
+    #[test]
+    fn run_admits_an_arriving_vm_at_the_floor_when_nothing_is_free() {
+        let scenario = churn_scenario();
+        let config = BidConfig {
+            capacity_bytes: scenario.node.capacity_bytes,
+            floor_bytes: scenario.node.floor_bytes,
+            granularity_bytes: scenario.node.granularity_bytes,
+            share: scenario.node.share,
+        };
+        let mut node = Node::new(&scenario, 1);
+        // VMs 0 and 1 hold the whole node; VM 2 arrives at step 30.
+        let half = scenario.node.capacity_bytes / 2;
+        node.set_allocations(&[half, scenario.node.capacity_bytes - half, 0])
+            .unwrap();
+        assert_eq!(node.free_bytes(), 0);
+        let mut agents: Vec<Box<dyn SimAgent>> = Vec::new();
+        assert!(update_presence(&mut node, &scenario, &config, 30, &mut agents).unwrap());
+        let a = node.allocations();
+        assert!(node.present()[2] && a[2] >= config.floor_bytes, "{a:?}");
+        assert!(a.iter().sum::<u64>() <= scenario.node.capacity_bytes);
+        assert!(a[0] >= config.floor_bytes && a[1] >= config.floor_bytes, "{a:?}");
+    }
+
+    #[test]
+    fn run_oracle_refuses_a_node_without_curves() {
+        let scenario = churn_scenario();
+        let spec = RunSpec {
+            scenario: scenario.clone(),
+            policy: RunPolicy::Oracle(oracle::Objective::MinMax),
+            formulation: FormulationName::Raw,
+            episodes: 1,
+            seed: 1,
+            hyper: crate::agents::hyperparams_for_run(100),
+            learn: false,
+            agents_at: AgentsAt::Inprocess,
+        };
+        let mut agents = make_agents(&spec).unwrap();
+        let mut node = Blind(Node::new(&scenario, 1));
+        let err = run_on(&spec, &mut node, &mut agents, |_| {}).unwrap_err();
+        assert!(matches!(err, RunError::NoCurves("oracle-minmax")), "{err}");
+        assert!(err.to_string().contains("a real node does not have"), "{err}");
     }
 }
