@@ -1,7 +1,7 @@
 //! The node simulator: VMs running SPEC-like workloads under memory limits.
 //!
 //! [`workload`] holds the benchmark tables and miss-rate curves, [`vm`] a VM running
-//! several copies of a benchmark, [`node`] the node that allocates memory to VMs and
+//! several copies of a benchmark, [`simulated_node`] the node that allocates memory to VMs and
 //! measures their miss rates. docs/simulator.md explains the model and its sources.
 
 pub mod calibration;

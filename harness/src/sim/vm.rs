@@ -2,7 +2,7 @@
 //!
 //! Memory is shared among the copies in proportion to their current footprints (what an
 //! LRU-managed guest gives processes with equal access intensity). A copy holding `m` MiB
-//! of an input incurs `f(m)` faults per CPU-second (its [`Curve`]); each fault blocks it
+//! of an input incurs `f(m)` faults per CPU-second (its [`Curve`](super::workload::Curve)); each fault blocks it
 //! for the fault service time `t`, so it progresses `1 / (1 + f·t)` CPU-seconds per
 //! second and faults `f / (1 + f·t)` times per second (workloads.md). A starved copy thus
 //! falls behind in its sequence.
