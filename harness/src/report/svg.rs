@@ -214,8 +214,10 @@ pub fn grouped_bars(
                 }
                 label_at = label_at.max(hi);
             }
+            // Many groups make narrow bars: every other bar's value one line higher.
+            let lift = if stagger && s % 2 == 1 { -20 } else { -8 };
             let label = EmptyElement::at((x, label_at))
-                + Text::new(significant(i.mean), (0, -8), label_style.clone());
+                + Text::new(significant(i.mean), (0, lift), label_style.clone());
             chart.draw_series(std::iter::once(label)).map_err(err)?;
         }
     }
