@@ -516,7 +516,7 @@ pub fn to_text(f: &Footprint) -> String {
         );
     }
     out += &format!(
-        "{:<7} {:>10} {:>12} {:>15} {:>9} {:>10} {:>10} {:>12}\n",
+        "{:<8} {:>10} {:>12} {:>15} {:>9} {:>10} {:>10} {:>12}\n",
         "policy",
         "stack act",
         "stack learn",
@@ -530,7 +530,7 @@ pub fn to_text(f: &Footprint) -> String {
     let bytes = |v: Option<u64>| v.map_or("-".to_string(), |b| b.to_string());
     for p in &f.policies {
         out += &format!(
-            "{:<7} {:>10} {:>12} {:>15} {:>9} {:>10} {:>10} {:>12}\n",
+            "{:<8} {:>10} {:>12} {:>15} {:>9} {:>10} {:>10} {:>12}\n",
             p.policy,
             bytes(p.stack_act_bytes),
             bytes(p.stack_learn_bytes),
