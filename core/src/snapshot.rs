@@ -239,6 +239,61 @@ fn u16_at(b: &[u8], at: usize) -> u16 {
     ])
 }
 
+/// The empty parameter set of a policy without network or table parameters.
+struct NoParameters;
+
+impl Parameters for NoParameters {
+    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+        core::iter::empty()
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        core::iter::empty()
+    }
+}
+
+/// Bytes of a snapshot without parameters (its state sits in the header's 12 kind-specific bytes).
+pub const PARAMETERLESS_BYTES: usize = HEADER_BYTES + CRC_BYTES;
+
+/// Writes a snapshot of `kind` that has no parameters, only the kind-specific bytes
+/// `extra` (the equal split, the controllers): state width 5, hidden 0, one output.
+///
+/// # Errors
+/// [`SnapshotError::BufferTooSmall`].
+pub fn write_parameterless(
+    kind: SnapshotKind,
+    extra: [u8; 12],
+    out: &mut [u8],
+) -> Result<usize, SnapshotError> {
+    let header = Header {
+        kind,
+        state_dim: crate::mdp::STATE_DIM as u16,
+        hidden: 0,
+        outputs: 1,
+        parameter_count: 0,
+        extra,
+    };
+    write(&header, &NoParameters, out)
+}
+
+/// Reads a snapshot written by [`write_parameterless`] for `kind`; its header after every
+/// check and `accept`'s judgement of it.
+///
+/// # Errors
+/// [`SnapshotError`] naming the first failed check, or `accept`'s.
+pub fn read_parameterless(
+    bytes: &[u8],
+    kind: SnapshotKind,
+    accept: impl FnOnce(&Header) -> Result<(), SnapshotError>,
+) -> Result<Header, SnapshotError> {
+    read_into_if(
+        bytes,
+        kind,
+        (crate::mdp::STATE_DIM as u16, 0, 1),
+        &mut NoParameters,
+        accept,
+    )
+}
+
 /// Reads and checks a snapshot's header and CRC (not the parameters' values).
 ///
 /// # Errors

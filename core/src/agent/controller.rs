@@ -13,15 +13,14 @@ pub mod mom;
 pub use feedback::FeedbackParams;
 pub use mom::MomParams;
 
-use crate::mdp::{Observation, STATE_DIM};
-use crate::snapshot::{self, Header, SnapshotError, SnapshotKind};
+use crate::mdp::Observation;
+use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, LearnOutcome, PolicyError, PolicyStats, check_transition};
-use super::equal_split::NoParameters;
 use super::{AgentTransition, Policy};
 
 /// Bytes of a controller's snapshot (its parameters sit in the header).
-pub const SNAPSHOT_BYTES: usize = snapshot::HEADER_BYTES + snapshot::CRC_BYTES;
+pub const SNAPSHOT_BYTES: usize = snapshot::PARAMETERLESS_BYTES;
 
 /// A controller's rule: three `f32` parameters and the bid they give.
 pub trait ControlRule: Copy + Default {
@@ -92,15 +91,7 @@ impl<R: ControlRule> Controller<R> {
         for (dst, v) in extra.chunks_exact_mut(4).zip(self.rule.to_array()) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
-        let header = Header {
-            kind: R::KIND,
-            state_dim: STATE_DIM as u16,
-            hidden: 0,
-            outputs: 1,
-            parameter_count: 0,
-            extra,
-        };
-        snapshot::write(&header, &NoParameters, out)
+        snapshot::write_parameterless(R::KIND, extra, out)
     }
 
     /// Loads a snapshot of this controller's kind; unchanged on error.
@@ -110,7 +101,7 @@ impl<R: ControlRule> Controller<R> {
     /// ([`SnapshotError::ShapeMismatch`]).
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let mut rule = None;
-        snapshot::read_into_if(bytes, R::KIND, (STATE_DIM as u16, 0, 1), &mut NoParameters, |h| {
+        snapshot::read_parameterless(bytes, R::KIND, |h| {
             rule = R::from_array(h.extra_f32s());
             rule.map(|_| ()).ok_or(SnapshotError::ShapeMismatch)
         })?;

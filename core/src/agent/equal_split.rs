@@ -2,9 +2,8 @@
 //! step it bids whatever moves its VM toward `1 / vm_count` of the node; bids are limited
 //! to [-1, 1], so reaching the equal share can take more than one step.
 
-use crate::mdp::{Observation, STATE_DIM};
-use crate::nn::Parameters;
-use crate::snapshot::{self, Header, SnapshotError, SnapshotKind};
+use crate::mdp::Observation;
+use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, LearnOutcome, PolicyError, PolicyStats, check_transition};
 use super::{AgentTransition, Policy};
@@ -59,7 +58,7 @@ impl EqualSplit {
     }
 
     /// Bytes of this policy's snapshot.
-    pub const SNAPSHOT_BYTES: usize = snapshot::HEADER_BYTES + snapshot::CRC_BYTES;
+    pub const SNAPSHOT_BYTES: usize = snapshot::PARAMETERLESS_BYTES;
 
     /// Writes the VM count as a snapshot; returns the bytes written.
     ///
@@ -68,15 +67,7 @@ impl EqualSplit {
     pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
         let mut extra = [0u8; 12];
         extra[..4].copy_from_slice(&self.params.vm_count.to_le_bytes());
-        let header = Header {
-            kind: SnapshotKind::EqualSplit,
-            state_dim: STATE_DIM as u16,
-            hidden: 0,
-            outputs: 1,
-            parameter_count: 0,
-            extra,
-        };
-        snapshot::write(&header, &NoParameters, out)
+        snapshot::write_parameterless(SnapshotKind::EqualSplit, extra, out)
     }
 
     /// Loads an equal-split snapshot (its VM count).
@@ -84,15 +75,13 @@ impl EqualSplit {
     /// # Errors
     /// [`SnapshotError`] for a bad snapshot or one of another kind.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let header = snapshot::read_into(
-            bytes,
-            SnapshotKind::EqualSplit,
-            (STATE_DIM as u16, 0, 1),
-            &mut NoParameters,
-        )?;
-        if !valid_vm_count(header.vm_count()) {
-            return Err(SnapshotError::ShapeMismatch);
-        }
+        let header = snapshot::read_parameterless(bytes, SnapshotKind::EqualSplit, |h| {
+            if valid_vm_count(h.vm_count()) {
+                Ok(())
+            } else {
+                Err(SnapshotError::ShapeMismatch)
+            }
+        })?;
         self.params.vm_count = header.vm_count();
         Ok(())
     }
@@ -134,17 +123,5 @@ impl Policy for EqualSplit {
 
     fn stats(&self) -> PolicyStats {
         self.stats
-    }
-}
-
-/// The empty parameter set of a policy without network or table parameters.
-pub(super) struct NoParameters;
-
-impl Parameters for NoParameters {
-    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
-        core::iter::empty()
-    }
-    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
-        core::iter::empty()
     }
 }
