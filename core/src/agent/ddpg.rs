@@ -9,7 +9,7 @@
 //! step asks the critic only for `∂Q/∂a`, not its weight gradients.
 
 use crate::mdp::{Observation, STATE_DIM};
-use crate::nn::{Identity, MlpTape, Parameters, Tanh};
+use crate::nn::{Head, Identity, MlpTape, Parameters, Tanh};
 use crate::noise::{EpsilonSchedule, OuNoise, OuParams};
 use crate::optim::Adam;
 use crate::replay::{Replay, Transition};
@@ -35,36 +35,15 @@ pub const CHUNK: usize = 8;
 /// Critic input width: the state and the bid.
 pub const CRITIC_INPUT: usize = STATE_DIM + 1;
 
-/// The critic's output function.
+/// The critic's default output function: linear, `Q = z` (the `Q` of [`Ddpg`]).
 ///
 /// The paper says "the output layers use Tanh" for both networks; a tanh critic cannot
 /// represent returns below −1, and with rewards in [−2, 0] and γ = 0.99 the returns reach
-/// about −100. [`CriticHead::Linear`] is the default; [`CriticHead::Tanh`] is the literal reading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum CriticHead {
-    /// `Q = z` (default).
-    #[default]
-    Linear,
-    /// `Q = tanh(z)`, the paper's literal reading.
-    Tanh,
-}
-
-impl CriticHead {
-    fn apply(self, z: f32) -> f32 {
-        match self {
-            Self::Linear => z,
-            Self::Tanh => libm::tanhf(z),
-        }
-    }
-
-    fn derivative_from_output(self, q: f32) -> f32 {
-        match self {
-            Self::Linear => 1.0,
-            Self::Tanh => 1.0 - q * q,
-        }
-    }
-}
+/// about −100. [`Identity`] is the default; `Ddpg<R, C, Tanh>` ([`PaperCritic`]) is the
+/// literal reading.
+pub type LinearCritic = Identity;
+/// The paper's literal critic head, `Q = tanh(z)`.
+pub type PaperCritic = Tanh;
 
 /// DDPG hyperparameters; `Default` gives the paper's values where it states them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,8 +63,6 @@ pub struct DdpgParams {
     pub epsilon: EpsilonSchedule,
     /// Transitions held before the first update (at least one minibatch).
     pub learn_starts: u32,
-    /// The critic's output function.
-    pub critic_head: CriticHead,
 }
 
 impl Default for DdpgParams {
@@ -98,16 +75,16 @@ impl Default for DdpgParams {
             ou: OuParams::default(),
             epsilon: EpsilonSchedule::default(),
             learn_starts: BATCH as u32,
-            critic_head: CriticHead::Linear,
         }
     }
 }
 
 type Actor = Learner<STATE_DIM, HIDDEN, 1, Tanh>;
-type Critic = Learner<CRITIC_INPUT, HIDDEN, 1, Identity>;
+type Critic<Q> = Learner<CRITIC_INPUT, HIDDEN, 1, Q>;
 
 /// A DDPG agent with a replay of `R` transitions that trains in chunks of `C` rows
-/// (module docs; results do not depend on `C`). Its size is a compile-time fact:
+/// (module docs; results do not depend on `C`), its critic's output function the
+/// [`Head`] `Q` ([`LinearCritic`] by default, [`PaperCritic`] for the paper's tanh). Its size is a compile-time fact:
 /// `size_of::<Ddpg<1024>>()` is under 256 KiB.
 ///
 /// # Examples
@@ -120,10 +97,10 @@ type Critic = Learner<CRITIC_INPUT, HIDDEN, 1, Identity>;
 /// assert!((-1.0..=1.0).contains(&decision.bid));
 /// ```
 #[derive(Clone, Debug)]
-pub struct Ddpg<const R: usize, const C: usize = CHUNK> {
+pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic> {
     params: DdpgParams,
     pub(super) actor: Actor,
-    critic: Critic,
+    critic: Critic<Q>,
     replay: Replay<Transition<STATE_DIM, f32>, R>,
     actor_tape: MlpTape<STATE_DIM, HIDDEN, 1, C>,
     critic_tape: MlpTape<CRITIC_INPUT, HIDDEN, 1, C>,
@@ -134,7 +111,10 @@ pub struct Ddpg<const R: usize, const C: usize = CHUNK> {
     stats: PolicyStats,
 }
 
-impl<const R: usize, const C: usize> Ddpg<R, C> {
+impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
+    /// The critic head's name ([`Head::NAME`]): `"identity"` or `"tanh"`.
+    pub const CRITIC_HEAD: &'static str = Q::NAME;
+
     /// A seeded agent, ready to act.
     pub fn new(params: DdpgParams, seed: u64) -> Self {
         let mut agent = Self::zeroed();
@@ -167,7 +147,6 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
                 ou: NO_OU,
                 epsilon: Explorer::ZERO_SCHEDULE,
                 learn_starts: 0,
-                critic_head: CriticHead::Linear,
             },
             actor: Learner::zeroed(NO_ADAM),
             critic: Learner::zeroed(NO_ADAM),
@@ -235,8 +214,8 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
 
     /// The critic's value Q(s, a).
     pub fn q_value(&self, obs: &Observation, bid: f32) -> f32 {
-        let [z] = self.critic.net.forward(&critic_input(&obs.to_array(), bid));
-        self.params.critic_head.apply(z)
+        let [q] = self.critic.net.forward(&critic_input(&obs.to_array(), bid));
+        q
     }
 
     fn init_networks(&mut self) {
@@ -253,7 +232,6 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
     /// Critic update on the sampled minibatch: minimize `(Q(s,a) − y)²`,
     /// `y = r + γ·(1 − done)·Q'(s', μ'(s'))`. Returns the mean squared TD error.
     fn update_critic(&mut self) -> f32 {
-        let head = self.params.critic_head;
         let scale = 1.0 / BATCH as f32;
         let mut loss = 0.0;
         self.critic.grads.fill_zero();
@@ -288,26 +266,26 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
             for ((row, next), [bid]) in next_inputs.iter_mut().zip(&next_states).zip(&next_bids) {
                 *row = critic_input(next, *bid);
             }
-            let mut next_z = [[0.0f32; 1]; C];
+            let mut next_q = [[0.0f32; 1]; C];
             self.critic
                 .target
-                .forward_rows(prefix(&next_inputs, rows), &mut next_z);
+                .forward_rows(prefix(&next_inputs, rows), &mut next_q);
             let mut targets = [0.0f32; C];
-            for (((y, r), c), [z]) in targets.iter_mut().zip(&rewards).zip(&continues).zip(&next_z) {
+            for (((y, r), c), [q]) in targets.iter_mut().zip(&rewards).zip(&continues).zip(&next_q) {
                 *y = if *c == 0.0 {
                     *r
                 } else {
-                    *r + self.params.gamma * head.apply(*z)
+                    *r + self.params.gamma * *q
                 };
             }
             let rows_in = prefix(&inputs, rows);
             let mut d_out = [[0.0f32; 1]; C];
             let outputs = self.critic.net.forward_tape(&mut self.critic_tape, rows_in);
-            for ((d, [z]), y) in d_out.iter_mut().zip(outputs).zip(&targets) {
-                let q = head.apply(*z);
-                let err = q - *y;
+            // dL/dQ; the backward pass multiplies by the head's derivative.
+            for ((d, [q]), y) in d_out.iter_mut().zip(outputs).zip(&targets) {
+                let err = *q - *y;
                 loss += err * err * scale;
-                d[0] = 2.0 * err * scale * head.derivative_from_output(q);
+                d[0] = 2.0 * err * scale;
             }
             self.critic
                 .net
@@ -319,7 +297,6 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
 
     /// Actor update: ascend `Q(s, μ(s))`, using the critic's gradient with respect to the bid.
     fn update_actor(&mut self) {
-        let head = self.params.critic_head;
         let scale = 1.0 / BATCH as f32;
         self.actor.grads.fill_zero();
         for chunk in self.batch.chunks(C) {
@@ -339,14 +316,11 @@ impl<const R: usize, const C: usize> Ddpg<R, C> {
             for ((input, state), [bid]) in inputs.iter_mut().zip(&states).zip(bids) {
                 *input = critic_input(state, *bid);
             }
-            let mut d_q = [[0.0f32; 1]; C];
-            let qs = self
-                .critic
+            self.critic
                 .net
                 .forward_tape(&mut self.critic_tape, prefix(&inputs, rows));
-            for (d, [z]) in d_q.iter_mut().zip(qs) {
-                d[0] = -scale * head.derivative_from_output(head.apply(*z));
-            }
+            // dL/dQ = −1/B per row; the backward pass multiplies by the head's derivative.
+            let d_q = [[-scale]; C];
             let mut d_inputs = [[0.0f32; CRITIC_INPUT]; C];
             self.critic
                 .net
@@ -373,7 +347,7 @@ fn critic_input(state: &[f32; STATE_DIM], bid: f32) -> [f32; CRITIC_INPUT] {
     row
 }
 
-impl<const R: usize, const C: usize> Policy for Ddpg<R, C> {
+impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
         let Ok(bid) = actor_bid(&self.actor.net, obs) else {

@@ -31,7 +31,7 @@ pub mod slots;
 pub use common::{Decision, Fallback, LearnOutcome, PolicyError, PolicyStats};
 pub use controller::{Feedback, FeedbackParams, Mom, MomParams};
 #[cfg(feature = "learn")]
-pub use ddpg::{CriticHead, Ddpg, DdpgParams};
+pub use ddpg::{Ddpg, DdpgParams, LinearCritic, PaperCritic};
 #[cfg(feature = "learn")]
 pub use dqn::{Dqn, DqnParams};
 pub use equal_split::{EqualSplit, EqualSplitParams};

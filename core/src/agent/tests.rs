@@ -230,9 +230,51 @@ fn training_chunk_size_does_not_change_the_bits() {
             ] {
                 assert_eq!(bits, reference, "DDPG trained in chunks of {c} rows differs");
             }
+            let paper = trajectory(Box::new(Ddpg::<512, 8, PaperCritic>::new(params, 4)).as_mut());
+            let paper_whole = trajectory(Box::new(Ddpg::<512, 64, PaperCritic>::new(params, 4)).as_mut());
+            assert_eq!(
+                paper_whole, paper,
+                "DDPG with the paper's critic differs between chunks"
+            );
+            assert_ne!(paper, reference, "the critic head changes nothing");
             let reference = trajectory(Box::new(Dqn::<512>::new(DqnParams::default(), 4)).as_mut());
             let whole = trajectory(Box::new(Dqn::<512, 64>::new(DqnParams::default(), 4)).as_mut());
             assert_eq!(whole, reference, "DQN trained in chunks of 64 rows differs");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The paper's tanh critic as a type gives the bits it gave as a runtime option (the
+/// digest was computed with `CriticHead::Tanh` before the head became a type), and its
+/// values stay within tanh's range.
+#[test]
+fn paper_critic_keeps_its_bits_and_range() {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            let mut agent = Box::new(Ddpg::<512, 8, PaperCritic>::new(DdpgParams::default(), 4));
+            let bits = trajectory(agent.as_mut());
+            let digest = bits
+                .iter()
+                .fold(0u64, |a, b| a.wrapping_mul(1_000_003).wrapping_add(u64::from(*b)));
+            // Fused multiply-adds (feature `fma`) round once, so the bits differ from a
+            // build without them.
+            let expected = if cfg!(feature = "fma") {
+                5_774_544_803_153_636_914
+            } else {
+                3_326_173_009_875_879_112
+            };
+            assert_eq!((bits.len(), digest), (537, expected));
+            for msr in [-1.0, -0.3, 0.0, 0.4, 1.0] {
+                for bid in [-1.0, 0.0, 1.0] {
+                    let q = agent.q_value(&obs_with_msr(msr), bid);
+                    assert!((-1.0..=1.0).contains(&q), "Q {q} outside tanh's range");
+                }
+            }
+            assert_eq!(Ddpg::<512, 8, PaperCritic>::CRITIC_HEAD, "tanh");
+            assert_eq!(Ddpg::<512>::CRITIC_HEAD, "identity");
         })
         .unwrap()
         .join()
