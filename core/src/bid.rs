@@ -5,17 +5,22 @@
 //! The rules, in order:
 //! 1. **Sanitize.** A NaN or infinite bid counts as 0 (hold); bids are clamped to [-1, 1].
 //! 2. **Releases first.** Every negative bid is served: the VM shrinks toward its request
-//!    but never below the floor, and the memory joins the free pool.
-//! 3. **Floor repair.** A VM that *entered* below the floor (a new VM, or a host that
+//!    but never below its floor, and the memory joins the free pool. A VM above its limit
+//!    (a limit lowered since the last call) is brought down to it.
+//! 3. **Floor repair.** A VM that *entered* below its floor (a new VM, or a host that
 //!    shrank it) is raised to the floor, from the free pool and, if that is short, from
-//!    the other VMs' memory above the floor, in proportion to it. This is the only case in
-//!    which a VM that did not bid to grow grows; the analyzer's own outputs never need it.
-//! 4. **Grows.** Positive bids are granted from the free pool; when it is short, it is
-//!    shared by the [`ShareRule`] (proportional to the requested increase by default).
+//!    the other VMs' memory above their floors, in proportion to it. This is the only case
+//!    in which a VM that did not bid to grow grows; the analyzer's own outputs never need it.
+//! 4. **Grows.** Positive bids are granted from the free pool, up to each VM's limit; when
+//!    the pool is short, it is shared by the [`ShareRule`] (proportional to the requested
+//!    increase by default), weighted by the VMs' [`VmTerms::weight`].
 //!
-//! Every change except floor repair is a multiple of the granularity (rounded toward the
-//! current allocation, so nobody gets more than asked). After every call,
-//! `free + Σ allocations = capacity` exactly, every allocation ≥ floor.
+//! A VM's floor is the node's floor, or its reservation ([`VmTerms::min_bytes`]) when that
+//! is larger; [`analyze`] gives every VM [`VmTerms::DEFAULT`], [`analyze_with_terms`] takes
+//! one [`VmTerms`] per VM. Every change except floor repair and bringing a VM down to its
+//! limit is a multiple of the granularity (rounded toward the current allocation, so nobody
+//! gets more than asked). After every call, `free + Σ allocations = capacity` exactly, every
+//! allocation ≥ its floor and ≤ its limit.
 
 use crate::units::{DEFAULT_FLOOR_BYTES, MIB};
 
@@ -127,6 +132,20 @@ pub enum BidError {
         /// Floor, bytes.
         floor_bytes: u64,
     },
+    /// A VM's terms are refused (its weight is 0, or its limit is below its floor).
+    BadTerms {
+        /// The VM, counted from 0.
+        vm: usize,
+        /// What is wrong.
+        fault: TermsFault,
+    },
+    /// The VMs' floors (reservations, or the node's floor where larger) exceed the capacity.
+    ReservationsExceedCapacity {
+        /// Sum of the VMs' floors, bytes (saturated at `u64::MAX`).
+        reserved_bytes: u64,
+        /// Node capacity, bytes.
+        capacity_bytes: u64,
+    },
     /// The current allocations already exceed the capacity.
     OverCommitted {
         /// Sum of the allocations, bytes (saturated at `u64::MAX`).
@@ -148,6 +167,19 @@ impl core::fmt::Display for BidError {
             } => write!(
                 f,
                 "capacity {capacity_bytes} B cannot hold {vms} VMs at the floor of {floor_bytes} B"
+            ),
+            Self::BadTerms { vm, fault } => match fault {
+                TermsFault::ZeroWeight => write!(f, "VM {vm}: weight 0 (weights are at least 1)"),
+                TermsFault::LimitBelowFloor => {
+                    write!(f, "VM {vm}: limit below its floor (reservation or node floor)")
+                }
+            },
+            Self::ReservationsExceedCapacity {
+                reserved_bytes,
+                capacity_bytes,
+            } => write!(
+                f,
+                "the VMs' reservations ({reserved_bytes} B) exceed the capacity ({capacity_bytes} B)"
             ),
             Self::OverCommitted {
                 allocated_bytes,
@@ -202,11 +234,38 @@ pub fn analyze(
     bids: &[f32],
     grants: &mut [VmGrant],
 ) -> Result<BidSummary, BidError> {
+    analyze_terms(config, Terms::Uniform, allocations, bids, grants)
+}
+
+/// [`analyze`] with one [`VmTerms`] per VM: `terms[j]` is VM `j`'s reservation, limit and
+/// weight. With [`VmTerms::DEFAULT`] for every VM, the same result as [`analyze`].
+///
+/// # Errors
+/// As [`analyze`]; [`BidError::LengthMismatch`] when `terms` has another length,
+/// [`BidError::BadTerms`] for a weight of 0 or a limit below the VM's floor,
+/// [`BidError::ReservationsExceedCapacity`] when the VMs' floors do not fit.
+pub fn analyze_with_terms(
+    config: &BidConfig,
+    terms: &[VmTerms],
+    allocations: &mut [u64],
+    bids: &[f32],
+    grants: &mut [VmGrant],
+) -> Result<BidSummary, BidError> {
+    analyze_terms(config, Terms::PerVm(terms), allocations, bids, grants)
+}
+
+fn analyze_terms(
+    config: &BidConfig,
+    terms: Terms<'_>,
+    allocations: &mut [u64],
+    bids: &[f32],
+    grants: &mut [VmGrant],
+) -> Result<BidSummary, BidError> {
     let n = allocations.len();
     if bids.len() != n || grants.len() != n {
         return Err(BidError::LengthMismatch);
     }
-    config.check(n)?;
+    terms.check(config, n)?;
     let allocated = allocations.iter().fold(0u64, |s, a| s.saturating_add(*a));
     if allocated > config.capacity_bytes {
         return Err(BidError::OverCommitted {
@@ -214,12 +273,17 @@ pub fn analyze(
             capacity_bytes: config.capacity_bytes,
         });
     }
-    let (floor, g) = (config.floor_bytes, config.granularity_bytes);
+    let g = config.granularity_bytes;
     let mut free = config.capacity_bytes - allocated;
     let mut summary = BidSummary::default();
 
     // 1. Sanitize, record requests, and 2. serve releases.
-    for ((alloc, bid), grant) in allocations.iter_mut().zip(bids).zip(grants.iter_mut()) {
+    for (j, ((alloc, bid), grant)) in allocations
+        .iter_mut()
+        .zip(bids)
+        .zip(grants.iter_mut())
+        .enumerate()
+    {
         let sanitized = !bid.is_finite();
         let bid = if sanitized { 0.0 } else { bid.clamp(-1.0, 1.0) };
         summary.sanitized_bids += u32::from(sanitized);
@@ -231,6 +295,7 @@ pub fn analyze(
             requested_bytes: requested,
             granted_bytes: *alloc,
         };
+        let floor = terms.floor(j, config.floor_bytes);
         if bid < 0.0 {
             let target = requested.max(floor);
             if *alloc > target {
@@ -240,28 +305,31 @@ pub fn analyze(
                 summary.released_bytes += release;
             }
         }
+        let limit = terms.of(j).max_bytes;
+        if *alloc > limit {
+            free += *alloc - limit;
+            summary.released_bytes += *alloc - limit;
+            *alloc = limit;
+        }
     }
 
-    // 3. Raise VMs that entered below the floor.
-    summary.floor_repair_bytes = repair_floor(allocations, floor, &mut free);
+    // 3. Raise VMs that entered below their floor.
+    summary.floor_repair_bytes = repair_floor(allocations, terms, config.floor_bytes, &mut free);
 
     // 4. Grows, in units of the granularity.
-    let wanted_units: u64 = allocations
-        .iter()
-        .zip(grants.iter())
-        .map(|(a, gr)| want_units(gr, *a, g))
-        .sum();
+    let grow = Growth { grants, terms, g };
+    let wanted_units: u64 = (0..n).map(|j| grow.want(j, allocations[j])).sum();
     summary.requested_growth_bytes = wanted_units * g;
     let before_growth: u64 = allocations.iter().sum();
     let free_units = free / g;
     if wanted_units <= free_units {
-        for (alloc, grant) in allocations.iter_mut().zip(grants.iter()) {
-            *alloc += want_units(grant, *alloc, g) * g;
+        for (j, alloc) in allocations.iter_mut().enumerate() {
+            *alloc += grow.want(j, *alloc) * g;
         }
     } else {
         match config.share {
-            ShareRule::Proportional => share_proportional(allocations, grants, g, free_units, wanted_units),
-            ShareRule::Equal => share_equal(allocations, grants, g, free_units),
+            ShareRule::Proportional => grow.share_proportional(allocations, free_units),
+            ShareRule::Equal => grow.share_equal(allocations, free_units),
         }
     }
     let now_allocated: u64 = allocations.iter().sum();
@@ -273,20 +341,29 @@ pub fn analyze(
     Ok(summary)
 }
 
-/// Raises every VM below `floor` to it, from `free` and then from the other VMs' excess over
-/// the floor in proportion to that excess. Returns the bytes moved.
-fn repair_floor(allocations: &mut [u64], floor: u64, free: &mut u64) -> u64 {
-    let need: u64 = allocations.iter().map(|a| floor.saturating_sub(*a)).sum();
+/// Raises every VM below its floor to it, from `free` and then from the other VMs' excess
+/// over their floors in proportion to that excess. Returns the bytes moved.
+fn repair_floor(allocations: &mut [u64], terms: Terms<'_>, node_floor: u64, free: &mut u64) -> u64 {
+    let floor = |j: usize| terms.floor(j, node_floor);
+    let need: u64 = allocations
+        .iter()
+        .enumerate()
+        .map(|(j, a)| floor(j).saturating_sub(*a))
+        .sum();
     if need == 0 {
         return 0;
     }
     if need > *free {
         let shortage = need - *free;
-        let excess: u64 = allocations.iter().map(|a| a.saturating_sub(floor)).sum();
-        // capacity ≥ VMs × floor guarantees excess ≥ shortage.
+        let excess: u64 = allocations
+            .iter()
+            .enumerate()
+            .map(|(j, a)| a.saturating_sub(floor(j)))
+            .sum();
+        // capacity ≥ Σ floors guarantees excess ≥ shortage.
         let mut taken: u64 = 0;
-        for a in allocations.iter_mut() {
-            let e = a.saturating_sub(floor);
+        for (j, a) in allocations.iter_mut().enumerate() {
+            let e = a.saturating_sub(floor(j));
             let take = if excess == 0 {
                 0
             } else {
@@ -295,19 +372,20 @@ fn repair_floor(allocations: &mut [u64], floor: u64, free: &mut u64) -> u64 {
             *a -= take;
             taken += take;
         }
-        for a in allocations.iter_mut() {
+        for (j, a) in allocations.iter_mut().enumerate() {
             if taken >= shortage {
                 break;
             }
-            let take = a.saturating_sub(floor).min(shortage - taken);
+            let take = a.saturating_sub(floor(j)).min(shortage - taken);
             *a -= take;
             taken += take;
         }
         *free += taken;
     }
-    for a in allocations.iter_mut() {
-        if *a < floor {
-            let add = (floor - *a).min(*free);
+    for (j, a) in allocations.iter_mut().enumerate() {
+        let f = floor(j);
+        if *a < f {
+            let add = (f - *a).min(*free);
             *a += add;
             *free -= add;
         }
@@ -315,72 +393,93 @@ fn repair_floor(allocations: &mut [u64], floor: u64, free: &mut u64) -> u64 {
     need
 }
 
-/// Shares `free_units` in proportion to each grower's wanted units; the remainder (fewer
-/// units than growers) goes one unit each to unsatisfied growers in index order.
-fn share_proportional(
-    allocations: &mut [u64],
-    grants: &[VmGrant],
+/// The growth step: who wants how many units, and how a short pool is shared.
+struct Growth<'a, 'g> {
+    grants: &'g [VmGrant],
+    terms: Terms<'a>,
+    /// Granularity, bytes (> 0).
     g: u64,
-    free_units: u64,
-    wanted_units: u64,
-) {
-    let mut left = free_units;
-    for (alloc, grant) in allocations.iter_mut().zip(grants) {
-        let want = want_units(grant, *alloc, g);
-        let give = (u128::from(free_units) * u128::from(want) / u128::from(wanted_units.max(1))) as u64;
-        let give = give.min(want).min(left);
-        *alloc += give * g;
-        left -= give;
-    }
-    distribute_remainder(allocations, grants, g, left);
 }
 
-/// Water-filling: equal increments to every unsatisfied grower until the pool is spent.
-fn share_equal(allocations: &mut [u64], grants: &[VmGrant], g: u64, free_units: u64) {
-    let mut left = free_units;
-    loop {
-        let active = allocations
-            .iter()
-            .zip(grants.iter())
-            .filter(|(a, gr)| want_units(gr, **a, g) > 0)
-            .count() as u64;
-        if active == 0 || left < active {
-            break;
+impl Growth<'_, '_> {
+    /// Units still wanted by VM `j`, a grower whose allocation is now `alloc`: up to its
+    /// request and its limit.
+    fn want(&self, j: usize, alloc: u64) -> u64 {
+        let Some(grant) = self.grants.get(j) else {
+            return 0;
+        };
+        let goal = grant.requested_bytes.min(self.terms.of(j).max_bytes);
+        if grant.bid > 0.0 && goal > alloc {
+            (goal - alloc) / self.g
+        } else {
+            0
         }
-        let level = left / active;
-        for (alloc, grant) in allocations.iter_mut().zip(grants) {
-            let give = want_units(grant, *alloc, g).min(level);
-            *alloc += give * g;
+    }
+
+    fn weight(&self, j: usize) -> u64 {
+        u64::from(self.terms.of(j).weight)
+    }
+
+    /// Shares `free_units` in proportion to each grower's weight × wanted units; the
+    /// remainder (fewer units than growers) goes one unit each to unsatisfied growers in
+    /// index order.
+    fn share_proportional(&self, allocations: &mut [u64], free_units: u64) {
+        let weighted: u128 = (0..allocations.len())
+            .map(|j| u128::from(self.want(j, allocations[j])) * u128::from(self.weight(j)))
+            .fold(0, u128::saturating_add);
+        let mut left = free_units;
+        for (j, alloc) in allocations.iter_mut().enumerate() {
+            let want = self.want(j, *alloc);
+            let share = u128::from(want) * u128::from(self.weight(j));
+            let give = (u128::from(free_units).saturating_mul(share) / weighted.max(1)) as u64;
+            let give = give.min(want).min(left);
+            *alloc += give * self.g;
             left -= give;
         }
+        self.distribute_remainder(allocations, left);
     }
-    distribute_remainder(allocations, grants, g, left);
-}
 
-/// Units still wanted by a grower whose allocation is now `alloc`.
-fn want_units(grant: &VmGrant, alloc: u64, g: u64) -> u64 {
-    if grant.bid > 0.0 && grant.requested_bytes > alloc {
-        (grant.requested_bytes - alloc) / g
-    } else {
-        0
-    }
-}
-
-/// Gives up to `left` single units, in index order, to growers that still want more.
-fn distribute_remainder(allocations: &mut [u64], grants: &[VmGrant], g: u64, mut left: u64) {
-    for (alloc, grant) in allocations.iter_mut().zip(grants) {
-        if left == 0 {
-            break;
+    /// Water-filling: increments proportional to weight to every unsatisfied grower until
+    /// the pool is spent.
+    fn share_equal(&self, allocations: &mut [u64], free_units: u64) {
+        let mut left = free_units;
+        loop {
+            let active_weight: u64 = (0..allocations.len())
+                .filter(|j| self.want(*j, allocations[*j]) > 0)
+                .map(|j| self.weight(j))
+                .fold(0, u64::saturating_add);
+            if active_weight == 0 || left < active_weight {
+                break;
+            }
+            let level = left / active_weight;
+            for (j, alloc) in allocations.iter_mut().enumerate() {
+                let give = self.want(j, *alloc).min(level.saturating_mul(self.weight(j)));
+                *alloc += give * self.g;
+                left -= give;
+            }
         }
-        if want_units(grant, *alloc, g) > 0 {
-            *alloc += g;
-            left -= 1;
+        self.distribute_remainder(allocations, left);
+    }
+
+    /// Gives up to `left` single units, in index order, to growers that still want more.
+    fn distribute_remainder(&self, allocations: &mut [u64], mut left: u64) {
+        for (j, alloc) in allocations.iter_mut().enumerate() {
+            if left == 0 {
+                break;
+            }
+            if self.want(j, *alloc) > 0 {
+                *alloc += self.g;
+                left -= 1;
+            }
         }
     }
 }
 
 mod reclaim;
+mod terms;
 pub use reclaim::reclaim;
+use terms::Terms;
+pub use terms::{TermsFault, VmTerms};
 
 #[cfg(test)]
 mod tests;

@@ -260,3 +260,242 @@ proptest! {
         prop_assert!(is_infeasible);
     }
 }
+
+#[test]
+fn bid_analyzer_shares_contended_memory_by_weight() {
+    let config = BidConfig::new(4 * GIB);
+    let terms = [
+        VmTerms {
+            weight: 2,
+            ..VmTerms::DEFAULT
+        },
+        VmTerms::DEFAULT,
+        VmTerms::DEFAULT,
+    ];
+    // Free: 768 MiB; VMs 0 and 1 each ask +1 GiB: weight 2:1 gives 512 and 256 MiB.
+    let mut allocations = [GIB, GIB, GIB + 256 * MIB];
+    let mut grants = [VmGrant::default(); 3];
+    analyze_with_terms(&config, &terms, &mut allocations, &[1.0, 1.0, 0.0], &mut grants).unwrap();
+    assert_eq!(allocations, [GIB + 512 * MIB, GIB + 256 * MIB, GIB + 256 * MIB]);
+    // The equal rule water-fills in increments of 2:1: VM 1 wants only 100 MiB, VM 0 the rest.
+    let equal = BidConfig {
+        share: ShareRule::Equal,
+        ..config
+    };
+    let mut allocations = [GIB, GIB, GIB + 256 * MIB];
+    let bid1 = 100.0 / 1024.0;
+    analyze_with_terms(&equal, &terms, &mut allocations, &[1.0, bid1, 0.0], &mut grants).unwrap();
+    assert_eq!(allocations, [GIB + 668 * MIB, GIB + 100 * MIB, GIB + 256 * MIB]);
+}
+
+#[test]
+fn bid_analyzer_keeps_reservations_and_limits() {
+    let config = BidConfig::new(4 * GIB);
+    let terms = [
+        VmTerms {
+            min_bytes: GIB,
+            ..VmTerms::DEFAULT
+        },
+        VmTerms {
+            max_bytes: 2 * GIB,
+            ..VmTerms::DEFAULT
+        },
+        VmTerms::DEFAULT,
+    ];
+    let mut grants = [VmGrant::default(); 3];
+    // VM 0 releases everything but keeps its reservation; VM 1 asks for 3 GiB, gets 2.
+    let mut allocations = [2 * GIB, GIB + GIB / 2, GIB / 2];
+    analyze_with_terms(&config, &terms, &mut allocations, &[-1.0, 1.0, 0.0], &mut grants).unwrap();
+    assert_eq!(allocations, [GIB, 2 * GIB, GIB / 2]);
+    // A VM entering below its reservation (an arrival) is raised to it from the others'
+    // memory above their floors, in proportion to it: 1 GiB from 1.5 GiB and 0.5 GiB above.
+    let mut allocations = [0, 2 * GIB, 2 * GIB];
+    let summary = analyze_with_terms(&config, &terms, &mut allocations, &[0.0; 3], &mut grants).unwrap();
+    assert_eq!(allocations[0], GIB);
+    assert_eq!(summary.floor_repair_bytes, GIB);
+    assert_eq!(allocations.iter().sum::<u64>(), 4 * GIB);
+    // A limit lowered below the allocation brings the VM down to it at once.
+    let lowered = [
+        VmTerms::DEFAULT,
+        VmTerms {
+            max_bytes: GIB,
+            ..VmTerms::DEFAULT
+        },
+        VmTerms::DEFAULT,
+    ];
+    let mut allocations = [GIB, 2 * GIB, GIB];
+    analyze_with_terms(&config, &lowered, &mut allocations, &[0.0, 0.5, 0.0], &mut grants).unwrap();
+    assert_eq!(allocations, [GIB, GIB, GIB]);
+}
+
+#[test]
+fn bid_analyzer_refuses_terms_it_cannot_hold() {
+    let config = BidConfig::new(4 * GIB);
+    let mut grants = [VmGrant::default(); 2];
+    let mut allocations = [GIB, GIB];
+    let check = |terms: [VmTerms; 2], allocations: &mut [u64; 2], grants: &mut [VmGrant; 2]| {
+        analyze_with_terms(&config, &terms, allocations, &[0.5, 0.5], grants)
+    };
+    let big = VmTerms {
+        min_bytes: 2 * GIB + 1,
+        ..VmTerms::DEFAULT
+    };
+    assert_eq!(
+        check([big, big], &mut allocations, &mut grants),
+        Err(BidError::ReservationsExceedCapacity {
+            reserved_bytes: 4 * GIB + 2,
+            capacity_bytes: 4 * GIB
+        })
+    );
+    let zero = VmTerms {
+        weight: 0,
+        ..VmTerms::DEFAULT
+    };
+    assert_eq!(
+        check([VmTerms::DEFAULT, zero], &mut allocations, &mut grants),
+        Err(BidError::BadTerms {
+            vm: 1,
+            fault: TermsFault::ZeroWeight
+        })
+    );
+    let low = VmTerms {
+        max_bytes: DEFAULT_FLOOR_BYTES - 1,
+        ..VmTerms::DEFAULT
+    };
+    assert_eq!(
+        check([low, VmTerms::DEFAULT], &mut allocations, &mut grants),
+        Err(BidError::BadTerms {
+            vm: 0,
+            fault: TermsFault::LimitBelowFloor
+        })
+    );
+    assert_eq!(
+        analyze_with_terms(
+            &config,
+            &[VmTerms::DEFAULT],
+            &mut allocations,
+            &[0.5, 0.5],
+            &mut grants
+        ),
+        Err(BidError::LengthMismatch)
+    );
+    assert_eq!(allocations, [GIB, GIB], "a refused call changes nothing");
+}
+
+/// Per-VM terms for `n` VMs of a node: reservations (some above the floor), limits (some
+/// none) and weights 1–4, with the reservations fitting `capacity`.
+fn terms_strategy(n: usize, floor: u64, capacity: u64) -> impl Strategy<Value = Vec<VmTerms>> {
+    let spare = capacity - n as u64 * floor;
+    vec(
+        (
+            0u64..=spare / n as u64,
+            prop_oneof![Just(None), (0u64..=capacity).prop_map(Some)],
+            1u32..=4,
+        ),
+        n,
+    )
+    .prop_map(move |raw| {
+        raw.into_iter()
+            .map(|(extra, limit, weight)| {
+                let min_bytes = if extra % 3 == 0 { 0 } else { floor + extra };
+                let own_floor = min_bytes.max(floor);
+                let max_bytes = limit.map_or(u64::MAX, |l| l.max(own_floor));
+                VmTerms {
+                    min_bytes,
+                    max_bytes,
+                    weight,
+                }
+            })
+            .collect()
+    })
+}
+
+/// A node with terms, and steps of (arrivals/departures mask, bids).
+type ChurnCase = (BidConfig, Vec<VmTerms>, Vec<u64>, Vec<(Vec<bool>, Vec<f32>)>);
+
+fn churn_strategy() -> impl Strategy<Value = ChurnCase> {
+    node_strategy(false).prop_flat_map(|(config, allocations, _)| {
+        let n = allocations.len();
+        (
+            Just(config),
+            terms_strategy(n, config.floor_bytes, config.capacity_bytes),
+            Just(allocations),
+            vec(
+                (vec(proptest::bool::weighted(0.8), n), vec(bid_strategy(), n)),
+                1..8,
+            ),
+        )
+    })
+}
+
+/// Checks a step's result against the terms of the VMs present.
+fn check_terms(
+    config: &BidConfig,
+    terms: &[VmTerms],
+    after: &[u64],
+    summary: &BidSummary,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let total: u64 = after.iter().sum();
+    prop_assert_eq!(
+        summary.free_bytes + total,
+        config.capacity_bytes,
+        "memory created or lost"
+    );
+    for (j, (a, t)) in after.iter().zip(terms).enumerate() {
+        prop_assert!(
+            *a >= t.floor_bytes(config.floor_bytes),
+            "VM {} below its floor",
+            j
+        );
+        prop_assert!(*a <= t.max_bytes, "VM {} above its limit", j);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 100_000, ..Default::default() })]
+
+    /// Default terms are the analyzer without terms, to the byte.
+    #[test]
+    fn bid_analyzer_default_terms_change_nothing(case in node_strategy(true)) {
+        let (config, before, bids) = case;
+        let (mut plain, mut with) = (before.clone(), before.clone());
+        let mut grants = vec![VmGrant::default(); before.len()];
+        let mut grants_with = grants.clone();
+        let a = analyze(&config, &mut plain, &bids, &mut grants);
+        let terms = vec![VmTerms::DEFAULT; before.len()];
+        let b = analyze_with_terms(&config, &terms, &mut with, &bids, &mut grants_with);
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(plain, with);
+        prop_assert_eq!(grants, grants_with);
+    }
+
+    /// VMs arrive (with nothing) and leave at every step; after every step each present VM
+    /// holds at least its floor and at most its limit, and no memory is created or lost.
+    #[test]
+    fn bid_analyzer_holds_terms_through_arrivals_and_departures(case in churn_strategy()) {
+        let (config, terms, initial, steps) = case;
+        let mut held = initial;
+        let mut present = vec![true; held.len()];
+        for (stay, bids) in steps {
+            for (j, s) in stay.iter().enumerate() {
+                if !*s {
+                    held[j] = 0; // leaves; its memory is free
+                } else if !present[j] {
+                    held[j] = 0; // arrives with nothing
+                }
+                present[j] = *s;
+            }
+            let idx: Vec<usize> = (0..held.len()).filter(|j| present[*j]).collect();
+            let mut now: Vec<u64> = idx.iter().map(|j| held[*j]).collect();
+            let now_terms: Vec<VmTerms> = idx.iter().map(|j| terms[*j]).collect();
+            let now_bids: Vec<f32> = idx.iter().map(|j| bids[*j]).collect();
+            let mut grants = vec![VmGrant::default(); idx.len()];
+            let summary = analyze_with_terms(&config, &now_terms, &mut now, &now_bids, &mut grants).unwrap();
+            check_terms(&config, &now_terms, &now, &summary)?;
+            for (j, a) in idx.iter().zip(now) {
+                held[*j] = a;
+            }
+        }
+    }
+}
