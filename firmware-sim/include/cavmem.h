@@ -181,6 +181,25 @@ typedef struct {
   uint32_t share;
 } CavmemNode;
 
+/**
+ * One VM's terms with the node (`cavmem_analyze_bids_terms`), as hypervisors offer them:
+ * ESX's reservation, limit and shares, Hyper-V's minimum, maximum and weight.
+ */
+typedef struct {
+  /**
+   * Reservation, bytes: the VM's own floor (the node's floor applies when larger).
+   */
+  uint64_t min_bytes;
+  /**
+   * Limit, bytes (`UINT64_MAX`: none); at least the VM's floor.
+   */
+  uint64_t max_bytes;
+  /**
+   * Share of contended memory, ≥ 1 (1 for every VM: no weighting).
+   */
+  uint32_t weight;
+} CavmemVmTerms;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -364,6 +383,32 @@ CavmemStatus cavmem_analyze_bids_scratch(const CavmemNode *node,
                                          uint64_t *requested,
                                          uint8_t *scratch,
                                          size_t scratch_len);
+
+/**
+ * The Bid Analyzer with per-VM terms: `terms[n]` gives each VM's reservation, limit and
+ * weight (`docs/embedding.md`); otherwise as `cavmem_analyze_bids` (`scratch` null, at
+ * most `CAVMEM_MAX_VMS` VMs) or `cavmem_analyze_bids_scratch` (`scratch` given). `terms`
+ * null gives every VM no reservation, no limit and weight 1: the same result as without
+ * terms. A VM's reservation is never taken from it, it never holds more than its limit
+ * (one above it, after the limit was lowered, is brought down to it), and a short free
+ * pool is shared by weight.
+ *
+ * Returns what those return, and `BAD_CONFIG` for a weight of 0 or a limit below the VM's
+ * floor, `INFEASIBLE_NODE` when the VMs' floors (reservations, or the node's floor where
+ * larger) exceed the capacity; on any error `allocations` are as they were.
+ *
+ * # Safety
+ * As `cavmem_analyze_bids` (and `cavmem_analyze_bids_scratch` when `scratch` is not
+ * null); `terms` is null or points to `n` `CavmemVmTerms`.
+ */
+CavmemStatus cavmem_analyze_bids_terms(const CavmemNode *node,
+                                       const CavmemVmTerms *terms,
+                                       uint64_t *allocations,
+                                       const float *bids,
+                                       size_t n,
+                                       uint64_t *requested,
+                                       uint8_t *scratch,
+                                       size_t scratch_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -24,6 +24,7 @@ use super::{BidConfig, BidError};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C)]
 pub struct VmTerms {
     /// Reservation, bytes: the VM's own floor (the node's floor applies when this is lower).
     pub min_bytes: u64,

@@ -19,7 +19,7 @@ use cavmem_core::agent::{
     AgentTransition, Ddpg, Dqn, EqualSplit, EqualSplitParams, Feedback, LearnOutcome, Mom, PolicyKind,
     PolicyParams, QLearning, SnapshotPolicy,
 };
-use cavmem_core::bid::{BidConfig, ShareRule, VmGrant, analyze};
+use cavmem_core::bid::{BidConfig, BidError, ShareRule, VmGrant, VmTerms, analyze_with_terms};
 use cavmem_core::mdp::Observation;
 use cavmem_core::noise::EpsilonSchedule;
 
@@ -138,6 +138,28 @@ pub struct CavmemNode {
     /// 0: share a short pool in proportion to requests; 1: equally.
     pub share: u32,
 }
+
+/// One VM's terms with the node (`cavmem_analyze_bids_terms`), as hypervisors offer them:
+/// ESX's reservation, limit and shares, Hyper-V's minimum, maximum and weight.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CavmemVmTerms {
+    /// Reservation, bytes: the VM's own floor (the node's floor applies when larger).
+    pub min_bytes: u64,
+    /// Limit, bytes (`UINT64_MAX`: none); at least the VM's floor.
+    pub max_bytes: u64,
+    /// Share of contended memory, ≥ 1 (1 for every VM: no weighting).
+    pub weight: u32,
+}
+
+// The same layout as the core's terms, so a caller's array is used in place.
+const _: () = assert!(
+    size_of::<CavmemVmTerms>() == size_of::<VmTerms>()
+        && align_of::<CavmemVmTerms>() == align_of::<VmTerms>()
+        && core::mem::offset_of!(CavmemVmTerms, min_bytes) == core::mem::offset_of!(VmTerms, min_bytes)
+        && core::mem::offset_of!(CavmemVmTerms, max_bytes) == core::mem::offset_of!(VmTerms, max_bytes)
+        && core::mem::offset_of!(CavmemVmTerms, weight) == core::mem::offset_of!(VmTerms, weight)
+);
 
 const MAGIC: u64 = 0x4341_564d_4147_4e54; // "CAVMAGNT"
 
@@ -516,6 +538,7 @@ pub const CAVMEM_MAX_VMS: usize = 64;
 /// The Bid Analyzer on checked slices; `grants` has one slot per VM.
 fn analyze_node(
     node: &CavmemNode,
+    terms: Option<&[VmTerms]>,
     allocs: &mut [u64],
     bids: &[f32],
     grants: &mut [VmGrant],
@@ -531,9 +554,13 @@ fn analyze_node(
             ShareRule::Proportional
         },
     };
-    match analyze(&config, allocs, bids, grants) {
+    let result = match terms {
+        Some(terms) => analyze_with_terms(&config, terms, allocs, bids, grants),
+        None => cavmem_core::bid::analyze(&config, allocs, bids, grants),
+    };
+    match result {
         Ok(_) => {}
-        Err(cavmem_core::bid::BidError::ZeroGranularity) => return CavmemStatus::BadConfig,
+        Err(BidError::ZeroGranularity | BidError::BadTerms { .. }) => return CavmemStatus::BadConfig,
         Err(_) => return CavmemStatus::InfeasibleNode,
     }
     if !requested.is_null() {
@@ -572,7 +599,7 @@ pub unsafe extern "C" fn cavmem_analyze_bids(
         return CavmemStatus::BadBuffer;
     };
     // SAFETY: forwarded caller guarantees.
-    unsafe { analyze_with(node, allocations, bids, n, requested, grants) }
+    unsafe { analyze_with(node, core::ptr::null(), allocations, bids, n, requested, grants) }
 }
 
 /// Bytes of scratch memory `cavmem_analyze_bids_scratch` needs for `n` VMs.
@@ -610,6 +637,76 @@ pub unsafe extern "C" fn cavmem_analyze_bids_scratch(
     if scratch.is_null() {
         return CavmemStatus::NullPointer;
     }
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        analyze_in_scratch(
+            node,
+            core::ptr::null(),
+            allocations,
+            bids,
+            n,
+            requested,
+            scratch,
+            scratch_len,
+        )
+    }
+}
+
+/// The Bid Analyzer with per-VM terms: `terms[n]` gives each VM's reservation, limit and
+/// weight (`docs/embedding.md`); otherwise as `cavmem_analyze_bids` (`scratch` null, at
+/// most `CAVMEM_MAX_VMS` VMs) or `cavmem_analyze_bids_scratch` (`scratch` given). `terms`
+/// null gives every VM no reservation, no limit and weight 1: the same result as without
+/// terms. A VM's reservation is never taken from it, it never holds more than its limit
+/// (one above it, after the limit was lowered, is brought down to it), and a short free
+/// pool is shared by weight.
+///
+/// Returns what those return, and `BAD_CONFIG` for a weight of 0 or a limit below the VM's
+/// floor, `INFEASIBLE_NODE` when the VMs' floors (reservations, or the node's floor where
+/// larger) exceed the capacity; on any error `allocations` are as they were.
+///
+/// # Safety
+/// As `cavmem_analyze_bids` (and `cavmem_analyze_bids_scratch` when `scratch` is not
+/// null); `terms` is null or points to `n` `CavmemVmTerms`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cavmem_analyze_bids_terms(
+    node: *const CavmemNode,
+    terms: *const CavmemVmTerms,
+    allocations: *mut u64,
+    bids: *const f32,
+    n: usize,
+    requested: *mut u64,
+    scratch: *mut u8,
+    scratch_len: usize,
+) -> CavmemStatus {
+    if !scratch.is_null() {
+        // SAFETY: forwarded caller guarantees.
+        return unsafe {
+            analyze_in_scratch(node, terms, allocations, bids, n, requested, scratch, scratch_len)
+        };
+    }
+    let mut grants = [VmGrant::default(); CAVMEM_MAX_VMS];
+    let Some(grants) = grants.get_mut(..n) else {
+        return CavmemStatus::BadBuffer;
+    };
+    // SAFETY: forwarded caller guarantees.
+    unsafe { analyze_with(node, terms, allocations, bids, n, requested, grants) }
+}
+
+/// Checks the scratch buffer, sets up the grants in it and runs the analyzer.
+///
+/// # Safety
+/// As `cavmem_analyze_bids_terms` with a non-null `scratch`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn analyze_in_scratch(
+    node: *const CavmemNode,
+    terms: *const CavmemVmTerms,
+    allocations: *mut u64,
+    bids: *const f32,
+    n: usize,
+    requested: *mut u64,
+    scratch: *mut u8,
+    scratch_len: usize,
+) -> CavmemStatus {
     if scratch_len < cavmem_bid_scratch_size(n) || !(scratch as usize).is_multiple_of(align_of::<VmGrant>()) {
         return CavmemStatus::BadBuffer;
     }
@@ -621,7 +718,7 @@ pub unsafe extern "C" fn cavmem_analyze_bids_scratch(
     // SAFETY: `n` initialized, aligned grants in memory the caller gave us alone.
     let grants = unsafe { core::slice::from_raw_parts_mut(first, n) };
     // SAFETY: forwarded caller guarantees.
-    unsafe { analyze_with(node, allocations, bids, n, requested, grants) }
+    unsafe { analyze_with(node, terms, allocations, bids, n, requested, grants) }
 }
 
 /// Checks the pointers and runs the analyzer.
@@ -630,6 +727,7 @@ pub unsafe extern "C" fn cavmem_analyze_bids_scratch(
 /// As `cavmem_analyze_bids`.
 unsafe fn analyze_with(
     node: *const CavmemNode,
+    terms: *const CavmemVmTerms,
     allocations: *mut u64,
     bids: *const f32,
     n: usize,
@@ -647,7 +745,11 @@ unsafe fn analyze_with(
             core::slice::from_raw_parts(bids, n),
         )
     };
-    analyze_node(node, allocs, bids, grants, requested)
+    // SAFETY: null, or `n` terms per the caller; `CavmemVmTerms` has `VmTerms`'s layout
+    // (checked at compile time).
+    let terms =
+        (!terms.is_null()).then(|| unsafe { core::slice::from_raw_parts(terms.cast::<VmTerms>(), n) });
+    analyze_node(node, terms, allocs, bids, grants, requested)
 }
 
 #[cfg(test)]

@@ -487,3 +487,124 @@ fn capi_bids_equal_the_core_policy() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn capi_bid_analyzer_with_terms() {
+    let node = CavmemNode {
+        capacity_bytes: 4 << 30,
+        floor_bytes: 384 << 20,
+        granularity_bytes: 1 << 20,
+        share: 0,
+    };
+    let gib = 1u64 << 30;
+    let none = CavmemVmTerms {
+        min_bytes: 0,
+        max_bytes: u64::MAX,
+        weight: 1,
+    };
+    // VM 0 reserved 1 GiB, VM 1 limited to 2 GiB, VM 2 weight 3.
+    let terms = [
+        CavmemVmTerms {
+            min_bytes: gib,
+            ..none
+        },
+        CavmemVmTerms {
+            max_bytes: 2 * gib,
+            ..none
+        },
+        CavmemVmTerms { weight: 3, ..none },
+    ];
+    let bids = [-1.0f32, 1.0, 1.0];
+    let mut scratch = vec![0u64; cavmem_bid_scratch_size(3).div_ceil(8)];
+    // SAFETY (all calls below): arrays of three, scratch of the stated length, or null.
+    unsafe {
+        let mut on_stack = [2 * gib, gib + gib / 2, gib / 2];
+        let st = cavmem_analyze_bids_terms(
+            &node,
+            terms.as_ptr(),
+            on_stack.as_mut_ptr(),
+            bids.as_ptr(),
+            3,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            0,
+        );
+        assert_eq!(st, CavmemStatus::Ok);
+        assert_eq!(on_stack[0], gib, "the reservation is kept");
+        assert!(on_stack[1] <= 2 * gib, "the limit holds");
+        assert_eq!(on_stack.iter().sum::<u64>(), node.capacity_bytes);
+        let mut in_scratch = [2 * gib, gib + gib / 2, gib / 2];
+        let st = cavmem_analyze_bids_terms(
+            &node,
+            terms.as_ptr(),
+            in_scratch.as_mut_ptr(),
+            bids.as_ptr(),
+            3,
+            core::ptr::null_mut(),
+            scratch.as_mut_ptr().cast(),
+            scratch.len() * 8,
+        );
+        assert_eq!(
+            (st, in_scratch),
+            (CavmemStatus::Ok, on_stack),
+            "scratch or stack, the same"
+        );
+        // Null terms are the analyzer without terms.
+        let mut plain = [gib, gib, gib];
+        let mut with_null = plain;
+        assert_eq!(
+            cavmem_analyze_bids(&node, plain.as_mut_ptr(), bids.as_ptr(), 3, core::ptr::null_mut()),
+            CavmemStatus::Ok
+        );
+        let st = cavmem_analyze_bids_terms(
+            &node,
+            core::ptr::null(),
+            with_null.as_mut_ptr(),
+            bids.as_ptr(),
+            3,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            0,
+        );
+        assert_eq!((st, with_null), (CavmemStatus::Ok, plain));
+        // Refused terms change nothing.
+        let before = [gib, gib, gib];
+        for (bad, status) in [
+            (
+                [CavmemVmTerms { weight: 0, ..none }, none, none],
+                CavmemStatus::BadConfig,
+            ),
+            (
+                [
+                    CavmemVmTerms {
+                        max_bytes: 1 << 20,
+                        ..none
+                    },
+                    none,
+                    none,
+                ],
+                CavmemStatus::BadConfig,
+            ),
+            (
+                [CavmemVmTerms {
+                    min_bytes: 2 * gib,
+                    ..none
+                }; 3],
+                CavmemStatus::InfeasibleNode,
+            ),
+        ] {
+            let mut allocations = before;
+            let st = cavmem_analyze_bids_terms(
+                &node,
+                bad.as_ptr(),
+                allocations.as_mut_ptr(),
+                bids.as_ptr(),
+                3,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                0,
+            );
+            assert_eq!((st, allocations), (status, before));
+        }
+    }
+}

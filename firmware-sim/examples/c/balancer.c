@@ -202,6 +202,21 @@ static int balance(void) {
     CHECK(big_total <= big.capacity_bytes, "capacity, 1024 VMs");
     CHECK(cavmem_analyze_bids_scratch(&big, big_alloc, big_bids, BIG, NULL, scratch, 100) == CAVMEM_STATUS_BAD_BUFFER, "short scratch refused");
 
+    /* Reservations, limits and weights: VM 0 is reserved 2 GiB, VM 1 limited to 1.5 GiB. */
+    CavmemNode four = {.capacity_bytes = 4 * GIB, .floor_bytes = 384ull << 20, .granularity_bytes = 1ull << 20, .share = 0};
+    const CavmemVmTerms terms[VMS] = {
+        {.min_bytes = 2 * GIB, .max_bytes = UINT64_MAX, .weight = 1},
+        {.min_bytes = 0, .max_bytes = 3 * GIB / 2, .weight = 1},
+    };
+    uint64_t held[VMS] = {GIB, GIB};
+    CHECK(cavmem_analyze_bids_terms(&four, terms, held, (const float[]){-1.0f, 1.0f}, VMS, NULL, NULL, 0) == CAVMEM_STATUS_OK, "terms");
+    CHECK(held[0] == 2 * GIB && held[1] == 3 * GIB / 2, "reservation raised, limit held");
+    const CavmemVmTerms too_much[VMS] = {
+        {.min_bytes = 3 * GIB, .max_bytes = UINT64_MAX, .weight = 1},
+        {.min_bytes = 3 * GIB, .max_bytes = UINT64_MAX, .weight = 1},
+    };
+    CHECK(cavmem_analyze_bids_terms(&four, too_much, held, (const float[]){0.0f, 0.0f}, VMS, NULL, NULL, 0) == CAVMEM_STATUS_INFEASIBLE_NODE, "reservations over capacity refused");
+
     if (failures) {
         fprintf(stderr, "balancer: %d check(s) failed\n", failures);
         return 1;
