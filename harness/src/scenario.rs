@@ -24,6 +24,9 @@
 //! # intensity_pages_per_s = 50000.0  # their scale (assumed curves only)
 //! arrive = 0                    # step of each episode at which the VM joins the node
 //! # leave = 80                  # step at which it leaves (default: it stays)
+//! # min = "1 GiB"               # reservation: never below it (default: node.floor)
+//! # max = "4 GiB"               # limit: never above it (default: none)
+//! # weight = 2                  # share of contended memory (default 1)
 //! ```
 //!
 //! Unknown keys, values without or with wrong units, and impossible values are errors
@@ -31,7 +34,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cavmem_core::bid::ShareRule;
+use cavmem_core::bid::{ShareRule, VmTerms};
 use serde::Deserialize;
 
 use crate::quantity::{parse_bytes, parse_seconds};
@@ -113,9 +116,26 @@ pub struct VmSpec {
     pub arrive_step: u32,
     /// Step of each episode at which it leaves, if it does; its memory returns to the pool.
     pub leave_step: Option<u32>,
+    /// Reservation, limit and weight (`min`, `max`, `weight`; [`VmTerms::DEFAULT`] when
+    /// none is given).
+    pub terms: VmTerms,
 }
 
 impl VmSpec {
+    /// The least the VM ever holds while present: its reservation, or the node's floor
+    /// where that is larger.
+    pub fn floor_bytes(&self, node: &NodeSpec) -> u64 {
+        self.terms.floor_bytes(node.floor_bytes)
+    }
+
+    /// What the VM holds when an episode starts with it: the node's initial allocation,
+    /// raised to its floor and capped at its limit.
+    pub fn initial_bytes(&self, node: &NodeSpec) -> u64 {
+        node.initial_allocation_bytes
+            .max(self.floor_bytes(node))
+            .min(self.terms.max_bytes)
+    }
+
     /// Whether the VM is on the node at `step` of an episode (`arrive ≤ step < leave`).
     pub fn present_at(&self, step: u32) -> bool {
         step >= self.arrive_step && self.leave_step.is_none_or(|leave| step < leave)
@@ -204,6 +224,9 @@ struct RawVm {
     intensity_pages_per_s: Option<f64>,
     arrive: Option<u32>,
     leave: Option<u32>,
+    min: Option<String>,
+    max: Option<String>,
+    weight: Option<u32>,
 }
 
 /// Default Bid Analyzer floor per VM: 384 MiB (paper, section 3.2).
@@ -328,8 +351,14 @@ impl Scenario {
                 },
                 arrive_step: v.arrive.unwrap_or(0),
                 leave_step: v.leave,
+                terms: VmTerms {
+                    min_bytes: bytes(&key("min"), &v.min, 0)?,
+                    max_bytes: bytes(&key("max"), &v.max, u64::MAX)?,
+                    weight: v.weight.unwrap_or(1),
+                },
             };
             check_vm(&vm).map_err(|(k, r)| err(&key(k), r))?;
+            check_terms(&vm.terms, &node).map_err(|(k, r)| err(&key(k), r))?;
             // (An episode of no steps is reported by the node's own check.)
             if node.steps_per_episode > 0 && vm.arrive_step >= node.steps_per_episode {
                 return Err(err(
@@ -387,15 +416,26 @@ impl Scenario {
                 ),
             ));
         }
+        let reserved: u128 = self.vms.iter().map(|v| u128::from(v.floor_bytes(n))).sum();
+        if reserved > u128::from(n.capacity_bytes) {
+            return Err((
+                "vm.min",
+                format!(
+                    "the VMs' reservations ({reserved} B, the node's floor where larger) exceed node.capacity ({} B)",
+                    n.capacity_bytes
+                ),
+            ));
+        }
         if n.initial_allocation_bytes < n.floor_bytes {
             return Err(("node.initial_allocation", "is below node.floor".into()));
         }
-        if u128::from(n.initial_allocation_bytes) * u128::from(vms) > u128::from(n.capacity_bytes) {
+        let initial: u128 = self.vms.iter().map(|v| u128::from(v.initial_bytes(n))).sum();
+        if initial > u128::from(n.capacity_bytes) {
             return Err((
                 "node.initial_allocation",
                 format!(
-                    "{vms} VMs × {} B exceed node.capacity",
-                    n.initial_allocation_bytes
+                    "the VMs' initial allocations ({initial} B: node.initial_allocation, raised to reservations and capped at limits) exceed node.capacity ({} B)",
+                    n.capacity_bytes
                 ),
             ));
         }
@@ -413,6 +453,24 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Checks one VM's terms against the node's floor.
+fn check_terms(terms: &VmTerms, node: &NodeSpec) -> Result<(), (&'static str, String)> {
+    if terms.weight == 0 {
+        return Err(("weight", "must be at least 1".into()));
+    }
+    let floor = terms.floor_bytes(node.floor_bytes);
+    if terms.max_bytes < floor {
+        return Err((
+            "max",
+            format!(
+                "{} B is below the VM's floor ({floor} B: min, or node.floor where larger)",
+                terms.max_bytes
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks one VM's values.

@@ -23,7 +23,7 @@
 //!   least raised first (a one-step plan would otherwise shrink every VM that misses
 //!   nothing now, and it would miss when its workload's next input needs more).
 
-use cavmem_core::bid::BidConfig;
+use cavmem_core::bid::{BidConfig, VmTerms};
 
 /// What the limit minimizes each step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,15 +61,17 @@ struct Reach {
 }
 
 impl Reach {
-    fn new(current: u64, config: &BidConfig) -> Self {
+    /// From `current`, down to the VM's floor and up to twice `current` or its limit.
+    fn new(current: u64, config: &BidConfig, terms: &VmTerms) -> Self {
         let g = config.granularity_bytes.max(1);
-        let floor = config.floor_bytes;
+        let floor = terms.floor_bytes(config.floor_bytes);
         let lo = if current > floor {
             current - (current - floor) / g * g
         } else {
             current
         };
-        let steps = (current.saturating_mul(2).saturating_sub(lo)) / g;
+        let hi = current.saturating_mul(2).min(terms.max_bytes.max(lo));
+        let steps = hi.saturating_sub(lo) / g;
         Self { lo, steps }
     }
 
@@ -80,17 +82,23 @@ impl Reach {
 
 /// The limit's allocations for VMs holding `current` (bytes, each ≥ the floor or as the
 /// node left it, summing to at most the capacity) into `out`, with `rate(j, bytes)` VM
-/// `j`'s miss rate (pages/s) if it held `bytes`. Every allocation is reachable in one
-/// step and the sum stays within the capacity.
+/// `j`'s miss rate (pages/s) if it held `bytes`, and `terms[j]` its reservation and limit.
+/// Every allocation is reachable in one step (within the VM's floor and limit) and the sum
+/// stays within the capacity.
 pub fn plan(
     objective: Objective,
     config: &BidConfig,
+    terms: &[VmTerms],
     current: &[u64],
     rate: impl Fn(usize, u64) -> f64,
     out: &mut [u64],
 ) {
     let g = config.granularity_bytes.max(1);
-    let reach: Vec<Reach> = current.iter().map(|m| Reach::new(*m, config)).collect();
+    let reach: Vec<Reach> = current
+        .iter()
+        .zip(terms)
+        .map(|(m, t)| Reach::new(*m, config, t))
+        .collect();
     let base: u64 = reach.iter().map(|r| r.lo).sum();
     let spare = config.capacity_bytes.saturating_sub(base);
     let ks = match objective {
@@ -252,7 +260,7 @@ mod tests {
         let ranges: Vec<(u64, u64)> = current
             .iter()
             .map(|m| {
-                let r = Reach::new(*m, config);
+                let r = Reach::new(*m, config, &VmTerms::DEFAULT);
                 (r.lo, r.at(r.steps, 1))
             })
             .collect();
@@ -316,7 +324,14 @@ mod tests {
                 .fold(f64::INFINITY, f64::min);
             for (objective, want) in [(Objective::MinMax, best_max), (Objective::MinSum, best_sum)] {
                 let mut out = vec![0; n];
-                plan(objective, &config, &current, rate, &mut out);
+                plan(
+                    objective,
+                    &config,
+                    &vec![VmTerms::DEFAULT; current.len()],
+                    &current,
+                    rate,
+                    &mut out,
+                );
                 assert!(all.contains(&out), "seed {seed}: {out:?} is not reachable");
                 let rates = out.iter().enumerate().map(|(j, x)| rate(j, *x));
                 let got = match objective {
@@ -339,7 +354,14 @@ mod tests {
         let current = [1 << 30, 1 << 30, 3 << 30];
         for objective in Objective::ALL {
             let mut out = [0; 3];
-            plan(objective, &config, &current, |_, _| 0.0, &mut out);
+            plan(
+                objective,
+                &config,
+                &vec![VmTerms::DEFAULT; current.len()],
+                &current,
+                |_, _| 0.0,
+                &mut out,
+            );
             assert_eq!(
                 out.iter().sum::<u64>(),
                 8 << 30,
@@ -359,7 +381,14 @@ mod tests {
         let rate = |j: usize, x: u64| 1e6 / (1.0 + (x >> 20) as f64) * (1 + j % 3) as f64;
         for objective in Objective::ALL {
             let mut out = vec![0; 16];
-            plan(objective, &config, &current, rate, &mut out);
+            plan(
+                objective,
+                &config,
+                &vec![VmTerms::DEFAULT; current.len()],
+                &current,
+                rate,
+                &mut out,
+            );
             assert!(out.iter().sum::<u64>() <= config.capacity_bytes, "{objective:?}");
             for (x, m) in out.iter().zip(&current) {
                 assert!(

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use cavmem_core::agent::{AgentTransition, PolicyError, PolicyKind};
-use cavmem_core::bid::{BidConfig, BidError, VmGrant, analyze};
+use cavmem_core::bid::{BidConfig, BidError, VmGrant, VmTerms, analyze_with_terms};
 use cavmem_core::mdp::{NodeMdp, Observation, ObserveError, VmSample};
 use serde::{Deserialize, Serialize};
 
@@ -218,9 +218,8 @@ fn update_presence(
             changed = true;
             continue;
         }
-        let on_node = node.present().iter().filter(|p| **p).count();
-        if config.check(on_node + 1).is_err() {
-            continue; // the floor of one more VM does not fit: it waits
+        if !floor_fits(node.present(), scenario, j) {
+            continue; // one more VM's floor does not fit: it waits
         }
         node.set_present(j, true).map_err(RunError::Node)?;
         if !node.present()[j] {
@@ -228,7 +227,7 @@ fn update_presence(
         }
         // A real VM may join with the memory it has (its node checked that it fits).
         if node.allocations()[j] == 0 {
-            admit(node, config, j, scenario.node.initial_allocation_bytes)?;
+            admit(node, config, scenario, j)?;
         }
         if let Some(agent) = agents.get_mut(j) {
             agent.start_episode();
@@ -238,19 +237,38 @@ fn update_presence(
     Ok(changed)
 }
 
-/// Gives VM `j`, just arrived with nothing, `initial` bytes or what is free if less (whole
-/// granules); below the floor, the Bid Analyzer's floor repair (every bid 0) raises it to
-/// the floor from the other present VMs' memory above theirs.
-fn admit(node: &mut dyn NodeBackend, config: &BidConfig, j: usize, initial: u64) -> Result<(), RunError> {
+/// Whether the floors (reservations, or the node's floor where larger) of the VMs present
+/// and of VM `j` fit the node.
+fn floor_fits(present: &[bool], scenario: &Scenario, j: usize) -> bool {
+    let node = &scenario.node;
+    let floors: u128 = (0..present.len())
+        .filter(|k| present[*k] || *k == j)
+        .map(|k| u128::from(scenario.vms[k].floor_bytes(node)))
+        .sum();
+    floors <= u128::from(node.capacity_bytes)
+}
+
+/// Gives VM `j`, just arrived with nothing, its initial allocation or what is free if less
+/// (whole granules); below its floor, the Bid Analyzer's floor repair (every bid 0) raises
+/// it to the floor from the other present VMs' memory above theirs.
+fn admit(
+    node: &mut dyn NodeBackend,
+    config: &BidConfig,
+    scenario: &Scenario,
+    j: usize,
+) -> Result<(), RunError> {
     let g = config.granularity_bytes.max(1);
-    let give = node.free_bytes().min(initial);
+    let vm = &scenario.vms[j];
+    let give = node.free_bytes().min(vm.initial_bytes(&scenario.node));
     let mut allocations = node.allocations().to_vec();
     allocations[j] = give - give % g;
-    if allocations[j] < config.floor_bytes {
+    if allocations[j] < vm.floor_bytes(&scenario.node) {
         let present: Vec<usize> = (0..allocations.len()).filter(|k| node.present()[*k]).collect();
+        let terms: Vec<VmTerms> = present.iter().map(|k| scenario.vms[*k].terms).collect();
         let mut held: Vec<u64> = present.iter().map(|k| allocations[*k]).collect();
         let mut grants = vec![VmGrant::default(); held.len()];
-        analyze(config, &mut held, &vec![0.0; present.len()], &mut grants).map_err(RunError::Bid)?;
+        analyze_with_terms(config, &terms, &mut held, &vec![0.0; present.len()], &mut grants)
+            .map_err(RunError::Bid)?;
         for (k, a) in present.iter().zip(held) {
             allocations[*k] = a;
         }
@@ -416,9 +434,10 @@ struct RunLoop<'s> {
     bids: Vec<f32>,
     allocations: Vec<u64>,
     grants: Vec<VmGrant>,
-    // The present VMs' allocations and bids for the Bid Analyzer.
+    // The present VMs' allocations, bids and terms for the Bid Analyzer.
     active_allocations: Vec<u64>,
     active_bids: Vec<f32>,
+    active_terms: Vec<VmTerms>,
 }
 
 impl<'s> RunLoop<'s> {
@@ -445,6 +464,7 @@ impl<'s> RunLoop<'s> {
             grants: vec![VmGrant::default(); n],
             active_allocations: Vec::with_capacity(n),
             active_bids: Vec::with_capacity(n),
+            active_terms: Vec::with_capacity(n),
         }
     }
 
@@ -533,12 +553,14 @@ impl<'s> RunLoop<'s> {
         {
             return Err(RunError::NoCurves(objective.name()));
         }
+        self.gather_terms();
         let mut planned = vec![0; self.active.len()];
         let active = &self.active;
         let rate = |k: usize, bytes: u64| node.true_miss_rate_pages_per_s(active[k], bytes).unwrap_or(0.0);
         oracle::plan(
             objective,
             &self.bid_config,
+            &self.active_terms,
             &self.active_allocations,
             rate,
             &mut planned,
@@ -555,6 +577,14 @@ impl<'s> RunLoop<'s> {
         node.set_allocations(&self.allocations).map_err(RunError::Node)
     }
 
+    /// The present VMs' terms (reservation, limit, weight), in index order.
+    fn gather_terms(&mut self) {
+        let vms = &self.spec.scenario.vms;
+        self.active_terms.clear();
+        self.active_terms
+            .extend(self.active.iter().map(|j| vms[*j].terms));
+    }
+
     /// The Bid Analyzer turns the present VMs' bids into allocations, which the node takes.
     fn allocate(&mut self, node: &mut dyn NodeBackend) -> Result<(), RunError> {
         self.active_allocations.clear();
@@ -563,9 +593,11 @@ impl<'s> RunLoop<'s> {
         self.active_bids.clear();
         self.active_bids.extend(self.active.iter().map(|j| self.bids[*j]));
         self.grants.resize(self.active.len(), VmGrant::default());
+        self.gather_terms();
         if !self.active.is_empty() {
-            analyze(
+            analyze_with_terms(
                 &self.bid_config,
+                &self.active_terms,
                 &mut self.active_allocations,
                 &self.active_bids,
                 &mut self.grants,
@@ -626,7 +658,7 @@ impl<'s> RunLoop<'s> {
                 &node.readings()[j],
                 target_pages_per_s,
                 reward,
-                self.allocations[j] <= scenario.node.floor_bytes,
+                self.allocations[j] <= scenario.vms[j].floor_bytes(&scenario.node),
             );
         }
         Ok(())
@@ -886,3 +918,7 @@ mod tests {
         assert!(err.to_string().contains("a real node does not have"), "{err}");
     }
 }
+
+#[cfg(test)]
+#[path = "run_terms_tests.rs"]
+mod terms_tests;

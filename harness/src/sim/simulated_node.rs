@@ -96,14 +96,14 @@ impl Node {
         &self.readings
     }
 
-    /// Puts every VM present at step 0 back at the initial allocation and the others off
+    /// Puts every VM present at step 0 back at its initial allocation and the others off
     /// the node (start of an episode), and refreshes the readings without advancing time.
     /// The workloads keep their positions.
     pub fn reset_allocations(&mut self) {
-        let initial = self.scenario.node.initial_allocation_bytes;
+        let node = &self.scenario.node;
         for ((a, p), vm) in self.allocations.iter_mut().zip(&mut self.present).zip(&self.vms) {
             *p = vm.spec().present_at(0);
-            *a = if *p { initial } else { 0 };
+            *a = if *p { vm.spec().initial_bytes(node) } else { 0 };
         }
         self.peek();
     }
