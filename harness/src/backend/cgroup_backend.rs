@@ -293,12 +293,11 @@ impl CgroupBackend {
             cpu_then: vec![0.0; n],
             last: Instant::now(),
         };
-        let initial = scenario.node.initial_allocation_bytes;
         let mut allocations = vec![0; n];
         for (j, vm) in scenario.vms.iter().enumerate() {
             if vm.present_at(0) {
                 backend.set_present(j, true)?;
-                allocations[j] = initial;
+                allocations[j] = vm.initial_bytes(&scenario.node);
             }
         }
         backend.set_allocations(&allocations)?;

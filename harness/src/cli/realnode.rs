@@ -143,8 +143,8 @@ pub struct LiveArgs {
     /// With `--backend qmp`: the largest change of one VM's balloon per step.
     #[arg(long, default_value = "256 MiB", value_parser = crate::quantity::parse_bytes)]
     pub max_change: u64,
-    /// With `--backend qmp`: no VM gets more than this (default: the node's capacity); no VM
-    /// gets less than the scenario's floor.
+    /// With `--backend qmp`: no VM gets more than this (default: the node's capacity) or its
+    /// scenario `max`; no VM gets less than its floor (`node.floor`, or its `min` if larger).
     #[arg(long, value_parser = crate::quantity::parse_bytes)]
     pub vm_max: Option<u64>,
 }
@@ -279,8 +279,11 @@ fn live_qmp(
         .zip(&spec.scenario.vms)
         .map(|(socket, vm)| QmpVmSpec {
             socket: socket.clone(),
-            min_bytes: node_spec.floor_bytes,
-            max_bytes: args.vm_max.unwrap_or(node_spec.capacity_bytes),
+            min_bytes: vm.floor_bytes(node_spec),
+            max_bytes: args
+                .vm_max
+                .unwrap_or(node_spec.capacity_bytes)
+                .min(vm.terms.max_bytes),
             vcpus: vm.vcpus,
         })
         .collect();
