@@ -234,7 +234,7 @@ pub fn analyze(
     bids: &[f32],
     grants: &mut [VmGrant],
 ) -> Result<BidSummary, BidError> {
-    analyze_terms(config, Terms::Uniform, allocations, bids, grants)
+    analyze_terms(config, Uniform, allocations, bids, grants)
 }
 
 /// [`analyze`] with one [`VmTerms`] per VM: `terms[j]` is VM `j`'s reservation, limit and
@@ -251,12 +251,12 @@ pub fn analyze_with_terms(
     bids: &[f32],
     grants: &mut [VmGrant],
 ) -> Result<BidSummary, BidError> {
-    analyze_terms(config, Terms::PerVm(terms), allocations, bids, grants)
+    analyze_terms(config, PerVm(terms), allocations, bids, grants)
 }
 
-fn analyze_terms(
+fn analyze_terms<T: TermsOf>(
     config: &BidConfig,
-    terms: Terms<'_>,
+    terms: T,
     allocations: &mut [u64],
     bids: &[f32],
     grants: &mut [VmGrant],
@@ -328,7 +328,7 @@ fn analyze_terms(
         }
     } else {
         match config.share {
-            ShareRule::Proportional => grow.share_proportional(allocations, free_units),
+            ShareRule::Proportional => grow.share_proportional(allocations, free_units, wanted_units),
             ShareRule::Equal => grow.share_equal(allocations, free_units),
         }
     }
@@ -343,7 +343,7 @@ fn analyze_terms(
 
 /// Raises every VM below its floor to it, from `free` and then from the other VMs' excess
 /// over their floors in proportion to that excess. Returns the bytes moved.
-fn repair_floor(allocations: &mut [u64], terms: Terms<'_>, node_floor: u64, free: &mut u64) -> u64 {
+fn repair_floor<T: TermsOf>(allocations: &mut [u64], terms: T, node_floor: u64, free: &mut u64) -> u64 {
     let floor = |j: usize| terms.floor(j, node_floor);
     let need: u64 = allocations
         .iter()
@@ -394,16 +394,18 @@ fn repair_floor(allocations: &mut [u64], terms: Terms<'_>, node_floor: u64, free
 }
 
 /// The growth step: who wants how many units, and how a short pool is shared.
-struct Growth<'a, 'g> {
+struct Growth<'g, T> {
     grants: &'g [VmGrant],
-    terms: Terms<'a>,
+    terms: T,
     /// Granularity, bytes (> 0).
     g: u64,
 }
 
-impl Growth<'_, '_> {
+impl<T: TermsOf> Growth<'_, T> {
     /// Units still wanted by VM `j`, a grower whose allocation is now `alloc`: up to its
-    /// request and its limit.
+    /// request and its limit. Inlined, so that a constant granularity stays a constant
+    /// (no 64-bit division routine in the inference-only firmware image).
+    #[inline(always)]
     fn want(&self, j: usize, alloc: u64) -> u64 {
         let Some(grant) = self.grants.get(j) else {
             return 0;
@@ -416,6 +418,7 @@ impl Growth<'_, '_> {
         }
     }
 
+    #[inline(always)]
     fn weight(&self, j: usize) -> u64 {
         u64::from(self.terms.of(j).weight)
     }
@@ -423,15 +426,24 @@ impl Growth<'_, '_> {
     /// Shares `free_units` in proportion to each grower's weight × wanted units; the
     /// remainder (fewer units than growers) goes one unit each to unsatisfied growers in
     /// index order.
-    fn share_proportional(&self, allocations: &mut [u64], free_units: u64) {
-        let weighted: u128 = (0..allocations.len())
-            .map(|j| u128::from(self.want(j, allocations[j])) * u128::from(self.weight(j)))
-            .fold(0, u128::saturating_add);
+    fn share_proportional(&self, allocations: &mut [u64], free_units: u64, wanted_units: u64) {
+        // Without weights the total is the units wanted, and every product fits in u128.
+        let weighted: u128 = if T::UNIFORM {
+            u128::from(wanted_units)
+        } else {
+            (0..allocations.len())
+                .map(|j| u128::from(self.want(j, allocations[j])) * u128::from(self.weight(j)))
+                .fold(0, u128::saturating_add)
+        };
         let mut left = free_units;
         for (j, alloc) in allocations.iter_mut().enumerate() {
             let want = self.want(j, *alloc);
-            let share = u128::from(want) * u128::from(self.weight(j));
-            let give = (u128::from(free_units).saturating_mul(share) / weighted.max(1)) as u64;
+            let give = if T::UNIFORM {
+                u128::from(free_units) * u128::from(want) / weighted.max(1)
+            } else {
+                let share = u128::from(want) * u128::from(self.weight(j));
+                u128::from(free_units).saturating_mul(share) / weighted.max(1)
+            } as u64;
             let give = give.min(want).min(left);
             *alloc += give * self.g;
             left -= give;
@@ -478,7 +490,7 @@ impl Growth<'_, '_> {
 mod reclaim;
 mod terms;
 pub use reclaim::reclaim;
-use terms::Terms;
+use terms::{PerVm, TermsOf, Uniform};
 pub use terms::{TermsFault, VmTerms};
 
 #[cfg(test)]

@@ -71,34 +71,55 @@ pub enum TermsFault {
     LimitBelowFloor,
 }
 
-/// The terms of every VM of a call: the same for all, or one each.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Terms<'a> {
-    /// Every VM has [`VmTerms::DEFAULT`].
-    Uniform,
-    /// VM `j` has `terms[j]`.
-    PerVm(&'a [VmTerms]),
-}
+/// The terms of every VM of a call. Two implementations, so that [`super::analyze`]
+/// (every VM [`VmTerms::DEFAULT`]) compiles to code without terms: the inference-only
+/// firmware image links only that one.
+pub(super) trait TermsOf: Copy {
+    /// Whether every VM has [`VmTerms::DEFAULT`] (known at compile time).
+    const UNIFORM: bool;
 
-impl Terms<'_> {
     /// VM `j`'s terms.
-    pub(super) fn of(self, j: usize) -> VmTerms {
-        match self {
-            Self::Uniform => VmTerms::DEFAULT,
-            Self::PerVm(terms) => terms.get(j).copied().unwrap_or(VmTerms::DEFAULT),
-        }
-    }
+    fn of(self, j: usize) -> VmTerms;
+
+    /// Checks every VM's terms and that all floors fit the capacity.
+    fn check(self, config: &BidConfig, vms: usize) -> Result<(), BidError>;
 
     /// VM `j`'s floor on a node whose floor is `node_floor`.
-    pub(super) fn floor(self, j: usize, node_floor: u64) -> u64 {
+    fn floor(self, j: usize, node_floor: u64) -> u64 {
         self.of(j).floor_bytes(node_floor)
     }
+}
 
-    /// Checks every VM's terms and that all reservations fit the capacity.
-    pub(super) fn check(self, config: &BidConfig, vms: usize) -> Result<(), BidError> {
-        let Self::PerVm(terms) = self else {
-            return config.check(vms);
-        };
+/// Every VM has [`VmTerms::DEFAULT`].
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Uniform;
+
+impl TermsOf for Uniform {
+    const UNIFORM: bool = true;
+
+    #[inline(always)]
+    fn of(self, _j: usize) -> VmTerms {
+        VmTerms::DEFAULT
+    }
+
+    fn check(self, config: &BidConfig, vms: usize) -> Result<(), BidError> {
+        config.check(vms)
+    }
+}
+
+/// VM `j` has `terms[j]`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PerVm<'a>(pub(super) &'a [VmTerms]);
+
+impl TermsOf for PerVm<'_> {
+    const UNIFORM: bool = false;
+
+    fn of(self, j: usize) -> VmTerms {
+        self.0.get(j).copied().unwrap_or(VmTerms::DEFAULT)
+    }
+
+    fn check(self, config: &BidConfig, vms: usize) -> Result<(), BidError> {
+        let terms = self.0;
         if terms.len() != vms {
             return Err(BidError::LengthMismatch);
         }
