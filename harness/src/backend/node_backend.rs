@@ -84,6 +84,13 @@ pub trait NodeBackend {
     fn step(&mut self) -> Result<(), NodeError>;
     /// What the node measured over the last step (or, before the first, now).
     fn readings(&self) -> &[VmReading];
+    /// Makes [`NodeBackend::readings`] describe the VMs as they are now, without letting
+    /// time pass, after VMs arrived or left: an arriving VM's first observation is then
+    /// made at the memory it was admitted with. The simulator evaluates every present VM's
+    /// curve at its allocation (as at an episode's start); a real node keeps its last
+    /// step's measurement (the default: nothing to do), so an arriving VM reads its
+    /// allocation and no faults until its first step has run.
+    fn refresh_readings(&mut self) {}
     /// VM `vm`'s true miss rate now, pages/s, if it held `allocation_bytes`: what only a
     /// simulator knows (the limit, [`crate::eval::oracle`], plans with it); `None` on a
     /// real node.
@@ -126,6 +133,9 @@ impl NodeBackend for Node {
     }
     fn readings(&self) -> &[VmReading] {
         Node::readings(self)
+    }
+    fn refresh_readings(&mut self) {
+        Node::refresh_readings(self);
     }
     fn true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
         Node::true_miss_rate_pages_per_s(self, vm, allocation_bytes)

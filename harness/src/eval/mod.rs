@@ -4,6 +4,7 @@
 
 pub mod formulation;
 pub mod metrics;
+pub mod nan_null;
 pub mod oracle;
 pub mod paper;
 pub mod run;

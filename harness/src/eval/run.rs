@@ -46,14 +46,20 @@ pub struct EpisodeRecord {
     pub episode: u32,
     /// VM, 0-based.
     pub vm: usize,
-    /// Mean measured miss rate over the episode's steps, pages/s.
+    /// Mean measured miss rate over the steps the VM was on the node, pages/s; NaN (`null`
+    /// in JSON) when it was on the node at no step of the episode although the scenario
+    /// had it there (it waited the whole episode): not measured, never 0.
+    #[serde(with = "super::nan_null")]
     pub avg_miss_rate_pages_per_s: f64,
-    /// Mean |miss rate − target| over the steps, pages/s (target in force at each step,
-    /// converted to pages/s with the VM's bound).
+    /// Mean |miss rate − target| over those steps, pages/s (target in force at each step,
+    /// converted to pages/s with the VM's bound); NaN as above.
+    #[serde(with = "super::nan_null")]
     pub miss_rate_deviation_pages_per_s: f64,
-    /// Mean allocation, bytes.
+    /// Mean allocation over those steps, bytes; NaN as above.
+    #[serde(with = "super::nan_null")]
     pub avg_allocation_bytes: f64,
-    /// Mean memory the workload needed, bytes.
+    /// Mean memory the workload needed over those steps, bytes; NaN as above.
+    #[serde(with = "super::nan_null")]
     pub avg_demand_bytes: f64,
     /// Sum of the agent's rewards.
     pub reward: f64,
@@ -61,10 +67,19 @@ pub struct EpisodeRecord {
     /// planning, shared among its VMs), seconds: not wall time, which grows with the
     /// machine's load.
     pub overhead_s: f64,
-    /// Fraction of steps that ended with the VM at the floor.
+    /// Fraction of the steps on the node that ended with the VM at its floor; NaN as above.
+    #[serde(with = "super::nan_null")]
     pub at_floor_fraction: f64,
     /// Decisions that fell back to the safe bid.
     pub fallbacks: u64,
+    /// Steps at which the scenario had the VM on the node but it held nothing: it waited
+    /// because one more VM's floor (or reservation) did not fit, or a real VM was not there.
+    #[serde(default)]
+    pub steps_waiting: u32,
+    /// Steps from the VM's arrival (the episode's start, or its `arrive` step) to the first
+    /// step it held its floor; the rest of the episode if it never did.
+    #[serde(default)]
+    pub admission_delay_steps: u32,
 }
 
 /// One step of the last episode completed, for allocation traces.
@@ -488,8 +503,11 @@ impl<'s> RunLoop<'s> {
             let node_moved = self.active.len() != node.present().iter().filter(|p| **p).count()
                 || self.active.iter().any(|j| !node.present()[*j]);
             if update_presence(node, &self.spec.scenario, &self.bid_config, step, agents)? || node_moved {
+                // Observed as the node is now: an arriving VM at its admitted memory.
+                node.refresh_readings();
                 self.refresh_active(node)?;
             }
+            acc.count_waiting(&self.spec.scenario, step, node.present());
             if let RunPolicy::Oracle(objective) = self.spec.policy {
                 self.plan(objective, node, &mut acc)?;
             } else {
@@ -674,6 +692,22 @@ struct EpisodeAccumulator {
 }
 
 impl EpisodeAccumulator {
+    /// Counts the VMs that the scenario has on the node at `step` and that hold nothing:
+    /// a waiting step, and part of the admission delay until the VM was first on the node.
+    fn count_waiting(&mut self, scenario: &Scenario, step: u32, present: &[bool]) {
+        for (j, vm) in scenario.vms.iter().enumerate() {
+            if vm.present_at(step) && !present.get(j).copied().unwrap_or(false) {
+                let r = &mut self.records[j];
+                r.steps_waiting += 1;
+                if self.present_steps[j] == 0 {
+                    r.admission_delay_steps += 1;
+                }
+            }
+        }
+    }
+}
+
+impl EpisodeAccumulator {
     fn start(episode: u32, agents: &[Box<dyn SimAgent>]) -> Self {
         let n = agents.len();
         Self {
@@ -723,7 +757,12 @@ impl EpisodeAccumulator {
             .zip(present_steps.iter().zip(&fallbacks_before))
             .zip(agents)
             .map(|((mut a, (steps, before)), agent)| {
-                let per_step = 1.0 / f64::from((*steps).max(1));
+                // A VM that waited the whole episode was not measured: NaN, not 0.
+                let per_step = if *steps == 0 && a.steps_waiting > 0 {
+                    f64::NAN
+                } else {
+                    1.0 / f64::from((*steps).max(1))
+                };
                 a.avg_miss_rate_pages_per_s *= per_step;
                 a.miss_rate_deviation_pages_per_s *= per_step;
                 a.avg_allocation_bytes *= per_step;
@@ -772,6 +811,8 @@ fn zero_record() -> EpisodeRecord {
         overhead_s: 0.0,
         at_floor_fraction: 0.0,
         fallbacks: 0,
+        steps_waiting: 0,
+        admission_delay_steps: 0,
     }
 }
 

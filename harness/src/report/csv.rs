@@ -23,6 +23,8 @@ struct Row<'a> {
     overhead_s: f64,
     at_floor_fraction: f64,
     fallbacks: u64,
+    steps_waiting: u32,
+    admission_delay_steps: u32,
 }
 
 /// The CSV text of every episode of every run.
@@ -45,6 +47,8 @@ pub fn episodes_csv(runs: &[RunResult]) -> Vec<u8> {
                 overhead_s: r.overhead_s,
                 at_floor_fraction: r.at_floor_fraction,
                 fallbacks: r.fallbacks,
+                steps_waiting: r.steps_waiting,
+                admission_delay_steps: r.admission_delay_steps,
             };
             // Serializing plain numbers and names into memory cannot fail.
             let _ = w.serialize(row);

@@ -133,6 +133,7 @@ pub fn report(
                 }
             }
             headroom_table(&mut out, agg, protocol, &s.name, *formulation);
+            admission_line(&mut out, agg, protocol, s, *formulation);
             let figures: Vec<String> = super::figures::FIGURES
                 .iter()
                 .map(|(key, what)| {
@@ -192,8 +193,60 @@ pub fn report(
         }
         let _ = writeln!(out);
     }
+    waiting_section(&mut out, agg);
     out.push_str(&discussion(agg, protocol, scenarios));
     out
+}
+
+/// For a scenario with arrivals: each policy's admission delay beside its miss rate.
+fn admission_line(
+    out: &mut String,
+    agg: &Aggregate,
+    protocol: &Protocol,
+    s: &Scenario,
+    formulation: FormulationName,
+) {
+    if s.vms.iter().all(|v| v.arrive_step == 0) {
+        return;
+    }
+    let parts: Vec<String> = protocol
+        .policies
+        .iter()
+        .filter_map(|p| agg.get(&s.name, formulation, p).map(|c| (p, c)))
+        .map(|(p, c)| {
+            format!(
+                "{p} {:.0} pages/s, delay {:.2} (max {})",
+                c.mean.miss.mean, c.waiting.mean_admission_delay_steps, c.waiting.max_admission_delay_steps
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nVMs arrive during episodes here. Mean miss rate and admission delay (steps from arrival to the floor, mean per VM and episode; max): {}.",
+        parts.join("; ")
+    );
+}
+
+/// Runs in which a VM waited more than one step for memory, flagged as runs at the floor are.
+fn waiting_section(out: &mut String, agg: &Aggregate) {
+    let _ = writeln!(
+        out,
+        "## Runs in which a VM waited for memory
+"
+    );
+    let flags = agg.waiting_flags();
+    if flags.is_empty() {
+        let _ = writeln!(out, "None: no VM waited more than one step for its floor.\n");
+        return;
+    }
+    for ((scenario, formulation, policy), w) in flags {
+        let _ = writeln!(
+            out,
+            "- {scenario}, `{formulation}`, {policy}: a VM waited up to {} steps in an episode (mean {:.2} per VM and episode; admission delay up to {} steps)",
+            w.max_steps, w.mean_steps, w.max_admission_delay_steps
+        );
+    }
+    let _ = writeln!(out);
 }
 
 /// Per policy: the node's mean and worst VM miss rate and how much of the room between

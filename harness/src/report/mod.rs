@@ -72,6 +72,43 @@ pub struct CellStats {
     pub seeds: usize,
     /// Every seed's window means, per VM: `[miss, deviation, overhead sum, allocation, at floor]`.
     pub per_seed: Vec<Vec<[f64; 5]>>,
+    /// Waiting and admission over the window, all seeds and VMs.
+    pub waiting: Waiting,
+}
+
+/// How long VMs waited for memory in a cell's window episodes (all seeds and VMs).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Waiting {
+    /// The most steps one VM waited in one episode.
+    pub max_steps: u32,
+    /// Mean steps waiting per VM and episode.
+    pub mean_steps: f64,
+    /// The longest admission delay of one VM in one episode, steps.
+    pub max_admission_delay_steps: u32,
+    /// Mean admission delay per VM and episode, steps.
+    pub mean_admission_delay_steps: f64,
+}
+
+impl Waiting {
+    /// Over the window episodes of `runs`.
+    fn of(runs: &[&RunResult], window: u32) -> Self {
+        let mut w = Self::default();
+        let mut n = 0u64;
+        for run in runs {
+            let first = run.episodes.saturating_sub(window);
+            for r in run.records.iter().filter(|r| r.episode >= first) {
+                w.max_steps = w.max_steps.max(r.steps_waiting);
+                w.max_admission_delay_steps = w.max_admission_delay_steps.max(r.admission_delay_steps);
+                w.mean_steps += f64::from(r.steps_waiting);
+                w.mean_admission_delay_steps += f64::from(r.admission_delay_steps);
+                n += 1;
+            }
+        }
+        let per = 1.0 / n.max(1) as f64;
+        w.mean_steps *= per;
+        w.mean_admission_delay_steps *= per;
+        w
+    }
 }
 
 /// The share of what is achievable that `policy` achieves on a metric where less is
@@ -127,12 +164,22 @@ fn window_means(run: &RunResult, window: u32) -> Vec<[f64; 5]> {
             let col = |f: &dyn Fn(&crate::eval::run::EpisodeRecord) -> f64| {
                 rows.iter().map(|r| f(r)).collect::<Vec<_>>()
             };
+            // Episodes in which the VM was never on the node (it waited throughout) were
+            // not measured (NaN): left out of the means, NaN if no episode was measured.
+            let measured = |f: &dyn Fn(&crate::eval::run::EpisodeRecord) -> f64| {
+                let values: Vec<f64> = col(f).into_iter().filter(|v| !v.is_nan()).collect();
+                if values.is_empty() {
+                    f64::NAN
+                } else {
+                    mean(&values)
+                }
+            };
             [
-                mean(&col(&|r| r.avg_miss_rate_pages_per_s)),
-                mean(&col(&|r| r.miss_rate_deviation_pages_per_s)),
+                measured(&|r| r.avg_miss_rate_pages_per_s),
+                measured(&|r| r.miss_rate_deviation_pages_per_s),
                 col(&|r| r.overhead_s).iter().sum(),
-                mean(&col(&|r| r.avg_allocation_bytes)),
-                mean(&col(&|r| r.at_floor_fraction)),
+                measured(&|r| r.avg_allocation_bytes),
+                measured(&|r| r.at_floor_fraction),
             ]
         })
         .collect()
@@ -153,15 +200,19 @@ impl Aggregate {
     /// Aggregates runs over seeds, taking metrics over the last `window` episodes.
     pub fn new(runs: &[RunResult], window: u32) -> Self {
         let mut groups: BTreeMap<CellKey, Vec<Vec<[f64; 5]>>> = BTreeMap::new();
+        let mut members: BTreeMap<CellKey, Vec<&RunResult>> = BTreeMap::new();
         for r in runs {
+            let key = (r.scenario.clone(), r.formulation, r.policy.clone());
             groups
-                .entry((r.scenario.clone(), r.formulation, r.policy.clone()))
+                .entry(key.clone())
                 .or_default()
                 .push(window_means(r, window));
+            members.entry(key).or_default().push(r);
         }
         let cells = groups
             .into_iter()
             .map(|(key, seeds)| {
+                let waiting = Waiting::of(members.get(&key).map_or(&[][..], Vec::as_slice), window);
                 let vms = seeds.iter().map(Vec::len).min().unwrap_or(0);
                 let per_vm = (0..vms)
                     .map(|vm| stats_of(&seeds.iter().map(|s| s[vm]).collect::<Vec<_>>()))
@@ -197,6 +248,7 @@ impl Aggregate {
                     worst_miss,
                     seeds: seeds.len(),
                     per_seed: seeds,
+                    waiting,
                 };
                 (key, stats)
             })
@@ -224,6 +276,15 @@ impl Aggregate {
             cell(LIMIT_WORST)
                 .and_then(|l| headroom(base.worst_miss.mean, this.worst_miss.mean, l.worst_miss.mean)),
         ]
+    }
+
+    /// Cells in which some VM waited more than one step for memory in a window episode.
+    pub fn waiting_flags(&self) -> Vec<(&CellKey, Waiting)> {
+        self.cells
+            .iter()
+            .filter(|(_, c)| c.waiting.max_steps > 1)
+            .map(|(k, c)| (k, c.waiting))
+            .collect()
     }
 
     /// Cells whose VMs spent more than half of the window's steps at the floor.

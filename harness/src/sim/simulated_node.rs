@@ -108,6 +108,12 @@ impl Node {
         self.peek();
     }
 
+    /// Readings of the VMs as they are now, without advancing time (after arrivals or
+    /// departures: an arriving VM is read at the memory it was admitted with).
+    pub fn refresh_readings(&mut self) {
+        self.peek();
+    }
+
     /// Which VMs are on the node.
     pub fn present(&self) -> &[bool] {
         &self.present
