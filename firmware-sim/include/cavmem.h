@@ -47,7 +47,8 @@ typedef enum {
    */
   CAVMEM_STATUS_NOT_INITIALIZED = 3,
   /**
-   * Unknown policy, or a VM count outside `1..=CAVMEM_MAX_VM_COUNT`.
+   * Unknown policy, a VM count outside `1..=CAVMEM_MAX_VM_COUNT`, a zero granularity,
+   * or VM terms refused (a weight of 0, a limit below the VM's floor).
    */
   CAVMEM_STATUS_BAD_CONFIG = 4,
   /**
@@ -59,7 +60,8 @@ typedef enum {
    */
   CAVMEM_STATUS_BAD_SNAPSHOT = 6,
   /**
-   * The node cannot hold its VMs at the floor, or its allocations exceed its capacity.
+   * The node cannot hold its VMs at the floor (or their reservations), or its
+   * allocations exceed its capacity.
    */
   CAVMEM_STATUS_INFEASIBLE_NODE = 7,
 } CavmemStatus;

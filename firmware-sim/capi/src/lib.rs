@@ -38,13 +38,15 @@ pub enum CavmemStatus {
     BadBuffer = 2,
     /// The agent memory was not initialized by `cavmem_agent_init`.
     NotInitialized = 3,
-    /// Unknown policy, or a VM count outside `1..=CAVMEM_MAX_VM_COUNT`.
+    /// Unknown policy, a VM count outside `1..=CAVMEM_MAX_VM_COUNT`, a zero granularity,
+    /// or VM terms refused (a weight of 0, a limit below the VM's floor).
     BadConfig = 4,
     /// An observation or transition value was NaN, infinite or out of range.
     InvalidInput = 5,
     /// A snapshot was refused (truncated, corrupted, other version, kind or shape).
     BadSnapshot = 6,
-    /// The node cannot hold its VMs at the floor, or its allocations exceed its capacity.
+    /// The node cannot hold its VMs at the floor (or their reservations), or its
+    /// allocations exceed its capacity.
     InfeasibleNode = 7,
 }
 
