@@ -229,11 +229,7 @@ fn admission_line(
 
 /// Runs in which a VM waited more than one step for memory, flagged as runs at the floor are.
 fn waiting_section(out: &mut String, agg: &Aggregate) {
-    let _ = writeln!(
-        out,
-        "## Runs in which a VM waited for memory
-"
-    );
+    let _ = writeln!(out, "## Runs in which a VM waited for memory\n");
     let flags = agg.waiting_flags();
     if flags.is_empty() {
         let _ = writeln!(out, "None: no VM waited more than one step for its floor.\n");
