@@ -596,12 +596,28 @@ pub unsafe extern "C" fn cavmem_analyze_bids(
     n: usize,
     requested: *mut u64,
 ) -> CavmemStatus {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { analyze_on_stack(node, core::ptr::null(), allocations, bids, n, requested) }
+}
+
+/// Runs the analyzer with the grants of at most `CAVMEM_MAX_VMS` VMs on the stack.
+///
+/// # Safety
+/// As `cavmem_analyze_bids_terms` with a null `scratch`.
+unsafe fn analyze_on_stack(
+    node: *const CavmemNode,
+    terms: *const CavmemVmTerms,
+    allocations: *mut u64,
+    bids: *const f32,
+    n: usize,
+    requested: *mut u64,
+) -> CavmemStatus {
     let mut grants = [VmGrant::default(); CAVMEM_MAX_VMS];
     let Some(grants) = grants.get_mut(..n) else {
         return CavmemStatus::BadBuffer;
     };
     // SAFETY: forwarded caller guarantees.
-    unsafe { analyze_with(node, core::ptr::null(), allocations, bids, n, requested, grants) }
+    unsafe { analyze_with(node, terms, allocations, bids, n, requested, grants) }
 }
 
 /// Bytes of scratch memory `cavmem_analyze_bids_scratch` needs for `n` VMs.
@@ -686,12 +702,8 @@ pub unsafe extern "C" fn cavmem_analyze_bids_terms(
             analyze_in_scratch(node, terms, allocations, bids, n, requested, scratch, scratch_len)
         };
     }
-    let mut grants = [VmGrant::default(); CAVMEM_MAX_VMS];
-    let Some(grants) = grants.get_mut(..n) else {
-        return CavmemStatus::BadBuffer;
-    };
     // SAFETY: forwarded caller guarantees.
-    unsafe { analyze_with(node, terms, allocations, bids, n, requested, grants) }
+    unsafe { analyze_on_stack(node, terms, allocations, bids, n, requested) }
 }
 
 /// Checks the scratch buffer, sets up the grants in it and runs the analyzer.

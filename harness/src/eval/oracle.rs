@@ -245,6 +245,24 @@ fn min_sum(reach: &[Reach], budget: u64, g: u64, rate: &impl Fn(usize, u64) -> f
 mod tests {
     use super::*;
 
+    /// [`plan`] for VMs without reservations or limits.
+    fn plan_uniform(
+        objective: Objective,
+        config: &BidConfig,
+        current: &[u64],
+        rate: impl Fn(usize, u64) -> f64,
+        out: &mut [u64],
+    ) {
+        plan(
+            objective,
+            config,
+            &vec![VmTerms::DEFAULT; current.len()],
+            current,
+            rate,
+            out,
+        );
+    }
+
     /// A node of `capacity` units of 1 byte, floor 2, granularity 1.
     fn tiny(capacity: u64) -> BidConfig {
         BidConfig {
@@ -324,14 +342,7 @@ mod tests {
                 .fold(f64::INFINITY, f64::min);
             for (objective, want) in [(Objective::MinMax, best_max), (Objective::MinSum, best_sum)] {
                 let mut out = vec![0; n];
-                plan(
-                    objective,
-                    &config,
-                    &vec![VmTerms::DEFAULT; current.len()],
-                    &current,
-                    rate,
-                    &mut out,
-                );
+                plan_uniform(objective, &config, &current, rate, &mut out);
                 assert!(all.contains(&out), "seed {seed}: {out:?} is not reachable");
                 let rates = out.iter().enumerate().map(|(j, x)| rate(j, *x));
                 let got = match objective {
@@ -354,14 +365,7 @@ mod tests {
         let current = [1 << 30, 1 << 30, 3 << 30];
         for objective in Objective::ALL {
             let mut out = [0; 3];
-            plan(
-                objective,
-                &config,
-                &vec![VmTerms::DEFAULT; current.len()],
-                &current,
-                |_, _| 0.0,
-                &mut out,
-            );
+            plan_uniform(objective, &config, &current, |_, _| 0.0, &mut out);
             assert_eq!(
                 out.iter().sum::<u64>(),
                 8 << 30,
@@ -381,14 +385,7 @@ mod tests {
         let rate = |j: usize, x: u64| 1e6 / (1.0 + (x >> 20) as f64) * (1 + j % 3) as f64;
         for objective in Objective::ALL {
             let mut out = vec![0; 16];
-            plan(
-                objective,
-                &config,
-                &vec![VmTerms::DEFAULT; current.len()],
-                &current,
-                rate,
-                &mut out,
-            );
+            plan_uniform(objective, &config, &current, rate, &mut out);
             assert!(out.iter().sum::<u64>() <= config.capacity_bytes, "{objective:?}");
             for (x, m) in out.iter().zip(&current) {
                 assert!(
