@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cavmem_core::agent::PolicyKind;
+use cavmem_core::bid::{BidConfig, VmTerms};
+use cavmem_core::wire::analyze::{AnalyzeVms, MAX_ANALYZE_VMS, WireVm};
 use cavmem_core::wire::encode_frame;
 use cavmem_core::wire::frame::FrameDecoder;
-use cavmem_core::wire::frame::MAX_FRAME;
+use cavmem_core::wire::frame::{MAX_FRAME, MAX_PAYLOAD};
 use cavmem_core::wire::message::SNAPSHOT_CHUNK;
 use cavmem_core::wire::message::{Configure, Message, WireTransition};
 use object::{Object, ObjectSection, SectionFlags, SectionKind};
@@ -137,6 +139,18 @@ pub struct PolicyCost {
     pub instructions_per_learn: Option<f64>,
 }
 
+/// `cavmem-fw`'s Bid Analyzer: an Analyze request of [`MAX_ANALYZE_VMS`] VMs, each with a
+/// reservation, a limit and a weight.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct AnalyzerCost {
+    /// Stack high-water mark of Analyze requests, bytes.
+    pub stack_bytes: Option<u64>,
+    /// Wall time per request through the process's pipes, µs (native).
+    pub request_us: Option<f64>,
+    /// Instructions per request (decode, analyze, encode), from callgrind.
+    pub instructions_per_request: Option<f64>,
+}
+
 /// Everything `cavmem footprint` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct Footprint {
@@ -152,6 +166,8 @@ pub struct Footprint {
     pub cortex_m4_inference_cost: Option<M4InferenceCost>,
     /// Per policy.
     pub policies: Vec<PolicyCost>,
+    /// The Bid Analyzer in `cavmem-fw`.
+    pub analyzer: AnalyzerCost,
 }
 
 fn frame(msg: &Message<'_>) -> Vec<u8> {
@@ -188,6 +204,31 @@ pub fn script(policy: u8, warm: usize, acts: usize, learns: usize) -> Vec<u8> {
     }
     s.extend(frame(&Message::SnapshotRead { offset: 0 }));
     s
+}
+
+/// `requests` Analyze requests of [`MAX_ANALYZE_VMS`] VMs with reservations, limits and
+/// weights on a 64 GiB node (no agent is configured: Analyze needs none).
+pub fn analyze_script(requests: usize) -> Vec<u8> {
+    let vms: Vec<WireVm> = (0..MAX_ANALYZE_VMS)
+        .map(|j| WireVm {
+            allocation_bytes: (1 + j as u64 % 3) << 30,
+            bid: ((j as f32) * 0.37).sin(),
+            terms: VmTerms {
+                min_bytes: (j as u64 % 2) << 29,
+                max_bytes: if j % 4 == 0 { 3 << 30 } else { u64::MAX },
+                weight: 1 + j as u32 % 3,
+            },
+        })
+        .collect();
+    let mut records = [0u8; MAX_PAYLOAD];
+    let Ok(vms) = AnalyzeVms::write(&mut records, &vms) else {
+        return Vec::new();
+    };
+    let request = frame(&Message::Analyze {
+        node: BidConfig::new(64 << 30),
+        vms,
+    });
+    request.repeat(requests)
 }
 
 /// A request stream that configures `policy` (as [`script`] does), saves its snapshot and
@@ -456,7 +497,23 @@ pub fn measure(
             }
         })
         .collect();
+    let analyzer = AnalyzerCost {
+        stack_bytes: stack_bytes(fw, &analyze_script(100)),
+        request_us: seconds(fw, &analyze_script(20_000))
+            .zip(seconds(fw, &analyze_script(40_000)))
+            .map(|(a, b)| (b - a) / 20_000.0 * 1e6),
+        instructions_per_request: callgrind
+            .then(|| {
+                let (a, b) = (
+                    instructions(fw, &analyze_script(100))?,
+                    instructions(fw, &analyze_script(200))?,
+                );
+                Some((b as f64 - a as f64) / 100.0)
+            })
+            .flatten(),
+    };
     Ok(Footprint {
+        analyzer,
         firmware,
         cortex_m4,
         cortex_m4_cost,
@@ -542,6 +599,13 @@ pub fn to_text(f: &Footprint) -> String {
         );
     }
     out += "(stack in bytes, painted; times per request through the pipes, native; instructions per request by callgrind, incl. framing)\n";
+    let a = &f.analyzer;
+    out += &format!(
+        "Bid Analyzer in cavmem-fw (Analyze, {MAX_ANALYZE_VMS} VMs with terms): stack {} B, {} µs and {} instructions per request\n",
+        bytes(a.stack_bytes),
+        num(a.request_us, 2),
+        num(a.instructions_per_request, 0)
+    );
     out
 }
 

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cavmem_core::agent::PolicyKind;
+use cavmem_core::bid::{BidConfig, ShareRule, VmGrant, VmTerms, analyze_with_terms};
+use cavmem_core::wire::analyze::{WireVm, error_detail};
+use cavmem_core::wire::message::ErrorCode;
 use cavmem_harness::agents::AgentsAt;
 use cavmem_harness::eval::formulation::FormulationName;
 use cavmem_harness::eval::paper::shipped_scenarios;
@@ -319,6 +322,84 @@ fn firmware_answering_garbage_is_replaced_by_the_safe_policy() {
     assert_eq!(fallbacks(&result, 1), 0, "the healthy firmware is unaffected");
 }
 
+/// A node of 1–31 VMs with random reservations, limits and weights (some refused), bids of
+/// any bits, from `rng`.
+fn random_node(rng: &mut cavmem_core::rng::Rng) -> (BidConfig, Vec<WireVm>) {
+    let n = 1 + rng.below(31) as usize;
+    let node = BidConfig {
+        capacity_bytes: rng.next_u64() % ((n as u64 + 2) << 32),
+        floor_bytes: rng.next_u64() % (1 << 28),
+        granularity_bytes: 1 + rng.next_u64() % (1 << 20),
+        share: if rng.below(2) == 0 {
+            ShareRule::Equal
+        } else {
+            ShareRule::Proportional
+        },
+    };
+    let vms = (0..n)
+        .map(|_| {
+            let kind = rng.below(8);
+            WireVm {
+                allocation_bytes: rng.next_u64() % (1 << 32),
+                bid: if kind < 2 {
+                    f32::from_bits(rng.next_u32())
+                } else {
+                    rng.uniform_range(-1.0, 1.0)
+                },
+                terms: VmTerms {
+                    min_bytes: if kind % 2 == 1 {
+                        rng.next_u64() % (1 << 30)
+                    } else {
+                        0
+                    },
+                    max_bytes: if kind >= 6 {
+                        rng.next_u64() % (1 << 33)
+                    } else {
+                        u64::MAX
+                    },
+                    weight: rng.below(4) + u32::from(kind != 7),
+                },
+            }
+        })
+        .collect();
+    (node, vms)
+}
+
+/// The Bid Analyzer in `cavmem-fw` (Analyze requests through its pipes) gives what the
+/// core's `analyze_with_terms` gives in this process, to the byte, and refuses what it
+/// refuses with the documented detail: 3,000 random nodes with reservations, limits and weights.
+#[test]
+fn firmware_analyzer_with_terms_equals_in_process() {
+    use cavmem_harness::agents::firmware::{FirmwareAgent, RequestFailure};
+    let fw = build_firmware();
+    let mut agent = FirmwareAgent::start(&fw, "analyzer".into(), PolicyKind::EqualSplit, 0, 1, 0, 1).unwrap();
+    let mut rng = cavmem_core::rng::Rng::seed_from_u64(20);
+    let (mut served, mut refused) = (0, 0);
+    for case in 0..3_000 {
+        let (node, vms) = random_node(&mut rng);
+        let mut allocations: Vec<u64> = vms.iter().map(|v| v.allocation_bytes).collect();
+        let bids: Vec<f32> = vms.iter().map(|v| v.bid).collect();
+        let terms: Vec<VmTerms> = vms.iter().map(|v| v.terms).collect();
+        let mut grants = vec![VmGrant::default(); vms.len()];
+        let local = analyze_with_terms(&node, &terms, &mut allocations, &bids, &mut grants);
+        match (agent.analyze(&node, &vms), local) {
+            (Ok((got, free)), Ok(summary)) => {
+                served += 1;
+                assert_eq!((got, free), (allocations, summary.free_bytes), "case {case}");
+            }
+            (Err(RequestFailure::Refused(ErrorCode::Analyze, detail)), Err(e)) => {
+                refused += 1;
+                assert_eq!(detail, error_detail(e), "case {case}: {e}");
+            }
+            (wire, local) => panic!("case {case}: wire {wire:?}, in process {local:?}"),
+        }
+    }
+    assert!(
+        served > 300 && refused > 300,
+        "served {served}, refused {refused}"
+    );
+}
+
 /// Stack that docs/embedding.md promises for every call: 16 KiB.
 const STACK_GOAL_BYTES: u64 = 16 << 10;
 
@@ -335,7 +416,8 @@ fn firmware_agent_server_is_zero_initialized() {
 }
 
 /// cavmem-fw's painted stack meter over a session that saves a snapshot and loads it back,
-/// and over act/learn sessions, stays within the documented 16 KiB for every policy.
+/// and over act/learn sessions, stays within the documented 16 KiB for every policy; so
+/// does it over Analyze requests of 31 VMs.
 #[test]
 fn firmware_stack_stays_within_16_kib_for_every_request_and_policy() {
     let fw = build_firmware();
@@ -374,6 +456,9 @@ fn firmware_stack_stays_within_16_kib_for_every_request_and_policy() {
             assert!(bytes <= STACK_GOAL_BYTES, "policy {policy}, {what}: {bytes} B");
         }
     }
+    let bytes = high_water(&cavmem_harness::footprint::analyze_script(20));
+    println!("Analyze, 31 VMs with terms: {bytes} B of stack");
+    assert!(bytes <= STACK_GOAL_BYTES, "Analyze: {bytes} B");
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! Typed messages: what each frame's payload means (docs/protocol.md has the byte tables).
 //!
-//! Requests go from the host to the agent (types `0x01`–`0x09`); every request gets
-//! exactly one reply (types `0x81`–`0x88`, or [`Message::Error`] `0xFF`). All numbers are
+//! Requests go from the host to the agent (types `0x01`–`0x0A`); every request gets
+//! exactly one reply (types `0x81`–`0x8A`, or [`Message::Error`] `0xFF`). All numbers are
 //! little-endian; `f32` is IEEE 754 binary32; booleans are one byte, 0 or 1.
 
 use crate::agent::PolicyKind;
 use crate::agent::common::{LearnOutcome, PolicyStats};
+use crate::bid::BidConfig;
 use crate::mdp::STATE_DIM;
+
+use super::analyze::{ALLOCATED_HEADER_BYTES, ANALYZE_HEADER_BYTES, Allocations, AnalyzeVms};
 
 /// How the agent of a `cavmem-fw` process is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +64,8 @@ pub enum ErrorCode {
     Snapshot = 0x14,
     /// The configuration is not usable (detail: 1 unknown policy).
     BadConfig = 0x15,
+    /// The Bid Analyzer refused an Analyze request (detail: [`super::analyze::error_detail`]).
+    Analyze = 0x16,
 }
 
 impl ErrorCode {
@@ -74,6 +79,7 @@ impl ErrorCode {
             Self::InvalidTransition,
             Self::Snapshot,
             Self::BadConfig,
+            Self::Analyze,
         ]
         .into_iter()
         .find(|c| *c as u8 == b)
@@ -119,6 +125,14 @@ pub enum Message<'a> {
         /// The bytes.
         data: &'a [u8],
     },
+    /// `0x0A`: run the Bid Analyzer on a node's VMs (needs no Configure). Reply:
+    /// [`Message::Allocated`] or [`Message::Error`] code Analyze.
+    Analyze {
+        /// Capacity, floor, granularity and share rule.
+        node: BidConfig,
+        /// 1 to [`super::analyze::MAX_ANALYZE_VMS`] VMs: allocation, bid and terms.
+        vms: AnalyzeVms<'a>,
+    },
     /// `0x81` agent → host: configured.
     Hello {
         /// Protocol version.
@@ -155,6 +169,15 @@ pub enum Message<'a> {
         offset: u32,
         /// The bytes.
         data: &'a [u8],
+    },
+    /// `0x8A`: the Bid Analyzer's result.
+    Allocated {
+        /// Unallocated memory after the call, bytes.
+        free_bytes: u64,
+        /// Bids that were NaN or infinite and counted as 0.
+        sanitized_bids: u32,
+        /// The new allocations, bytes, in the request's VM order.
+        allocations: Allocations<'a>,
     },
     /// `0xFF`: the request (or frame) was refused.
     Error {
@@ -297,12 +320,14 @@ impl<'a> Message<'a> {
             Self::GetStats => 0x07,
             Self::SnapshotRead { .. } => 0x08,
             Self::SnapshotWrite { .. } => 0x09,
+            Self::Analyze { .. } => 0x0A,
             Self::Hello { .. } => 0x81,
             Self::Bid { .. } => 0x82,
             Self::Ack => 0x83,
             Self::Learned { .. } => 0x84,
             Self::Stats(_) => 0x87,
             Self::SnapshotData { .. } => 0x88,
+            Self::Allocated { .. } => 0x8A,
             Self::Error { .. } => 0xFF,
         }
     }
@@ -337,6 +362,24 @@ impl<'a> Message<'a> {
                 w.u32(*total)?;
                 w.u32(*offset)?;
                 w.bytes(data)?;
+            }
+            Self::Analyze { node, vms } => {
+                w.u64(node.capacity_bytes)?;
+                w.u64(node.floor_bytes)?;
+                w.u64(node.granularity_bytes)?;
+                w.u8(super::analyze::share_code(node.share))?;
+                w.bytes(&[0; 3])?;
+                w.bytes(vms.bytes())?;
+            }
+            Self::Allocated {
+                free_bytes,
+                sanitized_bids,
+                allocations,
+            } => {
+                w.u64(*free_bytes)?;
+                w.u32(*sanitized_bids)?;
+                w.bytes(&[0; 4])?;
+                w.bytes(allocations.bytes())?;
             }
             Self::Hello {
                 protocol,
@@ -429,6 +472,31 @@ impl<'a> Message<'a> {
                     Self::SnapshotWrite { total, offset, data }
                 } else {
                     Self::SnapshotData { total, offset, data }
+                }
+            }
+            0x0A => {
+                let node = BidConfig {
+                    capacity_bytes: r.u64()?,
+                    floor_bytes: r.u64()?,
+                    granularity_bytes: r.u64()?,
+                    share: super::analyze::share_from_code(r.u8()?)
+                        .ok_or(MessageError::BadValue(msg_type))?,
+                };
+                r.take(3)?;
+                let records = r.take(payload.len().saturating_sub(ANALYZE_HEADER_BYTES))?;
+                let vms = AnalyzeVms::from_bytes(records).ok_or(MessageError::BadLength(msg_type))?;
+                Self::Analyze { node, vms }
+            }
+            0x8A => {
+                let (free_bytes, sanitized_bids) = (r.u64()?, r.u32()?);
+                r.take(4)?;
+                let records = r.take(payload.len().saturating_sub(ALLOCATED_HEADER_BYTES))?;
+                let allocations =
+                    Allocations::from_bytes(records).ok_or(MessageError::BadLength(msg_type))?;
+                Self::Allocated {
+                    free_bytes,
+                    sanitized_bids,
+                    allocations,
                 }
             }
             0x81 => {

@@ -5,6 +5,7 @@
 //! [`message`] gives each frame's payload its typed meaning. Both are heap-free, so the
 //! harness, the freestanding `cavmem-fw` executable and a microcontroller share one codec.
 
+pub mod analyze;
 pub mod frame;
 pub mod message;
 #[cfg(feature = "learn")]

@@ -3,7 +3,8 @@
 //! [`AgentServer`] owns the agent (any of the four policies, replay capacity `R`) and a
 //! staging area of `S` bytes for snapshots. [`AgentServer::serve`] turns one decoder event
 //! (a frame or a frame error) into one encoded reply frame; a transport only moves bytes.
-//! A refused request leaves the agent untouched.
+//! A refused request leaves the agent untouched. The server also runs the Bid Analyzer for
+//! a host that sends Analyze requests; that needs no agent.
 
 use crate::agent::common::Fallback;
 use crate::agent::{AgentTransition, AnyPolicy, PolicyError, PolicyKind, PolicyParams, PolicySlots};
@@ -11,6 +12,7 @@ use crate::mdp::Observation;
 use crate::noise::EpsilonSchedule;
 use crate::snapshot::SnapshotError;
 
+use super::analyze::{ALLOCATION_BYTES, Allocations, MAX_ANALYZE_VMS};
 use super::frame::{FrameError, MAX_FRAME, PROTOCOL_VERSION, encode_frame};
 use super::message::{Configure, ErrorCode, Message, SNAPSHOT_CHUNK};
 
@@ -24,6 +26,8 @@ pub struct AgentServer<const R: usize, const S: usize> {
     slots: PolicySlots<R>,
     staging: [u8; S],
     staged: usize,
+    /// The last Analyze request's allocations, as the reply carries them.
+    allocated: [u8; MAX_ANALYZE_VMS * ALLOCATION_BYTES],
 }
 
 impl<const R: usize, const S: usize> Default for AgentServer<R, S> {
@@ -79,6 +83,7 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
             slots: PolicySlots::new(),
             staging: [0; S],
             staged: 0,
+            allocated: [0; MAX_ANALYZE_VMS * ALLOCATION_BYTES],
         }
     }
 
@@ -92,6 +97,26 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
         let params = PolicyParams::with_epsilon(schedule(c));
         self.slots.configure(kind, &params, c.seed, c.vm_count);
         Ok(kind)
+    }
+
+    /// Runs the Bid Analyzer for an Analyze request. Not inlined: its VM arrays (about
+    /// 2 KiB) stay off the stack of the other requests.
+    #[inline(never)]
+    fn analyze(&mut self, node: &crate::bid::BidConfig, vms: super::analyze::AnalyzeVms<'_>) -> Message<'_> {
+        match super::analyze::run(node, vms, &mut self.allocated) {
+            Ok((summary, n)) => {
+                let bytes = crate::rows::prefix(&self.allocated, n * ALLOCATION_BYTES);
+                match Allocations::from_bytes(bytes) {
+                    Some(allocations) => Message::Allocated {
+                        free_bytes: summary.free_bytes,
+                        sanitized_bids: summary.sanitized_bids,
+                        allocations,
+                    },
+                    None => error(ErrorCode::Malformed, 0x0A),
+                }
+            }
+            Err(e) => error(ErrorCode::Analyze, super::analyze::error_detail(e)),
+        }
     }
 
     /// Answers one decoder event with one reply frame written into `out` (at least
@@ -125,10 +150,14 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                 agent_bytes: core::mem::size_of::<Self>() as u32,
             };
         }
+        if let Message::Analyze { node, vms } = msg {
+            return self.analyze(&node, vms);
+        }
         let Self {
             slots,
             staging,
             staged,
+            ..
         } = self;
         let Some(agent) = slots.active() else {
             return error(ErrorCode::NotConfigured, msg.type_byte());

@@ -15,9 +15,11 @@ use cavmem_core::agent::common::TransitionField;
 use cavmem_core::agent::{
     AgentTransition, Decision, Fallback, LearnOutcome, Policy, PolicyError, PolicyKind, PolicyStats,
 };
+use cavmem_core::bid::BidConfig;
 use cavmem_core::mdp::{InvalidObservation, Observation, ObservationField};
 use cavmem_core::snapshot::SnapshotError;
-use cavmem_core::wire::frame::MAX_FRAME;
+use cavmem_core::wire::analyze::{AnalyzeVms, WireVm};
+use cavmem_core::wire::frame::{MAX_FRAME, MAX_PAYLOAD};
 use cavmem_core::wire::message::{Configure, ErrorCode, SNAPSHOT_CHUNK, WireTransition};
 use cavmem_core::wire::{FrameDecoder, Message, encode_frame};
 
@@ -241,6 +243,28 @@ impl FirmwareAgent {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Runs the Bid Analyzer in the process (an Analyze request: up to
+    /// [`cavmem_core::wire::analyze::MAX_ANALYZE_VMS`] VMs with their terms); returns the new allocations, bytes, in
+    /// the order of `vms`, and the free memory after the call.
+    ///
+    /// # Errors
+    /// [`RequestFailure::Refused`] with code Analyze and the detail of docs/protocol.md when
+    /// the analyzer refuses; [`RequestFailure::Io`] for more than 31 VMs or
+    /// none; the other failures as for every request. The process is not given up.
+    pub fn analyze(&mut self, node: &BidConfig, vms: &[WireVm]) -> Result<(Vec<u64>, u64), RequestFailure> {
+        let mut records = [0u8; MAX_PAYLOAD];
+        let vms = AnalyzeVms::write(&mut records, vms).map_err(|e| RequestFailure::Io(e.to_string()))?;
+        let count = vms.len();
+        self.request(&Message::Analyze { node: *node, vms }, |m| match m {
+            Message::Allocated {
+                free_bytes,
+                allocations,
+                ..
+            } if allocations.len() == count => Some((allocations.iter().collect(), free_bytes)),
+            _ => None,
+        })
     }
 
     /// Changes how long a request may take before the process is given up (default [`DEADLINE`]).

@@ -142,6 +142,22 @@ fn run_counts_waiting_steps_and_never_reports_a_waiting_vm_as_missing_nothing() 
     for early in &result.records[..2] {
         assert_eq!((early.steps_waiting, early.admission_delay_steps), (0, 0));
     }
+    // A present VM holding less than its demand (VM 1 until it leaves, VM 2 on arrival) has
+    // its misses measured, never 0.
+    let short: Vec<(u32, usize, f64)> = result
+        .trace
+        .iter()
+        .flat_map(|p| {
+            (0..3)
+                .filter(|&j| p.allocation_bytes[j] > 0 && p.allocation_bytes[j] < p.demand_bytes[j])
+                .map(|j| (p.step, j, p.miss_rate_pages_per_s[j]))
+        })
+        .collect();
+    assert!(
+        short.iter().any(|s| s.1 == 1) && short.iter().any(|s| s.1 == 2),
+        "{short:?}"
+    );
+    assert!(short.iter().all(|s| s.2 > 0.0), "{short:?}");
     // Never admitted: not measured (NaN, `null` in JSON), never 0 misses.
     let never = run_one(&crowded(None), RunPolicy::Agents(PolicyKind::EqualSplit));
     let r = &never.records[2];

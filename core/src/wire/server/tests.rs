@@ -320,3 +320,140 @@ fn wire_server_serves_frames_and_frame_errors() {
         );
     });
 }
+
+/// A node and its VMs for the wire analyzer: mostly feasible, sometimes refused (weight 0,
+/// a limit below the floor, reservations or allocations over the capacity, granularity 0),
+/// with bids of any bits (NaN and ±∞ included).
+fn analyze_case()
+-> impl proptest::strategy::Strategy<Value = (crate::bid::BidConfig, Vec<crate::wire::analyze::WireVm>)> {
+    use crate::bid::{BidConfig, ShareRule, VmTerms};
+    use crate::wire::analyze::{MAX_ANALYZE_VMS, WireVm};
+    use proptest::prelude::*;
+    let vm = (
+        0u64..1 << 33,
+        any::<u32>(),
+        0u8..8,
+        0u64..1 << 31,
+        0u64..1 << 33,
+        0u32..5,
+    );
+    (
+        1usize..=MAX_ANALYZE_VMS,
+        0u64..1 << 29,
+        prop_oneof![Just(0u64), 1u64..1 << 21],
+        any::<bool>(),
+    )
+        .prop_flat_map(move |(n, floor, g, equal)| {
+            (
+                Just((floor, g, equal)),
+                0u64..(n as u64 + 2) << 33,
+                proptest::collection::vec(vm.clone(), n),
+            )
+        })
+        .prop_map(|((floor, g, equal), capacity, raw)| {
+            let node = BidConfig {
+                capacity_bytes: capacity,
+                floor_bytes: floor,
+                granularity_bytes: g.max(u64::from(capacity % 97 != 0)),
+                share: if equal {
+                    ShareRule::Equal
+                } else {
+                    ShareRule::Proportional
+                },
+            };
+            let vms = raw
+                .into_iter()
+                .map(|(allocation, bid_bits, kind, min, max, weight)| WireVm {
+                    allocation_bytes: allocation,
+                    // Half of the bids in [-1, 1], the others any bits.
+                    bid: if kind < 4 {
+                        f32::from_bits(bid_bits)
+                    } else {
+                        (bid_bits as f32 / u32::MAX as f32) * 2.0 - 1.0
+                    },
+                    terms: VmTerms {
+                        min_bytes: if kind % 2 == 0 { 0 } else { min },
+                        max_bytes: if kind < 6 { u64::MAX } else { max },
+                        weight: weight.max(u32::from(kind != 7)),
+                    },
+                })
+                .collect();
+            (node, vms)
+        })
+}
+
+/// Analyze through frames (needing no Configure) gives what `analyze_with_terms` gives in
+/// process, to the byte, and the refusals it gives: 20,000 generated nodes.
+#[test]
+fn wire_analyze_matches_the_in_process_analyzer() {
+    use crate::bid::{VmGrant, analyze_with_terms};
+    use crate::wire::analyze::{AnalyzeVms, error_detail};
+    big_stack(|| {
+        let s: core::cell::RefCell<Box<Server>> = core::cell::RefCell::default();
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+            cases: 20_000,
+            ..Default::default()
+        });
+        let (refused, served) = (core::cell::Cell::new(0u32), core::cell::Cell::new(0u32));
+        runner
+            .run(&analyze_case(), |(node, vms)| {
+                let mut records = [0u8; 1024];
+                let request = Message::Analyze {
+                    node,
+                    vms: AnalyzeVms::write(&mut records, &vms).unwrap(),
+                };
+                let mut payload = [0u8; MAX_FRAME];
+                let n = request.encode_payload(&mut payload).unwrap();
+                let mut frame = [0u8; MAX_FRAME];
+                let len = encode_frame(0x0A, &payload[..n], &mut frame).unwrap();
+                let mut decoder = Box::new(FrameDecoder::new());
+                let (_, event) = decoder.push(&frame[..len]);
+                let mut out = [0u8; MAX_FRAME];
+                let reply_len = s.borrow_mut().serve(event.unwrap(), &mut out);
+                let (_, reply) = decoder.push(&out[..reply_len]);
+                let (t, p) = reply.unwrap().unwrap();
+                let reply = Message::decode(t, p).unwrap();
+
+                let mut allocations: Vec<u64> = vms.iter().map(|v| v.allocation_bytes).collect();
+                let bids: Vec<f32> = vms.iter().map(|v| v.bid).collect();
+                let terms: Vec<_> = vms.iter().map(|v| v.terms).collect();
+                let mut grants = vec![VmGrant::default(); vms.len()];
+                match analyze_with_terms(&node, &terms, &mut allocations, &bids, &mut grants) {
+                    Ok(summary) => {
+                        served.set(served.get() + 1);
+                        let Message::Allocated {
+                            free_bytes,
+                            sanitized_bids,
+                            allocations: got,
+                        } = reply
+                        else {
+                            panic!("{reply:?}")
+                        };
+                        proptest::prop_assert_eq!(got.iter().collect::<Vec<_>>(), allocations);
+                        proptest::prop_assert_eq!(
+                            (free_bytes, sanitized_bids),
+                            (summary.free_bytes, summary.sanitized_bids)
+                        );
+                    }
+                    Err(e) => {
+                        refused.set(refused.get() + 1);
+                        proptest::prop_assert_eq!(
+                            reply,
+                            Message::Error {
+                                code: ErrorCode::Analyze,
+                                detail: error_detail(e)
+                            }
+                        );
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        // Both outcomes are exercised.
+        let (served, refused) = (served.get(), refused.get());
+        assert!(
+            served > 2_000 && refused > 2_000,
+            "served {served}, refused {refused}"
+        );
+    });
+}
