@@ -14,6 +14,7 @@ use crate::eval::paper::{
 use crate::eval::run::{RunSpec, make_agents, run_agents};
 use crate::eval::run_policy::RunPolicy;
 use crate::output::{create_dir, write_atomic};
+use crate::params::AgentParams;
 use crate::progress::Progress;
 use crate::report::{self, Aggregate};
 use crate::scenario::Scenario;
@@ -49,6 +50,9 @@ pub struct RunArgsCore {
     /// MDP formulation: `raw` (default) or the paper's literal `paper`.
     #[arg(long, value_enum, default_value_t = FormulationName::Raw)]
     pub formulation: FormulationName,
+    /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
 }
 
 /// What `run` and `train` share: [`RunArgsCore`] and the run's length.
@@ -265,9 +269,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
         agents: AgentsAt,
         /// Replace finished results of another protocol in DIR (other episodes, seeds,
-        /// formulations, scenario files or harness version); without it such a run stops.
+        /// formulations, scenario files, hyperparameters or harness version); without it
+        /// such a run stops.
         #[arg(long)]
         replace: bool,
+        /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
+        #[arg(long)]
+        params: Option<PathBuf>,
+    },
+    /// Print the agents' default hyperparameters as a params file (for `--params`).
+    ///
+    /// Every key of docs/agents.md with its default; the ranges are in the file's
+    /// comments of `harness/src/params.rs` and docs/agents.md.
+    Params {
+        /// Write the file here instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -471,6 +488,17 @@ pub fn execute(command: Command) -> Result<(), CliError> {
         }
         Command::Live(args) => realnode::live(&args),
         Command::Suite(args) => suite::suite(&args),
+        Command::Params { out } => {
+            let text = AgentParams::defaults_toml();
+            match out {
+                Some(path) => {
+                    write_atomic(&path, text.as_bytes()).map_err(CliError::failure)?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
         Command::Paper {
             out,
             seeds,
@@ -478,6 +506,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             quick,
             agents,
             replace,
+            params,
         } => {
             let formulations = if formulation.is_empty() {
                 FormulationName::ALL.to_vec()
@@ -485,7 +514,15 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 formulation
             };
             let out = out.unwrap_or_else(|| PathBuf::from(default_paper_dir(quick)));
-            paper(&out, seeds, formulations, quick, agents, replace)
+            paper(
+                &out,
+                seeds,
+                formulations,
+                quick,
+                agents,
+                replace,
+                params.as_deref(),
+            )
         }
     }
 }
@@ -649,7 +686,27 @@ fn load_all(agents: &mut [Box<dyn SimAgent>], path: &Path) -> Result<(), CliErro
     Ok(())
 }
 
+/// The hyperparameters of `--params FILE` (the defaults without it).
+///
+/// # Errors
+/// [`CliError`] naming the file and key of a bad value, or when `cavmem-fw` agents (which
+/// take only the ε schedule over the wire) would be given other values.
+pub fn load_params(path: Option<&Path>, agents: AgentsAt) -> Result<AgentParams, CliError> {
+    let Some(path) = path else {
+        return Ok(AgentParams::default());
+    };
+    let params = AgentParams::load(path).map_err(CliError::input)?;
+    if agents == AgentsAt::Firmware && params != AgentParams::default() {
+        return Err(CliError::input(format!(
+            "{}: cavmem-fw agents use the default hyperparameters (the wire protocol's Configure carries only the ε schedule); run with --agents inprocess",
+            path.display()
+        )));
+    }
+    Ok(params)
+}
+
 fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec, CliError> {
+    let params = load_params(args.core.params.as_deref(), agents_at)?;
     let scenario = Scenario::load(&args.core.scenario).map_err(CliError::input)?;
     let total = u64::from(args.episodes) * u64::from(scenario.node.steps_per_episode);
     Ok(RunSpec {
@@ -658,7 +715,7 @@ fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec,
         formulation: args.core.formulation,
         episodes: args.episodes,
         seed: args.core.seed,
-        hyper: crate::agents::hyperparams_for_run(total),
+        hyper: params.hyperparams(total),
         learn,
         agents_at,
     })
@@ -679,7 +736,14 @@ fn run_one(spec: &RunSpec, agents: &mut [Box<dyn SimAgent>], out: &Path) -> Resu
 fn write_run(spec: &RunSpec, result: &crate::eval::run::RunResult, out: &Path) -> Result<(), CliError> {
     create_dir(out).map_err(CliError::failure)?;
     let (episodes, policy, formulation) = (result.episodes, spec.policy, spec.formulation);
-    let json = serde_json::to_vec(&result).map_err(CliError::failure)?;
+    let mut json = serde_json::to_value(result).map_err(CliError::failure)?;
+    if let Some(fields) = json.as_object_mut() {
+        fields.insert(
+            "hyperparameters".into(),
+            report::json::hyperparameters(&spec.hyper),
+        );
+    }
+    let json = serde_json::to_vec(&json).map_err(CliError::failure)?;
     write_atomic(&out.join("run.json"), &json).map_err(CliError::failure)?;
     report::csv::write(out, std::slice::from_ref(result)).map_err(CliError::failure)?;
     let window = episodes.clamp(1, 100);
@@ -731,12 +795,16 @@ pub fn paper(
     quick: bool,
     agents: AgentsAt,
     replace: bool,
+    params_file: Option<&Path>,
 ) -> Result<(), CliError> {
     let scenarios = shipped_scenarios().map_err(CliError::failure)?;
-    let protocol = if quick {
-        Protocol::quick(seeds, formulations)
-    } else {
-        Protocol::paper(seeds, formulations)
+    let protocol = Protocol {
+        params: load_params(params_file, agents)?,
+        ..if quick {
+            Protocol::quick(seeds, formulations)
+        } else {
+            Protocol::paper(seeds, formulations)
+        }
     };
     let progress = if std::io::stderr().is_terminal() {
         GridProgress::Bar
@@ -760,7 +828,7 @@ pub fn paper(
         out.join("cells").display()
     ));
     let runs = run_grid(&scenarios, &protocol, out, progress, agents).map_err(CliError::failure)?;
-    let command = command_line(seeds, &protocol, quick, out);
+    let command = command_line(seeds, &protocol, quick, out) + &params_flag(params_file);
     let plots = report::write_paper(out, &runs, &protocol, &scenarios, &command, report::PAPER_TITLE)
         .map_err(CliError::failure)?;
     println!(
@@ -768,6 +836,11 @@ pub fn paper(
         out.display()
     );
     Ok(())
+}
+
+/// ` --params FILE` for a run given one, else nothing.
+pub fn params_flag(params_file: Option<&Path>) -> String {
+    params_file.map_or_else(String::new, |p| format!(" --params {}", p.display()))
 }
 
 fn command_line(seeds: u32, protocol: &Protocol, quick: bool, out: &Path) -> String {
@@ -852,5 +925,43 @@ mod tests {
         assert!(out.is_none() && quick);
         assert_eq!(default_paper_dir(true), "results/paper-quick");
         assert_eq!(default_paper_dir(false), "results/paper");
+    }
+
+    /// `--params` files load with their key errors; cavmem-fw agents take only the defaults.
+    #[test]
+    fn cli_params_files_load_and_firmware_agents_refuse_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (defaults, tuned, bad) = (
+            dir.path().join("d.toml"),
+            dir.path().join("t.toml"),
+            dir.path().join("b.toml"),
+        );
+        std::fs::write(&defaults, AgentParams::defaults_toml()).unwrap();
+        std::fs::write(&tuned, "[dqn]\nlr = 0.01\n").unwrap();
+        std::fs::write(&bad, "[dqn]\nlr = 2\n").unwrap();
+        assert_eq!(
+            load_params(None, AgentsAt::Firmware).unwrap(),
+            AgentParams::default()
+        );
+        assert_eq!(
+            load_params(Some(&defaults), AgentsAt::Firmware).unwrap(),
+            AgentParams::default()
+        );
+        assert_eq!(
+            load_params(Some(&tuned), AgentsAt::Inprocess).unwrap().dqn.lr,
+            0.01
+        );
+        let err = load_params(Some(&tuned), AgentsAt::Firmware).unwrap_err();
+        assert!(
+            err.usage && err.message.contains("--agents inprocess"),
+            "{}",
+            err.message
+        );
+        let err = load_params(Some(&bad), AgentsAt::Inprocess).unwrap_err();
+        assert!(
+            err.message.contains("b.toml: dqn.lr: 2 is outside (0, 1]"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod footprint;
 pub mod interrupt;
 pub mod output;
+pub mod params;
 pub mod progress;
 pub mod quantity;
 pub mod report;

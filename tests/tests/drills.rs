@@ -80,6 +80,7 @@ fn quick_paper(out: &Path) -> Result<(), cavmem_harness::cli::CliError> {
         true,
         AgentsAt::Inprocess,
         false,
+        None,
     )
 }
 

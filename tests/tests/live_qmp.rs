@@ -225,6 +225,7 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
         policy: PolicyKind::Ddpg.into(),
         seed: 1,
         formulation: FormulationName::Raw,
+        params: None,
     };
     let train = Command::Train {
         run: RunArgs {

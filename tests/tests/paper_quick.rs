@@ -20,6 +20,16 @@ fn run_in_big_stack(f: impl FnOnce() + Send + 'static) {
 
 /// `cavmem paper --quick --formulation raw --seeds SEEDS --out OUT [--replace]`.
 fn quick_raw(out: &Path, seeds: u32, replace: bool) -> Result<(), cavmem_harness::cli::CliError> {
+    quick_with(out, seeds, replace, None)
+}
+
+/// [`quick_raw`] with `--params FILE`.
+fn quick_with(
+    out: &Path,
+    seeds: u32,
+    replace: bool,
+    params: Option<&Path>,
+) -> Result<(), cavmem_harness::cli::CliError> {
     paper(
         out,
         seeds,
@@ -27,6 +37,7 @@ fn quick_raw(out: &Path, seeds: u32, replace: bool) -> Result<(), cavmem_harness
         true,
         AgentsAt::Inprocess,
         replace,
+        params,
     )
 }
 
@@ -169,5 +180,48 @@ fn paper_refuses_to_replace_results_of_another_protocol() {
             err.message
         );
         assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), summary);
+        // Other hyperparameters would replace the cells: stopped, named.
+        let params = out.join("p.toml");
+        std::fs::write(&params, "[ddpg]\nactor_lr = 0.0003\n").unwrap();
+        let err = quick_with(out, 1, false, Some(&params)).unwrap_err();
+        assert!(
+            err.message.contains("other hyperparameters (--params)"),
+            "{}",
+            err.message
+        );
+        assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), summary);
+    });
+}
+
+/// `--params` reaches the grid: the printed defaults reuse every finished cell (the same
+/// bits), other values run in their own directory and are recorded in summary.json.
+#[test]
+fn paper_params_are_recorded_and_the_defaults_reuse_the_cells() {
+    run_in_big_stack(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("defaults");
+        quick_raw(&out, 1, false).unwrap();
+        let defaults = dir.path().join("defaults.toml");
+        std::fs::write(&defaults, cavmem_harness::params::AgentParams::defaults_toml()).unwrap();
+        let cell = out.join("cells").join("s1-ddpg-raw-seed0.json");
+        let before = std::fs::metadata(&cell).unwrap().modified().unwrap();
+        quick_with(&out, 1, false, Some(&defaults)).unwrap();
+        assert_eq!(
+            std::fs::metadata(&cell).unwrap().modified().unwrap(),
+            before,
+            "reused"
+        );
+
+        let tuned = dir.path().join("tuned.toml");
+        std::fs::write(&tuned, "[ddpg]\nactor_lr = 0.0003\n[feedback]\ngain = 0.25\n").unwrap();
+        let other = dir.path().join("tuned");
+        quick_with(&other, 1, false, Some(&tuned)).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(other.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["protocol"]["params"]["ddpg"]["actor_lr"], 0.0003);
+        assert_eq!(summary["hyperparameters"]["ddpg"]["actor_lr"], 0.0003);
+        assert_eq!(summary["hyperparameters"]["feedback"]["gain"], 0.25);
+        let report = std::fs::read_to_string(other.join("report.md")).unwrap();
+        assert!(report.contains("--params"), "the report's command names the file");
     });
 }

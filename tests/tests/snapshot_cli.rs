@@ -21,6 +21,7 @@ fn run_args(policy: PolicyKind, seed: u64, episodes: u32) -> RunArgs {
             policy: policy.into(),
             seed,
             formulation: FormulationName::Raw,
+            params: None,
         },
         episodes,
     }

@@ -6,31 +6,22 @@
 pub mod firmware;
 
 use cavmem_core::agent::ddpg::BATCH;
-use cavmem_core::agent::{AnyPolicy, Policy, PolicyKind, PolicyParams, SnapshotPolicy};
-use cavmem_core::noise::EpsilonSchedule;
+use cavmem_core::agent::{AnyPolicy, Policy, PolicyKind, SnapshotPolicy};
 use cavmem_core::snapshot::SnapshotError;
 
-/// Replay capacity of the deep learners in the harness: 16,384 transitions, about 160
-/// episodes of one agent's experience (the paper does not give it).
-pub const REPLAY_CAPACITY: usize = 16_384;
+pub use crate::params::REPLAY_CAPACITY;
 
 /// The policy type the harness runs: its deep learners train on whole minibatches at once
 /// (`C = BATCH`; the firmware trains in chunks of 8 rows, with the same bits).
 pub type HarnessPolicy = AnyPolicy<REPLAY_CAPACITY, BATCH>;
 
-/// Hyperparameters of every policy: the core's [`PolicyParams`] (paper defaults; the ε
-/// schedule is scaled to the run by [`hyperparams_for_run`]).
-pub type Hyperparams = PolicyParams;
+pub use crate::params::Hyperparams;
 
-/// The paper's values, with the ε schedule laid over `total_steps` agent steps as the
-/// paper lays it over 1000 episodes: ε = 1 for the first 20% (200 of 1000 episodes),
-/// annealed over the next 30%.
+/// The paper's values ([`crate::params::AgentParams::default`]), with the ε schedule laid
+/// over `total_steps` agent steps as the paper lays it over 1000 episodes: ε = 1 for the
+/// first 20% (200 of 1000 episodes), annealed over the next 30%.
 pub fn hyperparams_for_run(total_steps: u64) -> Hyperparams {
-    PolicyParams::with_epsilon(EpsilonSchedule {
-        explore_steps: total_steps / 5,
-        anneal_steps: (total_steps * 3 / 10).max(1),
-        ..EpsilonSchedule::default()
-    })
+    crate::params::AgentParams::default().hyperparams(total_steps)
 }
 
 /// A seed for one purpose of one run, so streams do not overlap (SplitMix64 of the parts).
@@ -50,7 +41,7 @@ pub fn make_policy(
     vm_count: usize,
 ) -> Box<HarnessPolicy> {
     let agent_seed = derive_seed(seed, 1000 + vm as u64);
-    Box::new(AnyPolicy::new(kind, hyper, agent_seed, vm_count as u32))
+    Box::new(AnyPolicy::new(kind, &hyper.policy, agent_seed, vm_count as u32))
 }
 
 /// An agent the run loop can drive: the decision loop plus snapshots. The core's

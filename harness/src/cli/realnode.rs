@@ -194,7 +194,7 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
         formulation: args.run.formulation,
         episodes,
         seed: args.run.seed,
-        hyper: crate::agents::hyperparams_for_run(total),
+        hyper: super::load_params(args.run.params.as_deref(), AgentsAt::Inprocess)?.hyperparams(total),
         learn: !args.no_learn,
         agents_at: AgentsAt::Inprocess,
     };

@@ -39,6 +39,9 @@ pub struct SuiteArgs {
     /// Replace finished results of another protocol in DIR; without it such a run stops.
     #[arg(long)]
     pub replace: bool,
+    /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
 }
 
 /// Every `*.toml` scenario in `dir`, in file-name order.
@@ -92,6 +95,7 @@ pub fn protocol(args: &SuiteArgs) -> Result<Protocol, CliError> {
         seeds: args.seeds,
         formulations: vec![FormulationName::Raw],
         policies: all_policy_names(),
+        params: super::load_params(args.params.as_deref(), args.agents)?,
     })
 }
 
@@ -132,7 +136,7 @@ pub fn suite(args: &SuiteArgs) -> Result<(), CliError> {
         args.episodes,
         args.window,
         args.out.display()
-    );
+    ) + &super::params_flag(args.params.as_deref());
     let plots = report::write_paper(
         &args.out,
         &runs,
@@ -201,6 +205,7 @@ mod tests {
             out: dir.path().join("out"),
             agents: AgentsAt::Inprocess,
             replace: false,
+            params: None,
         };
         assert!(protocol(&args).unwrap_err().message.contains("--window 20"));
     }

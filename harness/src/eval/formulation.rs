@@ -11,6 +11,8 @@ use std::fmt;
 
 use cavmem_core::mdp::{Formulation, MdpParams, MsrBound};
 
+use crate::params::RewardSection;
+
 /// A named formulation of the MDP.
 #[derive(
     Clone,
@@ -45,15 +47,19 @@ impl FormulationName {
         }
     }
 
-    /// The MDP parameters.
+    /// The MDP parameters with the default reward weights.
     pub fn mdp_params(self) -> MdpParams {
+        self.mdp_params_with(&RewardSection::default())
+    }
+
+    /// The MDP parameters with the reward weights of `reward` (its section for this formulation).
+    pub fn mdp_params_with(self, reward: &RewardSection) -> MdpParams {
         match self {
-            Self::Paper => MdpParams::paper(),
-            Self::Raw => MdpParams {
+            Self::Paper => reward.paper.apply(MdpParams::paper()),
+            Self::Raw => reward.raw.apply(MdpParams {
                 formulation: Formulation::Raw,
-                miss_weight: RAW_MISS_WEIGHT,
                 ..MdpParams::default()
-            },
+            }),
         }
     }
 
@@ -72,8 +78,7 @@ impl fmt::Display for FormulationName {
     }
 }
 
-/// λ of the default formulation: half the weight of the deviation term.
-pub const RAW_MISS_WEIGHT: f32 = 0.5;
+pub use crate::params::RAW_MISS_WEIGHT;
 
 #[cfg(test)]
 mod tests;

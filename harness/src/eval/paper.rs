@@ -16,6 +16,7 @@ use super::run::{RunResult, RunSpec, run};
 use super::run_policy::RunPolicy;
 use crate::agents::AgentsAt;
 use crate::output::{OutputError, create_dir, write_atomic};
+use crate::params::AgentParams;
 use crate::scenario::{Scenario, ScenarioError};
 
 /// The shipped scenario files, embedded so `cavmem paper` runs from any directory.
@@ -61,6 +62,9 @@ pub struct Protocol {
     pub formulations: Vec<FormulationName>,
     /// Policies evaluated, by name.
     pub policies: Vec<String>,
+    /// The agents' hyperparameters (`--params`; absent in files of earlier versions: the defaults).
+    #[serde(default)]
+    pub params: AgentParams,
 }
 
 impl Protocol {
@@ -72,6 +76,7 @@ impl Protocol {
             seeds,
             formulations,
             policies: all_policy_names(),
+            params: AgentParams::default(),
         }
     }
 
@@ -83,6 +88,7 @@ impl Protocol {
             seeds,
             formulations,
             policies: all_policy_names(),
+            params: AgentParams::default(),
         }
     }
 }
@@ -127,6 +133,9 @@ pub struct CellFile {
     pub scenario_source: String,
     /// The harness version.
     pub version: String,
+    /// The agents' hyperparameters (absent in files of earlier versions: the defaults).
+    #[serde(default)]
+    pub params: AgentParams,
     /// The run.
     pub result: RunResult,
 }
@@ -185,8 +194,13 @@ pub fn cells(scenarios: &[Scenario], protocol: &Protocol) -> Vec<Cell> {
 /// `20 episodes, 2 seed(s), raw+paper, ddpg+dqn+ql+static`.
 fn describe(protocol: &Protocol) -> String {
     let formulations: Vec<&str> = protocol.formulations.iter().map(|f| f.name()).collect();
+    let params = if protocol.params == AgentParams::default() {
+        ""
+    } else {
+        ", other hyperparameters (--params)"
+    };
     format!(
-        "{} episodes, {} seed(s), {}, {}",
+        "{} episodes, {} seed(s), {}, {}{params}",
         protocol.episodes,
         protocol.seeds,
         formulations.join("+"),
@@ -222,6 +236,8 @@ fn stored_cell(path: &Path, cell: &Cell, protocol: &Protocol) -> Stored {
         Stored::Foreign("another version of the scenario file".into())
     } else if file.version != version {
         Stored::Foreign(format!("harness {}, this one {version}", file.version))
+    } else if file.params != protocol.params {
+        Stored::Foreign("other hyperparameters (--params)".into())
     } else if file.result.records.len() != protocol.episodes as usize * cell.scenario.vms.len() {
         Stored::Missing
     } else {
@@ -342,7 +358,7 @@ pub fn run_grid(
                         formulation: cell.formulation,
                         episodes: protocol.episodes,
                         seed: cell.seed,
-                        hyper: crate::agents::hyperparams_for_run(total_steps),
+                        hyper: protocol.params.hyperparams(total_steps),
                         learn: true,
                         // The limit has no agents to place: it runs here.
                         agents_at: if cell.policy.kind().is_some() {
@@ -359,6 +375,7 @@ pub fn run_grid(
                         episodes: protocol.episodes,
                         scenario_source: cell.scenario.source.clone(),
                         version: env!("CARGO_PKG_VERSION").to_string(),
+                        params: protocol.params,
                         result: r.clone(),
                     };
                     let json = serde_json::to_vec(&file).map_err(|e| PaperError::Run {

@@ -341,7 +341,7 @@ pub fn firmware_agents(spec: &RunSpec, fw: &std::path::Path) -> Result<Vec<Box<d
         .policy
         .agents_for("--agents firmware")
         .map_err(RunError::Agents)?;
-    let eps = spec.hyper.ddpg.epsilon;
+    let eps = spec.hyper.policy.ddpg.epsilon;
     (0..n)
         .map(|j| {
             let seed = derive_seed(spec.seed, 1000 + j as u64);
@@ -464,7 +464,7 @@ impl<'s> RunLoop<'s> {
         Self {
             spec,
             bounds: vcpus.iter().map(|v| bound.pages_per_s(service_s, *v)).collect(),
-            mdp: NodeMdp::new(spec.formulation.mdp_params()),
+            mdp: NodeMdp::new(spec.formulation.mdp_params_with(&spec.hyper.reward)),
             bid_config: BidConfig {
                 capacity_bytes: scenario.node.capacity_bytes,
                 floor_bytes: scenario.node.floor_bytes,

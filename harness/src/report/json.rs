@@ -25,9 +25,9 @@ fn f32_decimal(x: f32) -> Value {
 pub fn hyperparameters(h: &Hyperparams) -> Value {
     let f = f32_decimal;
     let eps = |e: &cavmem_core::noise::EpsilonSchedule| json!({"start": f(e.start), "end": f(e.end), "explore_steps": e.explore_steps, "anneal_steps": e.anneal_steps, "anneal": format!("{:?}", e.anneal)});
-    let d = &h.ddpg;
-    let q = &h.dqn;
-    let t = &h.ql;
+    let (d, q, t) = (&h.policy.ddpg, &h.policy.dqn, &h.policy.ql);
+    let (fb, mom) = (&h.policy.feedback, &h.policy.mom);
+    let reward = |w: &crate::params::RewardWeights| json!({"deviation_weight": f(w.deviation_weight), "miss_weight": f(w.miss_weight)});
     json!({
         "ddpg": {
             "actor_lr": f(d.actor_lr), "critic_lr": f(d.critic_lr), "gamma": f(d.gamma), "tau": f(d.tau),
@@ -43,8 +43,9 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
         },
         "ql": {"alpha": f(t.alpha), "gamma": f(t.gamma), "action_bids": t.action_bids, "epsilon": eps(&t.epsilon), "bins": cavmem_core::agent::ql::BINS},
         "static": {"rule": "bid toward capacity / number of VMs"},
-        "feedback": {"gain": f(h.feedback.gain), "avg_floor": f(h.feedback.avg_floor), "missing": f(h.feedback.missing)},
-        "mom": {"step": f(h.mom.step), "deadband": f(h.mom.deadband), "missing": f(h.mom.missing)},
+        "feedback": {"gain": f(fb.gain), "avg_floor": f(fb.avg_floor), "missing": f(fb.missing)},
+        "mom": {"step": f(mom.step), "deadband": f(mom.deadband), "missing": f(mom.missing)},
+        "reward": {"raw": reward(&h.reward.raw), "paper": reward(&h.reward.paper)},
         "oracle-minmax": {"rule": "each step, the allocation reachable by bids that minimizes the largest true miss rate (exact at the granularity)"},
         "oracle-minsum": {"rule": "each step, the allocation reachable by bids that minimizes the sum of true miss rates (exact on at most 256 steps of the spare memory)", "grid_steps": crate::eval::oracle::MIN_SUM_UNITS},
     })

@@ -34,7 +34,7 @@ pub fn write_paper(
 ) -> Result<usize, OutputError> {
     let agg = Aggregate::new(runs, protocol.window);
     let total_steps = u64::from(protocol.episodes) * 100;
-    let hyper = crate::agents::hyperparams_for_run(total_steps);
+    let hyper = protocol.params.hyperparams(total_steps);
     json::write(dir, &json::summary(&agg, protocol, scenarios, &hyper))?;
     csv::write(dir, runs)?;
     md::write(dir, &md::report(&agg, protocol, scenarios, command, title))?;

@@ -1,0 +1,705 @@
+//! Every agent hyperparameter of docs/agents.md, from a TOML file (`--params FILE`).
+//!
+//! [`AgentParams::default`] is the paper's values (docs/agents.md); a file sets any subset
+//! (omitted keys keep their defaults; unknown keys are refused) and is checked against the
+//! ranges below, each error naming the file and the key. `cavmem params` prints the
+//! defaults as a valid file. Floats are read as decimal numbers and rounded to `f32`;
+//! every value `cavmem params` prints reads back to the same bits, so a run with the
+//! printed file is the run without `--params`, bit for bit.
+
+use std::path::{Path, PathBuf};
+
+use cavmem_core::agent::PolicyParams;
+use cavmem_core::agent::controller::{FeedbackParams, MomParams};
+use cavmem_core::agent::ddpg::{BATCH, DdpgParams};
+use cavmem_core::agent::dqn::{ACTIONS, DqnParams};
+use cavmem_core::agent::ql::QlParams;
+use cavmem_core::mdp::MdpParams;
+use cavmem_core::noise::{Anneal, EpsilonSchedule, OuParams};
+use serde::{Deserialize, Serialize};
+
+/// Replay capacity of the deep learners in the harness: 16,384 transitions, about 160
+/// episodes of one agent's experience (the paper does not give it). A compile-time size
+/// (`AnyPolicy<R, _>`), not a params key; `learn_starts` may be at most this.
+pub const REPLAY_CAPACITY: usize = 16_384;
+
+/// λ of the default (`raw`) formulation: half the weight of the deviation term.
+pub const RAW_MISS_WEIGHT: f32 = 0.5;
+
+/// An error in a params file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {key}: {reason}", file.display())]
+pub struct ParamsError {
+    /// The file.
+    pub file: PathBuf,
+    /// The key, as a TOML path (`ddpg.actor_lr`), or `(file)`/`(syntax)`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Reads an `f32` field as the decimal `cavmem params` printed (its shortest form), so the
+/// file reads back to the same bits.
+mod decimal_f32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(super::shortest_f64(*x))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+        f64::deserialize(d).map(|x| x as f32)
+    }
+}
+
+/// `x`'s shortest decimal form, as an `f64`.
+fn shortest_f64(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
+/// The ε schedule of the three learners, laid over the run: ε = `start` for the first
+/// `explore_permille`‰ of the run's agent steps, annealed to `end` over the next
+/// `anneal_permille`‰ (paper: 200 of 1000 episodes; the annealing is ours).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EpsilonParams {
+    /// ε while exploring, [0, 1] (paper: 1).
+    #[serde(with = "decimal_f32")]
+    pub start: f32,
+    /// Final ε, [0, start] (paper: 0.001).
+    #[serde(with = "decimal_f32")]
+    pub end: f32,
+    /// Length of the exploration phase, per mille of the run's agent steps, 0–1000 (200).
+    pub explore_permille: u32,
+    /// Length of the annealing, per mille of the run's agent steps, 0–1000 (300).
+    pub anneal_permille: u32,
+    /// `exponential` (default) or `linear`.
+    pub anneal: AnnealName,
+}
+
+/// The annealing curve's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnealName {
+    /// Geometric decay.
+    Exponential,
+    /// Straight line.
+    Linear,
+}
+
+impl Default for EpsilonParams {
+    fn default() -> Self {
+        let e = EpsilonSchedule::default();
+        Self {
+            start: e.start,
+            end: e.end,
+            explore_permille: 200,
+            anneal_permille: 300,
+            anneal: AnnealName::Exponential,
+        }
+    }
+}
+
+impl EpsilonParams {
+    /// The schedule over a run of `total_steps` agent steps.
+    pub fn schedule(&self, total_steps: u64) -> EpsilonSchedule {
+        let part = |permille: u32| {
+            u64::try_from(u128::from(total_steps) * u128::from(permille) / 1000).unwrap_or(u64::MAX)
+        };
+        EpsilonSchedule {
+            start: self.start,
+            end: self.end,
+            explore_steps: part(self.explore_permille),
+            anneal_steps: part(self.anneal_permille).max(1),
+            anneal: match self.anneal {
+                AnnealName::Exponential => Anneal::Exponential,
+                AnnealName::Linear => Anneal::Linear,
+            },
+        }
+    }
+}
+
+/// Ornstein–Uhlenbeck exploration noise of DDPG.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OuSection {
+    /// Mean reversion θ, (0, 2) (0.15).
+    #[serde(with = "decimal_f32")]
+    pub theta: f32,
+    /// Volatility σ, [0, 10] (0.2).
+    #[serde(with = "decimal_f32")]
+    pub sigma: f32,
+    /// Long-run mean μ, [-1, 1] (0).
+    #[serde(with = "decimal_f32")]
+    pub mu: f32,
+    /// Time step, (0, 10] (1); θ·dt < 2.
+    #[serde(with = "decimal_f32")]
+    pub dt: f32,
+}
+
+impl Default for OuSection {
+    fn default() -> Self {
+        let o = OuParams::default();
+        Self {
+            theta: o.theta,
+            sigma: o.sigma,
+            mu: o.mu,
+            dt: o.dt,
+        }
+    }
+}
+
+/// DDPG (CAVMem's learner).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DdpgSection {
+    /// Actor learning rate, (0, 1] (paper: 1e-4).
+    #[serde(with = "decimal_f32")]
+    pub actor_lr: f32,
+    /// Critic learning rate, (0, 1] (paper: 1e-3).
+    #[serde(with = "decimal_f32")]
+    pub critic_lr: f32,
+    /// Discount γ, [0, 1) (0.99).
+    #[serde(with = "decimal_f32")]
+    pub gamma: f32,
+    /// Soft target update τ, (0, 1] (0.001).
+    #[serde(with = "decimal_f32")]
+    pub tau: f32,
+    /// Transitions held before the first update, 64–16,384 (64).
+    pub learn_starts: u32,
+    /// Exploration noise.
+    pub ou: OuSection,
+}
+
+impl Default for DdpgSection {
+    fn default() -> Self {
+        let d = DdpgParams::default();
+        Self {
+            actor_lr: d.actor_lr,
+            critic_lr: d.critic_lr,
+            gamma: d.gamma,
+            tau: d.tau,
+            learn_starts: d.learn_starts,
+            ou: OuSection::default(),
+        }
+    }
+}
+
+/// DQN.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DqnSection {
+    /// Learning rate, (0, 1] (paper: 1e-3).
+    #[serde(with = "decimal_f32")]
+    pub lr: f32,
+    /// Discount γ, [0, 1) (0.99).
+    #[serde(with = "decimal_f32")]
+    pub gamma: f32,
+    /// Soft target update τ, (0, 1] (0.001).
+    #[serde(with = "decimal_f32")]
+    pub tau: f32,
+    /// Update the target every this many learning steps, 1–1,000,000 (1).
+    pub target_every: u32,
+    /// The bid of each of the three actions, each in [-1, 1] (-0.25, 0, 0.25).
+    pub action_bids: ActionBids,
+    /// Transitions held before the first update, 64–16,384 (64).
+    pub learn_starts: u32,
+}
+
+impl Default for DqnSection {
+    fn default() -> Self {
+        let d = DqnParams::default();
+        Self {
+            lr: d.lr,
+            gamma: d.gamma,
+            tau: d.tau,
+            target_every: d.target_every,
+            action_bids: ActionBids(d.action_bids),
+            learn_starts: d.learn_starts,
+        }
+    }
+}
+
+/// The bids of the discrete learners' actions (printed and read as decimals).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActionBids(pub [f32; ACTIONS]);
+
+impl Serialize for ActionBids {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.map(shortest_f64).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionBids {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <[f64; ACTIONS]>::deserialize(d).map(|a| Self(a.map(|x| x as f32)))
+    }
+}
+
+/// Tabular Q-learning.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QlSection {
+    /// Step size α, (0, 1] (0.1).
+    #[serde(with = "decimal_f32")]
+    pub alpha: f32,
+    /// Discount γ, [0, 1) (0.99).
+    #[serde(with = "decimal_f32")]
+    pub gamma: f32,
+    /// The bid of each of the three actions, each in [-1, 1] (-0.25, 0, 0.25).
+    pub action_bids: ActionBids,
+}
+
+impl Default for QlSection {
+    fn default() -> Self {
+        let q = QlParams::default();
+        Self {
+            alpha: q.alpha,
+            gamma: q.gamma,
+            action_bids: ActionBids(q.action_bids),
+        }
+    }
+}
+
+/// The proportional feedback controller.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackSection {
+    /// Gain, (0, 100] (0.125).
+    #[serde(with = "decimal_f32")]
+    pub gain: f32,
+    /// Added to the node's average, (0, 1] (0.01).
+    #[serde(with = "decimal_f32")]
+    pub avg_floor: f32,
+    /// Missing threshold, [0, 1) (0.001).
+    #[serde(with = "decimal_f32")]
+    pub missing: f32,
+}
+
+impl Default for FeedbackSection {
+    fn default() -> Self {
+        let f = FeedbackParams::default();
+        Self {
+            gain: f.gain,
+            avg_floor: f.avg_floor,
+            missing: f.missing,
+        }
+    }
+}
+
+/// The MOM-style fixed-step controller.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MomSection {
+    /// Step, share of the node, (0, 1] (0.0625).
+    #[serde(with = "decimal_f32")]
+    pub step: f32,
+    /// Dead band, [0, 1) (0.75).
+    #[serde(with = "decimal_f32")]
+    pub deadband: f32,
+    /// Missing threshold, [0, 1) (0.001).
+    #[serde(with = "decimal_f32")]
+    pub missing: f32,
+}
+
+impl Default for MomSection {
+    fn default() -> Self {
+        let m = MomParams::default();
+        Self {
+            step: m.step,
+            deadband: m.deadband,
+            missing: m.missing,
+        }
+    }
+}
+
+/// The reward of one formulation (Eq. 2 with a miss penalty: docs/formulation.md).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RewardWeights {
+    /// `k`, the weight of the deviation from the target, (0, 100] (1).
+    #[serde(with = "decimal_f32")]
+    pub deviation_weight: f32,
+    /// `λ`, the weight of the miss penalty, [0, 100] (raw 0.5, paper 0).
+    #[serde(with = "decimal_f32")]
+    pub miss_weight: f32,
+}
+
+impl RewardWeights {
+    /// These weights in `mdp` (whose formulation and fault factor stay).
+    pub fn apply(&self, mdp: MdpParams) -> MdpParams {
+        MdpParams {
+            deviation_weight: self.deviation_weight,
+            miss_weight: self.miss_weight,
+            ..mdp
+        }
+    }
+}
+
+/// The reward weights of each formulation; a key left out keeps its formulation's default.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "PartialRewards")]
+pub struct RewardSection {
+    /// The default formulation's.
+    pub raw: RewardWeights,
+    /// The paper's literal formulation's.
+    pub paper: RewardWeights,
+}
+
+/// [`RewardWeights`] as read: the keys given.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialWeights {
+    deviation_weight: Option<f64>,
+    miss_weight: Option<f64>,
+}
+
+impl PartialWeights {
+    fn over(self, defaults: RewardWeights) -> RewardWeights {
+        RewardWeights {
+            deviation_weight: self
+                .deviation_weight
+                .map_or(defaults.deviation_weight, |x| x as f32),
+            miss_weight: self.miss_weight.map_or(defaults.miss_weight, |x| x as f32),
+        }
+    }
+}
+
+/// [`RewardSection`] as read.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PartialRewards {
+    raw: PartialWeights,
+    paper: PartialWeights,
+}
+
+impl From<PartialRewards> for RewardSection {
+    fn from(p: PartialRewards) -> Self {
+        let d = Self::default();
+        Self {
+            raw: p.raw.over(d.raw),
+            paper: p.paper.over(d.paper),
+        }
+    }
+}
+
+impl Default for RewardSection {
+    /// k = 1 for both (the paper's Eq. 2); λ = [`RAW_MISS_WEIGHT`] for `raw`, 0 for `paper`.
+    fn default() -> Self {
+        let paper = MdpParams::paper();
+        Self {
+            raw: RewardWeights {
+                deviation_weight: MdpParams::default().deviation_weight,
+                miss_weight: RAW_MISS_WEIGHT,
+            },
+            paper: RewardWeights {
+                deviation_weight: paper.deviation_weight,
+                miss_weight: paper.miss_weight,
+            },
+        }
+    }
+}
+
+/// Every agent hyperparameter (module docs); `Default` is the paper's values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentParams {
+    /// The learners' ε schedule.
+    pub epsilon: EpsilonParams,
+    /// DDPG.
+    pub ddpg: DdpgSection,
+    /// DQN.
+    pub dqn: DqnSection,
+    /// Q-learning.
+    pub ql: QlSection,
+    /// The feedback controller.
+    pub feedback: FeedbackSection,
+    /// The MOM-style controller.
+    pub mom: MomSection,
+    /// The reward.
+    pub reward: RewardSection,
+}
+
+/// What a run needs of the parameters: the policies' and the reward's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyperparams {
+    /// Every policy's parameters, the ε schedule laid over the run.
+    pub policy: PolicyParams,
+    /// The reward weights of each formulation.
+    pub reward: RewardSection,
+}
+
+impl AgentParams {
+    /// The parameters of a run of `total_steps` agent steps.
+    pub fn hyperparams(&self, total_steps: u64) -> Hyperparams {
+        let epsilon = self.epsilon.schedule(total_steps);
+        let (d, q, l) = (self.ddpg, self.dqn, self.ql);
+        let policy = PolicyParams {
+            ddpg: DdpgParams {
+                actor_lr: d.actor_lr,
+                critic_lr: d.critic_lr,
+                gamma: d.gamma,
+                tau: d.tau,
+                ou: OuParams {
+                    theta: d.ou.theta,
+                    sigma: d.ou.sigma,
+                    mu: d.ou.mu,
+                    dt: d.ou.dt,
+                },
+                epsilon,
+                learn_starts: d.learn_starts,
+            },
+            dqn: DqnParams {
+                lr: q.lr,
+                gamma: q.gamma,
+                tau: q.tau,
+                target_every: q.target_every,
+                action_bids: q.action_bids.0,
+                epsilon,
+                learn_starts: q.learn_starts,
+            },
+            ql: QlParams {
+                alpha: l.alpha,
+                gamma: l.gamma,
+                action_bids: l.action_bids.0,
+                epsilon,
+            },
+            feedback: FeedbackParams {
+                gain: self.feedback.gain,
+                avg_floor: self.feedback.avg_floor,
+                missing: self.feedback.missing,
+            },
+            mom: MomParams {
+                step: self.mom.step,
+                deadband: self.mom.deadband,
+                missing: self.mom.missing,
+            },
+        };
+        Hyperparams {
+            policy,
+            reward: self.reward,
+        }
+    }
+
+    /// The defaults as a params file: a header saying how to use it, and each key's range
+    /// as a comment (from the checks [`Self::parse`] applies).
+    pub fn defaults_toml() -> String {
+        let defaults = Self::default();
+        let body = toml::to_string(&defaults).unwrap_or_default();
+        let ranges = defaults.ranges();
+        let mut section = String::new();
+        let mut out = String::from(
+            "# CAVMem agent hyperparameters (docs/agents.md): the defaults.\n\
+             # Use with --params FILE on run, train, live, paper and suite; omitted keys keep\n\
+             # these values, unknown keys are refused, values outside the range given are errors.\n\n",
+        );
+        for line in body.lines() {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_string();
+            }
+            out.push_str(line);
+            let key = line.split(" = ").next().map(|k| format!("{section}.{k}"));
+            let range = key.and_then(|key| {
+                ranges
+                    .iter()
+                    .find(|r| r.0 == key || r.0 == format!("{key}[0]"))
+                    .map(|(k, _, lo, hi)| (k.ends_with("[0]"), lo.to_open(), hi.to_close()))
+            });
+            if let Some((each, lo, hi)) = range {
+                let each = if each { "each in " } else { "" };
+                out.push_str(&format!("  # {each}{lo}, {hi}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Parses and checks a params file's text; `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`ParamsError`] naming the key and the reason: syntax, unknown keys, wrong types,
+    /// values out of range.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, ParamsError> {
+        let params: Self = toml::from_str(text).map_err(|e| ParamsError {
+            file: file.to_path_buf(),
+            key: syntax_key(&e),
+            reason: e.to_string().trim_end().to_string(),
+        })?;
+        params.check().map_err(|(key, reason)| ParamsError {
+            file: file.to_path_buf(),
+            key,
+            reason,
+        })?;
+        Ok(params)
+    }
+
+    /// Reads and checks a params file.
+    ///
+    /// # Errors
+    /// [`ParamsError`]: the file cannot be read, or as [`Self::parse`].
+    pub fn load(path: &Path) -> Result<Self, ParamsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ParamsError {
+            file: path.to_path_buf(),
+            key: "(file)".into(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Checks every value's range; the first one out of range as `(key, reason)`.
+    fn check(&self) -> Result<(), (String, String)> {
+        self.ranges()
+            .into_iter()
+            .try_for_each(|(key, value, lo, hi)| check_range(value, lo, hi).map_err(|reason| (key, reason)))
+    }
+
+    /// Every value with its key and range.
+    fn ranges(&self) -> Vec<(String, f64, Bound, Bound)> {
+        use Bound::{Closed as C, Open as O};
+        let e = &self.epsilon;
+        let replay = REPLAY_CAPACITY as f64;
+        let batch = BATCH as f64;
+        let mut checks: Vec<(String, f64, Bound, Bound)> = vec![
+            ("epsilon.start".into(), e.start.into(), C(0.0), C(1.0)),
+            ("epsilon.end".into(), e.end.into(), C(0.0), C(e.start.into())),
+            (
+                "epsilon.explore_permille".into(),
+                e.explore_permille.into(),
+                C(0.0),
+                C(1000.0),
+            ),
+            (
+                "epsilon.anneal_permille".into(),
+                e.anneal_permille.into(),
+                C(0.0),
+                C(1000.0),
+            ),
+        ];
+        let d = &self.ddpg;
+        checks.extend([
+            ("ddpg.actor_lr".into(), d.actor_lr.into(), O(0.0), C(1.0)),
+            ("ddpg.critic_lr".into(), d.critic_lr.into(), O(0.0), C(1.0)),
+            ("ddpg.gamma".into(), d.gamma.into(), C(0.0), O(1.0)),
+            ("ddpg.tau".into(), d.tau.into(), O(0.0), C(1.0)),
+            (
+                "ddpg.learn_starts".into(),
+                d.learn_starts.into(),
+                C(batch),
+                C(replay),
+            ),
+            ("ddpg.ou.theta".into(), d.ou.theta.into(), O(0.0), O(2.0)),
+            ("ddpg.ou.sigma".into(), d.ou.sigma.into(), C(0.0), C(10.0)),
+            ("ddpg.ou.mu".into(), d.ou.mu.into(), C(-1.0), C(1.0)),
+            ("ddpg.ou.dt".into(), d.ou.dt.into(), O(0.0), C(10.0)),
+            (
+                "ddpg.ou.theta × dt".into(),
+                f64::from(d.ou.theta) * f64::from(d.ou.dt),
+                O(0.0),
+                O(2.0),
+            ),
+        ]);
+        let q = &self.dqn;
+        checks.extend([
+            ("dqn.lr".into(), q.lr.into(), O(0.0), C(1.0)),
+            ("dqn.gamma".into(), q.gamma.into(), C(0.0), O(1.0)),
+            ("dqn.tau".into(), q.tau.into(), O(0.0), C(1.0)),
+            ("dqn.target_every".into(), q.target_every.into(), C(1.0), C(1e6)),
+            (
+                "dqn.learn_starts".into(),
+                q.learn_starts.into(),
+                C(batch),
+                C(replay),
+            ),
+            ("ql.alpha".into(), self.ql.alpha.into(), O(0.0), C(1.0)),
+            ("ql.gamma".into(), self.ql.gamma.into(), C(0.0), O(1.0)),
+        ]);
+        for (section, bids) in [("dqn", q.action_bids), ("ql", self.ql.action_bids)] {
+            for (k, b) in bids.0.iter().enumerate() {
+                checks.push((
+                    format!("{section}.action_bids[{k}]"),
+                    (*b).into(),
+                    C(-1.0),
+                    C(1.0),
+                ));
+            }
+        }
+        let (f, m) = (&self.feedback, &self.mom);
+        checks.extend([
+            ("feedback.gain".into(), f.gain.into(), O(0.0), C(100.0)),
+            ("feedback.avg_floor".into(), f.avg_floor.into(), O(0.0), C(1.0)),
+            ("feedback.missing".into(), f.missing.into(), C(0.0), O(1.0)),
+            ("mom.step".into(), m.step.into(), O(0.0), C(1.0)),
+            ("mom.deadband".into(), m.deadband.into(), C(0.0), O(1.0)),
+            ("mom.missing".into(), m.missing.into(), C(0.0), O(1.0)),
+        ]);
+        for (name, w) in [("raw", self.reward.raw), ("paper", self.reward.paper)] {
+            checks.push((
+                format!("reward.{name}.deviation_weight"),
+                w.deviation_weight.into(),
+                O(0.0),
+                C(100.0),
+            ));
+            checks.push((
+                format!("reward.{name}.miss_weight"),
+                w.miss_weight.into(),
+                C(0.0),
+                C(100.0),
+            ));
+        }
+        checks
+    }
+}
+
+/// One end of a range.
+#[derive(Clone, Copy, Debug)]
+enum Bound {
+    /// Included.
+    Closed(f64),
+    /// Excluded.
+    Open(f64),
+}
+
+impl Bound {
+    /// As the lower end of a range: `[0` or `(0`.
+    fn to_open(self) -> String {
+        match self {
+            Self::Closed(v) => format!("[{v}"),
+            Self::Open(v) => format!("({v}"),
+        }
+    }
+
+    /// As the upper end of a range: `1]` or `1)`.
+    fn to_close(self) -> String {
+        match self {
+            Self::Closed(v) => format!("{v}]"),
+            Self::Open(v) => format!("{v})"),
+        }
+    }
+}
+
+fn check_range(value: f64, lo: Bound, hi: Bound) -> Result<(), String> {
+    let above = match lo {
+        Bound::Closed(l) => value >= l,
+        Bound::Open(l) => value > l,
+    };
+    let below = match hi {
+        Bound::Closed(h) => value <= h,
+        Bound::Open(h) => value < h,
+    };
+    if above && below {
+        return Ok(());
+    }
+    Err(format!("{value} is outside {}, {}", lo.to_open(), hi.to_close()))
+}
+
+/// The key a TOML error points at, from its span's text, or `(syntax)`.
+fn syntax_key(e: &toml::de::Error) -> String {
+    let message = e.message();
+    message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("unknown field"))
+        .map_or_else(|| "(syntax)".to_string(), str::to_string)
+}
+
+#[cfg(test)]
+mod tests;
