@@ -19,7 +19,9 @@ use crate::progress::Progress;
 use crate::report::{self, Aggregate};
 use crate::scenario::Scenario;
 use crate::sim::workload::Benchmark;
+use jsonl::ProgressFormat;
 
+pub mod jsonl;
 pub mod realnode;
 pub mod suite;
 
@@ -64,6 +66,10 @@ pub struct RunArgs {
     /// Episodes (of the scenario's steps_per_episode steps).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub episodes: u32,
+    /// `human` (a bar, then the metrics as text) or `jsonl`: one JSON object per finished
+    /// episode on stdout and a final `done` one with the metrics (the text goes to stderr).
+    #[arg(long, value_enum, default_value_t = ProgressFormat::Human)]
+    pub progress: ProgressFormat,
 }
 
 /// The commands.
@@ -414,7 +420,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
                 spec.policy.agents_for("--load").map_err(CliError::input)?;
                 load_all(&mut agents, path)?;
             }
-            run_one(&spec, &mut agents, &out)
+            run_one(&spec, &mut agents, &out, run.progress)
         }
         Command::Train { run, save, out } => train(&run, &save, &out),
         Command::Footprint { json, no_callgrind } => footprint(json.as_deref(), no_callgrind),
@@ -546,7 +552,7 @@ fn train(run: &RunArgs, save: &Path, out: &Path) -> Result<(), CliError> {
         .map_err(CliError::input)?;
     let spec = run_spec(run, true, AgentsAt::Inprocess)?;
     let mut agents = make_agents(&spec).map_err(CliError::failure)?;
-    run_one(&spec, &mut agents, out)?;
+    run_one(&spec, &mut agents, out, run.progress)?;
     if agents.is_empty() {
         return Err(CliError::failure("the scenario has no VM"));
     }
@@ -560,11 +566,14 @@ fn train(run: &RunArgs, save: &Path, out: &Path) -> Result<(), CliError> {
         let file = snapshot_path_for_vm(save, index);
         let n = agent.save_snapshot(&mut bytes).map_err(CliError::failure)?;
         write_atomic(&file, bytes.get(..n).unwrap_or_default()).map_err(CliError::failure)?;
-        println!(
-            "saved {}'s {} policy to {} ({n} bytes)",
-            crate::scenario::vm_label(index),
-            policy.name(),
-            file.display()
+        say(
+            run.progress,
+            &format!(
+                "saved {}'s {} policy to {} ({n} bytes)",
+                crate::scenario::vm_label(index),
+                policy.name(),
+                file.display()
+            ),
         );
     }
     Ok(())
@@ -721,19 +730,45 @@ fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec,
     })
 }
 
-fn run_one(spec: &RunSpec, agents: &mut [Box<dyn SimAgent>], out: &Path) -> Result<(), CliError> {
+/// A line of text for the user: on stdout, or on stderr when stdout carries JSON lines.
+fn say(format: ProgressFormat, line: &str) {
+    match format {
+        ProgressFormat::Human => println!("{line}"),
+        ProgressFormat::Jsonl => eprintln!("{line}"),
+    }
+}
+
+fn run_one(
+    spec: &RunSpec,
+    agents: &mut [Box<dyn SimAgent>],
+    out: &Path,
+    format: ProgressFormat,
+) -> Result<(), CliError> {
     create_dir(out).map_err(CliError::failure)?;
     say_on_signal("nothing was written");
-    let bar = Progress::new(u64::from(spec.episodes), "episodes");
-    let result = run_agents(spec, agents, |_| bar.inc(1));
-    bar.finish();
+    let result = match format {
+        ProgressFormat::Human => {
+            let bar = Progress::new(u64::from(spec.episodes), "episodes");
+            let result = run_agents(spec, agents, |_| bar.inc(1));
+            bar.finish();
+            result
+        }
+        ProgressFormat::Jsonl => run_agents(spec, agents, |done| {
+            println!("{}", jsonl::episode_line(&done));
+        }),
+    };
     let result = result.map_err(CliError::failure)?;
-    write_run(spec, &result, out)
+    write_run(spec, &result, out, format)
 }
 
 /// Writes a run's outputs (DIR/run.json, DIR/episodes.csv) and prints its metrics over the
-/// last 100 episodes.
-fn write_run(spec: &RunSpec, result: &crate::eval::run::RunResult, out: &Path) -> Result<(), CliError> {
+/// last 100 episodes (as text, and as the `done` line with `--progress jsonl`).
+fn write_run(
+    spec: &RunSpec,
+    result: &crate::eval::run::RunResult,
+    out: &Path,
+    format: ProgressFormat,
+) -> Result<(), CliError> {
     create_dir(out).map_err(CliError::failure)?;
     let (episodes, policy, formulation) = (result.episodes, spec.policy, spec.formulation);
     let mut json = serde_json::to_value(result).map_err(CliError::failure)?;
@@ -750,25 +785,34 @@ fn write_run(spec: &RunSpec, result: &crate::eval::run::RunResult, out: &Path) -
     let agg = Aggregate::new(std::slice::from_ref(result), window);
     for cell in agg.cells.values() {
         for (vm, v) in cell.per_vm.iter().enumerate() {
-            println!(
-                "{}: miss rate {:.0} pages/s, deviation {:.0} pages/s, allocation {:.2} GiB, overhead {:.3} s, at floor {:.0}% (last {window} episodes)",
-                crate::scenario::vm_label(vm),
-                v.miss.mean,
-                v.deviation.mean,
-                v.allocation.mean / (1u64 << 30) as f64,
-                v.overhead.mean,
-                v.at_floor.mean * 100.0
+            say(
+                format,
+                &format!(
+                    "{}: miss rate {:.0} pages/s, deviation {:.0} pages/s, allocation {:.2} GiB, overhead {:.3} s, at floor {:.0}% (last {window} episodes)",
+                    crate::scenario::vm_label(vm),
+                    v.miss.mean,
+                    v.deviation.mean,
+                    v.allocation.mean / (1u64 << 30) as f64,
+                    v.overhead.mean,
+                    v.at_floor.mean * 100.0
+                ),
             );
         }
     }
-    println!(
-        "{} {} on {}: {:.1} s; wrote {}",
-        policy.name(),
-        formulation,
-        spec.scenario.name,
-        result.wall_s,
-        out.display()
+    say(
+        format,
+        &format!(
+            "{} {} on {}: {:.1} s; wrote {}",
+            policy.name(),
+            formulation,
+            spec.scenario.name,
+            result.wall_s,
+            out.display()
+        ),
     );
+    if format == ProgressFormat::Jsonl {
+        println!("{}", jsonl::done_line(&agg, episodes, out));
+    }
     Ok(())
 }
 

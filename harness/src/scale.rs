@@ -110,8 +110,8 @@ pub fn measure(
         let mut agents = make_agents(&spec)?;
         let mut warm_end = None;
         on_one_thread(|| {
-            run_agents(&spec, &mut agents, |episode| {
-                if episode == 0 {
+            run_agents(&spec, &mut agents, |done| {
+                if done.episode == 0 {
                     warm_end = Some(Instant::now());
                 }
             })

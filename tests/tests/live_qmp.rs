@@ -231,6 +231,7 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
         run: RunArgs {
             core: core(scenario.clone()),
             episodes: 1000,
+            progress: Default::default(),
         },
         save: snapshot.clone(),
         out: dir.path().join("train"),

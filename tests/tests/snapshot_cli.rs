@@ -24,6 +24,7 @@ fn run_args(policy: PolicyKind, seed: u64, episodes: u32) -> RunArgs {
             params: None,
         },
         episodes,
+        progress: Default::default(),
     }
 }
 

@@ -234,7 +234,7 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
         node.dir().display()
     );
     let result = run_on(&spec, &mut node, &mut agents, |e| {
-        println!("episode {} of {episodes} done", e + 1);
+        println!("episode {} of {episodes} done", e.episode + 1);
     })
     .map_err(CliError::failure)?;
     for (j, &restarts) in node.oom_restarts().iter().enumerate() {
@@ -252,7 +252,7 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
             result.episodes
         );
     }
-    write_run(&spec, &result, &args.out)
+    write_run(&spec, &result, &args.out, super::jsonl::ProgressFormat::Human)
 }
 
 /// `live --backend qmp`: the scenario's VMs are the QEMU processes behind `--qmp`.
@@ -311,7 +311,7 @@ fn live_qmp(
     }
     let episodes = spec.episodes;
     let result = run_on(spec, &mut node, agents, |e| {
-        println!("episode {} of {episodes} done", e + 1);
+        println!("episode {} of {episodes} done", e.episode + 1);
     })
     .map_err(CliError::failure)?;
     if result.interrupted {
@@ -320,7 +320,7 @@ fn live_qmp(
             result.episodes
         );
     }
-    write_run(spec, &result, &args.out)
+    write_run(spec, &result, &args.out, super::jsonl::ProgressFormat::Human)
 }
 
 /// A duration flag: seconds with a unit ("20 s", "500 ms").

@@ -361,11 +361,20 @@ pub fn firmware_agents(spec: &RunSpec, fw: &std::path::Path) -> Result<Vec<Box<d
         .collect()
 }
 
+/// A finished episode, as the run loop reports it to its caller.
+#[derive(Clone, Copy, Debug)]
+pub struct EpisodeDone<'a> {
+    /// The episode, counted from 0.
+    pub episode: u32,
+    /// Its records, one per VM, in VM order.
+    pub records: &'a [EpisodeRecord],
+}
+
 /// Runs `spec` to the end with fresh agents; `on_episode` is called after every episode.
 ///
 /// # Errors
 /// [`RunError`] when a component rejects its input (the simulator never produces such input).
-pub fn run(spec: &RunSpec, on_episode: impl FnMut(u32)) -> Result<RunResult, RunError> {
+pub fn run(spec: &RunSpec, on_episode: impl FnMut(EpisodeDone<'_>)) -> Result<RunResult, RunError> {
     let mut agents = make_agents(spec)?;
     run_agents(spec, &mut agents, on_episode)
 }
@@ -378,7 +387,7 @@ pub fn run(spec: &RunSpec, on_episode: impl FnMut(u32)) -> Result<RunResult, Run
 pub fn run_agents(
     spec: &RunSpec,
     agents: &mut [Box<dyn SimAgent>],
-    on_episode: impl FnMut(u32),
+    on_episode: impl FnMut(EpisodeDone<'_>),
 ) -> Result<RunResult, RunError> {
     let mut node = Node::new(&spec.scenario, derive_seed(spec.seed, 1));
     run_on(spec, &mut node, agents, on_episode)
@@ -393,7 +402,7 @@ pub fn run_on(
     spec: &RunSpec,
     node: &mut dyn NodeBackend,
     agents: &mut [Box<dyn SimAgent>],
-    mut on_episode: impl FnMut(u32),
+    mut on_episode: impl FnMut(EpisodeDone<'_>),
 ) -> Result<RunResult, RunError> {
     let started = Instant::now();
     let n = spec.scenario.vms.len();
@@ -416,10 +425,14 @@ pub fn run_on(
         let Some(episode_records) = run.episode(episode, node, agents, &mut episode_trace)? else {
             break; // a real node interrupted: keep the episodes completed
         };
+        let first = records.len();
         records.extend(episode_records);
         // Only a completed episode replaces the trace.
         trace.clone_from(&episode_trace);
-        on_episode(episode);
+        on_episode(EpisodeDone {
+            episode,
+            records: records.get(first..).unwrap_or_default(),
+        });
         completed = episode + 1;
     }
     Ok(RunResult {
