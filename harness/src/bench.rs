@@ -129,7 +129,7 @@ fn time_paper_run() -> Option<f64> {
         .and_then(|scenarios| {
             let protocol = Protocol::paper(1, FormulationName::ALL.to_vec());
             let runs = run_grid(
-                &scenarios,
+                &crate::eval::paper::cells(&scenarios, &protocol),
                 &protocol,
                 dir.path(),
                 GridProgress::Lines,

@@ -1,16 +1,13 @@
 //! The `cavmem` commands, as library functions so tests can run them end to end.
 //! `main.rs` only parses arguments (clap) and maps errors to exit codes.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
 use crate::agents::{AgentsAt, SimAgent};
 use crate::eval::formulation::FormulationName;
-use crate::eval::paper::{
-    GridProgress, Protocol, cells, check_replaces_nothing, run_grid, shipped_scenarios,
-};
+use crate::eval::paper::{Protocol, shipped_scenarios};
 use crate::eval::run::{RunSpec, make_agents, run_agents};
 use crate::eval::run_policy::RunPolicy;
 use crate::output::{create_dir, write_atomic};
@@ -19,8 +16,10 @@ use crate::progress::Progress;
 use crate::report::{self, Aggregate};
 use crate::scenario::Scenario;
 use crate::sim::workload::Benchmark;
+use grid::{Grid, GridArgs};
 use jsonl::ProgressFormat;
 
+pub mod grid;
 pub mod jsonl;
 pub mod realnode;
 pub mod suite;
@@ -70,6 +69,53 @@ pub struct RunArgs {
     /// episode on stdout and a final `done` one with the metrics (the text goes to stderr).
     #[arg(long, value_enum, default_value_t = ProgressFormat::Human)]
     pub progress: ProgressFormat,
+}
+
+/// What `paper` runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PaperArgs {
+    /// Output directory [default: results/paper, with --quick results/paper-quick].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Number of seeds (0..K).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub seeds: u32,
+    /// Formulations to evaluate (repeat the flag for several; default: both).
+    #[arg(long, value_enum)]
+    pub formulation: Vec<FormulationName>,
+    /// A short version for smoke runs: 20 episodes, metrics over the last 5.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
+    #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
+    pub agents: AgentsAt,
+    /// Replace finished results of another protocol in DIR (other episodes, seeds,
+    /// formulations, scenario files, hyperparameters or harness version); without it
+    /// such a run stops.
+    #[arg(long)]
+    pub replace: bool,
+    /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+    /// A slice of the grid, or a merge.
+    #[command(flatten)]
+    pub grid: GridArgs,
+}
+
+impl PaperArgs {
+    /// `seeds` seeds of the raw formulation, `quick` or not, into `out`, defaults otherwise.
+    pub fn new(out: &Path, seeds: u32, quick: bool) -> Self {
+        Self {
+            out: Some(out.to_path_buf()),
+            seeds,
+            formulation: vec![FormulationName::Raw],
+            quick,
+            agents: AgentsAt::Inprocess,
+            replace: false,
+            params: None,
+            grid: GridArgs::default(),
+        }
+    }
 }
 
 /// The commands.
@@ -257,32 +303,9 @@ pub enum Command {
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
     /// DIR/summary.json, DIR/episodes.csv, DIR/report.md and DIR/plots/*.svg. Finished
-    /// runs are kept in DIR/cells/; running the same command again resumes.
-    Paper {
-        /// Output directory [default: results/paper, with --quick results/paper-quick].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Number of seeds (0..K).
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
-        seeds: u32,
-        /// Formulations to evaluate (repeat the flag for several; default: both).
-        #[arg(long, value_enum)]
-        formulation: Vec<FormulationName>,
-        /// A short version for smoke runs: 20 episodes, metrics over the last 5.
-        #[arg(long)]
-        quick: bool,
-        /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
-        #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
-        agents: AgentsAt,
-        /// Replace finished results of another protocol in DIR (other episodes, seeds,
-        /// formulations, scenario files, hyperparameters or harness version); without it
-        /// such a run stops.
-        #[arg(long)]
-        replace: bool,
-        /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
-        #[arg(long)]
-        params: Option<PathBuf>,
-    },
+    /// runs are kept in DIR/cells/; running the same command again resumes. `--shard`
+    /// runs a slice of the cells (on another machine), `--from` merges them.
+    Paper(PaperArgs),
     /// Print the agents' default hyperparameters as a params file (for `--params`).
     ///
     /// Every key of docs/agents.md with its default; the ranges are in the file's
@@ -505,31 +528,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Paper {
-            out,
-            seeds,
-            formulation,
-            quick,
-            agents,
-            replace,
-            params,
-        } => {
-            let formulations = if formulation.is_empty() {
-                FormulationName::ALL.to_vec()
-            } else {
-                formulation
-            };
-            let out = out.unwrap_or_else(|| PathBuf::from(default_paper_dir(quick)));
-            paper(
-                &out,
-                seeds,
-                formulations,
-                quick,
-                agents,
-                replace,
-                params.as_deref(),
-            )
-        }
+        Command::Paper(args) => paper(&args),
     }
 }
 
@@ -832,28 +831,24 @@ pub fn default_paper_dir(quick: bool) -> &'static str {
 /// # Errors
 /// [`CliError`]: results of another protocol in `out` (usage), a result that cannot be
 /// written or a run that fails.
-pub fn paper(
-    out: &Path,
-    seeds: u32,
-    formulations: Vec<FormulationName>,
-    quick: bool,
-    agents: AgentsAt,
-    replace: bool,
-    params_file: Option<&Path>,
-) -> Result<(), CliError> {
+pub fn paper(args: &PaperArgs) -> Result<(), CliError> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_paper_dir(args.quick)));
+    let formulations = if args.formulation.is_empty() {
+        FormulationName::ALL.to_vec()
+    } else {
+        args.formulation.clone()
+    };
     let scenarios = shipped_scenarios().map_err(CliError::failure)?;
     let protocol = Protocol {
-        params: load_params(params_file, agents)?,
-        ..if quick {
-            Protocol::quick(seeds, formulations)
+        params: load_params(args.params.as_deref(), args.agents)?,
+        ..if args.quick {
+            Protocol::quick(args.seeds, formulations)
         } else {
-            Protocol::paper(seeds, formulations)
+            Protocol::paper(args.seeds, formulations)
         }
-    };
-    let progress = if std::io::stderr().is_terminal() {
-        GridProgress::Bar
-    } else {
-        GridProgress::Lines
     };
     println!(
         "cavmem paper: {} scenarios x {} policies x {} formulation(s) x {} seed(s), {} episodes each -> {}",
@@ -864,16 +859,19 @@ pub fn paper(
         protocol.episodes,
         out.display()
     );
-    if !replace {
-        check_replaces_nothing(out, &cells(&scenarios, &protocol), &protocol).map_err(CliError::input)?;
-    }
-    say_on_signal(&format!(
-        "finished runs are kept in {}; the same command resumes",
-        out.join("cells").display()
-    ));
-    let runs = run_grid(&scenarios, &protocol, out, progress, agents).map_err(CliError::failure)?;
-    let command = command_line(seeds, &protocol, quick, out) + &params_flag(params_file);
-    let plots = report::write_paper(out, &runs, &protocol, &scenarios, &command, report::PAPER_TITLE)
+    let grid = Grid {
+        scenarios: &scenarios,
+        protocol: &protocol,
+        out: &out,
+        agents: args.agents,
+        replace: args.replace,
+    };
+    let Some(runs) = grid::run_or_merge(&grid, &args.grid)? else {
+        return Ok(());
+    };
+    let command =
+        command_line(args.seeds, &protocol, args.quick, &out) + &params_flag(args.params.as_deref());
+    let plots = report::write_paper(&out, &runs, &protocol, &scenarios, &command, report::PAPER_TITLE)
         .map_err(CliError::failure)?;
     println!(
         "wrote {0}/summary.json, {0}/episodes.csv, {0}/report.md and {plots} plots in {0}/plots/",
@@ -961,12 +959,33 @@ mod tests {
     }
 
     #[test]
-    fn cli_paper_out_defaults_by_protocol() {
-        let cli = Cli::try_parse_from(["cavmem", "paper", "--quick"]).unwrap();
-        let Command::Paper { out, quick, .. } = cli.command else {
+    fn cli_paper_shard_and_from_parse() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["cavmem", "paper"], args].concat());
+        let Command::Paper(a) = parse(&["--shard", "1/4"]).unwrap().command else {
             panic!("not paper")
         };
-        assert!(out.is_none() && quick);
+        let shard = crate::eval::shard::Shard::new(1, 4).unwrap();
+        assert_eq!(a.grid.shard, Some(crate::eval::shard::ShardArg::Fixed(shard)));
+        let Command::Paper(a) = parse(&["--from", "a", "b"]).unwrap().command else {
+            panic!("not paper")
+        };
+        assert_eq!(a.grid.from, [PathBuf::from("a"), PathBuf::from("b")]);
+        for bad in [
+            &["--shard", "4/4"][..],
+            &["--shard", "x"],
+            &["--shard", "0/2", "--from", "a"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cli_paper_out_defaults_by_protocol() {
+        let cli = Cli::try_parse_from(["cavmem", "paper", "--quick"]).unwrap();
+        let Command::Paper(args) = cli.command else {
+            panic!("not paper")
+        };
+        assert!(args.out.is_none() && args.quick);
         assert_eq!(default_paper_dir(true), "results/paper-quick");
         assert_eq!(default_paper_dir(false), "results/paper");
     }

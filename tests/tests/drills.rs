@@ -73,15 +73,7 @@ impl Drop for Tmpfs {
 
 /// `cavmem paper --quick --formulation raw --seeds 1 --out OUT`.
 fn quick_paper(out: &Path) -> Result<(), cavmem_harness::cli::CliError> {
-    paper(
-        out,
-        1,
-        vec![FormulationName::Raw],
-        true,
-        AgentsAt::Inprocess,
-        false,
-        None,
-    )
+    paper(&cavmem_harness::cli::PaperArgs::new(out, 1, true))
 }
 
 #[test]

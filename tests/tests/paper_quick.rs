@@ -4,9 +4,8 @@
 
 use std::path::Path;
 
-use cavmem_harness::agents::AgentsAt;
-use cavmem_harness::cli::paper;
-use cavmem_harness::eval::formulation::FormulationName;
+use cavmem_harness::cli::grid::GridArgs;
+use cavmem_harness::cli::{PaperArgs, paper};
 use cavmem_harness::eval::run_policy::RunPolicy;
 
 fn run_in_big_stack(f: impl FnOnce() + Send + 'static) {
@@ -30,15 +29,11 @@ fn quick_with(
     replace: bool,
     params: Option<&Path>,
 ) -> Result<(), cavmem_harness::cli::CliError> {
-    paper(
-        out,
-        seeds,
-        vec![FormulationName::Raw],
-        true,
-        AgentsAt::Inprocess,
+    paper(&PaperArgs {
         replace,
-        params,
-    )
+        params: params.map(Path::to_path_buf),
+        ..PaperArgs::new(out, seeds, true)
+    })
 }
 
 #[test]
@@ -223,5 +218,83 @@ fn paper_params_are_recorded_and_the_defaults_reuse_the_cells() {
         assert_eq!(summary["hyperparameters"]["feedback"]["gain"], 0.25);
         let report = std::fs::read_to_string(other.join("report.md")).unwrap();
         assert!(report.contains("--params"), "the report's command names the file");
+    });
+}
+
+/// `cavmem paper --quick --seeds 2 --formulation raw` in four shards, each in its own
+/// directory, then merged with `--from`: the same cells, summary and CSV as the run in one
+/// process (timings aside), and a merge with a shard missing names what is missing.
+#[test]
+fn paper_sharded_and_merged_equals_one_process() {
+    run_in_big_stack(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let single = dir.path().join("single");
+        quick_raw(&single, 2, false).unwrap();
+        let shards: Vec<std::path::PathBuf> = (0..4).map(|i| dir.path().join(format!("shard{i}"))).collect();
+        for (i, out) in shards.iter().enumerate() {
+            let grid = GridArgs {
+                shard: Some(format!("{i}/4").parse().unwrap()),
+                from: Vec::new(),
+            };
+            paper(&PaperArgs {
+                grid,
+                ..PaperArgs::new(out, 2, true)
+            })
+            .unwrap();
+            assert!(!out.join("summary.json").exists(), "a shard writes no summary");
+        }
+        let merged = dir.path().join("merged");
+        let merge = |from: &[std::path::PathBuf]| {
+            paper(&PaperArgs {
+                grid: GridArgs {
+                    shard: None,
+                    from: from.to_vec(),
+                },
+                ..PaperArgs::new(&merged, 2, true)
+            })
+        };
+        let err = merge(&shards[..3]).unwrap_err();
+        assert!(err.message.contains("are not finished in"), "{}", err.message);
+        merge(&shards).unwrap();
+        let cells = |d: &Path| -> Vec<(String, cavmem_harness::eval::run::RunResult)> {
+            let mut names: Vec<_> = std::fs::read_dir(d.join("cells"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+                .into_iter()
+                .map(|n| {
+                    let file: cavmem_harness::eval::paper::CellFile =
+                        serde_json::from_slice(&std::fs::read(d.join("cells").join(&n)).unwrap()).unwrap();
+                    (n, cavmem_tests::strip_timing(file.result))
+                })
+                .collect()
+        };
+        assert_eq!(cells(&merged), cells(&single));
+        let results = |d: &Path| -> serde_json::Value {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(d.join("summary.json")).unwrap()).unwrap();
+            for r in v["results"].as_array_mut().unwrap() {
+                let r = r.as_object_mut().unwrap();
+                r.retain(|k, _| !k.starts_with("overhead_s"));
+                r["per_seed"].as_object_mut().unwrap().remove("overhead_s");
+            }
+            v["results"].take()
+        };
+        assert_eq!(results(&merged), results(&single));
+        let csv = |d: &Path| -> Vec<String> {
+            let text = std::fs::read_to_string(d.join("episodes.csv")).unwrap();
+            let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+            let overhead = header.iter().position(|c| *c == "overhead_s").unwrap();
+            text.lines()
+                .map(|l| {
+                    let mut cols: Vec<&str> = l.split(',').collect();
+                    cols.remove(overhead);
+                    cols.join(",")
+                })
+                .collect()
+        };
+        assert_eq!(csv(&merged), csv(&single));
     });
 }

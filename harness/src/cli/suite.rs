@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CliError, say_on_signal};
+use super::CliError;
 use crate::agents::AgentsAt;
 use crate::eval::formulation::FormulationName;
-use crate::eval::paper::{GridProgress, Protocol, all_policy_names, cells, check_replaces_nothing, run_grid};
+use crate::eval::paper::{Protocol, all_policy_names};
 use crate::report;
 use crate::scenario::Scenario;
 
@@ -42,6 +42,9 @@ pub struct SuiteArgs {
     /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
     #[arg(long)]
     pub params: Option<PathBuf>,
+    /// A slice of the grid, or a merge.
+    #[command(flatten)]
+    pub grid: super::grid::GridArgs,
 }
 
 /// Every `*.toml` scenario in `dir`, in file-name order.
@@ -114,21 +117,16 @@ pub fn suite(args: &SuiteArgs) -> Result<(), CliError> {
         protocol.episodes,
         args.out.display()
     );
-    if !args.replace {
-        check_replaces_nothing(&args.out, &cells(&scenarios, &protocol), &protocol)
-            .map_err(CliError::input)?;
-    }
-    say_on_signal(&format!(
-        "finished runs are kept in {}; the same command resumes",
-        args.out.join("cells").display()
-    ));
-    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        GridProgress::Bar
-    } else {
-        GridProgress::Lines
+    let grid = super::grid::Grid {
+        scenarios: &scenarios,
+        protocol: &protocol,
+        out: &args.out,
+        agents: args.agents,
+        replace: args.replace,
     };
-    let runs =
-        run_grid(&scenarios, &protocol, &args.out, progress, args.agents).map_err(CliError::failure)?;
+    let Some(runs) = super::grid::run_or_merge(&grid, &args.grid)? else {
+        return Ok(());
+    };
     let command = format!(
         "cavmem suite --scenarios {} --seeds {} --episodes {} --window {} --out {}",
         args.scenarios.display(),
@@ -206,6 +204,7 @@ mod tests {
             agents: AgentsAt::Inprocess,
             replace: false,
             params: None,
+            grid: Default::default(),
         };
         assert!(protocol(&args).unwrap_err().message.contains("--window 20"));
     }

@@ -1,6 +1,6 @@
 //! The paper's evaluation: one run of a policy on a scenario ([`run`]), the grid of
-//! scenarios × policies × formulations × seeds with resume ([`paper`]), and the metrics
-//! over the last episodes ([`metrics`]).
+//! scenarios × policies × formulations × seeds with resume ([`paper`]), split across
+//! machines and merged ([`shard`]), and the metrics over the last episodes ([`metrics`]).
 
 pub mod formulation;
 pub mod metrics;
@@ -9,3 +9,4 @@ pub mod oracle;
 pub mod paper;
 pub mod run;
 pub mod run_policy;
+pub mod shard;

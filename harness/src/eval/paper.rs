@@ -155,6 +155,9 @@ pub enum PaperError {
         /// What is there and how it differs.
         what: String,
     },
+    /// A merge (`--from`) did not find every cell of the grid.
+    #[error("{0}")]
+    Incomplete(String),
     /// A run failed.
     #[error("run {cell}: {reason}")]
     Run {
@@ -209,7 +212,7 @@ fn describe(protocol: &Protocol) -> String {
 }
 
 /// A cell's file as found on disk.
-enum Stored {
+pub(crate) enum Stored {
     /// None, or not a whole cell file (a torn write): the cell runs.
     Missing,
     /// A finished run of this protocol and scenario: reused.
@@ -219,7 +222,7 @@ enum Stored {
 }
 
 /// What `path` holds for `cell` under `protocol`.
-fn stored_cell(path: &Path, cell: &Cell, protocol: &Protocol) -> Stored {
+pub(crate) fn stored_cell(path: &Path, cell: &Cell, protocol: &Protocol) -> Stored {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Stored::Missing;
     };
@@ -297,12 +300,13 @@ pub enum GridProgress {
     Lines,
 }
 
-/// Runs every cell not already in `out_dir/cells/` and returns all results in grid order.
+/// Runs every cell of `grid` (all of [`cells`], or a [`super::shard::Shard`]'s) not
+/// already in `out_dir/cells/` and returns their results in grid order.
 ///
 /// # Errors
 /// [`PaperError`] when a result cannot be written or a run fails; finished cells stay on disk.
 pub fn run_grid(
-    scenarios: &[Scenario],
+    grid: &[Cell],
     protocol: &Protocol,
     out_dir: &Path,
     progress: GridProgress,
@@ -310,7 +314,6 @@ pub fn run_grid(
 ) -> Result<Vec<RunResult>, PaperError> {
     let cell_dir = out_dir.join("cells");
     create_dir(&cell_dir)?;
-    let grid = cells(scenarios, protocol);
     let total_episodes = grid.len() as u64 * u64::from(protocol.episodes);
     let bar = match progress {
         GridProgress::Bar => {
