@@ -308,8 +308,8 @@ pub enum Command {
     Paper(PaperArgs),
     /// Print the agents' default hyperparameters as a params file (for `--params`).
     ///
-    /// Every key of docs/agents.md with its default; the ranges are in the file's
-    /// comments of `harness/src/params.rs` and docs/agents.md.
+    /// Every key of docs/agents.md with its default and, as a comment, the range
+    /// `--params` accepts.
     Params {
         /// Write the file here instead of printing it.
         #[arg(long)]
@@ -753,7 +753,7 @@ fn run_one(
             result
         }
         ProgressFormat::Jsonl => run_agents(spec, agents, |done| {
-            println!("{}", jsonl::episode_line(&done));
+            jsonl::emit(&jsonl::episode_line(&done));
         }),
     };
     let result = result.map_err(CliError::failure)?;
@@ -810,7 +810,7 @@ fn write_run(
         ),
     );
     if format == ProgressFormat::Jsonl {
-        println!("{}", jsonl::done_line(&agg, episodes, out));
+        jsonl::emit(&jsonl::done_line(&agg, episodes, out));
     }
     Ok(())
 }

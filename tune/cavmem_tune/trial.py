@@ -64,7 +64,8 @@ def _spawn(obj: Objective, scenario: Path, seed: int, policy: str, out: Path, pa
 def _failure(p: subprocess.Popen, out: Path, why: str) -> TrialFailed:
     p.kill()
     status = p.wait()
-    tail = "".join(deque(open(out / "stderr.txt"), maxlen=5)).strip()
+    with open(out / "stderr.txt") as f:
+        tail = "".join(deque(f, maxlen=5)).strip()
     return TrialFailed(f"{out}: {why} (exit status {status}); stderr: {tail or '(empty)'}")
 
 

@@ -19,6 +19,18 @@ pub enum ProgressFormat {
     Jsonl,
 }
 
+/// Writes `line` and a newline to stdout. When stdout is closed (the reader, e.g. a tuner
+/// that stopped the trial, is gone) the run has no one to report to: the process says so
+/// on stderr and exits with status 1, writing nothing more.
+pub fn emit(line: &Value) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        eprintln!("cavmem: stdout closed ({e}); stopping the run");
+        std::process::exit(1);
+    }
+}
+
 /// The mean and the largest of the VMs' miss rates, over those measured (`None`: none was).
 fn mean_and_worst(rates: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
     let measured: Vec<f64> = rates.filter(|r| r.is_finite()).collect();
