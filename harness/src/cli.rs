@@ -86,18 +86,7 @@ pub struct PaperArgs {
     /// A short version for smoke runs: 20 episodes, metrics over the last 5.
     #[arg(long)]
     pub quick: bool,
-    /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
-    #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
-    pub agents: AgentsAt,
-    /// Replace finished results of another protocol in DIR (other episodes, seeds,
-    /// formulations, scenario files, hyperparameters or harness version); without it
-    /// such a run stops.
-    #[arg(long)]
-    pub replace: bool,
-    /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
-    #[arg(long)]
-    pub params: Option<PathBuf>,
-    /// A slice of the grid, or a merge.
+    /// Agents, hyperparameters, replacing, shards and merges.
     #[command(flatten)]
     pub grid: GridArgs,
 }
@@ -110,9 +99,6 @@ impl PaperArgs {
             seeds,
             formulation: vec![FormulationName::Raw],
             quick,
-            agents: AgentsAt::Inprocess,
-            replace: false,
-            params: None,
             grid: GridArgs::default(),
         }
     }
@@ -843,7 +829,7 @@ pub fn paper(args: &PaperArgs) -> Result<(), CliError> {
     };
     let scenarios = shipped_scenarios().map_err(CliError::failure)?;
     let protocol = Protocol {
-        params: load_params(args.params.as_deref(), args.agents)?,
+        params: load_params(args.grid.params.as_deref(), args.grid.agents)?,
         ..if args.quick {
             Protocol::quick(args.seeds, formulations)
         } else {
@@ -863,14 +849,12 @@ pub fn paper(args: &PaperArgs) -> Result<(), CliError> {
         scenarios: &scenarios,
         protocol: &protocol,
         out: &out,
-        agents: args.agents,
-        replace: args.replace,
     };
     let Some(runs) = grid::run_or_merge(&grid, &args.grid)? else {
         return Ok(());
     };
     let command =
-        command_line(args.seeds, &protocol, args.quick, &out) + &params_flag(args.params.as_deref());
+        command_line(args.seeds, &protocol, args.quick, &out) + &params_flag(args.grid.params.as_deref());
     let plots = report::write_paper(&out, &runs, &protocol, &scenarios, &command, report::PAPER_TITLE)
         .map_err(CliError::failure)?;
     println!(

@@ -30,8 +30,11 @@ fn quick_with(
     params: Option<&Path>,
 ) -> Result<(), cavmem_harness::cli::CliError> {
     paper(&PaperArgs {
-        replace,
-        params: params.map(Path::to_path_buf),
+        grid: GridArgs {
+            replace,
+            params: params.map(Path::to_path_buf),
+            ..GridArgs::default()
+        },
         ..PaperArgs::new(out, seeds, true)
     })
 }
@@ -234,7 +237,7 @@ fn paper_sharded_and_merged_equals_one_process() {
         for (i, out) in shards.iter().enumerate() {
             let grid = GridArgs {
                 shard: Some(format!("{i}/4").parse().unwrap()),
-                from: Vec::new(),
+                ..GridArgs::default()
             };
             paper(&PaperArgs {
                 grid,
@@ -247,8 +250,8 @@ fn paper_sharded_and_merged_equals_one_process() {
         let merge = |from: &[std::path::PathBuf]| {
             paper(&PaperArgs {
                 grid: GridArgs {
-                    shard: None,
                     from: from.to_vec(),
+                    ..GridArgs::default()
                 },
                 ..PaperArgs::new(&merged, 2, true)
             })

@@ -70,10 +70,13 @@ impl<T: SnapshotPolicy + Send> SimAgent for T {
 }
 
 /// Where agents run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentsAt {
     /// In this process (default).
+    #[default]
     Inprocess,
     /// One `cavmem-fw` process per VM, over the wire protocol.
     Firmware,

@@ -11,9 +11,21 @@ use crate::eval::run::RunResult;
 use crate::eval::shard::{ShardArg, gather};
 use crate::scenario::Scenario;
 
-/// `--shard` and `--from`.
+/// The flags `paper` and `suite` share: where agents run, hyperparameters, replacing
+/// results, `--shard` and `--from`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct GridArgs {
+    /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
+    #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
+    pub agents: AgentsAt,
+    /// Replace finished results of another protocol in DIR (other episodes, seeds,
+    /// formulations, scenario files, hyperparameters or harness version); without it
+    /// such a run stops.
+    #[arg(long)]
+    pub replace: bool,
+    /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
     /// Run only slice I of N of the grid (I counted from 0: cells I, I+N, I+2N, … in the
     /// grid's fixed order), or `auto`: I and N from a Slurm job array
     /// (SLURM_ARRAY_TASK_ID/_MIN/_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX
@@ -27,7 +39,7 @@ pub struct GridArgs {
     pub from: Vec<PathBuf>,
 }
 
-/// A grid to run: its scenarios and protocol, where results go, where agents run.
+/// A grid to run: its scenarios and protocol, and where results go.
 #[derive(Debug)]
 pub struct Grid<'a> {
     /// The scenarios.
@@ -36,10 +48,6 @@ pub struct Grid<'a> {
     pub protocol: &'a Protocol,
     /// The output directory.
     pub out: &'a Path,
-    /// Where agents run.
-    pub agents: AgentsAt,
-    /// Whether finished results of another protocol may be replaced.
-    pub replace: bool,
 }
 
 /// Runs the grid, a shard of it, or merges it, as `args` say. Returns the whole grid's
@@ -50,7 +58,7 @@ pub struct Grid<'a> {
 /// in a merge, or a failed run.
 pub fn run_or_merge(grid: &Grid<'_>, args: &GridArgs) -> Result<Option<Vec<RunResult>>, CliError> {
     let all = cells(grid.scenarios, grid.protocol);
-    if !grid.replace && !args.from.is_empty() {
+    if !args.replace && !args.from.is_empty() {
         check_replaces_nothing(grid.out, &all, grid.protocol).map_err(CliError::input)?;
     }
     if !args.from.is_empty() {
@@ -71,7 +79,7 @@ pub fn run_or_merge(grid: &Grid<'_>, args: &GridArgs) -> Result<Option<Vec<RunRe
         Some(s) => s.select(all),
         None => all,
     };
-    if !grid.replace {
+    if !args.replace {
         check_replaces_nothing(grid.out, &cells, grid.protocol).map_err(CliError::input)?;
     }
     say_on_signal(&format!(
@@ -83,7 +91,7 @@ pub fn run_or_merge(grid: &Grid<'_>, args: &GridArgs) -> Result<Option<Vec<RunRe
     } else {
         GridProgress::Lines
     };
-    let runs = run_grid(&cells, grid.protocol, grid.out, progress, grid.agents).map_err(CliError::failure)?;
+    let runs = run_grid(&cells, grid.protocol, grid.out, progress, args.agents).map_err(CliError::failure)?;
     match shard {
         Some(s) => {
             println!(

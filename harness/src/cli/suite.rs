@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use super::CliError;
-use crate::agents::AgentsAt;
 use crate::eval::formulation::FormulationName;
 use crate::eval::paper::{Protocol, all_policy_names};
 use crate::report;
@@ -33,16 +32,7 @@ pub struct SuiteArgs {
     /// Output directory.
     #[arg(long, default_value = "results/suite")]
     pub out: PathBuf,
-    /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
-    #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
-    pub agents: AgentsAt,
-    /// Replace finished results of another protocol in DIR; without it such a run stops.
-    #[arg(long)]
-    pub replace: bool,
-    /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
-    #[arg(long)]
-    pub params: Option<PathBuf>,
-    /// A slice of the grid, or a merge.
+    /// Agents, hyperparameters, replacing, shards and merges.
     #[command(flatten)]
     pub grid: super::grid::GridArgs,
 }
@@ -98,7 +88,7 @@ pub fn protocol(args: &SuiteArgs) -> Result<Protocol, CliError> {
         seeds: args.seeds,
         formulations: vec![FormulationName::Raw],
         policies: all_policy_names(),
-        params: super::load_params(args.params.as_deref(), args.agents)?,
+        params: super::load_params(args.grid.params.as_deref(), args.grid.agents)?,
     })
 }
 
@@ -121,8 +111,6 @@ pub fn suite(args: &SuiteArgs) -> Result<(), CliError> {
         scenarios: &scenarios,
         protocol: &protocol,
         out: &args.out,
-        agents: args.agents,
-        replace: args.replace,
     };
     let Some(runs) = super::grid::run_or_merge(&grid, &args.grid)? else {
         return Ok(());
@@ -134,7 +122,7 @@ pub fn suite(args: &SuiteArgs) -> Result<(), CliError> {
         args.episodes,
         args.window,
         args.out.display()
-    ) + &super::params_flag(args.params.as_deref());
+    ) + &super::params_flag(args.grid.params.as_deref());
     let plots = report::write_paper(
         &args.out,
         &runs,
@@ -201,9 +189,6 @@ mod tests {
             episodes: 10,
             window: 20,
             out: dir.path().join("out"),
-            agents: AgentsAt::Inprocess,
-            replace: false,
-            params: None,
             grid: Default::default(),
         };
         assert!(protocol(&args).unwrap_err().message.contains("--window 20"));
