@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", default="ddpg", help="the policy tuned (default ddpg)")
     s.add_argument("--sampler-seed", type=int, default=0, help="the TPE sampler's seed (default 0)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0)
+    s.add_argument("--resume", action="store_true",
+                   help="continue the interrupted study in --out (same flags); its finished trials are kept")
     s.add_argument("--out", type=Path, default=Path("results/search"))
     s.add_argument("--address", default=None, help="a Ray cluster (auto: the one started with ray start); default: a local Ray")
     s.add_argument("--cavmem", default=None, help="the cavmem executable (default target/release/cavmem)")
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             grace = a.grace if a.grace is not None else max(a.window, a.episodes // 4)
             settings = run_study(space_file=a.space, obj=obj, trials=a.trials, out=a.out, address=a.address,
                                  seed=a.sampler_seed, cpus_per_trial=a.cpus_per_trial, grace_episodes=grace,
-                                 command=command)
+                                 command=command, resume=a.resume)
             print(f"best objective {settings['best']['normalized_miss']:.4f}; wrote {a.out}/best.toml, report.md, trials.csv")
         else:
             from .grid import run_grid

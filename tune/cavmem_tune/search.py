@@ -14,7 +14,6 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from . import params as params_mod
@@ -134,46 +133,80 @@ def _report(out: Path, rows: list[dict], dims, importances: dict, settings: dict
     return "\n".join(lines)
 
 
-def run_study(*, space_file: Path, obj: Objective, trials: int, out: Path, address: str | None,
-              seed: int, cpus_per_trial: float, grace_episodes: int, command: str) -> dict:
-    """Runs the study and writes its outputs into `out`; returns the settings and best."""
-    import ray
+def _start(out: Path, setup: dict, resume: bool) -> dict | None:
+    """Checks `out` for this study: a new one needs no study there; `resume` needs an
+    unfinished one of the same setup. Returns the stored baselines when resuming."""
+    state, finished = out / "setup.json", out / "study.json"
+    if finished.exists():
+        raise TrialFailed(f"{out} holds a finished study; choose another --out (a finished study is never replaced)")
+    if not resume:
+        if (out / "ray").exists() or state.exists():
+            raise TrialFailed(f"{out} holds an unfinished study: --resume continues it, or choose another --out")
+        return None
+    if not state.exists():
+        raise TrialFailed(f"{out}: no unfinished study to resume")
+    stored = json.loads(state.read_text())
+    if stored["setup"] != setup:
+        raise TrialFailed(f"{out}: the unfinished study has another setup ({stored['setup']}); resume it with the same flags")
+    return stored["baselines"]
+
+
+def _tuner(obj: Objective, out: Path, dims, default_point: dict, *, trials: int, seed: int,
+           cpus_per_trial: float, grace_episodes: int, resume: bool):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    trainable = tune.with_resources(_trainable(obj, out), {"cpu": cpus_per_trial})
+    if resume:
+        return tune.Tuner.restore(str(out / "ray" / "study"), trainable, resume_unfinished=True,
+                                  resume_errored=False, restart_errored=False)
+    return tune.Tuner(
+        trainable,
+        param_space=space_mod.to_tune(dims),
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode="min",
+            search_alg=OptunaSearch(points_to_evaluate=[default_point], seed=seed),
+            scheduler=ASHAScheduler(time_attr="episode", max_t=obj.episodes,
+                                    grace_period=grace_episodes, reduction_factor=3),
+            num_samples=trials,
+        ),
+        run_config=tune.RunConfig(
+            name="study",
+            storage_path=str(out / "ray"),
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            verbose=1,
+        ),
+    )
+
+
+def run_study(*, space_file: Path, obj: Objective, trials: int, out: Path, address: str | None,
+              seed: int, cpus_per_trial: float, grace_episodes: int, command: str,
+              resume: bool = False) -> dict:
+    """Runs the study (or, with `resume`, continues an interrupted one) and writes its
+    outputs into `out`; returns the settings and best."""
+    import ray
+
     out = out.resolve()
-    if (out / "study.json").exists() or (out / "ray").exists():
-        raise TrialFailed(f"{out} holds a study already; choose another --out (a finished study is never replaced)")
-    out.mkdir(parents=True, exist_ok=True)
     dims = space_mod.load(space_file)
     defaults = params_mod.defaults(obj.cavmem)
     unknown = [d.key for d in dims if d.key not in defaults]
     if unknown:
         raise space_mod.SpaceError(f"{space_file}: not a `cavmem params` key: {', '.join(unknown)}")
+    setup = {"space": [[d.key, d.kind, list(d.args)] for d in dims], "scenarios": [str(s) for s in obj.scenarios],
+             "seeds": obj.seeds, "episodes": obj.episodes, "window": obj.window, "policy": obj.policy,
+             "trials": trials, "sampler_seed": seed, "grace_episodes": grace_episodes}
+    stored = _start(out, setup, resume)
+    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    obj.baselines = baselines(obj, out / "baselines")
+    obj.baselines = stored if stored is not None else baselines(obj, out / "baselines")
+    (out / "setup.json").write_text(json.dumps({"setup": setup, "baselines": obj.baselines}, indent=1))
     default_point = {d.key: defaults[d.key] for d in dims}
     ray.init(address=address, include_dashboard=False, log_to_driver=False)
     try:
-        tuner = tune.Tuner(
-            tune.with_resources(_trainable(obj, out), {"cpu": cpus_per_trial}),
-            param_space=space_mod.to_tune(dims),
-            tune_config=tune.TuneConfig(
-                metric=METRIC,
-                mode="min",
-                search_alg=OptunaSearch(points_to_evaluate=[default_point], seed=seed),
-                scheduler=ASHAScheduler(time_attr="episode", max_t=obj.episodes,
-                                        grace_period=grace_episodes, reduction_factor=3),
-                num_samples=trials,
-            ),
-            run_config=tune.RunConfig(
-                name="study",
-                storage_path=str(out / "ray"),
-                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                verbose=1,
-            ),
-        )
+        tuner = _tuner(obj, out, dims, default_point, trials=trials, seed=seed, cpus_per_trial=cpus_per_trial,
+                       grace_episodes=grace_episodes, resume=resume)
         results = tuner.fit()
     finally:
         ray.shutdown()
