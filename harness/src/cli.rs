@@ -830,6 +830,7 @@ pub fn paper(args: &PaperArgs) -> Result<(), CliError> {
     let scenarios = shipped_scenarios().map_err(CliError::failure)?;
     let protocol = Protocol {
         params: load_params(args.grid.params.as_deref(), args.grid.agents)?,
+        policies: args.grid.policy_names(),
         ..if args.quick {
             Protocol::quick(args.seeds, formulations)
         } else {

@@ -301,3 +301,31 @@ fn paper_sharded_and_merged_equals_one_process() {
         assert_eq!(csv(&merged), csv(&single));
     });
 }
+
+/// `--policy` runs only the deciders named: their cells, a summary and report of them.
+#[test]
+fn paper_runs_only_the_policies_named() {
+    run_in_big_stack(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let policies =
+            ["ddpg", "static"].map(|n| cavmem_harness::eval::run_policy::RunPolicy::from_name(n).unwrap());
+        paper(&PaperArgs {
+            grid: GridArgs {
+                policies: policies.to_vec(),
+                ..GridArgs::default()
+            },
+            ..PaperArgs::new(out, 1, true)
+        })
+        .unwrap();
+        let cells = std::fs::read_dir(out.join("cells")).unwrap().count();
+        assert_eq!(cells, 3 * 2, "3 scenarios x 2 policies");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(
+            summary["protocol"]["policies"],
+            serde_json::json!(["ddpg", "static"])
+        );
+        assert!(out.join("report.md").is_file());
+    });
+}

@@ -83,3 +83,30 @@ def test_a_sharded_grid_on_ray_equals_one_process(tmp_path, cavmem):
     assert summary(merged) == summary(single)
     for i in range(4):
         assert not (tmp_path / "grid" / f"shard-{i}" / "summary.json").exists()
+
+
+def test_an_interrupted_study_resumes(tmp_path, cavmem, repo):
+    """The driver killed mid-study; `--resume` with the same flags finishes it, and the
+    same flags without it are refused."""
+    import signal
+    import time
+
+    out = tmp_path / "study"
+    flags = ["search", "--space", str(repo / "tune/spaces/ddpg.toml"),
+             "--scenarios", str(repo / "harness/scenarios/s2.toml"), "--seeds", "0", "--trials", "6",
+             "--episodes", "200", "--window", "20", "--out", str(out), "--address", ADDRESS,
+             "--cavmem", str(cavmem)]
+    driver = subprocess.Popen([sys.executable, "-m", "cavmem_tune", *flags],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "trials").exists():
+        time.sleep(0.5)
+    time.sleep(3)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    assert not (out / "study.json").exists(), "interrupted before the end"
+    assert main(flags) == 2, "an unfinished study is not started over"
+    assert main([*flags, "--resume"]) == 0
+    rows = list(csv.DictReader(open(out / "trials.csv")))
+    assert len(rows) == 6 and all(r["status"] == "TERMINATED" for r in rows), rows
+    assert main([*flags, "--resume"]) == 2, "a finished study is not resumed"

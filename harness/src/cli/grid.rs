@@ -8,6 +8,7 @@ use super::{CliError, say_on_signal};
 use crate::agents::AgentsAt;
 use crate::eval::paper::{GridProgress, Protocol, cells, check_replaces_nothing, run_grid};
 use crate::eval::run::RunResult;
+use crate::eval::run_policy::RunPolicy;
 use crate::eval::shard::{ShardArg, gather};
 use crate::scenario::Scenario;
 
@@ -26,6 +27,10 @@ pub struct GridArgs {
     /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
     #[arg(long)]
     pub params: Option<PathBuf>,
+    /// Only these deciders (comma-separated or repeated; default: every one). Headroom
+    /// needs `static` and the limits (`oracle-minsum`, `oracle-minmax`) among them.
+    #[arg(long = "policy", value_parser = super::POLICY_PARSER, value_delimiter = ',')]
+    pub policies: Vec<RunPolicy>,
     /// Run only slice I of N of the grid (I counted from 0: cells I, I+N, I+2N, … in the
     /// grid's fixed order), or `auto`: I and N from a Slurm job array
     /// (SLURM_ARRAY_TASK_ID/_MIN/_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX
@@ -37,6 +42,17 @@ pub struct GridArgs {
     /// into DIR/cells/. Every cell of the grid must be there.
     #[arg(long, num_args = 1..)]
     pub from: Vec<PathBuf>,
+}
+
+impl GridArgs {
+    /// The names of the deciders to run: those given, or every one.
+    pub fn policy_names(&self) -> Vec<String> {
+        if self.policies.is_empty() {
+            crate::eval::paper::all_policy_names()
+        } else {
+            self.policies.iter().map(|p| p.name().to_string()).collect()
+        }
+    }
 }
 
 /// A grid to run: its scenarios and protocol, and where results go.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::CliError;
 use crate::eval::formulation::FormulationName;
-use crate::eval::paper::{Protocol, all_policy_names};
+use crate::eval::paper::Protocol;
 use crate::report;
 use crate::scenario::Scenario;
 
@@ -87,7 +87,7 @@ pub fn protocol(args: &SuiteArgs) -> Result<Protocol, CliError> {
         window: args.window,
         seeds: args.seeds,
         formulations: vec![FormulationName::Raw],
-        policies: all_policy_names(),
+        policies: args.grid.policy_names(),
         params: super::load_params(args.grid.params.as_deref(), args.grid.agents)?,
     })
 }
