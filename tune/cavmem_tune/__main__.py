@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("results/search"))
     s.add_argument("--address", default=None, help="a Ray cluster (auto: the one started with ray start); default: a local Ray")
     s.add_argument("--cavmem", default=None, help="the cavmem executable (default target/release/cavmem)")
+    r = sub.add_parser("report", help="write a study's outputs from its records, running nothing")
+    r.add_argument("--out", type=Path, required=True, help="the study's directory")
     g = sub.add_parser("grid", help="cavmem paper|suite in shards as Ray tasks, then merged")
     g.add_argument("grid_command", choices=["paper", "suite"])
     g.add_argument("--shards", type=int, required=True)
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     a = _parser().parse_args(own)
-    cavmem = _cavmem(a.cavmem)
+    cavmem = _cavmem(a.cavmem) if a.command != "report" else None
     command = "python -m cavmem_tune " + shlex.join(argv)
     try:
         if a.command == "search":
@@ -83,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             settings = run_study(space_file=a.space, obj=obj, trials=a.trials, out=a.out, address=a.address,
                                  seed=a.sampler_seed, cpus_per_trial=a.cpus_per_trial, grace_episodes=grace,
                                  command=command, resume=a.resume)
+            print(f"best objective {settings['best']['normalized_miss']:.4f}; wrote {a.out}/best.toml, report.md, trials.csv")
+        elif a.command == "report":
+            from .search import report_only
+
+            settings = report_only(out=a.out, command=command)
             print(f"best objective {settings['best']['normalized_miss']:.4f}; wrote {a.out}/best.toml, report.md, trials.csv")
         else:
             from .grid import run_grid

@@ -79,7 +79,9 @@ def report_text(out: Path, rows: list[dict], dims, importances: dict, settings: 
         "",
         f"Trials: {len(rows)} ({len(ok)} ran to the end, "
         f"{sum(1 for r in rows if r['status'] == 'TERMINATED' and not r['complete'])} stopped early by ASHA, "
-        f"{sum(1 for r in rows if r['status'] == 'ERROR')} failed). Wall time {settings['wall_s']:.0f} s.",
+        f"{sum(1 for r in rows if r['status'] == 'ERROR')} failed, "
+        f"{sum(1 for r in rows if r['status'] == 'NOT RUN')} never reported (cut off by an interruption))."
+        + (f" Wall time {settings['wall_s']:.0f} s." if math.isfinite(settings["wall_s"]) else ""),
         "",
     ]
     if best is not None:
@@ -122,16 +124,23 @@ def rows_of(results) -> list[dict]:
         m = r.metrics or {}
         rows.append({
             "trial_id": m.get("trial_id") or Path(r.path).name,
-            "status": "ERROR" if r.error else "TERMINATED",
+            "status": "ERROR" if r.error else "TERMINATED" if METRIC in m else "NOT RUN",
             "complete": bool(m.get("final")) and not r.error,
             "order": _trial_number(r.path),
             "episode": m.get("episode", 0),
             METRIC: float(m.get(METRIC, float("nan"))) if not r.error else float("nan"),
-            "config": r.config,
+            "config": r.config or {},
             "error": str(r.error).splitlines()[0][:200] if r.error else "",
         })
     rows.sort(key=lambda r: r["order"])
     return rows
+
+
+def from_records(out: Path):
+    """Ray Tune's results of the study in `out`, read from its records (`out/ray/study`)."""
+    from ray.tune import ExperimentAnalysis, ResultGrid
+
+    return ResultGrid(ExperimentAnalysis(str(out / "ray" / "study")))
 
 
 def write(out: Path, rows: list[dict], dims: list[space_mod.Dimension], settings: dict) -> dict:

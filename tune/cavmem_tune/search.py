@@ -20,6 +20,12 @@ from .report import METRIC
 from .trial import Objective, TrialFailed, baselines, evaluate
 
 
+def _objective_text(setup: dict) -> str:
+    return (f"mean over {len(setup['scenarios'])} scenario(s) × {len(setup['seeds'])} seed(s) of the "
+            f"{setup['policy']} run's miss rate over its last {setup['window']} of {setup['episodes']} "
+            "episodes, divided by the static split's (1 = the static split; lower is better)")
+
+
 def _trainable(obj: Objective, root: Path):
     from ray import tune
 
@@ -56,6 +62,8 @@ def _tuner(obj: Objective, out: Path, dims, default_point: dict, *, trials: int,
 
     trainable = tune.with_resources(_trainable(obj, out), {"cpu": cpus_per_trial})
     if resume:
+        # Trials that errored stay errored (OptunaSearch cannot take a restarted trial back;
+        # a trial cut off by the interruption is recorded as failed, with its error).
         return tune.Tuner.restore(str(out / "ray" / "study"), trainable, resume_unfinished=True,
                                   resume_errored=False, restart_errored=False)
     return tune.Tuner(
@@ -109,10 +117,30 @@ def run_study(*, space_file: Path, obj: Objective, trials: int, out: Path, addre
         ray.shutdown()
     return report.write(out, report.rows_of(results), dims, {
         "command": command,
-        "objective": (f"mean over {len(obj.scenarios)} scenario(s) × {len(obj.seeds)} seed(s) of the {obj.policy} run's "
-                      f"miss rate over its last {obj.window} of {obj.episodes} episodes, divided by the static split's "
-                      "(1 = the static split; lower is better)"),
+        "objective": _objective_text(setup),
         **setup,
         "baselines": obj.baselines,
         "wall_s": time.time() - started,
+    })
+
+
+def report_only(*, out: Path, command: str) -> dict:
+    """Writes the outputs of the study in `out` from its records, running nothing: for a
+    study that cannot go on (its records name trials the sampler no longer knows, or its
+    cluster is gone for good). The trials that did not report are listed as not run."""
+    out = out.resolve()
+    state = out / "setup.json"
+    if (out / "study.json").exists():
+        raise TrialFailed(f"{out} holds a finished study; its outputs are written")
+    if not state.exists():
+        raise TrialFailed(f"{out}: no study records (setup.json)")
+    stored = json.loads(state.read_text())
+    setup = stored["setup"]
+    dims = [space_mod.Dimension(key, kind, tuple(args)) for key, kind, args in setup["space"]]
+    return report.write(out, report.rows_of(report.from_records(out)), dims, {
+        "command": command,
+        "objective": _objective_text(setup),
+        **setup,
+        "baselines": stored["baselines"],
+        "wall_s": float("nan"),
     })
