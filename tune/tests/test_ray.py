@@ -4,6 +4,7 @@ a trial whose cavmem is killed, and a 4-shard grid merged, equal to the one-proc
 import csv
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -106,7 +107,16 @@ def test_an_interrupted_study_resumes(tmp_path, cavmem, repo):
     driver.wait()
     assert not (out / "study.json").exists(), "interrupted before the end"
     assert main(flags) == 2, "an unfinished study is not started over"
+    # `report` summarizes what an unfinished study's records hold, running nothing.
+    partial = tmp_path / "partial"
+    shutil.copytree(out, partial)
+    status = main(["report", "--out", str(partial)])
+    rows = list(csv.DictReader(open(partial / "trials.csv")))
+    assert 1 <= len(rows) <= 6, rows
+    # best.toml exactly when a trial had run to the end (else: an error saying none did).
+    assert (status == 0) == (partial / "best.toml").exists() == any(r["complete"] == "True" for r in rows), rows
     assert main([*flags, "--resume"]) == 0
     rows = list(csv.DictReader(open(out / "trials.csv")))
     assert len(rows) == 6 and all(r["status"] == "TERMINATED" for r in rows), rows
     assert main([*flags, "--resume"]) == 2, "a finished study is not resumed"
+    assert main(["report", "--out", str(out)]) == 2, "a finished study's outputs are not rewritten"
