@@ -4,8 +4,9 @@ The processes run side by side with `--progress jsonl`; after each episode that 
 finished, the trial's score so far is the mean over runs of the run's miss rate (the mean
 over its VMs, pages/s) over its last `window` episodes, each divided by the static split's
 on the same scenario and seed (:func:`baselines`): 1 is the static split, lower is better.
-The final score uses each run's `done` line (its last `window` episodes). A process that
-fails, is killed or stops early fails the trial with its exit status and last stderr lines.
+The final score is the same after the last episode, once every run has ended with its
+`done` line and status 0. A process that fails, is killed or stops early fails the trial
+with its exit status and last stderr lines.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _lines(p: subprocess.Popen, out: Path) -> Iterator[dict]:
 def _run_all(obj: Objective, policy: str, workdir: Path, params: Path | None,
              on_episode: Callable[[int, list[float]], None] | None) -> dict[str, float]:
     """Runs every (scenario, seed); calls `on_episode(k, rolling)` after episode k of all;
-    returns each run's window miss rate from its `done` line."""
+    returns each run's miss rate over its last `window` episodes."""
     runs = obj.runs()
     outs = [workdir / f"{run_key(s, seed).replace('#', '-seed')}" for s, seed in runs]
     procs = [_spawn(obj, s, seed, policy, out, params) for (s, seed), out in zip(runs, outs)]
@@ -104,7 +105,8 @@ def _run_all(obj: Objective, policy: str, workdir: Path, params: Path | None,
             status = procs[i].wait()
             if done is None or done.get("event") != "done" or status != 0:
                 raise _failure(procs[i], outs[i], "no done line")
-            finals[run_key(*runs[i])] = done["mean_miss_rate_pages_per_s"]
+            # Over the last `window` episodes (the done line's window is cavmem's, up to 100).
+            finals[run_key(*runs[i])] = sum(recent[i]) / len(recent[i]) if recent[i] else None
         return finals
     finally:
         for p in procs:
@@ -114,7 +116,8 @@ def _run_all(obj: Objective, policy: str, workdir: Path, params: Path | None,
 
 
 def baselines(obj: Objective, workdir: Path) -> dict[str, float]:
-    """The static split's window miss rate per (scenario, seed), the scores' denominators."""
+    """The static split's miss rate over the last `window` episodes per (scenario, seed),
+    the scores' denominators."""
     finals = _run_all(obj, "static", workdir, None, None)
     for key, rate in finals.items():
         if not rate or rate <= 0:
