@@ -52,8 +52,9 @@ mod decimal_f32 {
     }
 }
 
-/// `x`'s shortest decimal form, as an `f64`.
-fn shortest_f64(x: f32) -> f64 {
+/// `x`'s shortest decimal form, as an `f64` (`1e-4` as 0.0001, not the nearest `f64`'s
+/// 9.999999747378752e-05): the shortest text that reads back as the same `f32`.
+pub fn shortest_f64(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::from(x))
 }
 

@@ -15,10 +15,9 @@ fn ci(i: &Interval) -> Value {
     if i.n > 1 { json!([i.lo, i.hi]) } else { Value::Null }
 }
 
-/// An `f32` as the decimal it was written as (`1e-4` as 0.0001, not the nearest `f64`'s
-/// 9.999999747378752e-05): the shortest text that reads back as the same `f32`.
+/// An `f32` as the decimal it was written as ([`crate::params::shortest_f64`]).
 fn f32_decimal(x: f32) -> Value {
-    x.to_string().parse::<f64>().map_or(Value::Null, Value::from)
+    Value::from(crate::params::shortest_f64(x))
 }
 
 /// Every hyperparameter of every policy, as JSON.
