@@ -2,7 +2,8 @@
 //! losses, so two builds can be compared as whole processes (`/usr/bin/time`, alternated):
 //! `cargo run --release -p cavmem-core --features std,fma --example learn_loop -- 20000`
 //! (DDPG; add `dqn` after the step count for DQN). The replay holds 4,096 random
-//! transitions, as in the criterion benches `learn/ddpg` and `learn/dqn`.
+//! transitions, as in the criterion benches `learn/ddpg` and `learn/dqn`. With `std`,
+//! `CAVMEM_KERNELS=generic|avx512` chooses the kernels (default: the widest this CPU runs).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -20,6 +21,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(feature = "std")]
+    if let Err(e) = cavmem_core::simd::select_from_env() {
+        eprintln!("learn_loop: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("kernels: {}", cavmem_core::simd::active().describe());
     match std::env::args().nth(2).as_deref() {
         None | Some("ddpg") => time_learning(
             "DDPG",

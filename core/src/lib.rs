@@ -44,6 +44,10 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+/// The kernel paths (the core's generic 8-lane kernels, AVX-512), chosen at run time:
+/// [`simd::select`] picks one (every path gives the same bits).
+pub use cavmem_simd as simd;
+
 pub mod agent;
 pub mod bid;
 pub mod mdp;

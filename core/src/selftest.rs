@@ -102,10 +102,18 @@ mod tests {
         std::thread::Builder::new()
             .stack_size(16 << 20)
             .spawn(|| {
-                let a = run_selftest(&mut selftest_agent());
-                let b = run_selftest(&mut selftest_agent());
-                assert_eq!(a, b);
-                assert_eq!(a, GOLDEN_DIGEST, "selftest digest {a:016x}");
+                // Every kernel path this machine has: the same bits.
+                let paths = cavmem_simd::KernelPath::ALL
+                    .into_iter()
+                    .filter(|p| cavmem_simd::available(*p));
+                for path in paths {
+                    assert_eq!(cavmem_simd::select(path), Ok(()));
+                    let a = run_selftest(&mut selftest_agent());
+                    let b = run_selftest(&mut selftest_agent());
+                    assert_eq!(a, b, "{path:?}");
+                    assert_eq!(a, GOLDEN_DIGEST, "selftest digest {a:016x} on {path:?}");
+                }
+                let _ = cavmem_simd::select(cavmem_simd::detect());
             })
             .unwrap()
             .join()

@@ -74,6 +74,11 @@ pub struct Machine {
     pub cpu: String,
     /// Logical cores available.
     pub cores: usize,
+    /// The network kernels in use (`generic` or `avx512`: `CAVMEM_KERNELS`, else the
+    /// widest this CPU runs).
+    pub kernel_path: &'static str,
+    /// What those kernels are in this build, e.g. `avx512 (16 lanes, AVX-512F)`.
+    pub kernels: &'static str,
 }
 
 fn machine() -> Machine {
@@ -89,6 +94,8 @@ fn machine() -> Machine {
     Machine {
         cpu,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        kernel_path: cavmem_simd::active().name(),
+        kernels: cavmem_simd::active().describe(),
     }
 }
 
@@ -302,5 +309,6 @@ pub fn to_text(r: &BenchReport) -> String {
         out += &format!("{:<32} {p:>12.1}\n", "paper_run_s");
     }
     out += &format!("machine: {} ({} cores)\n", r.machine.cpu, r.machine.cores);
+    out += &format!("kernels: {}\n", r.machine.kernels);
     out
 }

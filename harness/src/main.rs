@@ -8,6 +8,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // CAVMEM_KERNELS (auto, generic, avx512) chooses the network kernels; results are the
+    // same bits on every path.
+    if let Err(e) = cavmem_simd::select_from_env() {
+        eprintln!("cavmem: {e}");
+        return ExitCode::from(2);
+    }
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -12,6 +12,7 @@ use std::process::Command;
 
 use cavmem_core::agent::PolicyKind;
 use cavmem_core::bid::{BidConfig, ShareRule, VmGrant, VmTerms, analyze_with_terms};
+use cavmem_core::simd::{self, KernelPath};
 use cavmem_core::wire::analyze::{WireVm, error_detail};
 use cavmem_core::wire::message::ErrorCode;
 use cavmem_harness::agents::AgentsAt;
@@ -71,17 +72,24 @@ fn firmware_trajectories_equal_in_process() {
     std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {
+            // The firmware runs the widest kernels its CPU has; in process, every path.
+            let paths = KernelPath::ALL.into_iter().filter(|p| simd::available(*p));
+            let paths: Vec<KernelPath> = paths.collect();
             for policy in PolicyKind::ALL {
                 let spec = short_spec(1, policy, 1, 11);
-                let mut local = make_agents(&spec).unwrap();
                 let mut remote = firmware_agents(&spec, &fw).unwrap();
-                let a = strip_timing(run_agents(&spec, &mut local, |_| {}).unwrap());
                 let b = strip_timing(run_agents(&spec, &mut remote, |_| {}).unwrap());
-                assert_eq!(a, b, "{policy:?}: firmware and in-process runs differ");
-                assert!(a.records.iter().any(|r| r.avg_miss_rate_pages_per_s > 0.0));
-                // One episode: the trace holds every step's allocations and miss rates.
-                assert_eq!(a.trace.len(), 100);
+                for path in &paths {
+                    simd::select(*path).unwrap();
+                    let mut local = make_agents(&spec).unwrap();
+                    let a = strip_timing(run_agents(&spec, &mut local, |_| {}).unwrap());
+                    assert_eq!(a, b, "{policy:?}: firmware and in-process ({path:?}) runs differ");
+                    assert!(a.records.iter().any(|r| r.avg_miss_rate_pages_per_s > 0.0));
+                    // One episode: the trace holds every step's allocations and miss rates.
+                    assert_eq!(a.trace.len(), 100);
+                }
             }
+            simd::select(simd::detect()).unwrap();
         })
         .unwrap()
         .join()

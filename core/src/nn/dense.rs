@@ -3,10 +3,12 @@
 //! Weights are stored input-major, `w[i][o]`, so the forward pass adds one contiguous row
 //! of `O` weights per input (see [`super::kernels::axpy`]). Sizes: `I·O + O` parameters.
 
-use super::kernels::{LANES, axpy, dot_in_order, dot_split, input_grad_rows, mul_add, transpose};
+use super::act::relu;
+use super::kernels::{FUSED, LANES, axpy, dot_in_order, dot_split, input_grad_rows, mul_add, transpose};
 use super::params::Parameters;
 use crate::rng::Rng;
-use crate::rows::{at, prefix};
+use crate::rows::{at, prefix, prefix_mut};
+pub use cavmem_simd::Store;
 
 /// Rows per register block in [`Dense::forward_block`].
 pub const ROW_BLOCK: usize = 4;
@@ -172,6 +174,35 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         }
     }
 
+    /// [`Dense::forward_then`] for every row of `x` (up to the shorter of `x` and `y`),
+    /// storing the sums as `store` says. With the AVX-512 kernels active
+    /// ([`cavmem_simd::active`]) and `O` a multiple of 16, in 16-lane register blocks of up
+    /// to 4 rows × 64 outputs; otherwise [`ROW_BLOCK`] rows at a time, then row by row.
+    /// The same bits either way.
+    pub fn forward_rows(&self, x: &[[f32; I]], y: &mut [[f32; O]], store: Store) {
+        if let Some(wide) = cavmem_simd::avx512()
+            && wide.forward_rows::<I, O, FUSED>(&self.w, &self.b, x, y, store)
+        {
+            return;
+        }
+        let rows = x.len().min(y.len());
+        let (x, y) = (prefix(x, rows), prefix_mut(y, rows));
+        let (x_blocks, x_tail) = x.as_chunks::<ROW_BLOCK>();
+        let (y_blocks, y_tail) = y.as_chunks_mut::<ROW_BLOCK>();
+        for (xb, yb) in x_blocks.iter().zip(y_blocks) {
+            match store {
+                Store::Linear => self.forward_block(xb, yb),
+                Store::Relu => self.forward_block_then(xb, yb, relu),
+            }
+        }
+        for (xr, yr) in x_tail.iter().zip(y_tail) {
+            match store {
+                Store::Linear => self.forward(xr, yr),
+                Store::Relu => self.forward_then(xr, yr, relu),
+            }
+        }
+    }
+
     /// Adds this layer's parameter gradients for a batch to `grads`:
     /// `∂W[i][o] += Σ_rows x[i]·dz[o]` and `∂b[o] += Σ_rows dz[o]`, rows in order.
     ///
@@ -179,24 +210,19 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     /// elements advance together. Layers with at least [`LANES`] outputs keep blocks of
     /// [`GRAD_IN_BLOCK`] × [`GRAD_OUT_BLOCK`] gradients in registers while the rows are
     /// summed into them; narrower layers (a 1-output head) take the rows one by one and
-    /// advance all inputs together, in vectors. Not inlined: its register blocks' spill space stays out
+    /// advance all inputs together, in vectors. With the AVX-512 kernels active and `O` a
+    /// multiple of 16, the weights' blocks are 4 inputs × 64 outputs in 16-lane vectors: the
+    /// same sums in the same order. Not inlined: its register blocks' spill space stays out
     /// of the callers' frames (the firmware's stack).
     #[inline(never)]
     pub fn accumulate_grads(grads: &mut Self, x_rows: &[[f32; I]], dz_rows: &[[f32; O]]) {
         let rows = x_rows.len().min(dz_rows.len());
         let x_rows = prefix(x_rows, rows);
         let dz_rows = prefix(dz_rows, rows);
-        if O < LANES {
-            accumulate_narrow(&mut grads.w, x_rows, dz_rows);
-        } else {
-            let (blocks, tail) = grads.w.as_chunks_mut::<GRAD_IN_BLOCK>();
-            for (b, block) in blocks.iter_mut().enumerate() {
-                accumulate_block(block, b * GRAD_IN_BLOCK, x_rows, dz_rows);
-            }
-            let start = I - tail.len();
-            for (k, gw) in tail.iter_mut().enumerate() {
-                accumulate_block(core::array::from_mut(gw), start + k, x_rows, dz_rows);
-            }
+        let wide = cavmem_simd::avx512()
+            .is_some_and(|k| k.accumulate_grads::<I, O, FUSED>(&mut grads.w, x_rows, dz_rows));
+        if !wide {
+            accumulate_weight_grads(&mut grads.w, x_rows, dz_rows);
         }
         let mut acc = grads.b;
         for dz in dz_rows {
@@ -243,6 +269,27 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         let mut t = Dense::<O, I>::zeroed();
         transpose(&self.w, &mut t.w);
         t
+    }
+}
+
+/// The generic kernels' part of [`Dense::accumulate_grads`]: the weights' gradients.
+#[inline(always)]
+fn accumulate_weight_grads<const I: usize, const O: usize>(
+    w: &mut [[f32; O]; I],
+    x_rows: &[[f32; I]],
+    dz_rows: &[[f32; O]],
+) {
+    if O < LANES {
+        accumulate_narrow(w, x_rows, dz_rows);
+        return;
+    }
+    let (blocks, tail) = w.as_chunks_mut::<GRAD_IN_BLOCK>();
+    for (b, block) in blocks.iter_mut().enumerate() {
+        accumulate_block(block, b * GRAD_IN_BLOCK, x_rows, dz_rows);
+    }
+    let start = I - tail.len();
+    for (k, gw) in tail.iter_mut().enumerate() {
+        accumulate_block(core::array::from_mut(gw), start + k, x_rows, dz_rows);
     }
 }
 

@@ -12,7 +12,7 @@ use crate::rows::{prefix, prefix_mut};
 use core::marker::PhantomData;
 
 use super::act::{Head, relu, relu_derivative_from_output};
-use super::dense::{Dense, GRAD_ROW_BLOCK, ROW_BLOCK};
+use super::dense::{Dense, GRAD_ROW_BLOCK, ROW_BLOCK, Store};
 use super::kernels::LANES;
 use super::params::Parameters;
 use crate::rng::Rng;
@@ -170,6 +170,13 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         h2: &mut [[f32; H]],
         y: &mut [[f32; O]],
     ) {
+        if cavmem_simd::avx512().is_some() {
+            // Layer by layer over all rows: the wide kernels' register blocks are whole.
+            self.l1.forward_rows(x, h1, Store::Relu);
+            self.l2.forward_rows(h1, h2, Store::Relu);
+            self.l3.forward_rows(h2, y, Store::Linear);
+            return;
+        }
         let (xb, xt) = x.as_chunks::<ROW_BLOCK>();
         let (h1b, h1t) = h1.as_chunks_mut::<ROW_BLOCK>();
         let (h2b, h2t) = h2.as_chunks_mut::<ROW_BLOCK>();
@@ -251,6 +258,10 @@ fn input_grads<const I: usize, const O: usize, const B: usize>(
     let mut dx = prefix_mut(dx, rows);
     if B >= TRANSPOSE_MIN_ROWS && dz.len() >= TRANSPOSE_MIN_ROWS && I >= LANES {
         let transposed = layer.transposed();
+        if cavmem_simd::avx512().is_some() {
+            transposed.forward_rows(dz, dx, Store::Linear);
+            return;
+        }
         let (dz_blocks, dz_rest) = dz.as_chunks::<ROW_BLOCK>();
         let (dx_blocks, dx_rest) = dx.as_chunks_mut::<ROW_BLOCK>();
         for (dzb, dxb) in dz_blocks.iter().zip(dx_blocks) {
