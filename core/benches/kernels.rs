@@ -3,13 +3,14 @@
 //! `cargo bench -p cavmem-core --features std,fma --bench kernels` (add `-- <filter>` for a
 //! subset). The layer kernels run 64 rows, the minibatch of a learning step, in the blocks
 //! the agents use; throughput "elements" are multiply-adds. `cavmem bench` has the
-//! end-to-end figures (docs/performance.md).
+//! end-to-end figures (docs/performance.md). `CAVMEM_KERNELS=generic|avx512` chooses the
+//! kernels (default: the widest this CPU runs); the first line printed names them.
 
 use std::hint::black_box;
 
 use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, Policy};
-use cavmem_core::nn::dense::{GRAD_ROW_BLOCK, ROW_BLOCK};
+use cavmem_core::nn::dense::{GRAD_ROW_BLOCK, Store};
 use cavmem_core::nn::{Dense, Identity, Mlp, MlpTape, Parameters};
 use cavmem_core::optim::{Adam, AdamState, soft_update};
 use cavmem_core::rng::Rng;
@@ -37,14 +38,11 @@ fn layer<const I: usize, const O: usize>(c: &mut Criterion, name: &str) {
     let dz = rows::<O>(&mut rng);
     let mut g = c.benchmark_group(format!("layer {name}"));
     g.throughput(Throughput::Elements((ROWS * I * O) as u64));
-    let xb = blocks::<I, ROW_BLOCK>(&x);
-    let mut yb = vec![[[0.0f32; O]; ROW_BLOCK]; xb.len()];
+    let mut y = vec![[0.0f32; O]; ROWS];
     g.bench_function("forward", |b| {
         b.iter(|| {
-            for (x, y) in xb.iter().zip(yb.iter_mut()) {
-                d.forward_block(black_box(x), y);
-            }
-            black_box(&yb);
+            d.forward_rows(black_box(&x), &mut y, Store::Linear);
+            black_box(&y);
         })
     });
     let dzb = blocks::<O, GRAD_ROW_BLOCK>(&dz);
@@ -59,15 +57,12 @@ fn layer<const I: usize, const O: usize>(c: &mut Criterion, name: &str) {
     });
     // The harness's path for 64-row tapes of layers at least 8 wide each way
     // (`nn::mlp::TRANSPOSE_MIN_ROWS`): transpose once, then the forward kernel.
-    let dz4 = blocks::<O, ROW_BLOCK>(&dz);
-    let mut dx4 = vec![[[0.0f32; I]; ROW_BLOCK]; dz4.len()];
+    let mut dx = vec![[0.0f32; I]; ROWS];
     g.bench_function("input_grad (transposed weights)", |b| {
         b.iter(|| {
             let t = black_box(&d).transposed();
-            for (dz, dx) in dz4.iter().zip(dx4.iter_mut()) {
-                t.forward_block(black_box(dz), dx);
-            }
-            black_box(&dx4);
+            t.forward_rows(black_box(&dz), &mut dx, Store::Linear);
+            black_box(&dx);
         })
     });
     let mut grads = Dense::<I, O>::zeroed();
@@ -85,6 +80,13 @@ fn layer<const I: usize, const O: usize>(c: &mut Criterion, name: &str) {
 }
 
 fn layers(c: &mut Criterion) {
+    match cavmem_core::simd::select_from_env() {
+        Ok(path) => eprintln!("kernels: {}", path.describe()),
+        Err(e) => {
+            eprintln!("kernels bench: {e}");
+            std::process::exit(2);
+        }
+    }
     layer::<64, 64>(c, "64x64");
     layer::<6, 64>(c, "6x64");
     layer::<64, 1>(c, "64x1");
