@@ -97,6 +97,20 @@ typedef enum {
 } CavmemPolicy;
 
 /**
+ * Network kernels. Every path gives the same bits; they differ in speed.
+ */
+typedef enum {
+  /**
+   * The core's own 8-lane kernels (AVX2 and FMA in the x86-64-v3 build).
+   */
+  CAVMEM_KERNELS_GENERIC = 0,
+  /**
+   * 16-lane AVX-512F kernels for the 64-wide layers (x86-64 CPUs with AVX-512F).
+   */
+  CAVMEM_KERNELS_AVX512 = 1,
+} CavmemKernels;
+
+/**
  * How an agent is set up.
  */
 typedef struct {
@@ -205,6 +219,22 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * The kernels this process runs, a `CavmemKernels` value: the widest the CPU has (asked
+ * once, on first use), unless `cavmem_select_kernels` chose.
+ */
+uint32_t cavmem_kernels(void);
+
+/**
+ * Chooses the kernels for the whole process (`kernels`, a `CavmemKernels` value): the
+ * results stay the same bits, the speed and the registers used change (the generic ones
+ * touch no zmm register).
+ *
+ * Returns `OK`; `BAD_CONFIG` for an unknown value or kernels this CPU cannot run (the
+ * kernels in force stay).
+ */
+CavmemStatus cavmem_select_kernels(uint32_t kernels);
 
 /**
  * Bytes of agent memory for `policy` (a `CavmemPolicy`); 0 for an unknown policy.

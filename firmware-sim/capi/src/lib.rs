@@ -22,6 +22,7 @@ use cavmem_core::agent::{
 use cavmem_core::bid::{BidConfig, BidError, ShareRule, VmGrant, VmTerms, analyze_with_terms};
 use cavmem_core::mdp::Observation;
 use cavmem_core::noise::EpsilonSchedule;
+use cavmem_core::simd::KernelPath;
 
 /// Replay capacity of the deep learners in this library (transitions).
 pub const CAVMEM_REPLAY_CAPACITY: usize = 1024;
@@ -77,6 +78,50 @@ const _: () = assert!(
         && CavmemPolicy::Feedback as u8 == PolicyKind::Feedback.code()
         && CavmemPolicy::Mom as u8 == PolicyKind::Mom.code()
 );
+
+/// Network kernels. Every path gives the same bits; they differ in speed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CavmemKernels {
+    /// The core's own 8-lane kernels (AVX2 and FMA in the x86-64-v3 build).
+    Generic = 0,
+    /// 16-lane AVX-512F kernels for the 64-wide layers (x86-64 CPUs with AVX-512F).
+    Avx512 = 1,
+}
+
+const KERNELS: [(CavmemKernels, KernelPath); 2] = [
+    (CavmemKernels::Generic, KernelPath::Generic),
+    (CavmemKernels::Avx512, KernelPath::Avx512),
+];
+
+/// The kernels this process runs, a `CavmemKernels` value: the widest the CPU has (asked
+/// once, on first use), unless `cavmem_select_kernels` chose.
+#[unsafe(no_mangle)]
+pub extern "C" fn cavmem_kernels() -> u32 {
+    let active = cavmem_core::simd::active();
+    KERNELS
+        .iter()
+        .find(|(_, p)| *p == active)
+        .map_or(0, |(k, _)| *k as u32)
+}
+
+/// Chooses the kernels for the whole process (`kernels`, a `CavmemKernels` value): the
+/// results stay the same bits, the speed and the registers used change (the generic ones
+/// touch no zmm register).
+///
+/// Returns `OK`; `BAD_CONFIG` for an unknown value or kernels this CPU cannot run (the
+/// kernels in force stay).
+#[unsafe(no_mangle)]
+pub extern "C" fn cavmem_select_kernels(kernels: u32) -> CavmemStatus {
+    let path = KERNELS
+        .iter()
+        .find(|(k, _)| *k as u32 == kernels)
+        .map(|(_, p)| *p);
+    match path.map(cavmem_core::simd::select) {
+        Some(Ok(())) => CavmemStatus::Ok,
+        _ => CavmemStatus::BadConfig,
+    }
+}
 
 /// The policy a `CavmemPolicy` value names, if any.
 fn kind_of(policy: u32) -> Option<PolicyKind> {

@@ -608,3 +608,21 @@ fn capi_bid_analyzer_with_terms() {
         }
     }
 }
+
+#[test]
+fn capi_kernels_are_chosen_and_refused() {
+    let detected = cavmem_kernels();
+    assert_eq!(
+        cavmem_select_kernels(CavmemKernels::Generic as u32),
+        CavmemStatus::Ok
+    );
+    assert_eq!(cavmem_kernels(), CavmemKernels::Generic as u32);
+    assert_eq!(cavmem_select_kernels(7), CavmemStatus::BadConfig);
+    assert_eq!(cavmem_kernels(), CavmemKernels::Generic as u32);
+    let avx512 = cavmem_select_kernels(CavmemKernels::Avx512 as u32);
+    assert_eq!(
+        avx512 == CavmemStatus::Ok,
+        cavmem_core::simd::available(KernelPath::Avx512)
+    );
+    assert_eq!(cavmem_select_kernels(detected), CavmemStatus::Ok);
+}
