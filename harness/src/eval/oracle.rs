@@ -219,12 +219,29 @@ fn min_sum(reach: &[Reach], budget: u64, g: u64, rate: &impl Fn(usize, u64) -> f
             .map(|v| rate(j, r.at(v as u64 * unit, g)))
             .collect();
         let mut next = vec![f64::INFINITY; units + 1];
-        for u in 0..=units {
-            for (v, rv) in rates.iter().enumerate().take(u + 1) {
-                let c = cost[u - v] + rv;
-                if c < next[u] {
-                    next[u] = c;
-                    choice[j][u] = v;
+        // Only the whole budget is read back after the last VM; the first VM adds to zero
+        // costs, so its best within u units is a running minimum (the same first-best
+        // choices as the full loop, which the `min_sum_shortcuts_*` test checks).
+        let first_u = if j + 1 == n { units } else { 0 };
+        if j == 0 {
+            let (mut best, mut best_v) = (f64::INFINITY, 0);
+            for u in 0..=units {
+                if let Some(rv) = rates.get(u)
+                    && 0.0 + rv < best
+                {
+                    (best, best_v) = (0.0 + rv, u);
+                }
+                next[u] = best;
+                choice[j][u] = best_v;
+            }
+        } else {
+            for u in first_u..=units {
+                for (v, rv) in rates.iter().enumerate().take(u + 1) {
+                    let c = cost[u - v] + rv;
+                    if c < next[u] {
+                        next[u] = c;
+                        choice[j][u] = v;
+                    }
                 }
             }
         }
@@ -321,6 +338,61 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    /// `min_sum` as a plain dynamic program over every VM and every budget: the shortcuts
+    /// (first VM a running minimum, last VM only the whole budget) choose the same steps,
+    /// ties included.
+    fn min_sum_full(reach: &[Reach], budget: u64, g: u64, rate: &impl Fn(usize, u64) -> f64) -> Vec<u64> {
+        let unit = budget.div_ceil(MIN_SUM_UNITS).max(1);
+        let units = usize::try_from(budget / unit).unwrap();
+        let mut cost = vec![0.0f64; units + 1];
+        let mut choice = vec![vec![0usize; units + 1]; reach.len()];
+        for (j, r) in reach.iter().enumerate() {
+            let own = usize::try_from(r.steps.div_ceil(unit)).unwrap().min(units);
+            let rates: Vec<f64> = (0..=own).map(|v| rate(j, r.at(v as u64 * unit, g))).collect();
+            let mut next = vec![f64::INFINITY; units + 1];
+            for u in 0..=units {
+                for (v, rv) in rates.iter().enumerate().take(u + 1) {
+                    if cost[u - v] + rv < next[u] {
+                        next[u] = cost[u - v] + rv;
+                        choice[j][u] = v;
+                    }
+                }
+            }
+            cost = next;
+        }
+        let (mut ks, mut u) = (vec![0u64; reach.len()], units);
+        for j in (0..reach.len()).rev() {
+            ks[j] = (choice[j][u] as u64 * unit).min(reach[j].steps);
+            u -= choice[j][u];
+        }
+        fill_leftover(&mut ks, reach, budget, g);
+        ks
+    }
+
+    #[test]
+    fn min_sum_shortcuts_choose_as_the_full_program() {
+        for seed in 0..60u64 {
+            let n = 1 + (seed % 4) as usize;
+            let c = curves(seed, n, seed % 3 == 0);
+            // Flat stretches make ties: the first-best choice must be the same one.
+            let rate = |j: usize, x: u64| (c[j][(x as usize).min(64)] / 50.0).round();
+            let reach: Vec<Reach> = (0..n)
+                .map(|j| Reach {
+                    lo: (seed + j as u64) % 3,
+                    steps: 20 + (seed * 7 + j as u64 * 13) % 45,
+                })
+                .collect();
+            for budget in [0, 1, 17, 40, 90, 300] {
+                let got = min_sum(&reach, budget, 1, &rate);
+                assert_eq!(
+                    got,
+                    min_sum_full(&reach, budget, 1, &rate),
+                    "seed {seed} n {n} budget {budget}"
+                );
+            }
+        }
     }
 
     #[test]
