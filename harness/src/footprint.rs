@@ -599,6 +599,10 @@ pub fn to_text(f: &Footprint) -> String {
         );
     }
     out += "(stack in bytes, painted; times per request through the pipes, native; instructions per request by callgrind, incl. framing)\n";
+    out += &format!(
+        "(native runs use cavmem-fw's kernels for this CPU, {}; callgrind, which has no AVX-512, the generic ones)\n",
+        cavmem_simd::detect().name()
+    );
     let a = &f.analyzer;
     out += &format!(
         "Bid Analyzer in cavmem-fw (Analyze, {MAX_ANALYZE_VMS} VMs with terms): stack {} B, {} µs and {} instructions per request\n",
