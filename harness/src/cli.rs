@@ -22,6 +22,7 @@ use jsonl::ProgressFormat;
 pub mod grid;
 pub mod jsonl;
 pub mod realnode;
+pub mod selection;
 pub mod suite;
 
 /// CAVMem: per-VM learning agents that balance a virtualized node's RAM.
@@ -69,6 +70,23 @@ pub struct RunArgs {
     /// episode on stdout and a final `done` one with the metrics (the text goes to stderr).
     #[arg(long, value_enum, default_value_t = ProgressFormat::Human)]
     pub progress: ProgressFormat,
+}
+
+/// `cavmem train`'s multi-seed selection (docs/agents.md, "Choosing among seeds").
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelectArgs {
+    /// Train K candidates, seeds `--seed` to `--seed`+K−1, and save the one whose policy does
+    /// best on `--validate`'s scenarios (1: train one seed, as without this flag).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub seeds: u64,
+    /// Validation scenarios: files, or directories of `*.toml` files. Each candidate's policy
+    /// (VM 0's, in every VM) runs there without learning, seed 0; needed with `--seeds`
+    /// above 1. The suite's validation-only scenarios (docs/suite.md) are refused.
+    #[arg(long, num_args = 1..)]
+    pub validate: Vec<PathBuf>,
+    /// Episodes of each validation run (its miss rate is taken over all of them).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub validate_episodes: u32,
 }
 
 /// What `paper` runs.
@@ -142,9 +160,13 @@ pub enum Command {
         /// Where to write the snapshot, e.g. policy.cavm (VM 0's), or policy-{vm}.cavm (every VM's).
         #[arg(long)]
         save: PathBuf,
-        /// Output directory for the run's episodes.
+        /// Output directory for the run's episodes (with `--seeds`/`--validate`: every
+        /// candidate's snapshot, seed-N.cavm, and selection.json).
         #[arg(long, default_value = "results/train")]
         out: PathBuf,
+        /// Candidates chosen on validation scenarios.
+        #[command(flatten)]
+        select: SelectArgs,
     },
     /// Measure what the agent costs: update and inference latency, Bid Analyzer, node steps.
     ///
@@ -431,7 +453,22 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             }
             run_one(&spec, &mut agents, &out, run.progress)
         }
-        Command::Train { run, save, out } => train(&run, &save, &out),
+        Command::Train {
+            run,
+            save,
+            out,
+            select,
+        } => {
+            if !select.validate.is_empty() {
+                crate::cli::selection::train_selected(&run, &select, &save, &out)
+            } else if select.seeds > 1 {
+                Err(CliError::input(
+                    "--seeds above 1 needs --validate: the candidates are compared on its scenarios",
+                ))
+            } else {
+                train(&run, &save, &out)
+            }
+        }
         Command::Footprint { json, no_callgrind } => footprint(json.as_deref(), no_callgrind),
         Command::Generate {
             vms,

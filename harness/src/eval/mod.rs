@@ -9,4 +9,5 @@ pub mod oracle;
 pub mod paper;
 pub mod run;
 pub mod run_policy;
+pub mod select;
 pub mod shard;
