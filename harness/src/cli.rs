@@ -85,8 +85,24 @@ pub struct SelectArgs {
     #[arg(long, num_args = 1..)]
     pub validate: Vec<PathBuf>,
     /// Episodes of each validation run (its miss rate is taken over all of them).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = SelectArgs::VALIDATE_EPISODES, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub validate_episodes: u32,
+}
+
+impl SelectArgs {
+    /// `--validate-episodes`' default.
+    pub const VALIDATE_EPISODES: u32 = 20;
+}
+
+/// One seed, no validation: plain `cavmem train`.
+impl Default for SelectArgs {
+    fn default() -> Self {
+        Self {
+            seeds: 1,
+            validate: Vec::new(),
+            validate_episodes: Self::VALIDATE_EPISODES,
+        }
+    }
 }
 
 /// What `paper` runs.

@@ -8,7 +8,7 @@
 //! bit (the core's tests and the self-test digests hold on every path).
 //!
 //! The path is decided once per process ([`active`]): the widest the CPU has, unless
-//! [`select`] (or, with the `std` feature, [`select_from_env`] and the `CAVMEM_KERNELS`
+//! [`select`] (or, with the `std` feature, `select_from_env` and the `CAVMEM_KERNELS`
 //! environment variable) chose one. A kernel is reached through a token ([`avx512`]) that
 //! exists only when its path is active.
 //!

@@ -235,6 +235,7 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
         },
         save: snapshot.clone(),
         out: dir.path().join("train"),
+        select: cavmem_harness::cli::SelectArgs::default(),
     };
     std::thread::Builder::new()
         .stack_size(64 << 20)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cavmem_core::agent::PolicyKind;
 use cavmem_harness::agents::AgentsAt;
-use cavmem_harness::cli::{Command, RunArgs, RunArgsCore, execute};
+use cavmem_harness::cli::{Command, RunArgs, RunArgsCore, SelectArgs, execute};
 use cavmem_harness::eval::formulation::FormulationName;
 
 fn scenario() -> PathBuf {
@@ -63,6 +63,7 @@ fn snapshot_train_save_then_run_load_no_learn() {
                     run: run_args(policy, 1, 4),
                     save: save.clone(),
                     out: dir.path().join("train"),
+                    select: SelectArgs::default(),
                 };
                 execute(train).unwrap();
                 let run = |load: PathBuf, out: &str| evaluate(policy, 2, Some(load), dir.path().join(out));
@@ -113,6 +114,7 @@ fn snapshot_one_file_per_vm_with_the_vm_placeholder() {
                 run: run_args(PolicyKind::Ddpg, 1, 2),
                 save: pattern.clone(),
                 out: dir.path().join("train"),
+                select: SelectArgs::default(),
             })
             .unwrap();
             let (one, two) = (dir.path().join("ddpg-0.cavm"), dir.path().join("ddpg-1.cavm"));
