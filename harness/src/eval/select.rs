@@ -71,7 +71,8 @@ pub struct Reference {
     pub score: f64,
 }
 
-/// The controllers the candidates are shown against, beside the static split.
+/// The policies the candidates are shown against; the first, the static split, is the
+/// score's yardstick.
 pub const REFERENCES: [PolicyKind; 3] = [PolicyKind::EqualSplit, PolicyKind::Feedback, PolicyKind::Mom];
 
 /// Every candidate, and the one kept.
