@@ -244,30 +244,22 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
 /// smaller tapes — the firmware's 8 rows — never make it.
 pub const TRANSPOSE_MIN_ROWS: usize = 32;
 
-/// `dx = dz·Wᵀ` for equal-length row slices from a tape of `B` rows: through the
-/// transposed weights, [`ROW_BLOCK`] rows at a time, when `B` and the row count reach
-/// [`TRANSPOSE_MIN_ROWS`]; otherwise [`GRAD_ROW_BLOCK`] rows at a time; the last rows one
-/// by one. The same bits either way. Rows past the shorter slice are left alone.
+/// `dx = dz·Wᵀ` for equal-length row slices from a tape of `B` rows: when `B` and the row
+/// count reach [`TRANSPOSE_MIN_ROWS`], as the forward pass of the transposed weights
+/// ([`Dense::forward_rows`]: the kernel path's blocks, the last rows one by one); otherwise
+/// [`GRAD_ROW_BLOCK`] rows at a time, then the last rows one by one. The same bits either
+/// way. Rows past the shorter slice are left alone.
 fn input_grads<const I: usize, const O: usize, const B: usize>(
     layer: &Dense<I, O>,
     dz: &[[f32; O]],
     dx: &mut [[f32; I]],
 ) {
     let rows = dz.len().min(dx.len());
-    let mut dz = prefix(dz, rows);
-    let mut dx = prefix_mut(dx, rows);
+    let dz = prefix(dz, rows);
+    let dx = prefix_mut(dx, rows);
     if B >= TRANSPOSE_MIN_ROWS && dz.len() >= TRANSPOSE_MIN_ROWS && I >= LANES {
-        let transposed = layer.transposed();
-        if cavmem_simd::avx512().is_some() {
-            transposed.forward_rows(dz, dx, Store::Linear);
-            return;
-        }
-        let (dz_blocks, dz_rest) = dz.as_chunks::<ROW_BLOCK>();
-        let (dx_blocks, dx_rest) = dx.as_chunks_mut::<ROW_BLOCK>();
-        for (dzb, dxb) in dz_blocks.iter().zip(dx_blocks) {
-            transposed.forward_block(dzb, dxb);
-        }
-        (dz, dx) = (dz_rest, dx_rest);
+        layer.transposed().forward_rows(dz, dx, Store::Linear);
+        return;
     }
     let (dz_blocks, dz_tail) = dz.as_chunks::<GRAD_ROW_BLOCK>();
     let (dx_blocks, dx_tail) = dx.as_chunks_mut::<GRAD_ROW_BLOCK>();
