@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::eval::run::{EpisodeDone, EpisodeRecord};
-use crate::report::Aggregate;
+use crate::report::{Aggregate, mean_and_worst};
 
 /// How a run reports its progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -29,16 +29,6 @@ pub fn emit(line: &Value) {
         eprintln!("cavmem: stdout closed ({e}); stopping the run");
         std::process::exit(1);
     }
-}
-
-/// The mean and the largest of the VMs' miss rates, over those measured (`None`: none was).
-fn mean_and_worst(rates: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
-    let measured: Vec<f64> = rates.filter(|r| r.is_finite()).collect();
-    if measured.is_empty() {
-        return (None, None);
-    }
-    let mean = measured.iter().sum::<f64>() / measured.len() as f64;
-    (Some(mean), measured.into_iter().reduce(f64::max))
 }
 
 fn vm_line(r: &EpisodeRecord) -> Value {

@@ -16,7 +16,7 @@ use cavmem_core::agent::PolicyKind;
 
 use super::run::{RunError, RunResult, RunSpec, make_agents, run, run_agents};
 use super::run_policy::RunPolicy;
-use crate::report::Aggregate;
+use crate::report::{Aggregate, mean_and_worst};
 use crate::scenario::Scenario;
 
 /// Added to both miss rates of a validation ratio, pages/s.
@@ -228,16 +228,11 @@ pub fn mean_miss_rate(result: &RunResult, window: u32) -> f64 {
         std::slice::from_ref(result),
         window.clamp(1, result.episodes.max(1)),
     );
-    let rates: Vec<f64> = agg
+    let rates = agg
         .cells
         .values()
-        .flat_map(|c| c.per_vm.iter().map(|v| v.miss.mean))
-        .filter(|r| !r.is_nan())
-        .collect();
-    if rates.is_empty() {
-        return f64::NAN;
-    }
-    rates.iter().sum::<f64>() / rates.len() as f64
+        .flat_map(|c| c.per_vm.iter().map(|v| v.miss.mean));
+    mean_and_worst(rates).0.unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

@@ -150,6 +150,16 @@ pub struct Aggregate {
     pub cells: BTreeMap<CellKey, CellStats>,
 }
 
+/// The mean and the largest of the VMs' miss rates, over those measured (`None`: none was).
+pub fn mean_and_worst(rates: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
+    let measured: Vec<f64> = rates.filter(|r| r.is_finite()).collect();
+    if measured.is_empty() {
+        return (None, None);
+    }
+    let mean = measured.iter().sum::<f64>() / measured.len() as f64;
+    (Some(mean), measured.into_iter().reduce(f64::max))
+}
+
 /// Per-seed window means of one run: per VM `[miss, deviation, overhead sum, allocation, at floor]`.
 fn window_means(run: &RunResult, window: u32) -> Vec<[f64; 5]> {
     let first = run.episodes.saturating_sub(window);
