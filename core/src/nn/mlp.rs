@@ -160,8 +160,8 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         A::apply_in_place(prefix_mut(outputs, rows).as_flattened_mut());
     }
 
-    /// Forward through all layers for equal-length row slices, [`ROW_BLOCK`] rows at a time,
-    /// up to the output layer's sums: the callers apply the head to all their rows at once
+    /// Forward through all layers for equal-length row slices, layer by layer over all the
+    /// rows ([`Dense::forward_rows`]), up to the output layer's sums: the callers apply the head to all their rows at once
     /// ([`Head::apply_in_place`]).
     fn forward_before_head(
         &self,
@@ -170,27 +170,9 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         h2: &mut [[f32; H]],
         y: &mut [[f32; O]],
     ) {
-        if cavmem_simd::avx512().is_some() {
-            // Layer by layer over all rows: the wide kernels' register blocks are whole.
-            self.l1.forward_rows(x, h1, Store::Relu);
-            self.l2.forward_rows(h1, h2, Store::Relu);
-            self.l3.forward_rows(h2, y, Store::Linear);
-            return;
-        }
-        let (xb, xt) = x.as_chunks::<ROW_BLOCK>();
-        let (h1b, h1t) = h1.as_chunks_mut::<ROW_BLOCK>();
-        let (h2b, h2t) = h2.as_chunks_mut::<ROW_BLOCK>();
-        let (yb, yt) = y.as_chunks_mut::<ROW_BLOCK>();
-        for (((x, h1), h2), y) in xb.iter().zip(h1b).zip(h2b).zip(yb) {
-            self.l1.forward_block_then(x, h1, relu);
-            self.l2.forward_block_then(h1, h2, relu);
-            self.l3.forward_block(h2, y);
-        }
-        for (((x, h1), h2), y) in xt.iter().zip(h1t).zip(h2t).zip(yt) {
-            self.l1.forward_then(x, h1, relu);
-            self.l2.forward_then(h1, h2, relu);
-            self.l3.forward(h2, y);
-        }
+        self.l1.forward_rows(x, h1, Store::Relu);
+        self.l2.forward_rows(h1, h2, Store::Relu);
+        self.l3.forward_rows(h2, y, Store::Linear);
     }
 
     /// Backpropagates `d_out = ∂L/∂y` (one row per recorded row) through the pass in
