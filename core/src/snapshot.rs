@@ -14,7 +14,7 @@
 //! | 12 | 2 | outputs (1 for DDPG's actor, 3 for DQN and Q-learning) |
 //! | 14 | 2 | reserved, 0 |
 //! | 16 | 4 | parameter count `n` |
-//! | 20 | 12 | kind-specific: three action bids (f32) for DQN and Q-learning; VM count (u32) for the equal split; three parameters (f32) for a controller |
+//! | 20 | 12 | kind-specific: three action bids (f32) for DQN and Q-learning; VM count (u32) for the equal split; three parameters (f32) for a controller or a residual actor's base controller |
 //! | 32 | 4·n | parameters, f32, in [`Parameters::tensors`] order |
 //! | 32 + 4·n | 4 | CRC-32 (ISO-HDLC) of every byte before it |
 //!
@@ -54,6 +54,9 @@ pub enum SnapshotKind {
     Feedback = 4,
     /// The fixed-step (MOM-style) controller (likewise).
     Mom = 5,
+    /// The `residual` policy's actor (as [`SnapshotKind::DdpgActor`]) followed by its
+    /// scale; its base controller's three parameters in the kind-specific bytes.
+    ResidualActor = 6,
 }
 
 impl SnapshotKind {
@@ -65,6 +68,7 @@ impl SnapshotKind {
             3 => Some(Self::EqualSplit),
             4 => Some(Self::Feedback),
             5 => Some(Self::Mom),
+            6 => Some(Self::ResidualActor),
             _ => None,
         }
     }
@@ -202,7 +206,19 @@ impl core::error::Error for SnapshotError {}
 /// # Errors
 /// [`SnapshotError::BufferTooSmall`] when `out` cannot hold it.
 pub fn write<P: Parameters>(header: &Header, params: &P, out: &mut [u8]) -> Result<usize, SnapshotError> {
-    let count = params.parameter_count();
+    write_tensors(header, params.parameter_count(), params.tensors(), out)
+}
+
+/// As [`write()`], with the parameters given as `count` values in `tensors`.
+///
+/// # Errors
+/// [`SnapshotError::BufferTooSmall`] when `out` cannot hold it.
+pub fn write_tensors<'p>(
+    header: &Header,
+    count: usize,
+    tensors: impl Iterator<Item = &'p [f32]>,
+    out: &mut [u8],
+) -> Result<usize, SnapshotError> {
     let needed = HEADER_BYTES + 4 * count + CRC_BYTES;
     let out = out
         .get_mut(..needed)
@@ -218,7 +234,7 @@ pub fn write<P: Parameters>(header: &Header, params: &P, out: &mut [u8]) -> Resu
     put(head, 16, &(count as u32).to_le_bytes());
     put(head, 20, &header.extra);
     let body = crate::rows::prefix_mut(rest, 4 * count);
-    for (dst, p) in body.chunks_exact_mut(4).zip(params.tensors().flatten()) {
+    for (dst, p) in body.chunks_exact_mut(4).zip(tensors.flatten()) {
         dst.copy_from_slice(&p.to_le_bytes());
     }
     let (covered, crc) = out.split_at_mut(needed - CRC_BYTES);

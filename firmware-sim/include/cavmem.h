@@ -94,6 +94,10 @@ typedef enum {
    * MOM-style fixed-step controller (no learning; docs/agents.md).
    */
   CAVMEM_POLICY_MOM = 5,
+  /**
+   * DDPG learning a correction to the feedback controller's bid (docs/agents.md).
+   */
+  CAVMEM_POLICY_RESIDUAL = 6,
 } CavmemPolicy;
 
 /**

@@ -11,6 +11,7 @@ use std::time::Instant;
 use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{
     AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, FrozenActor, Policy, QLearning, QlParams,
+    ResidualParams,
 };
 use cavmem_core::bid::{BidConfig, VmGrant, analyze};
 use cavmem_core::mdp::Observation;
@@ -104,6 +105,9 @@ fn machine() -> Machine {
 pub struct BenchReport {
     /// One DDPG learning step (critic, actor, targets), minibatch 64, µs.
     pub ddpg_update_us: Figure,
+    /// One learning step of the `residual` policy (DDPG plus the feedback controller's bid
+    /// for every row), minibatch 64, µs.
+    pub residual_update_us: Figure,
     /// One actor forward pass 5 → 64 → 64 → 1, µs.
     pub actor_infer_us: Figure,
     /// One DQN learning step, minibatch 64, µs.
@@ -168,6 +172,14 @@ pub fn run_all(with_paper: bool) -> BenchReport {
     let ddpg_update_us = measure(100, 1e6, || {
         let _ = black_box(ddpg.learn());
     });
+    let mut residual = Box::new(filled(
+        Ddpg::<REPLAY_CAPACITY, BATCH>::new_residual(DdpgParams::default(), ResidualParams::default(), 1),
+        4096,
+    ));
+    let residual_update_us = measure(100, 1e6, || {
+        let _ = black_box(residual.learn());
+    });
+    drop(residual);
     let mut snapshot = vec![0u8; cavmem_core::agent::frozen::ACTOR_SNAPSHOT_BYTES];
     let mut actor = FrozenActor::zeroed();
     if let Ok(n) = ddpg.save_snapshot(&mut snapshot) {
@@ -213,6 +225,7 @@ pub fn run_all(with_paper: bool) -> BenchReport {
     let paper_run_s = if with_paper { time_paper_run() } else { None };
     BenchReport {
         ddpg_update_us,
+        residual_update_us,
         actor_infer_us,
         dqn_update_us,
         ql_update_ns,
@@ -276,6 +289,7 @@ pub fn to_json(r: &BenchReport) -> serde_json::Value {
         .collect();
     let mut doc = serde_json::json!({
         "ddpg_update_us": r.ddpg_update_us.median,
+        "residual_update_us": r.residual_update_us.median,
         "actor_infer_us": r.actor_infer_us.median,
         "dqn_update_us": r.dqn_update_us.median,
         "ql_update_ns": r.ql_update_ns.median,
@@ -298,6 +312,7 @@ pub fn to_text(r: &BenchReport) -> String {
         "figure", "median"
     );
     out += &row("ddpg_update_us", &r.ddpg_update_us);
+    out += &row("residual_update_us", &r.residual_update_us);
     out += &row("actor_infer_us", &r.actor_infer_us);
     out += &row("dqn_update_us", &r.dqn_update_us);
     out += &row("ql_update_ns", &r.ql_update_ns);

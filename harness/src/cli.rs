@@ -323,7 +323,7 @@ pub enum Command {
     /// formulation, and writes what `paper` writes (summary.json, episodes.csv, report.md
     /// with the headroom taken, figures). Finished runs are kept in DIR/cells and reused.
     Suite(suite::SuiteArgs),
-    /// The paper's evaluation: scenarios s1–s3 × every policy (ddpg, dqn, ql, static, feedback, mom) × 1000 episodes.
+    /// The paper's evaluation: scenarios s1–s3 × every policy (ddpg, dqn, ql, static, feedback, mom, residual) × 1000 episodes.
     ///
     /// Runs every cell for K seeds and each formulation in parallel, writes
     /// DIR/summary.json, DIR/episodes.csv, DIR/report.md and DIR/plots/*.svg. Finished
@@ -977,7 +977,7 @@ mod tests {
         let err = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", "td3"]).unwrap_err();
         assert!(
             err.to_string().contains(
-                "possible values: ddpg, dqn, ql, static, feedback, mom, oracle-minmax, oracle-minsum"
+                "possible values: ddpg, dqn, ql, static, feedback, mom, residual, oracle-minmax, oracle-minsum"
             ),
             "{err}"
         );

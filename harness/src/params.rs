@@ -9,11 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
-use cavmem_core::agent::PolicyParams;
 use cavmem_core::agent::controller::{FeedbackParams, MomParams};
 use cavmem_core::agent::ddpg::{BATCH, DdpgParams};
 use cavmem_core::agent::dqn::{ACTIONS, DqnParams};
 use cavmem_core::agent::ql::QlParams;
+use cavmem_core::agent::{PolicyParams, ResidualParams};
 use cavmem_core::mdp::MdpParams;
 use cavmem_core::noise::{Anneal, EpsilonSchedule, OuParams};
 use serde::{Deserialize, Serialize};
@@ -314,6 +314,24 @@ impl Default for MomSection {
     }
 }
 
+/// The residual policy (DDPG correcting the feedback controller; its learner takes the
+/// `[ddpg]` keys, its base controller the `[feedback]` keys).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResidualSection {
+    /// The largest correction to the controller's bid, (0, 2] (0.25).
+    #[serde(with = "decimal_f32")]
+    pub scale: f32,
+}
+
+impl Default for ResidualSection {
+    fn default() -> Self {
+        Self {
+            scale: ResidualParams::default().scale,
+        }
+    }
+}
+
 /// The reward of one formulation (Eq. 2 with a miss penalty: docs/formulation.md).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct RewardWeights {
@@ -416,6 +434,8 @@ pub struct AgentParams {
     pub feedback: FeedbackSection,
     /// The MOM-style controller.
     pub mom: MomSection,
+    /// The residual policy.
+    pub residual: ResidualSection,
     /// The reward.
     pub reward: RewardSection,
 }
@@ -434,6 +454,11 @@ impl AgentParams {
     pub fn hyperparams(&self, total_steps: u64) -> Hyperparams {
         let epsilon = self.epsilon.schedule(total_steps);
         let (d, q, l) = (self.ddpg, self.dqn, self.ql);
+        let feedback = FeedbackParams {
+            gain: self.feedback.gain,
+            avg_floor: self.feedback.avg_floor,
+            missing: self.feedback.missing,
+        };
         let policy = PolicyParams {
             ddpg: DdpgParams {
                 actor_lr: d.actor_lr,
@@ -464,15 +489,15 @@ impl AgentParams {
                 action_bids: l.action_bids.0,
                 epsilon,
             },
-            feedback: FeedbackParams {
-                gain: self.feedback.gain,
-                avg_floor: self.feedback.avg_floor,
-                missing: self.feedback.missing,
-            },
+            feedback,
             mom: MomParams {
                 step: self.mom.step,
                 deadband: self.mom.deadband,
                 missing: self.mom.missing,
+            },
+            residual: ResidualParams {
+                scale: self.residual.scale,
+                base: feedback,
             },
         };
         Hyperparams {
@@ -631,6 +656,12 @@ impl AgentParams {
             ("mom.step".into(), m.step.into(), O(0.0), C(1.0)),
             ("mom.deadband".into(), m.deadband.into(), C(0.0), O(1.0)),
             ("mom.missing".into(), m.missing.into(), C(0.0), O(1.0)),
+            (
+                "residual.scale".into(),
+                self.residual.scale.into(),
+                O(0.0),
+                C(2.0),
+            ),
         ]);
         for (name, w) in [("raw", self.reward.raw), ("paper", self.reward.paper)] {
             checks.push((

@@ -106,6 +106,7 @@ fn paper_quick_runs_end_to_end_and_resumes() {
                 "oracle-minmax",
                 "oracle-minsum",
                 "ql",
+                "residual",
                 "static"
             ]
         );

@@ -22,6 +22,7 @@ use super::common::{
     sample_minibatch, stored_transition,
 };
 use super::frozen::{ACTOR_SHAPE, ActorNet, actor_bid, network_header};
+use super::residual::ResidualParams;
 pub use super::shapes::HIDDEN;
 use super::{AgentTransition, Policy};
 
@@ -99,6 +100,8 @@ type Critic<Q> = Learner<CRITIC_INPUT, HIDDEN, 1, Q>;
 #[derive(Clone, Debug)]
 pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic> {
     params: DdpgParams,
+    /// `Some` for the `residual` policy: the actor corrects the feedback controller's bid.
+    residual: Option<ResidualParams>,
     pub(super) actor: Actor,
     critic: Critic<Q>,
     replay: Replay<Transition<STATE_DIM, f32>, R>,
@@ -117,8 +120,19 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
 
     /// A seeded agent, ready to act.
     pub fn new(params: DdpgParams, seed: u64) -> Self {
+        Self::new_with(params, None, seed)
+    }
+
+    /// A seeded agent of the `residual` policy ([`super::residual`]): its actor corrects
+    /// the feedback controller's bid by at most `residual.scale`.
+    pub fn new_residual(params: DdpgParams, residual: ResidualParams, seed: u64) -> Self {
+        Self::new_with(params, Some(residual), seed)
+    }
+
+    /// Plain DDPG (`residual` `None`) or the `residual` policy.
+    pub fn new_with(params: DdpgParams, residual: Option<ResidualParams>, seed: u64) -> Self {
         let mut agent = Self::zeroed();
-        agent.reset(params, seed);
+        agent.reset_with(params, residual, seed);
         agent
     }
 
@@ -148,6 +162,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 epsilon: Explorer::ZERO_SCHEDULE,
                 learn_starts: 0,
             },
+            residual: None,
             actor: Learner::zeroed(NO_ADAM),
             critic: Learner::zeroed(NO_ADAM),
             replay: Replay::new(),
@@ -164,7 +179,13 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// Makes this a fresh agent with `params` and `seed`, in place: the same agent as
     /// [`Ddpg::new`] gives, without building one on the stack.
     pub fn reset(&mut self, params: DdpgParams, seed: u64) {
+        self.reset_with(params, None, seed);
+    }
+
+    /// As [`Ddpg::reset`], for plain DDPG (`residual` `None`) or the `residual` policy.
+    pub fn reset_with(&mut self, params: DdpgParams, residual: Option<ResidualParams>, seed: u64) {
         self.params = params;
+        self.residual = residual;
         self.actor.set_optimizer(Adam::with_lr(params.actor_lr));
         self.critic.set_optimizer(Adam::with_lr(params.critic_lr));
         self.replay.clear();
@@ -181,28 +202,51 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
         &self.params
     }
 
-    /// The actor's output for `obs` without exploration (the deterministic policy μ(s)),
-    /// clamped to [-1, 1]; NaN if the actor has diverged.
-    pub fn policy_bid(&self, obs: &Observation) -> f32 {
-        actor_bid(&self.actor.net, obs).unwrap_or(f32::NAN)
+    /// The residual policy's parameters; `None` for plain DDPG.
+    pub fn residual(&self) -> Option<&ResidualParams> {
+        self.residual.as_ref()
     }
 
-    /// Writes the actor as a snapshot (what acting needs); returns the bytes written.
+    /// The bid without exploration (the deterministic policy: μ(s), or the controller's bid
+    /// corrected by μ(s)), in [-1, 1]; NaN if the actor has diverged.
+    pub fn policy_bid(&self, obs: &Observation) -> f32 {
+        let Ok(bid) = actor_bid(&self.actor.net, obs) else {
+            return f32::NAN;
+        };
+        match &self.residual {
+            Some(r) => r.compose(r.base_bid(obs), bid),
+            None => bid,
+        }
+    }
+
+    /// Writes the actor as a snapshot (what acting needs); returns the bytes written. The
+    /// `residual` policy's snapshot (kind 6) also holds its scale and base controller.
     ///
     /// # Errors
     /// [`SnapshotError::BufferTooSmall`].
     pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
-        let header = network_header(SnapshotKind::DdpgActor, ACTOR_SHAPE, None);
-        snapshot::write(&header, &self.actor.net, out)
+        match &self.residual {
+            Some(r) => super::residual::save_snapshot(r, &self.actor.net, out),
+            None => {
+                let header = network_header(SnapshotKind::DdpgActor, ACTOR_SHAPE, None);
+                snapshot::write(&header, &self.actor.net, out)
+            }
+        }
     }
 
-    /// Loads an actor snapshot into the actor and its target (the critic is untouched);
-    /// the agent is unchanged on error.
+    /// Loads an actor snapshot of this agent's kind (plain or `residual`; the latter with
+    /// its scale and base controller) into the actor and its target (the critic is
+    /// untouched); the agent is unchanged on error.
     ///
     /// # Errors
     /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut self.actor.net)?;
+        match &mut self.residual {
+            Some(r) => *r = super::residual::load_snapshot(bytes, &mut self.actor.net)?,
+            None => {
+                snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut self.actor.net)?;
+            }
+        }
         self.actor.target.copy_from(&self.actor.net);
         Ok(())
     }
@@ -262,6 +306,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
             self.actor
                 .target
                 .forward_rows(prefix(&next_states, rows), &mut next_bids);
+            self.compose_rows(&next_states, &mut next_bids);
             let mut next_inputs = [[0.0; CRITIC_INPUT]; C];
             for ((row, next), [bid]) in next_inputs.iter_mut().zip(&next_states).zip(&next_bids) {
                 *row = critic_input(next, *bid);
@@ -309,11 +354,16 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 }
             }
             let mut inputs = [[0.0; CRITIC_INPUT]; C];
-            let bids = self
-                .actor
-                .net
-                .forward_tape(&mut self.actor_tape, prefix(&states, rows));
-            for ((input, state), [bid]) in inputs.iter_mut().zip(&states).zip(bids) {
+            let mut bids = [[0.0f32; 1]; C];
+            for (bid, out) in bids.iter_mut().zip(
+                self.actor
+                    .net
+                    .forward_tape(&mut self.actor_tape, prefix(&states, rows)),
+            ) {
+                *bid = *out;
+            }
+            let parts = self.compose_rows(&states, &mut bids);
+            for ((input, state), [bid]) in inputs.iter_mut().zip(&states).zip(&bids) {
                 *input = critic_input(state, *bid);
             }
             self.critic
@@ -326,14 +376,39 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 .net
                 .backward(&mut self.critic_tape, &d_q, None, Some(&mut d_inputs));
             let mut d_bids = [[0.0f32; 1]; C];
-            for (d_bid, d_input) in d_bids.iter_mut().zip(&d_inputs) {
-                d_bid[0] = d_input[STATE_DIM];
+            for ((d_bid, d_input), part) in d_bids.iter_mut().zip(&d_inputs).zip(&parts) {
+                let d_loss_d_bid = d_input[STATE_DIM];
+                d_bid[0] = match (&self.residual, part) {
+                    (Some(r), Some((base, output))) => r.correction_gradient(*base, *output, d_loss_d_bid),
+                    _ => d_loss_d_bid,
+                };
             }
             self.actor
                 .net
                 .backward(&mut self.actor_tape, &d_bids, Some(&mut self.actor.grads), None);
         }
         self.actor.apply_gradients();
+    }
+}
+
+impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
+    /// For the `residual` policy, turns the actor's outputs `bids` (one per row of
+    /// `states`) into the bids made and returns each row's base bid and actor output;
+    /// plain DDPG leaves them (the bids are the outputs) and returns `None`s.
+    fn compose_rows(
+        &self,
+        states: &[[f32; STATE_DIM]; C],
+        bids: &mut [[f32; 1]; C],
+    ) -> [Option<(f32, f32)>; C] {
+        let mut parts = [None; C];
+        if let Some(r) = &self.residual {
+            for ((part, [bid]), state) in parts.iter_mut().zip(bids.iter_mut()).zip(states) {
+                let base = r.base_bid_row(state);
+                *part = Some((base, *bid));
+                *bid = r.compose(base, *bid);
+            }
+        }
+        parts
     }
 }
 
@@ -350,10 +425,23 @@ fn critic_input(state: &[f32; STATE_DIM], bid: f32) -> [f32; CRITIC_INPUT] {
 impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
+        let base = self.residual.map(|r| (r, r.base_bid(obs)));
         let Ok(bid) = actor_bid(&self.actor.net, obs) else {
             self.stats.fallbacks += 1;
             self.recover();
-            return Ok(Decision::hold(Fallback::NonFiniteOutput));
+            // The residual policy falls back to its controller; DDPG holds.
+            return Ok(match base {
+                Some((_, bid)) => Decision {
+                    bid,
+                    explored: false,
+                    fallback: Some(Fallback::NonFiniteOutput),
+                },
+                None => Decision::hold(Fallback::NonFiniteOutput),
+            });
+        };
+        let bid = match base {
+            Some((r, base)) => r.compose(base, bid),
+            None => bid,
         };
         self.stats.acts += 1;
         // Exploration (section 3.2): the OU process advances every step; its value is

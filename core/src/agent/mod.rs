@@ -24,6 +24,7 @@ pub mod equal_split;
 pub mod frozen;
 #[cfg(feature = "learn")]
 pub mod ql;
+pub mod residual;
 pub mod shapes;
 #[cfg(feature = "learn")]
 pub mod slots;
@@ -38,6 +39,7 @@ pub use equal_split::{EqualSplit, EqualSplitParams};
 pub use frozen::{FrozenActor, FrozenQNetwork, FrozenQTable};
 #[cfg(feature = "learn")]
 pub use ql::{QLearning, QlParams};
+pub use residual::ResidualParams;
 #[cfg(feature = "learn")]
 pub use slots::PolicySlots;
 
@@ -174,7 +176,8 @@ impl<const R: usize, const C: usize> SnapshotPolicy for Dqn<R, C> {
     }
 }
 
-/// Which policy: the paper's four, then the two controllers.
+/// Which policy: the paper's four, the two controllers, then residual learning on the
+/// feedback controller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PolicyKind {
@@ -190,17 +193,20 @@ pub enum PolicyKind {
     Feedback,
     /// The MOM-style fixed-step controller ([`controller::mom`]).
     Mom,
+    /// DDPG learning a correction to the feedback controller's bid ([`residual`]).
+    Residual,
 }
 
 impl PolicyKind {
-    /// Every policy: the paper's four in its order, then the controllers.
-    pub const ALL: [Self; 6] = [
+    /// Every policy: the paper's four in its order, the controllers, then `residual`.
+    pub const ALL: [Self; 7] = [
         Self::Ddpg,
         Self::Dqn,
         Self::QLearning,
         Self::EqualSplit,
         Self::Feedback,
         Self::Mom,
+        Self::Residual,
     ];
 
     /// The short name used on the command line and in reports.
@@ -212,10 +218,11 @@ impl PolicyKind {
             Self::EqualSplit => "static",
             Self::Feedback => "feedback",
             Self::Mom => "mom",
+            Self::Residual => "residual",
         }
     }
 
-    /// Parses a short name (`ddpg`, `dqn`, `ql`, `static`, `feedback`, `mom`).
+    /// Parses a short name (`ddpg`, `dqn`, `ql`, `static`, `feedback`, `mom`, `residual`).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
@@ -236,6 +243,7 @@ impl PolicyKind {
             Self::EqualSplit => 3,
             Self::Feedback => 4,
             Self::Mom => 5,
+            Self::Residual => 6,
         }
     }
 
@@ -248,7 +256,7 @@ impl PolicyKind {
     /// controllers do not.
     pub const fn learns(self) -> bool {
         match self {
-            Self::Ddpg | Self::Dqn | Self::QLearning => true,
+            Self::Ddpg | Self::Dqn | Self::QLearning | Self::Residual => true,
             Self::EqualSplit | Self::Feedback | Self::Mom => false,
         }
     }
@@ -269,6 +277,8 @@ pub struct PolicyParams {
     pub feedback: FeedbackParams,
     /// The fixed-step controller.
     pub mom: MomParams,
+    /// The residual policy's scale and base controller (its learner is [`Self::ddpg`]'s).
+    pub residual: ResidualParams,
 }
 
 #[cfg(feature = "learn")]
@@ -303,7 +313,7 @@ impl PolicyParams {
     reason = "the core has no heap: callers box it or place it in a static"
 )]
 pub enum AnyPolicy<const R: usize, const C: usize = { ddpg::CHUNK }> {
-    /// CAVMem.
+    /// CAVMem, or the `residual` policy (DDPG correcting the feedback controller).
     Ddpg(Ddpg<R, C>),
     /// Deep Q-learning.
     Dqn(Dqn<R, C>),
@@ -324,7 +334,10 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
     /// use [`PolicySlots`] to set one up in place.
     pub fn new(kind: PolicyKind, params: &PolicyParams, seed: u64, vm_count: u32) -> Self {
         match kind {
-            PolicyKind::Ddpg => Self::Ddpg(Ddpg::new(params.ddpg, seed)),
+            PolicyKind::Ddpg | PolicyKind::Residual => {
+                let residual = (kind == PolicyKind::Residual).then_some(params.residual);
+                Self::Ddpg(Ddpg::new_with(params.ddpg, residual, seed))
+            }
             PolicyKind::Dqn => Self::Dqn(Dqn::new(params.dqn, seed)),
             PolicyKind::QLearning => Self::QLearning(QLearning::new(params.ql, seed)),
             PolicyKind::EqualSplit => Self::EqualSplit(EqualSplit::new(EqualSplitParams {
@@ -338,6 +351,7 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
     /// Which policy this is.
     pub fn kind(&self) -> PolicyKind {
         match self {
+            Self::Ddpg(p) if p.residual().is_some() => PolicyKind::Residual,
             Self::Ddpg(_) => PolicyKind::Ddpg,
             Self::Dqn(_) => PolicyKind::Dqn,
             Self::QLearning(_) => PolicyKind::QLearning,

@@ -11,6 +11,7 @@ use super::{
 /// of them is set up.
 #[derive(Debug)]
 pub struct PolicySlots<const R: usize, const C: usize = { ddpg::CHUNK }> {
+    /// DDPG's, or the residual policy's (the same learner).
     ddpg: Ddpg<R, C>,
     dqn: Dqn<R, C>,
     ql: QLearning,
@@ -48,6 +49,7 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
     pub fn configure(&mut self, kind: PolicyKind, params: &PolicyParams, seed: u64, vm_count: u32) {
         match kind {
             PolicyKind::Ddpg => self.ddpg.reset(params.ddpg, seed),
+            PolicyKind::Residual => self.ddpg.reset_with(params.ddpg, Some(params.residual), seed),
             PolicyKind::Dqn => self.dqn.reset(params.dqn, seed),
             PolicyKind::QLearning => self.ql.reset(params.ql, seed),
             PolicyKind::EqualSplit => {
@@ -69,7 +71,7 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
     /// The active policy, if one is set up.
     pub fn active(&mut self) -> Option<&mut dyn SnapshotPolicy> {
         Some(match self.kind()? {
-            PolicyKind::Ddpg => &mut self.ddpg,
+            PolicyKind::Ddpg | PolicyKind::Residual => &mut self.ddpg,
             PolicyKind::Dqn => &mut self.dqn,
             PolicyKind::QLearning => &mut self.ql,
             PolicyKind::EqualSplit => &mut self.split,

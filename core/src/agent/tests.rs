@@ -471,3 +471,101 @@ fn policy_slots_configure_what_any_policy_new_builds() {
         .join()
         .unwrap();
 }
+
+/// The feedback controller's bid, clamped: what a fresh `residual` agent starts from.
+fn feedback_bid(obs: &Observation) -> f32 {
+    ResidualParams::default().base_bid(obs)
+}
+
+#[test]
+fn residual_starts_at_its_controller_and_stays_within_its_scale() {
+    let params = PolicyParams::default();
+    let mut agent = Box::new(Ddpg::<256>::new_residual(params.ddpg, params.residual, 3));
+    agent.set_exploration(false);
+    let mut rng = Rng::seed_from_u64(8);
+    let mut total = 0.0;
+    for _ in 0..1_000 {
+        let obs = Observation::random(&mut rng);
+        let diff = (agent.act(&obs).unwrap().bid - feedback_bid(&obs)).abs();
+        assert!(diff <= params.residual.scale, "{diff}");
+        total += diff;
+    }
+    assert!(total / 1_000.0 < 0.01, "mean correction {}", total / 1_000.0);
+}
+
+/// The controller bids `feedback(x)`; the best bid is 0.8 of it: the residual agent learns
+/// the correction (its error well below the controller's own).
+#[test]
+fn residual_learns_the_correction_its_controller_lacks() {
+    let target = |x: f32| 0.8 * feedback_bid(&obs_with_msr(x));
+    let params = DdpgParams {
+        actor_lr: 1e-3,
+        epsilon: short_schedule(300, 700),
+        ..DdpgParams::default()
+    };
+    let mut agent = Box::new(Ddpg::<2048>::new_residual(params, ResidualParams::default(), 1));
+    let before = greedy_error(agent.as_mut(), target);
+    let err = train_tracking(agent.as_mut(), 3_000, 2, target);
+    assert!(before > 0.08, "the controller alone misses by {before}");
+    assert!(
+        err < before / 3.0,
+        "residual error {err}, controller alone {before}"
+    );
+}
+
+#[test]
+fn residual_diverged_actor_falls_back_to_its_controller() {
+    use crate::nn::Parameters;
+    let params = PolicyParams::default();
+    let mut agent = Box::new(Ddpg::<64>::new_residual(params.ddpg, params.residual, 1));
+    agent.actor.net.tensors_mut().next().unwrap()[0] = f32::NAN;
+    let obs = obs_with_msr(0.5);
+    let d = agent.act(&obs).unwrap();
+    assert_eq!(d.bid, feedback_bid(&obs));
+    assert_eq!(d.fallback, Some(Fallback::NonFiniteOutput));
+    assert_eq!(agent.stats().divergences, 1);
+}
+
+#[test]
+fn residual_snapshot_carries_its_scale_and_controller() {
+    use crate::snapshot::{HEADER_BYTES, SnapshotError};
+    let params = PolicyParams::default();
+    let residual = ResidualParams {
+        scale: 0.5,
+        base: FeedbackParams {
+            gain: 0.25,
+            ..FeedbackParams::default()
+        },
+    };
+    let trained = Box::new(Ddpg::<64>::new_residual(params.ddpg, residual, 4));
+    let mut bytes = std::vec![0u8; 64 << 10];
+    let n = trained.save_snapshot(&mut bytes).unwrap();
+    bytes.truncate(n);
+    let mut loaded = Box::new(Ddpg::<64>::new_residual(params.ddpg, params.residual, 9));
+    loaded.load_snapshot(&bytes).unwrap();
+    assert_eq!(loaded.residual(), Some(&residual));
+    let mut rng = Rng::seed_from_u64(2);
+    for _ in 0..100 {
+        let obs = Observation::random(&mut rng);
+        assert_eq!(
+            loaded.policy_bid(&obs).to_bits(),
+            trained.policy_bid(&obs).to_bits()
+        );
+    }
+    let mut plain = Box::new(Ddpg::<64>::new(params.ddpg, 1));
+    assert_eq!(
+        plain.load_snapshot(&bytes),
+        Err(SnapshotError::WrongKind { found: 6 })
+    );
+    // A scale out of range (CRC recomputed) is refused; the agent is unchanged.
+    let scale_at = n - 8;
+    bytes[scale_at..scale_at + 4].copy_from_slice(&3.0f32.to_le_bytes());
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&bytes[..n - 4]);
+    bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    let mut fresh = Box::new(Ddpg::<64>::new_residual(params.ddpg, params.residual, 9));
+    let before = fresh.actor_parameters().clone();
+    assert_eq!(fresh.load_snapshot(&bytes), Err(SnapshotError::ShapeMismatch));
+    assert_eq!(fresh.residual(), Some(&params.residual));
+    assert!(*fresh.actor_parameters() == before);
+    assert!(n > HEADER_BYTES);
+}

@@ -67,6 +67,8 @@ pub enum CavmemPolicy {
     Feedback = 4,
     /// MOM-style fixed-step controller (no learning; docs/agents.md).
     Mom = 5,
+    /// DDPG learning a correction to the feedback controller's bid (docs/agents.md).
+    Residual = 6,
 }
 
 // The C values are the core's policy codes (`PolicyKind::code`, also the wire's policy byte).
@@ -77,6 +79,7 @@ const _: () = assert!(
         && CavmemPolicy::EqualSplit as u8 == PolicyKind::EqualSplit.code()
         && CavmemPolicy::Feedback as u8 == PolicyKind::Feedback.code()
         && CavmemPolicy::Mom as u8 == PolicyKind::Mom.code()
+        && CavmemPolicy::Residual as u8 == PolicyKind::Residual.code()
 );
 
 /// Network kernels. Every path gives the same bits; they differ in speed.
@@ -225,7 +228,7 @@ type DqnAgent = Dqn<CAVMEM_REPLAY_CAPACITY>;
 
 fn slot_size(policy: u32) -> usize {
     match kind_of(policy) {
-        Some(PolicyKind::Ddpg) => size_of::<Slot<DdpgAgent>>(),
+        Some(PolicyKind::Ddpg | PolicyKind::Residual) => size_of::<Slot<DdpgAgent>>(),
         Some(PolicyKind::Dqn) => size_of::<Slot<DqnAgent>>(),
         Some(PolicyKind::QLearning) => size_of::<Slot<QLearning>>(),
         Some(PolicyKind::EqualSplit) => size_of::<Slot<EqualSplit>>(),
@@ -319,6 +322,11 @@ pub unsafe extern "C" fn cavmem_agent_init(
         mem.add(8).cast::<u32>().write(code);
         match kind {
             PolicyKind::Ddpg => (*mem.cast::<Slot<DdpgAgent>>()).agent.reset(params.ddpg, c.seed),
+            PolicyKind::Residual => {
+                (*mem.cast::<Slot<DdpgAgent>>())
+                    .agent
+                    .reset_with(params.ddpg, Some(params.residual), c.seed);
+            }
             PolicyKind::Dqn => (*mem.cast::<Slot<DqnAgent>>()).agent.reset(params.dqn, c.seed),
             PolicyKind::QLearning => (*mem.cast::<Slot<QLearning>>()).agent.reset(params.ql, c.seed),
             PolicyKind::EqualSplit => {
@@ -353,7 +361,7 @@ unsafe fn agent<'a>(mem: *mut u8) -> Result<&'a mut dyn SnapshotPolicy, CavmemSt
     // SAFETY: the magic says cavmem_agent_init wrote a slot of this policy here.
     unsafe {
         Ok(match kind_of(policy) {
-            Some(PolicyKind::Ddpg) => &mut (*mem.cast::<Slot<DdpgAgent>>()).agent,
+            Some(PolicyKind::Ddpg | PolicyKind::Residual) => &mut (*mem.cast::<Slot<DdpgAgent>>()).agent,
             Some(PolicyKind::Dqn) => &mut (*mem.cast::<Slot<DqnAgent>>()).agent,
             Some(PolicyKind::QLearning) => &mut (*mem.cast::<Slot<QLearning>>()).agent,
             Some(PolicyKind::EqualSplit) => &mut (*mem.cast::<Slot<EqualSplit>>()).agent,

@@ -965,9 +965,13 @@ mod tests {
             learn: false,
             agents_at: AgentsAt::Inprocess,
         };
-        let mut agents = make_agents(&spec).unwrap();
-        let mut node = Blind(Node::new(&scenario, 1));
-        let err = run_on(&spec, &mut node, &mut agents, |_| {}).unwrap_err();
+        // Agents are built on the stack before they are boxed: a run's thread is 64 MiB.
+        let err = on_one_thread(move || {
+            let mut agents = make_agents(&spec).unwrap();
+            let mut node = Blind(Node::new(&scenario, 1));
+            run_on(&spec, &mut node, &mut agents, |_| {}).unwrap_err()
+        })
+        .unwrap();
         assert!(matches!(err, RunError::NoCurves("oracle-minmax")), "{err}");
         assert!(err.to_string().contains("a real node does not have"), "{err}");
     }

@@ -1,0 +1,216 @@
+//! Residual learning on the feedback controller: the `residual` policy is DDPG whose actor
+//! learns a bounded correction to [`controller::feedback`](super::controller::feedback)'s
+//! bid (Johannink et al. 2019, Silver et al. 2018), so it starts at the controller's
+//! quality (the actor's last layer starts near 0) and can learn what the controller misses.
+//!
+//! `bid = clamp(clamp(feedback(s), −1, 1) + scale · μ(s), −1, 1)`, μ(s) ∈ [−1, 1] the
+//! actor's tanh output. The critic values the bid actually made, `Q(s, bid)`; the actor's
+//! gradient is `∂Q/∂bid · scale` where the outer clamp does not bind, 0 where it does.
+
+use super::controller::{ControlRule, FeedbackParams};
+use super::frozen::{ACTOR_SHAPE, ActorNet, network_header};
+use crate::mdp::{Observation, STATE_DIM};
+use crate::nn::Parameters;
+use crate::snapshot::{self, HEADER_BYTES, SnapshotError, SnapshotKind};
+
+/// Parameters of the residual policy: the base controller and how far the actor may move
+/// its bid.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ResidualParams {
+    /// The largest correction the actor can add to the controller's bid, (0, 2] (bid
+    /// units). Default 0.25.
+    pub scale: f32,
+    /// The base controller's parameters (default: the feedback controller's defaults).
+    pub base: FeedbackParams,
+}
+
+impl Default for ResidualParams {
+    fn default() -> Self {
+        Self {
+            scale: 0.25,
+            base: FeedbackParams::default(),
+        }
+    }
+}
+
+impl ResidualParams {
+    /// The snapshot's four numbers: scale, then the base's three.
+    pub fn to_array(&self) -> [f32; 4] {
+        let [gain, avg_floor, missing] = self.base.to_array();
+        [self.scale, gain, avg_floor, missing]
+    }
+
+    /// The parameters `values` (snapshot order) stand for, if they are valid.
+    pub fn from_array([scale, gain, avg_floor, missing]: [f32; 4]) -> Option<Self> {
+        let base = FeedbackParams::from_array([gain, avg_floor, missing])?;
+        (scale > 0.0 && scale <= 2.0).then_some(Self { scale, base })
+    }
+
+    /// The controller's bid for a valid `obs`, clamped to [-1, 1].
+    pub fn base_bid(&self, obs: &Observation) -> f32 {
+        self.base.bid(obs).clamp(-1.0, 1.0)
+    }
+
+    /// [`Self::base_bid`] for a state as stored in the replay (a network input row, checked
+    /// when it was recorded).
+    pub fn base_bid_row(&self, state: &[f32; STATE_DIM]) -> f32 {
+        let [msr, mem_share, avg_msr, msr_tgt, total_mem_use] = *state;
+        self.base_bid(&Observation {
+            msr,
+            mem_share,
+            avg_msr,
+            msr_tgt,
+            total_mem_use,
+        })
+    }
+
+    /// The bid made when the actor says `correction` (in [-1, 1]) on a state whose base bid
+    /// is `base_bid`.
+    ///
+    /// ```
+    /// use cavmem_core::agent::ResidualParams;
+    /// let r = ResidualParams::default(); // scale 0.25
+    /// assert_eq!(r.compose(0.5, 1.0), 0.75);
+    /// assert_eq!(r.compose(0.9, 1.0), 1.0);
+    /// ```
+    pub fn compose(&self, base_bid: f32, correction: f32) -> f32 {
+        (base_bid + self.scale * correction).clamp(-1.0, 1.0)
+    }
+
+    /// The actor's loss gradient `∂L/∂correction` from the critic's `∂L/∂bid`: `scale ·
+    /// ∂L/∂bid` inside [-1, 1]; where the clamp binds, only a gradient that moves the bid
+    /// back inside passes (else a controller saturated at ±1, as it is whenever a VM takes
+    /// free memory, would leave the actor no gradient at all).
+    ///
+    /// ```
+    /// use cavmem_core::agent::ResidualParams;
+    /// let r = ResidualParams::default(); // scale 0.25
+    /// assert_eq!(r.correction_gradient(0.0, 0.5, 2.0), 0.5);
+    /// assert_eq!(r.correction_gradient(1.0, 0.5, 2.0), 0.5); // descent lowers the bid
+    /// assert_eq!(r.correction_gradient(1.0, 0.5, -2.0), 0.0); // would push it further out
+    /// ```
+    pub fn correction_gradient(&self, base_bid: f32, correction: f32, d_loss_d_bid: f32) -> f32 {
+        let raw = base_bid + self.scale * correction;
+        let outward = (raw > 1.0 && d_loss_d_bid < 0.0) || (raw < -1.0 && d_loss_d_bid > 0.0);
+        if outward { 0.0 } else { self.scale * d_loss_d_bid }
+    }
+}
+
+/// Writes a residual snapshot ([`SnapshotKind::ResidualActor`]): the base controller's
+/// three parameters in the kind-specific bytes, the actor's parameters, then the scale.
+///
+/// # Errors
+/// [`SnapshotError::BufferTooSmall`].
+pub fn save_snapshot(
+    residual: &ResidualParams,
+    actor: &ActorNet,
+    out: &mut [u8],
+) -> Result<usize, SnapshotError> {
+    let mut header = network_header(
+        SnapshotKind::ResidualActor,
+        ACTOR_SHAPE,
+        Some(residual.base.to_array()),
+    );
+    header.parameter_count = actor.parameter_count() as u32 + 1;
+    let scale = [residual.scale];
+    let tensors = actor.tensors().chain(core::iter::once(&scale[..]));
+    snapshot::write_tensors(&header, actor.parameter_count() + 1, tensors, out)
+}
+
+/// Reads a residual snapshot into `actor`; returns its scale and base controller.
+/// `actor` is unchanged on error.
+///
+/// # Errors
+/// [`SnapshotError`] as for any network snapshot; [`SnapshotError::ShapeMismatch`] for a
+/// scale or base parameter out of range.
+pub fn load_snapshot(bytes: &[u8], actor: &mut ActorNet) -> Result<ResidualParams, SnapshotError> {
+    let mut read = None;
+    let mut scale = 0.0;
+    let scale_at = HEADER_BYTES + 4 * actor.parameter_count();
+    snapshot::read_into_if(
+        bytes,
+        SnapshotKind::ResidualActor,
+        ACTOR_SHAPE,
+        &mut ActorAndScale {
+            actor,
+            scale: &mut scale,
+        },
+        |h| {
+            let [gain, avg_floor, missing] = h.extra_f32s();
+            let stored = bytes
+                .get(scale_at..scale_at + 4)
+                .map_or(f32::NAN, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            read = ResidualParams::from_array([stored, gain, avg_floor, missing]);
+            read.map(|_| ()).ok_or(SnapshotError::ShapeMismatch)
+        },
+    )?;
+    read.ok_or(SnapshotError::ShapeMismatch)
+}
+
+/// The parameters a residual snapshot holds: the actor's, then the scale.
+struct ActorAndScale<'a> {
+    actor: &'a mut ActorNet,
+    scale: &'a mut f32,
+}
+
+impl Parameters for ActorAndScale<'_> {
+    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+        self.actor
+            .tensors()
+            .chain(core::iter::once(core::slice::from_ref(&*self.scale)))
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        self.actor
+            .tensors_mut()
+            .chain(core::iter::once(core::slice::from_mut(&mut *self.scale)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_numbers_round_trip_and_invalid_ones_are_refused() {
+        let r = ResidualParams::default();
+        assert_eq!(ResidualParams::from_array(r.to_array()), Some(r));
+        for scale in [0.0, -0.1, 2.5, f32::NAN, f32::INFINITY] {
+            let mut a = r.to_array();
+            a[0] = scale;
+            assert_eq!(ResidualParams::from_array(a), None, "scale {scale}");
+        }
+        let mut a = r.to_array();
+        a[1] = 0.0; // gain
+        assert_eq!(ResidualParams::from_array(a), None);
+    }
+
+    #[test]
+    fn compose_adds_the_scaled_correction_and_clamps() {
+        let r = ResidualParams {
+            scale: 0.5,
+            ..ResidualParams::default()
+        };
+        assert_eq!(r.compose(0.0, 0.0), 0.0);
+        assert_eq!(r.compose(-0.25, 1.0), 0.25);
+        assert_eq!(r.compose(-0.75, -1.0), -1.0);
+        assert_eq!(r.compose(1.0, 0.5), 1.0);
+        assert_eq!(r.compose(1.0, -0.5), 0.75);
+    }
+
+    #[test]
+    fn only_gradients_back_inside_pass_the_clamp() {
+        let r = ResidualParams {
+            scale: 0.5,
+            ..ResidualParams::default()
+        };
+        assert_eq!(r.correction_gradient(0.2, 0.3, 1.0), 0.5);
+        assert_eq!(r.correction_gradient(0.2, 0.3, -1.0), -0.5);
+        // Above 1: descent on a positive ∂L/∂bid lowers the bid (passes), a negative one not.
+        assert_eq!(r.correction_gradient(1.0, 0.1, 1.0), 0.5);
+        assert_eq!(r.correction_gradient(1.0, 0.1, -1.0), 0.0);
+        // Below −1, the mirror image.
+        assert_eq!(r.correction_gradient(-1.0, -0.1, -1.0), -0.5);
+        assert_eq!(r.correction_gradient(-1.0, -0.1, 1.0), 0.0);
+    }
+}
