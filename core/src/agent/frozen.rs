@@ -11,6 +11,7 @@ use crate::rows::at;
 use crate::snapshot::{self, Header, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, Fallback, PolicyError};
+use super::residual::ResidualParams;
 use super::shapes::{ACTIONS, HIDDEN, QTable, STATES, argmax, state_index};
 
 /// The actor network type of DDPG.
@@ -135,6 +136,77 @@ impl FrozenActor {
     pub fn act(&self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
         Ok(decide(actor_bid(&self.actor, obs)))
+    }
+}
+
+/// The `residual` policy, frozen: the actor, its scale and its base controller (a type of
+/// its own, so a host that links only [`FrozenActor`] does not carry the controller).
+///
+/// # Examples
+/// ```
+/// use cavmem_core::agent::{Ddpg, DdpgParams, FrozenResidual, ResidualParams};
+/// use cavmem_core::mdp::Observation;
+/// let agent = Box::new(Ddpg::<64>::new_residual(DdpgParams::default(), ResidualParams::default(), 3));
+/// let mut bytes = vec![0u8; cavmem_core::agent::frozen::RESIDUAL_SNAPSHOT_BYTES];
+/// let n = agent.save_snapshot(&mut bytes).unwrap();
+/// let mut frozen = FrozenResidual::zeroed();
+/// frozen.load_snapshot(&bytes[..n]).unwrap();
+/// let obs = Observation { msr: 0.3, mem_share: 0.4, avg_msr: 0.1, msr_tgt: 0.0, total_mem_use: 0.8 };
+/// assert_eq!(frozen.act(&obs).unwrap().bid, agent.policy_bid(&obs));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrozenResidual {
+    actor: ActorNet,
+    residual: ResidualParams,
+}
+
+/// Bytes of a residual snapshot: an actor snapshot's and the scale.
+pub const RESIDUAL_SNAPSHOT_BYTES: usize = ACTOR_SNAPSHOT_BYTES + 4;
+
+impl FrozenResidual {
+    /// An all-zero actor on the default controller (bids as the controller does) until a
+    /// snapshot is loaded; `const` for `static` placement.
+    pub const fn zeroed() -> Self {
+        Self {
+            actor: Mlp::zeroed(),
+            residual: ResidualParams::DEFAULT,
+        }
+    }
+
+    /// Loads a residual snapshot (actor, scale, controller); unchanged on error.
+    ///
+    /// # Errors
+    /// [`SnapshotError`] as for [`FrozenActor::load_snapshot`].
+    pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        self.residual = super::residual::load_snapshot(bytes, &mut self.actor)?;
+        Ok(())
+    }
+
+    /// The scale and the controller.
+    pub fn residual(&self) -> &ResidualParams {
+        &self.residual
+    }
+
+    /// The bid for `obs`; a non-finite actor output gives the controller's bid with
+    /// [`Fallback::NonFiniteOutput`].
+    ///
+    /// # Errors
+    /// [`PolicyError::InvalidObservation`].
+    pub fn act(&self, obs: &Observation) -> Result<Decision, PolicyError> {
+        obs.validate()?;
+        let base = self.residual.base_bid(obs);
+        Ok(match actor_bid(&self.actor, obs) {
+            Ok(correction) => Decision {
+                bid: self.residual.compose(base, correction),
+                explored: false,
+                fallback: None,
+            },
+            Err(reason) => Decision {
+                bid: base,
+                explored: false,
+                fallback: Some(reason),
+            },
+        })
     }
 }
 

@@ -36,7 +36,7 @@ pub use ddpg::{Ddpg, DdpgParams, LinearCritic, PaperCritic};
 #[cfg(feature = "learn")]
 pub use dqn::{Dqn, DqnParams};
 pub use equal_split::{EqualSplit, EqualSplitParams};
-pub use frozen::{FrozenActor, FrozenQNetwork, FrozenQTable};
+pub use frozen::{FrozenActor, FrozenQNetwork, FrozenQTable, FrozenResidual};
 #[cfg(feature = "learn")]
 pub use ql::{QLearning, QlParams};
 pub use residual::ResidualParams;

@@ -27,14 +27,17 @@ pub struct ResidualParams {
 
 impl Default for ResidualParams {
     fn default() -> Self {
-        Self {
-            scale: 0.25,
-            base: FeedbackParams::default(),
-        }
+        Self::DEFAULT
     }
 }
 
 impl ResidualParams {
+    /// The defaults, as a constant: scale 0.25 on the feedback controller's defaults.
+    pub const DEFAULT: Self = Self {
+        scale: 0.25,
+        base: FeedbackParams::DEFAULT,
+    };
+
     /// The snapshot's four numbers: scale, then the base's three.
     pub fn to_array(&self) -> [f32; 4] {
         let [gain, avg_floor, missing] = self.base.to_array();

@@ -569,3 +569,50 @@ fn residual_snapshot_carries_its_scale_and_controller() {
     assert!(*fresh.actor_parameters() == before);
     assert!(n > HEADER_BYTES);
 }
+
+#[test]
+fn frozen_residual_acts_as_the_trained_agent_and_refuses_a_plain_actor() {
+    use crate::snapshot::SnapshotError;
+    let params = PolicyParams::default();
+    let mut agent = Box::new(Ddpg::<256>::new_residual(params.ddpg, params.residual, 6));
+    let mut rng = Rng::seed_from_u64(4);
+    for _ in 0..100 {
+        agent.record(&AgentTransition::random(&mut rng)).unwrap();
+        agent.learn().unwrap();
+    }
+    let mut bytes = std::vec![0u8; frozen::RESIDUAL_SNAPSHOT_BYTES];
+    assert_eq!(
+        agent.save_snapshot(&mut bytes).unwrap(),
+        frozen::RESIDUAL_SNAPSHOT_BYTES
+    );
+    let mut frozen = Box::new(FrozenResidual::zeroed());
+    frozen.load_snapshot(&bytes).unwrap();
+    for _ in 0..200 {
+        let obs = Observation::random(&mut rng);
+        assert_eq!(
+            frozen.act(&obs).unwrap().bid.to_bits(),
+            agent.policy_bid(&obs).to_bits()
+        );
+    }
+    let plain = Box::new(Ddpg::<64>::new(params.ddpg, 1));
+    let mut actor = std::vec![0u8; frozen::ACTOR_SNAPSHOT_BYTES];
+    plain.save_snapshot(&mut actor).unwrap();
+    assert_eq!(
+        frozen.load_snapshot(&actor),
+        Err(SnapshotError::WrongKind { found: 0 })
+    );
+    // A snapshot with a NaN parameter is refused; the frozen policy keeps acting as before.
+    let mut broken = agent.clone();
+    use crate::nn::Parameters;
+    broken.actor.net.tensors_mut().next().unwrap()[0] = f32::NAN;
+    broken.save_snapshot(&mut bytes).unwrap();
+    assert!(matches!(
+        frozen.load_snapshot(&bytes),
+        Err(SnapshotError::NonFinite { index: 0 })
+    ));
+    let obs = Observation::random(&mut rng);
+    assert_eq!(
+        frozen.act(&obs).unwrap().bid.to_bits(),
+        agent.policy_bid(&obs).to_bits()
+    );
+}

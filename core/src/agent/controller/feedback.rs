@@ -29,15 +29,18 @@ pub struct FeedbackParams {
 
 impl Default for FeedbackParams {
     fn default() -> Self {
-        Self {
-            gain: 0.125,
-            avg_floor: 0.01,
-            missing: 0.001,
-        }
+        Self::DEFAULT
     }
 }
 
 impl FeedbackParams {
+    /// The defaults, as a constant.
+    pub const DEFAULT: Self = Self {
+        gain: 0.125,
+        avg_floor: 0.01,
+        missing: 0.001,
+    };
+
     /// Every parameter 0 (not a valid rule): the all-zero placeholder of a `static` slot.
     pub const ZERO: Self = Self {
         gain: 0.0,
