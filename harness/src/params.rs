@@ -13,7 +13,7 @@ use cavmem_core::agent::controller::{FeedbackParams, MomParams};
 use cavmem_core::agent::ddpg::{BATCH, DdpgParams};
 use cavmem_core::agent::dqn::{ACTIONS, DqnParams};
 use cavmem_core::agent::ql::QlParams;
-use cavmem_core::agent::{PolicyParams, ResidualParams};
+use cavmem_core::agent::{PolicyParams, ResidualParams, ShieldParams};
 use cavmem_core::mdp::MdpParams;
 use cavmem_core::noise::{Anneal, EpsilonSchedule, OuParams};
 use serde::{Deserialize, Serialize};
@@ -322,13 +322,62 @@ pub struct ResidualSection {
     /// The largest correction to the controller's bid, (0, 2] (0.25).
     #[serde(with = "decimal_f32")]
     pub scale: f32,
+    /// The runtime shield.
+    pub shield: ShieldSection,
 }
 
 impl Default for ResidualSection {
     fn default() -> Self {
+        let r = ResidualParams::default();
         Self {
-            scale: ResidualParams::default().scale,
+            scale: r.scale,
+            shield: ShieldSection {
+                enabled: r.shield.is_some(),
+                ..ShieldSection::default()
+            },
         }
+    }
+}
+
+/// The residual policy's runtime shield (docs/agents.md).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShieldSection {
+    /// Whether the shield runs.
+    pub enabled: bool,
+    /// Steps per period, 2–1,000,000, more than `probe_steps` (100).
+    pub period_steps: u32,
+    /// Steps of each period probing the source not in charge, 1–999,999 (20).
+    pub probe_steps: u32,
+    /// Periods in a row the probe must win before the sources swap, 1–1,000 (3).
+    pub patience: u32,
+    /// Mean reward per step by which the probe must win, [0, 2] (0).
+    #[serde(with = "decimal_f32")]
+    pub margin: f32,
+}
+
+impl Default for ShieldSection {
+    fn default() -> Self {
+        let d = ShieldParams::DEFAULT;
+        Self {
+            enabled: false,
+            period_steps: d.period_steps,
+            probe_steps: d.probe_steps,
+            patience: d.patience,
+            margin: d.margin,
+        }
+    }
+}
+
+impl ShieldSection {
+    /// The shield's parameters, `None` when it is off.
+    pub fn params(&self) -> Option<ShieldParams> {
+        self.enabled.then_some(ShieldParams {
+            period_steps: self.period_steps,
+            probe_steps: self.probe_steps,
+            patience: self.patience,
+            margin: self.margin,
+        })
     }
 }
 
@@ -498,6 +547,7 @@ impl AgentParams {
             residual: ResidualParams {
                 scale: self.residual.scale,
                 base: feedback,
+                shield: self.residual.shield.params(),
             },
         };
         Hyperparams {
@@ -662,6 +712,28 @@ impl AgentParams {
                 O(0.0),
                 C(2.0),
             ),
+        ]);
+        let sh = &self.residual.shield;
+        checks.extend([
+            (
+                "residual.shield.period_steps".into(),
+                sh.period_steps.into(),
+                C(f64::from(sh.probe_steps) + 1.0),
+                C(1e6),
+            ),
+            (
+                "residual.shield.probe_steps".into(),
+                sh.probe_steps.into(),
+                C(1.0),
+                C(999_999.0),
+            ),
+            (
+                "residual.shield.patience".into(),
+                sh.patience.into(),
+                C(1.0),
+                C(1000.0),
+            ),
+            ("residual.shield.margin".into(), sh.margin.into(), C(0.0), C(2.0)),
         ]);
         for (name, w) in [("raw", self.reward.raw), ("paper", self.reward.paper)] {
             checks.push((

@@ -37,12 +37,34 @@ impl Decision {
     }
 }
 
-/// Why a policy fell back to the safe bid.
+/// Why a policy fell back to a safe bid; its byte on the wire ([`Fallback::code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Fallback {
     /// The network produced NaN or ±∞; it was re-initialized.
     NonFiniteOutput,
+    /// The `residual` policy's runtime shield has handed the VM to the controller, whose
+    /// bid this is: the learned bids did worse ([`super::shield`]).
+    Shielded,
+}
+
+impl Fallback {
+    /// The reason's byte in the wire protocol's Bid (0 is no fallback).
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::NonFiniteOutput => 1,
+            Self::Shielded => 2,
+        }
+    }
+
+    /// The reason with byte `code` (1 or 2), if any.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::NonFiniteOutput),
+            2 => Some(Self::Shielded),
+            _ => None,
+        }
+    }
 }
 
 /// What a call to `learn` did.

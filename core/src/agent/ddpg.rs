@@ -24,6 +24,7 @@ use super::common::{
 use super::frozen::{ACTOR_SHAPE, ActorNet, actor_bid, network_header};
 use super::residual::ResidualParams;
 pub use super::shapes::HIDDEN;
+use super::shield::{Shield, ShieldParams, ShieldStats, Source};
 use super::{AgentTransition, Policy};
 
 /// Minibatch size.
@@ -102,6 +103,8 @@ pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic> 
     params: DdpgParams,
     /// `Some` for the `residual` policy: the actor corrects the feedback controller's bid.
     residual: Option<ResidualParams>,
+    /// The `residual` policy's runtime shield, if it has one ([`super::shield`]).
+    shield: Option<Shield>,
     pub(super) actor: Actor,
     critic: Critic<Q>,
     replay: Replay<Transition<STATE_DIM, f32>, R>,
@@ -163,6 +166,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 learn_starts: 0,
             },
             residual: None,
+            shield: None,
             actor: Learner::zeroed(NO_ADAM),
             critic: Learner::zeroed(NO_ADAM),
             replay: Replay::new(),
@@ -186,6 +190,10 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     pub fn reset_with(&mut self, params: DdpgParams, residual: Option<ResidualParams>, seed: u64) {
         self.params = params;
         self.residual = residual;
+        self.shield = residual
+            .and_then(|r| r.shield)
+            .filter(ShieldParams::is_valid)
+            .map(Shield::new);
         self.actor.set_optimizer(Adam::with_lr(params.actor_lr));
         self.critic.set_optimizer(Adam::with_lr(params.critic_lr));
         self.replay.clear();
@@ -200,6 +208,11 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// The hyperparameters.
     pub fn params(&self) -> &DdpgParams {
         &self.params
+    }
+
+    /// What the shield has done, if the agent has one.
+    pub fn shield_stats(&self) -> Option<ShieldStats> {
+        self.shield.as_ref().map(Shield::stats)
     }
 
     /// The residual policy's parameters; `None` for plain DDPG.
@@ -242,7 +255,13 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         match &mut self.residual {
-            Some(r) => *r = super::residual::load_snapshot(bytes, &mut self.actor.net)?,
+            Some(r) => {
+                let loaded = super::residual::load_snapshot(bytes, &mut self.actor.net)?;
+                *r = ResidualParams {
+                    shield: r.shield,
+                    ..loaded
+                };
+            }
             None => {
                 snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut self.actor.net)?;
             }
@@ -439,7 +458,9 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
                 None => Decision::hold(Fallback::NonFiniteOutput),
             });
         };
+        let source = self.shield.as_mut().map_or(Source::Learned, Shield::next_source);
         let bid = match base {
+            Some((_, base)) if source == Source::Controller => base,
             Some((r, base)) => r.compose(base, bid),
             None => bid,
         };
@@ -447,18 +468,25 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
         // Exploration (section 3.2): the OU process advances every step; its value is
         // added with probability ε.
         let noise = self.noise.sample(&mut self.rng);
-        let explored = self.explorer.roll(&mut self.rng);
+        // The controller's steps (the shield's) are its own bids, not explored.
+        let explored = self.explorer.roll(&mut self.rng) && source == Source::Learned;
         let bid = if explored { bid + noise } else { bid };
         self.stats.explored += u64::from(explored);
+        // The controller in charge (not probing) is a fallback, and counted as one.
+        let shielded = self.shield.is_some_and(|s| s.stats().shielded) && source == Source::Controller;
+        self.stats.fallbacks += u64::from(shielded);
         Ok(Decision {
             bid: bid.clamp(-1.0, 1.0),
             explored,
-            fallback: None,
+            fallback: shielded.then_some(Fallback::Shielded),
         })
     }
 
     fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
         check_transition(t)?;
+        if let Some(shield) = &mut self.shield {
+            shield.record_reward(t.reward);
+        }
         self.replay.push(stored_transition(t, t.bid));
         Ok(())
     }

@@ -26,6 +26,7 @@ pub mod frozen;
 pub mod ql;
 pub mod residual;
 pub mod shapes;
+pub mod shield;
 #[cfg(feature = "learn")]
 pub mod slots;
 
@@ -40,6 +41,7 @@ pub use frozen::{FrozenActor, FrozenQNetwork, FrozenQTable, FrozenResidual};
 #[cfg(feature = "learn")]
 pub use ql::{QLearning, QlParams};
 pub use residual::ResidualParams;
+pub use shield::{ShieldParams, ShieldStats};
 #[cfg(feature = "learn")]
 pub use slots::PolicySlots;
 

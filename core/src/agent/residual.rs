@@ -9,6 +9,7 @@
 
 use super::controller::{ControlRule, FeedbackParams};
 use super::frozen::{ACTOR_SHAPE, ActorNet, network_header};
+use super::shield::ShieldParams;
 use crate::mdp::{Observation, STATE_DIM};
 use crate::nn::Parameters;
 use crate::snapshot::{self, HEADER_BYTES, SnapshotError, SnapshotKind};
@@ -23,6 +24,9 @@ pub struct ResidualParams {
     pub scale: f32,
     /// The base controller's parameters (default: the feedback controller's defaults).
     pub base: FeedbackParams,
+    /// The runtime shield of a trainable agent ([`super::shield`]); `None`: none. Not part
+    /// of a snapshot (loading one keeps the agent's own).
+    pub shield: Option<ShieldParams>,
 }
 
 impl Default for ResidualParams {
@@ -36,6 +40,7 @@ impl ResidualParams {
     pub const DEFAULT: Self = Self {
         scale: 0.25,
         base: FeedbackParams::DEFAULT,
+        shield: None,
     };
 
     /// The snapshot's four numbers: scale, then the base's three.
@@ -44,10 +49,14 @@ impl ResidualParams {
         [self.scale, gain, avg_floor, missing]
     }
 
-    /// The parameters `values` (snapshot order) stand for, if they are valid.
+    /// The parameters `values` (snapshot order) stand for, if they are valid (no shield).
     pub fn from_array([scale, gain, avg_floor, missing]: [f32; 4]) -> Option<Self> {
         let base = FeedbackParams::from_array([gain, avg_floor, missing])?;
-        (scale > 0.0 && scale <= 2.0).then_some(Self { scale, base })
+        (scale > 0.0 && scale <= 2.0).then_some(Self {
+            scale,
+            base,
+            shield: None,
+        })
     }
 
     /// The controller's bid for a valid `obs`, clamped to [-1, 1].

@@ -536,6 +536,7 @@ fn residual_snapshot_carries_its_scale_and_controller() {
             gain: 0.25,
             ..FeedbackParams::default()
         },
+        shield: None,
     };
     let trained = Box::new(Ddpg::<64>::new_residual(params.ddpg, residual, 4));
     let mut bytes = std::vec![0u8; 64 << 10];
@@ -614,5 +615,65 @@ fn frozen_residual_acts_as_the_trained_agent_and_refuses_a_plain_actor() {
     assert_eq!(
         frozen.act(&obs).unwrap().bid.to_bits(),
         agent.policy_bid(&obs).to_bits()
+    );
+}
+
+/// A residual agent whose actor always says +1 (its last bias driven up: every learned bid
+/// `scale` above the controller's), acting without learning on a one-step task whose best bid
+/// is `target(obs)`. Returns the shield's statistics, the agent's and the decisions flagged.
+fn shielded_run(target: impl Fn(&Observation) -> f32) -> (ShieldStats, PolicyStats, u64) {
+    use crate::nn::Parameters;
+    let shield = ShieldParams {
+        period_steps: 20,
+        probe_steps: 5,
+        patience: 2,
+        margin: 0.01,
+    };
+    let residual = ResidualParams {
+        shield: Some(shield),
+        ..ResidualParams::default()
+    };
+    let mut agent = Box::new(Ddpg::<256>::new_residual(DdpgParams::default(), residual, 1));
+    agent.set_exploration(false);
+    if let Some(bias) = agent.actor.net.tensors_mut().last() {
+        bias[0] = 10.0;
+    }
+    let mut rng = Rng::seed_from_u64(3);
+    let mut flagged = 0;
+    for _ in 0..200 {
+        // A full node (the controller's bid is its proportional term, not "take the free memory").
+        let state = Observation {
+            total_mem_use: 1.0,
+            ..obs_with_msr(rng.uniform_range(-0.9, -0.5))
+        };
+        let d = agent.act(&state).unwrap();
+        flagged += u64::from(d.fallback == Some(Fallback::Shielded));
+        let t = AgentTransition {
+            state,
+            bid: d.bid,
+            reward: -(d.bid - target(&state)).abs(),
+            next_state: state,
+            done: true,
+        };
+        agent.record(&t).unwrap();
+    }
+    (agent.shield_stats().unwrap(), agent.stats(), flagged)
+}
+
+#[test]
+fn shield_hands_a_diverged_residual_agent_to_its_controller_and_says_so() {
+    // The controller's bid is the best: the learned bids, 0.25 off, lose every probe.
+    let (shield, stats, flagged) = shielded_run(feedback_bid);
+    assert_eq!((shield.to_controller, shield.to_learned), (1, 0));
+    assert!(shield.shielded);
+    // Handed over after two periods (40 steps): the 160 steps after it, less one probe of
+    // 5 learned steps per period, are the controller's, each flagged and counted.
+    assert_eq!(flagged, 160 - 8 * 5);
+    assert_eq!(stats.fallbacks, flagged);
+    // Where the learned bids are the better ones, the controller's probes never win.
+    let (shield, stats, flagged) = shielded_run(|o| (feedback_bid(o) + 0.25).min(1.0));
+    assert_eq!(
+        (shield.to_controller, shield.to_learned, flagged, stats.fallbacks),
+        (0, 0, 0, 0)
     );
 }

@@ -5,7 +5,7 @@
 //! little-endian; `f32` is IEEE 754 binary32; booleans are one byte, 0 or 1.
 
 use crate::agent::PolicyKind;
-use crate::agent::common::{LearnOutcome, PolicyStats};
+use crate::agent::common::{Fallback, LearnOutcome, PolicyStats};
 use crate::bid::BidConfig;
 use crate::mdp::STATE_DIM;
 
@@ -148,8 +148,8 @@ pub enum Message<'a> {
         bid: f32,
         /// Changed by exploration.
         explored: bool,
-        /// The safe bid was used because the network output was not finite.
-        fallback: bool,
+        /// Why a safe bid was used, if one was (on the wire [`Fallback::code`], 0 for none).
+        fallback: Option<Fallback>,
     },
     /// `0x83`: done.
     Ack,
@@ -398,7 +398,7 @@ impl<'a> Message<'a> {
             } => {
                 w.f32(*bid)?;
                 w.u8(u8::from(*explored))?;
-                w.u8(u8::from(*fallback))?;
+                w.u8(fallback.map_or(0, Fallback::code))?;
             }
             Self::Learned { outcome } => {
                 let (code, loss) = match *outcome {
@@ -512,7 +512,10 @@ impl<'a> Message<'a> {
             0x82 => Self::Bid {
                 bid: r.f32()?,
                 explored: r.bool()?,
-                fallback: r.bool()?,
+                fallback: match r.u8()? {
+                    0 => None,
+                    code => Some(Fallback::from_code(code).ok_or(MessageError::BadValue(msg_type))?),
+                },
             },
             0x83 => Self::Ack,
             0x84 => {

@@ -6,7 +6,6 @@
 //! A refused request leaves the agent untouched. The server also runs the Bid Analyzer for
 //! a host that sends Analyze requests; that needs no agent.
 
-use crate::agent::common::Fallback;
 use crate::agent::{AgentTransition, AnyPolicy, PolicyError, PolicyKind, PolicyParams, PolicySlots};
 use crate::mdp::Observation;
 use crate::noise::EpsilonSchedule;
@@ -171,7 +170,7 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                     Ok(d) => Message::Bid {
                         bid: d.bid,
                         explored: d.explored,
-                        fallback: d.fallback == Some(Fallback::NonFiniteOutput),
+                        fallback: d.fallback,
                     },
                     Err(_) => error(ErrorCode::InvalidObservation, 0),
                 }

@@ -311,7 +311,7 @@ impl Policy for FirmwareAgent {
                 } => Some(Decision {
                     bid,
                     explored,
-                    fallback: fallback.then_some(Fallback::NonFiniteOutput),
+                    fallback,
                 }),
                 _ => None,
             }) {

@@ -16,7 +16,7 @@ static ANALYZE_RECORDS: [u8; 64] = {
 };
 static ALLOCATIONS: [u8; 16] = [7, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1];
 
-fn all_messages() -> [Message<'static>; 20] {
+fn all_messages() -> [Message<'static>; 22] {
     let t = WireTransition {
         state: [0.1, 0.2, -0.3, 0.4, 0.5],
         bid: -0.25,
@@ -54,7 +54,17 @@ fn all_messages() -> [Message<'static>; 20] {
         Message::Bid {
             bid: 0.125,
             explored: true,
-            fallback: false,
+            fallback: None,
+        },
+        Message::Bid {
+            bid: -0.5,
+            explored: false,
+            fallback: Some(crate::agent::Fallback::NonFiniteOutput),
+        },
+        Message::Bid {
+            bid: 0.25,
+            explored: false,
+            fallback: Some(crate::agent::Fallback::Shielded),
         },
         Message::Ack,
         Message::Learned {
@@ -136,14 +146,14 @@ fn wire_message_errors() {
     assert_eq!(Message::decode(0x42, &[]), Err(MessageError::UnknownType(0x42)));
     assert_eq!(Message::decode(0x09, &[0; 7]), Err(MessageError::BadLength(0x09)));
     assert_eq!(Message::decode(0x06, &[2]), Err(MessageError::BadValue(0x06)));
-    // A Hello naming no policy; a Bid whose fallback is not a boolean; a Learned with an
+    // A Hello naming no policy; a Bid whose fallback is no known reason; a Learned with an
     // unknown outcome, or with a loss although it did not update.
     assert_eq!(
         Message::decode(0x81, &[1, 7, 0, 0, 0, 0, 0, 0]),
         Err(MessageError::BadValue(0x81))
     );
     assert_eq!(
-        Message::decode(0x82, &[0, 0, 0, 0, 0, 2]),
+        Message::decode(0x82, &[0, 0, 0, 0, 0, 3]),
         Err(MessageError::BadValue(0x82))
     );
     assert_eq!(
