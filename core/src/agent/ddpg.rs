@@ -408,9 +408,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
         }
         self.actor.apply_gradients();
     }
-}
 
-impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// For the `residual` policy, turns the actor's outputs `bids` (one per row of
     /// `states`) into the bids made and returns each row's base bid and actor output;
     /// plain DDPG leaves them (the bids are the outputs) and returns `None`s.
