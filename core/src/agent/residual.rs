@@ -5,7 +5,8 @@
 //!
 //! `bid = clamp(clamp(feedback(s), −1, 1) + scale · μ(s), −1, 1)`, μ(s) ∈ [−1, 1] the
 //! actor's tanh output. The critic values the bid actually made, `Q(s, bid)`; the actor's
-//! gradient is `∂Q/∂bid · scale` where the outer clamp does not bind, 0 where it does.
+//! gradient is `∂Q/∂bid · scale` where the outer clamp does not bind and, where it does,
+//! only if it moves the bid back inside ([`ResidualParams::correction_gradient`]).
 
 use super::controller::{ControlRule, FeedbackParams};
 use super::frozen::{ACTOR_SHAPE, ActorNet, network_header};
