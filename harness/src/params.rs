@@ -331,10 +331,7 @@ impl Default for ResidualSection {
         let r = ResidualParams::default();
         Self {
             scale: r.scale,
-            shield: ShieldSection {
-                enabled: r.shield.is_some(),
-                ..ShieldSection::default()
-            },
+            shield: ShieldSection::default(),
         }
     }
 }
@@ -358,9 +355,9 @@ pub struct ShieldSection {
 
 impl Default for ShieldSection {
     fn default() -> Self {
-        let d = ShieldParams::DEFAULT;
+        let d = ResidualParams::default().shield;
         Self {
-            enabled: false,
+            enabled: d.enabled,
             period_steps: d.period_steps,
             probe_steps: d.probe_steps,
             patience: d.patience,
@@ -370,14 +367,15 @@ impl Default for ShieldSection {
 }
 
 impl ShieldSection {
-    /// The shield's parameters, `None` when it is off.
-    pub fn params(&self) -> Option<ShieldParams> {
-        self.enabled.then_some(ShieldParams {
+    /// The shield's parameters.
+    pub fn params(&self) -> ShieldParams {
+        ShieldParams {
+            enabled: self.enabled,
             period_steps: self.period_steps,
             probe_steps: self.probe_steps,
             patience: self.patience,
             margin: self.margin,
-        })
+        }
     }
 }
 

@@ -101,10 +101,12 @@ type Critic<Q> = Learner<CRITIC_INPUT, HIDDEN, 1, Q>;
 #[derive(Clone, Debug)]
 pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic> {
     params: DdpgParams,
-    /// `Some` for the `residual` policy: the actor corrects the feedback controller's bid.
-    residual: Option<ResidualParams>,
-    /// The `residual` policy's runtime shield, if it has one ([`super::shield`]).
-    shield: Option<Shield>,
+    /// The `residual` policy's parameters (scale > 0: the actor corrects the feedback
+    /// controller's bid); [`ResidualParams::ZERO`] for plain DDPG. No `Option`: an agent
+    /// is all zero bytes until set up, so a `static` one sits in `.bss`.
+    residual: ResidualParams,
+    /// The `residual` policy's runtime shield ([`super::shield`]; inactive unless on).
+    shield: Shield,
     pub(super) actor: Actor,
     critic: Critic<Q>,
     replay: Replay<Transition<STATE_DIM, f32>, R>,
@@ -165,8 +167,8 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 epsilon: Explorer::ZERO_SCHEDULE,
                 learn_starts: 0,
             },
-            residual: None,
-            shield: None,
+            residual: ResidualParams::ZERO,
+            shield: Shield::new(ShieldParams::OFF),
             actor: Learner::zeroed(NO_ADAM),
             critic: Learner::zeroed(NO_ADAM),
             replay: Replay::new(),
@@ -189,11 +191,8 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// As [`Ddpg::reset`], for plain DDPG (`residual` `None`) or the `residual` policy.
     pub fn reset_with(&mut self, params: DdpgParams, residual: Option<ResidualParams>, seed: u64) {
         self.params = params;
-        self.residual = residual;
-        self.shield = residual
-            .and_then(|r| r.shield)
-            .filter(ShieldParams::is_valid)
-            .map(Shield::new);
+        self.residual = residual.unwrap_or(ResidualParams::ZERO);
+        self.shield = Shield::new(residual.map_or(ShieldParams::OFF, |r| r.shield));
         self.actor.set_optimizer(Adam::with_lr(params.actor_lr));
         self.critic.set_optimizer(Adam::with_lr(params.critic_lr));
         self.replay.clear();
@@ -212,12 +211,12 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
 
     /// What the shield has done, if the agent has one.
     pub fn shield_stats(&self) -> Option<ShieldStats> {
-        self.shield.as_ref().map(Shield::stats)
+        self.shield.is_active().then(|| self.shield.stats())
     }
 
     /// The residual policy's parameters; `None` for plain DDPG.
     pub fn residual(&self) -> Option<&ResidualParams> {
-        self.residual.as_ref()
+        (self.residual.scale > 0.0).then_some(&self.residual)
     }
 
     /// The bid without exploration (the deterministic policy: μ(s), or the controller's bid
@@ -226,7 +225,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
         let Ok(bid) = actor_bid(&self.actor.net, obs) else {
             return f32::NAN;
         };
-        match &self.residual {
+        match self.residual() {
             Some(r) => r.compose(r.base_bid(obs), bid),
             None => bid,
         }
@@ -238,7 +237,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// # Errors
     /// [`SnapshotError::BufferTooSmall`].
     pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
-        match &self.residual {
+        match self.residual() {
             Some(r) => super::residual::save_snapshot(r, &self.actor.net, out),
             None => {
                 let header = network_header(SnapshotKind::DdpgActor, ACTOR_SHAPE, None);
@@ -254,10 +253,10 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// # Errors
     /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        match &mut self.residual {
+        match self.residual().copied() {
             Some(r) => {
                 let loaded = super::residual::load_snapshot(bytes, &mut self.actor.net)?;
-                *r = ResidualParams {
+                self.residual = ResidualParams {
                     shield: r.shield,
                     ..loaded
                 };
@@ -397,7 +396,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
             let mut d_bids = [[0.0f32; 1]; C];
             for ((d_bid, d_input), part) in d_bids.iter_mut().zip(&d_inputs).zip(&parts) {
                 let d_loss_d_bid = d_input[STATE_DIM];
-                d_bid[0] = match (&self.residual, part) {
+                d_bid[0] = match (self.residual(), part) {
                     (Some(r), Some((base, output))) => r.correction_gradient(*base, *output, d_loss_d_bid),
                     _ => d_loss_d_bid,
                 };
@@ -418,7 +417,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
         bids: &mut [[f32; 1]; C],
     ) -> [Option<(f32, f32)>; C] {
         let mut parts = [None; C];
-        if let Some(r) = &self.residual {
+        if let Some(r) = self.residual() {
             for ((part, [bid]), state) in parts.iter_mut().zip(bids.iter_mut()).zip(states) {
                 let base = r.base_bid_row(state);
                 *part = Some((base, *bid));
@@ -442,7 +441,7 @@ fn critic_input(state: &[f32; STATE_DIM], bid: f32) -> [f32; CRITIC_INPUT] {
 impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
-        let base = self.residual.map(|r| (r, r.base_bid(obs)));
+        let base = self.residual().map(|r| (*r, r.base_bid(obs)));
         let Ok(bid) = actor_bid(&self.actor.net, obs) else {
             self.stats.fallbacks += 1;
             self.recover();
@@ -456,7 +455,7 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
                 None => Decision::hold(Fallback::NonFiniteOutput),
             });
         };
-        let source = self.shield.as_mut().map_or(Source::Learned, Shield::next_source);
+        let source = self.shield.next_source();
         let bid = match base {
             Some((_, base)) if source == Source::Controller => base,
             Some((r, base)) => r.compose(base, bid),
@@ -471,7 +470,7 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
         let bid = if explored { bid + noise } else { bid };
         self.stats.explored += u64::from(explored);
         // The controller in charge (not probing) is a fallback, and counted as one.
-        let shielded = self.shield.is_some_and(|s| s.stats().shielded) && source == Source::Controller;
+        let shielded = self.shield.stats().shielded && source == Source::Controller;
         self.stats.fallbacks += u64::from(shielded);
         Ok(Decision {
             bid: bid.clamp(-1.0, 1.0),
@@ -482,9 +481,7 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
 
     fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
         check_transition(t)?;
-        if let Some(shield) = &mut self.shield {
-            shield.record_reward(t.reward);
-        }
+        self.shield.record_reward(t.reward);
         self.replay.push(stored_transition(t, t.bid));
         Ok(())
     }

@@ -25,9 +25,9 @@ pub struct ResidualParams {
     pub scale: f32,
     /// The base controller's parameters (default: the feedback controller's defaults).
     pub base: FeedbackParams,
-    /// The runtime shield of a trainable agent ([`super::shield`]); `None`: none. Not part
-    /// of a snapshot (loading one keeps the agent's own).
-    pub shield: Option<ShieldParams>,
+    /// The runtime shield of a trainable agent ([`super::shield`]; off by default). Not
+    /// part of a snapshot (loading one keeps the agent's own).
+    pub shield: ShieldParams,
 }
 
 impl Default for ResidualParams {
@@ -41,7 +41,15 @@ impl ResidualParams {
     pub const DEFAULT: Self = Self {
         scale: 0.25,
         base: FeedbackParams::DEFAULT,
-        shield: None,
+        shield: ShieldParams::DEFAULT,
+    };
+
+    /// Every number 0 (scale 0 is not a valid residual policy): the all-zero placeholder of
+    /// a plain DDPG agent.
+    pub const ZERO: Self = Self {
+        scale: 0.0,
+        base: FeedbackParams::ZERO,
+        shield: ShieldParams::OFF,
     };
 
     /// The snapshot's four numbers: scale, then the base's three.
@@ -50,13 +58,14 @@ impl ResidualParams {
         [self.scale, gain, avg_floor, missing]
     }
 
-    /// The parameters `values` (snapshot order) stand for, if they are valid (no shield).
+    /// The parameters `values` (snapshot order) stand for, if they are valid (the default,
+    /// inactive shield).
     pub fn from_array([scale, gain, avg_floor, missing]: [f32; 4]) -> Option<Self> {
         let base = FeedbackParams::from_array([gain, avg_floor, missing])?;
         (scale > 0.0 && scale <= 2.0).then_some(Self {
             scale,
             base,
-            shield: None,
+            shield: ShieldParams::DEFAULT,
         })
     }
 

@@ -9,10 +9,13 @@
 //! periods in a row, the two swap. Every swap is counted ([`ShieldStats`]), never silent;
 //! the margin and the patience are the hysteresis that keeps it from flapping.
 
-/// Parameters of the shield.
+/// Parameters of the shield. Plain numbers and a flag (no `Option`), so an agent that
+/// holds them is all zero bytes when off, and a zero-initialized `static` stays in `.bss`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ShieldParams {
+    /// Whether the shield runs.
+    pub enabled: bool,
     /// Steps per period, at least `probe_steps + 1`.
     pub period_steps: u32,
     /// Steps of each period given to the source not in charge, at least 1.
@@ -25,16 +28,31 @@ pub struct ShieldParams {
 }
 
 impl ShieldParams {
-    /// Default: periods of 100 steps (one simulated episode), 20 of them probing, swap
-    /// after 3 periods in a row, no margin.
+    /// Default: off; periods of 100 steps (one simulated episode), 20 of them probing,
+    /// swap after 3 periods in a row, no margin.
     pub const DEFAULT: Self = Self {
+        enabled: false,
         period_steps: 100,
         probe_steps: 20,
         patience: 3,
         margin: 0.0,
     };
 
-    /// Whether the parameters describe a shield that can run.
+    /// Off, every number 0 (the all-zero placeholder of an agent without a shield).
+    pub const OFF: Self = Self {
+        enabled: false,
+        period_steps: 0,
+        probe_steps: 0,
+        patience: 0,
+        margin: 0.0,
+    };
+
+    /// Whether the shield is on and its numbers can run.
+    pub fn is_active(&self) -> bool {
+        self.enabled && self.is_valid()
+    }
+
+    /// Whether the numbers describe a shield that can run (on or not).
     pub fn is_valid(&self) -> bool {
         self.probe_steps >= 1
             && self.period_steps > self.probe_steps
@@ -53,9 +71,10 @@ impl Default for ShieldParams {
 /// Who bids this step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
 pub enum Source {
-    /// The learned policy.
-    Learned,
+    /// The learned policy (0: the all-zero shield's).
+    Learned = 0,
     /// The controller.
     Controller,
 }
@@ -74,7 +93,8 @@ pub struct ShieldStats {
     pub controller_steps: u64,
 }
 
-/// The shield's state (module docs).
+/// The shield's state (module docs); it does anything only when its parameters are
+/// [`ShieldParams::is_active`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Shield {
@@ -115,6 +135,11 @@ impl Shield {
         &self.params
     }
 
+    /// Whether the shield runs ([`ShieldParams::is_active`]).
+    pub fn is_active(&self) -> bool {
+        self.params.is_active()
+    }
+
     /// What the shield has done.
     pub fn stats(&self) -> ShieldStats {
         self.stats
@@ -128,8 +153,12 @@ impl Shield {
         }
     }
 
-    /// Who bids this step; call once per `act`.
+    /// Who bids this step (always the learned policy when the shield is off); call once
+    /// per `act`.
     pub fn next_source(&mut self) -> Source {
+        if !self.is_active() {
+            return Source::Learned;
+        }
         let source = match (self.step < self.params.probe_steps, self.in_charge()) {
             (false, charge) => charge,
             (true, Source::Learned) => Source::Controller,
@@ -143,6 +172,9 @@ impl Shield {
     /// The reward of the step whose source [`Shield::next_source`] gave last; call once
     /// per recorded transition. Ends the period when it is full.
     pub fn record_reward(&mut self, reward: f32) {
+        if !self.is_active() {
+            return;
+        }
         let probing = self.last != self.in_charge();
         if probing {
             self.probe_sum += reward;
@@ -189,6 +221,7 @@ mod tests {
     use super::*;
 
     const P: ShieldParams = ShieldParams {
+        enabled: true,
         period_steps: 10,
         probe_steps: 2,
         patience: 2,
@@ -248,7 +281,14 @@ mod tests {
 
     #[test]
     fn only_runnable_parameters_are_valid() {
-        assert!(ShieldParams::DEFAULT.is_valid());
+        assert!(ShieldParams::DEFAULT.is_valid() && !ShieldParams::DEFAULT.is_active());
+        assert!(!ShieldParams::OFF.is_valid());
+        let mut off = Shield::new(ShieldParams { enabled: false, ..P });
+        for _ in 0..100 {
+            assert_eq!(off.next_source(), Source::Learned);
+            off.record_reward(-1.0);
+        }
+        assert_eq!(off.stats(), ShieldStats::default());
         for bad in [
             ShieldParams { probe_steps: 0, ..P },
             ShieldParams { period_steps: 2, ..P },

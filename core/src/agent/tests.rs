@@ -536,7 +536,7 @@ fn residual_snapshot_carries_its_scale_and_controller() {
             gain: 0.25,
             ..FeedbackParams::default()
         },
-        shield: None,
+        shield: ShieldParams::DEFAULT,
     };
     let trained = Box::new(Ddpg::<64>::new_residual(params.ddpg, residual, 4));
     let mut bytes = std::vec![0u8; 64 << 10];
@@ -624,13 +624,14 @@ fn frozen_residual_acts_as_the_trained_agent_and_refuses_a_plain_actor() {
 fn shielded_run(target: impl Fn(&Observation) -> f32) -> (ShieldStats, PolicyStats, u64) {
     use crate::nn::Parameters;
     let shield = ShieldParams {
+        enabled: true,
         period_steps: 20,
         probe_steps: 5,
         patience: 2,
         margin: 0.01,
     };
     let residual = ResidualParams {
-        shield: Some(shield),
+        shield,
         ..ResidualParams::default()
     };
     let mut agent = Box::new(Ddpg::<256>::new_residual(DdpgParams::default(), residual, 1));
