@@ -334,7 +334,7 @@ fn ddpg_diverged_network_falls_back_and_recovers() {
 fn agent_sizes_are_compile_time_facts() {
     let ddpg_1024 = core::mem::size_of::<Ddpg<1024>>();
     std::println!(
-        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Ddpg<16384, 64> {} B, Dqn<1024> {} B, Dqn<16384, 64> {} B, QLearning {} B, EqualSplit {} B, Feedback {} B, Mom {} B, FrozenActor {} B, FrozenQNetwork {} B",
+        "size_of: Ddpg<1024> {ddpg_1024} B, Ddpg<16384> {} B, Ddpg<16384, 64> {} B, Dqn<1024> {} B, Dqn<16384, 64> {} B, QLearning {} B, EqualSplit {} B, Feedback {} B, Mom {} B, FrozenActor {} B, FrozenResidual {} B, FrozenQNetwork {} B",
         core::mem::size_of::<Ddpg<16384>>(),
         core::mem::size_of::<Ddpg<16384, 64>>(),
         core::mem::size_of::<Dqn<1024>>(),
@@ -344,6 +344,7 @@ fn agent_sizes_are_compile_time_facts() {
         core::mem::size_of::<Feedback>(),
         core::mem::size_of::<Mom>(),
         core::mem::size_of::<crate::agent::FrozenActor>(),
+        core::mem::size_of::<crate::agent::FrozenResidual>(),
         core::mem::size_of::<crate::agent::FrozenQNetwork>()
     );
     assert!(

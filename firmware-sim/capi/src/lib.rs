@@ -456,7 +456,7 @@ pub unsafe extern "C" fn cavmem_record(
 /// transitions yet, a policy that does not learn, or a diverged network re-initialized:
 /// `cavmem_stats` counts those).
 ///
-/// Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there). Stack: under 16 KiB (7,504 bytes at most in `cavmem-fw`, measured).
+/// Returns `OK`; `NULL_POINTER` (`agent` null), `BAD_BUFFER` (`agent` misaligned), `NOT_INITIALIZED` (no agent set up there). Stack: under 16 KiB (7,520 bytes at most in `cavmem-fw`, measured).
 ///
 /// # Safety
 /// `agent` as for every call; `loss` is null or points to one writable float.
