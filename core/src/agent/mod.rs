@@ -1,6 +1,7 @@
 //! The four policies of the paper behind one trait: DDPG (CAVMem), DQN, tabular
-//! Q-learning and the static equal split; and two controllers that do not learn
-//! ([`controller`]: proportional feedback and MOM-style fixed steps).
+//! Q-learning and the static equal split; two controllers that do not learn
+//! ([`controller`]: proportional feedback and MOM-style fixed steps); and [`residual`],
+//! DDPG learning a correction to the feedback controller (with an optional [`shield`]).
 //!
 //! The decision loop of every VM agent is the same: [`Policy::act`] on an observation
 //! gives a bid; after the Bid Analyzer and one node step, [`Policy::record`] stores the
@@ -279,7 +280,8 @@ pub struct PolicyParams {
     pub feedback: FeedbackParams,
     /// The fixed-step controller.
     pub mom: MomParams,
-    /// The residual policy's scale and base controller (its learner is [`Self::ddpg`]'s).
+    /// The residual policy's scale, base controller and shield (its learner takes
+    /// [`Self::ddpg`]).
     pub residual: ResidualParams,
 }
 
