@@ -322,6 +322,9 @@ pub struct ResidualSection {
     /// The largest correction to the controller's bid, (0, 2] (0.25).
     #[serde(with = "decimal_f32")]
     pub scale: f32,
+    /// β of the actor's penalty β·μ² on its correction, [0, 100] (0).
+    #[serde(with = "decimal_f32")]
+    pub correction_penalty: f32,
     /// The runtime shield.
     pub shield: ShieldSection,
 }
@@ -331,6 +334,7 @@ impl Default for ResidualSection {
         let r = ResidualParams::default();
         Self {
             scale: r.scale,
+            correction_penalty: r.correction_penalty,
             shield: ShieldSection::default(),
         }
     }
@@ -546,6 +550,7 @@ impl AgentParams {
                 scale: self.residual.scale,
                 base: feedback,
                 shield: self.residual.shield.params(),
+                correction_penalty: self.residual.correction_penalty,
             },
         };
         Hyperparams {
@@ -713,6 +718,12 @@ impl AgentParams {
         ]);
         let sh = &self.residual.shield;
         checks.extend([
+            (
+                "residual.correction_penalty".into(),
+                self.residual.correction_penalty.into(),
+                C(0.0),
+                C(100.0),
+            ),
             (
                 "residual.shield.period_steps".into(),
                 sh.period_steps.into(),

@@ -28,6 +28,10 @@ pub struct ResidualParams {
     /// The runtime shield of a trainable agent ([`super::shield`]; off by default). Not
     /// part of a snapshot (loading one keeps the agent's own).
     pub shield: ShieldParams,
+    /// β of the actor's penalty `β · μ(s)²` on its correction (training only, not in a
+    /// snapshot), ≥ 0: pulls the learned bids toward the controller's unless the critic
+    /// says otherwise. Default 0 (none).
+    pub correction_penalty: f32,
 }
 
 impl Default for ResidualParams {
@@ -42,6 +46,7 @@ impl ResidualParams {
         scale: 0.25,
         base: FeedbackParams::DEFAULT,
         shield: ShieldParams::DEFAULT,
+        correction_penalty: 0.0,
     };
 
     /// Every number 0 (scale 0 is not a valid residual policy): the all-zero placeholder of
@@ -50,6 +55,7 @@ impl ResidualParams {
         scale: 0.0,
         base: FeedbackParams::ZERO,
         shield: ShieldParams::OFF,
+        correction_penalty: 0.0,
     };
 
     /// The snapshot's four numbers: scale, then the base's three.
@@ -66,6 +72,7 @@ impl ResidualParams {
             scale,
             base,
             shield: ShieldParams::DEFAULT,
+            correction_penalty: 0.0,
         })
     }
 

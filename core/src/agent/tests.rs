@@ -537,7 +537,7 @@ fn residual_snapshot_carries_its_scale_and_controller() {
             gain: 0.25,
             ..FeedbackParams::default()
         },
-        shield: ShieldParams::DEFAULT,
+        ..ResidualParams::default()
     };
     let trained = Box::new(Ddpg::<64>::new_residual(params.ddpg, residual, 4));
     let mut bytes = std::vec![0u8; 64 << 10];
@@ -677,5 +677,28 @@ fn shield_hands_a_diverged_residual_agent_to_its_controller_and_says_so() {
     assert_eq!(
         (shield.to_controller, shield.to_learned, flagged, stats.fallbacks),
         (0, 0, 0, 0)
+    );
+}
+
+/// The correction penalty holds the learned bids at the controller's: with β large, the
+/// agent of `residual_learns_the_correction_its_controller_lacks` learns next to nothing.
+#[test]
+fn residual_correction_penalty_keeps_the_bids_near_the_controller() {
+    let target = |x: f32| 0.8 * feedback_bid(&obs_with_msr(x));
+    let params = DdpgParams {
+        actor_lr: 1e-3,
+        epsilon: short_schedule(300, 700),
+        ..DdpgParams::default()
+    };
+    let residual = ResidualParams {
+        correction_penalty: 100.0,
+        ..ResidualParams::default()
+    };
+    let mut agent = Box::new(Ddpg::<2048>::new_residual(params, residual, 1));
+    let before = greedy_error(agent.as_mut(), target);
+    let err = train_tracking(agent.as_mut(), 3_000, 2, target);
+    assert!(
+        err > 0.8 * before,
+        "penalized error {err}, controller alone {before}"
     );
 }

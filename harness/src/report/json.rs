@@ -45,7 +45,7 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
         "static": {"rule": "bid toward capacity / number of VMs"},
         "feedback": {"gain": f(fb.gain), "avg_floor": f(fb.avg_floor), "missing": f(fb.missing)},
         "mom": {"step": f(mom.step), "deadband": f(mom.deadband), "missing": f(mom.missing)},
-        "residual": {"scale": f(h.policy.residual.scale), "base": "feedback, with the feedback parameters above", "learner": "ddpg, with the ddpg parameters above", "shield": shield(&h.policy.residual.shield)},
+        "residual": {"scale": f(h.policy.residual.scale), "correction_penalty": f(h.policy.residual.correction_penalty), "base": "feedback, with the feedback parameters above", "learner": "ddpg, with the ddpg parameters above", "shield": shield(&h.policy.residual.shield)},
         "reward": {"raw": reward(&h.reward.raw), "paper": reward(&h.reward.paper)},
         "oracle-minmax": {"rule": "each step, the allocation reachable by bids that minimizes the largest true miss rate (exact at the granularity)"},
         "oracle-minsum": {"rule": "each step, the allocation reachable by bids that minimizes the sum of true miss rates (exact on at most 256 steps of the spare memory)", "grid_steps": crate::eval::oracle::MIN_SUM_UNITS},
