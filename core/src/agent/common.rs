@@ -29,8 +29,14 @@ pub struct Decision {
 impl Decision {
     /// The safe decision: hold (bid 0), with the reason.
     pub const fn hold(reason: Fallback) -> Self {
+        Self::fall_back_to(0.0, reason)
+    }
+
+    /// A fallback to the safe bid `bid` (a controller's, or 0: [`Decision::hold`]), with the
+    /// reason.
+    pub const fn fall_back_to(bid: f32, reason: Fallback) -> Self {
         Self {
-            bid: 0.0,
+            bid,
             explored: false,
             fallback: Some(reason),
         }

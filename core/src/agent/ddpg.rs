@@ -452,14 +452,8 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
             self.stats.fallbacks += 1;
             self.recover();
             // The residual policy falls back to its controller; DDPG holds.
-            return Ok(match base {
-                Some((_, bid)) => Decision {
-                    bid,
-                    explored: false,
-                    fallback: Some(Fallback::NonFiniteOutput),
-                },
-                None => Decision::hold(Fallback::NonFiniteOutput),
-            });
+            let safe_bid = base.map_or(0.0, |(_, bid)| bid);
+            return Ok(Decision::fall_back_to(safe_bid, Fallback::NonFiniteOutput));
         };
         let source = self.shield.next_source();
         let bid = match base {

@@ -196,16 +196,8 @@ impl FrozenResidual {
         obs.validate()?;
         let base = self.residual.base_bid(obs);
         Ok(match actor_bid(&self.actor, obs) {
-            Ok(correction) => Decision {
-                bid: self.residual.compose(base, correction),
-                explored: false,
-                fallback: None,
-            },
-            Err(reason) => Decision {
-                bid: base,
-                explored: false,
-                fallback: Some(reason),
-            },
+            Ok(correction) => decide(Ok(self.residual.compose(base, correction))),
+            Err(reason) => Decision::fall_back_to(base, reason),
         })
     }
 }

@@ -136,12 +136,11 @@ pub fn save_snapshot(
     actor: &ActorNet,
     out: &mut [u8],
 ) -> Result<usize, SnapshotError> {
-    let mut header = network_header(
+    let header = network_header(
         SnapshotKind::ResidualActor,
         ACTOR_SHAPE,
         Some(residual.base.to_array()),
     );
-    header.parameter_count = actor.parameter_count() as u32 + 1;
     let scale = [residual.scale];
     let tensors = actor.tensors().chain(core::iter::once(&scale[..]));
     snapshot::write_tensors(&header, actor.parameter_count() + 1, tensors, out)
