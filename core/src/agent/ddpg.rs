@@ -398,12 +398,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
             for ((d_bid, d_input), part) in d_bids.iter_mut().zip(&d_inputs).zip(&parts) {
                 let d_loss_d_bid = d_input[STATE_DIM];
                 d_bid[0] = match (self.residual(), part) {
-                    // The penalty β·μ² adds 2β·μ/B per row (the loss is a mean over the batch).
-                    (Some(r), Some((base, output))) if r.correction_penalty > 0.0 => {
-                        r.correction_gradient(*base, *output, d_loss_d_bid)
-                            + 2.0 * r.correction_penalty * *output * scale
-                    }
-                    (Some(r), Some((base, output))) => r.correction_gradient(*base, *output, d_loss_d_bid),
+                    (Some(r), Some((base, output))) => r.actor_gradient(*base, *output, d_loss_d_bid, scale),
                     _ => d_loss_d_bid,
                 };
             }

@@ -124,6 +124,18 @@ impl ResidualParams {
         let outward = (raw > 1.0 && d_loss_d_bid < 0.0) || (raw < -1.0 && d_loss_d_bid > 0.0);
         if outward { 0.0 } else { self.scale * d_loss_d_bid }
     }
+
+    /// The actor's whole loss gradient for one minibatch row of weight `row_weight` (1/B):
+    /// [`Self::correction_gradient`] plus, with a [`Self::correction_penalty`] β, the
+    /// penalty's `2β · correction · row_weight` (`β · μ²` averaged over the batch).
+    pub fn actor_gradient(&self, base_bid: f32, correction: f32, d_loss_d_bid: f32, row_weight: f32) -> f32 {
+        let critic = self.correction_gradient(base_bid, correction, d_loss_d_bid);
+        if self.correction_penalty > 0.0 {
+            critic + 2.0 * self.correction_penalty * correction * row_weight
+        } else {
+            critic
+        }
+    }
 }
 
 /// Writes a residual snapshot ([`SnapshotKind::ResidualActor`]): the base controller's

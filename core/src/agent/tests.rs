@@ -494,19 +494,25 @@ fn residual_starts_at_its_controller_and_stays_within_its_scale() {
     assert!(total / 1_000.0 < 0.01, "mean correction {}", total / 1_000.0);
 }
 
-/// The controller bids `feedback(x)`; the best bid is 0.8 of it: the residual agent learns
-/// the correction (its error well below the controller's own).
-#[test]
-fn residual_learns_the_correction_its_controller_lacks() {
+/// Trains a `residual` agent on the one-step task whose best bid is 0.8 of the controller's;
+/// returns the greedy error before and after training.
+fn residual_tracking_errors(residual: ResidualParams) -> (f32, f32) {
     let target = |x: f32| 0.8 * feedback_bid(&obs_with_msr(x));
     let params = DdpgParams {
         actor_lr: 1e-3,
         epsilon: short_schedule(300, 700),
         ..DdpgParams::default()
     };
-    let mut agent = Box::new(Ddpg::<2048>::new_residual(params, ResidualParams::default(), 1));
+    let mut agent = Box::new(Ddpg::<2048>::new_residual(params, residual, 1));
     let before = greedy_error(agent.as_mut(), target);
-    let err = train_tracking(agent.as_mut(), 3_000, 2, target);
+    (before, train_tracking(agent.as_mut(), 3_000, 2, target))
+}
+
+/// The controller bids `feedback(x)`; the best bid is 0.8 of it: the residual agent learns
+/// the correction (its error well below the controller's own).
+#[test]
+fn residual_learns_the_correction_its_controller_lacks() {
+    let (before, err) = residual_tracking_errors(ResidualParams::default());
     assert!(before > 0.08, "the controller alone misses by {before}");
     assert!(
         err < before / 3.0,
@@ -684,19 +690,10 @@ fn shield_hands_a_diverged_residual_agent_to_its_controller_and_says_so() {
 /// agent of `residual_learns_the_correction_its_controller_lacks` learns next to nothing.
 #[test]
 fn residual_correction_penalty_keeps_the_bids_near_the_controller() {
-    let target = |x: f32| 0.8 * feedback_bid(&obs_with_msr(x));
-    let params = DdpgParams {
-        actor_lr: 1e-3,
-        epsilon: short_schedule(300, 700),
-        ..DdpgParams::default()
-    };
-    let residual = ResidualParams {
+    let (before, err) = residual_tracking_errors(ResidualParams {
         correction_penalty: 100.0,
         ..ResidualParams::default()
-    };
-    let mut agent = Box::new(Ddpg::<2048>::new_residual(params, residual, 1));
-    let before = greedy_error(agent.as_mut(), target);
-    let err = train_tracking(agent.as_mut(), 3_000, 2, target);
+    });
     assert!(
         err > 0.8 * before,
         "penalized error {err}, controller alone {before}"
