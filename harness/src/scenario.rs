@@ -20,6 +20,8 @@
 //! copy_start = "in_step"        # in_step | staggered
 //! start = "random"              # random (seeded) | beginning
 //! curve = "calibrated"          # calibrated (measured) | assumed | power_law | step
+//! inputs = "spec"               # spec (SPEC's inputs) | standin (the live stand-in's footprint)
+//! # fault_service_time = "measured"  # this VM's: a duration, or its stand-in's measured stall
 //! # alpha = 0.5                 # power-law exponent (assumed curves only)
 //! # intensity_pages_per_s = 50000.0  # their scale (assumed curves only)
 //! arrive = 0                    # step of each episode at which the VM joins the node
@@ -38,7 +40,8 @@ use cavmem_core::bid::{ShareRule, VmTerms};
 use serde::Deserialize;
 
 use crate::quantity::{parse_bytes, parse_seconds};
-use crate::sim::workload::{Benchmark, Curve, CurveKind};
+use crate::sim::calibration;
+use crate::sim::workload::{Benchmark, Curve, CurveKind, InputSet, InputSpec};
 
 /// An error in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +115,13 @@ pub struct VmSpec {
     pub start: StartPosition,
     /// Miss-rate curve.
     pub curve: Curve,
+    /// Which input sequence the copies run (`inputs`).
+    pub input_set: InputSet,
+    /// That sequence: SPEC's inputs, or the stand-in's one input.
+    pub inputs: &'static [InputSpec],
+    /// How long one major fault stalls a copy, seconds (`fault_service_time`: the VM's own,
+    /// else the node's).
+    pub fault_service_time_s: f64,
     /// Step of each episode at which the VM joins the node (0: present from the start).
     pub arrive_step: u32,
     /// Step of each episode at which it leaves, if it does; its memory returns to the pool.
@@ -220,6 +230,8 @@ struct RawVm {
     copy_start: Option<CopyStart>,
     start: Option<StartPosition>,
     curve: Option<CurveName>,
+    inputs: Option<InputSet>,
+    fault_service_time: Option<String>,
     alpha: Option<f64>,
     intensity_pages_per_s: Option<f64>,
     arrive: Option<u32>,
@@ -338,6 +350,20 @@ impl Scenario {
                     }
                 }
             }
+            let input_set = v.inputs.unwrap_or_default();
+            let inputs = match input_set {
+                InputSet::Spec => benchmark.inputs(),
+                InputSet::Standin => {
+                    calibration::standin_inputs(benchmark).map_err(|e| err(&key("inputs"), e.to_string()))?
+                }
+            };
+            let fault_service_time_s = match v.fault_service_time.as_deref() {
+                None => node.fault_service_time_s,
+                Some("measured") => calibration::measured_fault_service_time_s(benchmark)
+                    .map_err(|e| err(&key("fault_service_time"), e.to_string()))?,
+                Some(text) => parse_seconds(text)
+                    .map_err(|r| err(&key("fault_service_time"), format!("{r} (or \"measured\")")))?,
+            };
             let vm = VmSpec {
                 benchmark,
                 copies,
@@ -349,6 +375,9 @@ impl Scenario {
                     alpha: v.alpha.unwrap_or(DEFAULT_ALPHA),
                     intensity_pages_per_s: v.intensity_pages_per_s.unwrap_or(DEFAULT_INTENSITY_PAGES_PER_S),
                 },
+                input_set,
+                inputs,
+                fault_service_time_s,
                 arrive_step: v.arrive.unwrap_or(0),
                 leave_step: v.leave,
                 terms: VmTerms {
@@ -486,6 +515,9 @@ fn check_vm(vm: &VmSpec) -> Result<(), (&'static str, String)> {
     }
     if !(vm.curve.alpha.is_finite() && vm.curve.alpha > 0.0 && vm.curve.alpha <= 4.0) {
         return Err(("alpha", format!("{} is not in (0, 4]", vm.curve.alpha)));
+    }
+    if !(vm.fault_service_time_s > 0.0 && vm.fault_service_time_s < 1.0) {
+        return Err(("fault_service_time", "must be in (0, 1 s)".into()));
     }
     if !(vm.curve.intensity_pages_per_s.is_finite() && vm.curve.intensity_pages_per_s >= 0.0) {
         return Err(("intensity_pages_per_s", "must be finite and non-negative".into()));

@@ -11,7 +11,7 @@ use crate::eval::metrics::Interval;
 use crate::eval::paper::Protocol;
 use crate::output::{OutputError, write_atomic};
 use crate::scenario::{CopyStart, Scenario};
-use crate::sim::workload::CurveKind;
+use crate::sim::workload::{CurveKind, InputSet};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -49,8 +49,15 @@ fn scenario_line(s: &Scenario) -> String {
                     v.curve.intensity_pages_per_s
                 ),
             };
+            let inputs = match v.input_set {
+                InputSet::Spec => String::new(),
+                InputSet::Standin => format!(
+                    ", stand-in inputs, {:.0} µs per fault",
+                    v.fault_service_time_s * 1e6
+                ),
+            };
             format!(
-                "{} ×{} ({}, {curve})",
+                "{} ×{} ({}, {curve}{inputs})",
                 v.benchmark,
                 v.copies,
                 if v.copy_start == CopyStart::InStep {

@@ -23,6 +23,18 @@ fn scenario_shipped_files_load() {
         assert_eq!((s.vms[0].benchmark, s.vms[1].benchmark), (a, b));
         assert_eq!(s.vms[0].copies, 6);
     }
+    let live = Scenario::load(&shipped("live/perlbench-gcc")).unwrap();
+    for vm in &live.vms {
+        assert_eq!(
+            vm.input_set,
+            InputSet::Standin,
+            "the live file simulates its own node"
+        );
+        assert_eq!(
+            vm.fault_service_time_s,
+            calibration::measured_fault_service_time_s(vm.benchmark).unwrap()
+        );
+    }
     let s3 = Scenario::load(&shipped("s3")).unwrap();
     assert_eq!(s3.vms[1].curve.kind, CurveKind::Calibrated(Benchmark::Bzip2));
 }
@@ -85,6 +97,50 @@ fn scenario_curves_calibrated_or_assumed() {
     assert!(e.reason.contains("assumed curves"), "{e}");
     let e = with("curve = \"measured\"").unwrap_err();
     assert_eq!(e.key, "vm[1].curve");
+}
+
+#[test]
+fn scenario_standin_inputs_and_measured_stall() {
+    let text = GOOD.replace(
+        "workload = \"gcc\"",
+        "workload = \"gcc\"\ninputs = \"standin\"\nfault_service_time = \"measured\"",
+    );
+    let s = Scenario::parse(Path::new("t.toml"), &text).unwrap();
+    let (twin, spec) = (&s.vms[0], &s.vms[1]);
+    assert_eq!(twin.input_set, InputSet::Standin);
+    assert_eq!(twin.inputs.len(), 1);
+    let footprint = twin.inputs[0].footprint_mib;
+    assert!(
+        (100.0..200.0).contains(&footprint),
+        "gcc stand-in: {footprint} MiB"
+    );
+    assert!(
+        (500e-6..2e-3).contains(&twin.fault_service_time_s),
+        "gcc stand-in stalls 710-1,446 us per fault: {}",
+        twin.fault_service_time_s
+    );
+    assert_eq!(
+        (spec.input_set, spec.inputs),
+        (InputSet::Spec, Benchmark::Bzip2.inputs())
+    );
+    assert_eq!(spec.fault_service_time_s, s.node.fault_service_time_s);
+    let own = Scenario::parse(
+        Path::new("t.toml"),
+        &GOOD.replace(
+            "workload = \"gcc\"",
+            "workload = \"gcc\"\nfault_service_time = \"250 us\"",
+        ),
+    )
+    .unwrap();
+    assert_eq!(own.vms[0].fault_service_time_s, 250e-6);
+    for (value, key) in [
+        ("inputs = \"ref\"", "vm[0].inputs"),
+        ("fault_service_time = \"guessed\"", "vm[0].fault_service_time"),
+        ("fault_service_time = \"2 s\"", "vm[0].fault_service_time"),
+    ] {
+        let e = error_of(&GOOD.replace("workload = \"gcc\"", &format!("workload = \"gcc\"\n{value}")));
+        assert_eq!(e.key, key, "{value}: {e}");
+    }
 }
 
 #[test]

@@ -15,7 +15,9 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use super::workload::Benchmark;
+use cavmem_core::units::MIB;
+
+use super::workload::{Benchmark, InputSpec};
 
 /// The calibration built into the simulator.
 pub const BUILTIN_TEXT: &str = include_str!("../../data/calibration/standins.toml");
@@ -230,16 +232,66 @@ impl MeasuredCurve {
     }
 }
 
-/// The built-in curves, one per benchmark measured (parsed once).
-fn builtin() -> &'static Result<Vec<(Benchmark, MeasuredCurve)>, CalibrationError> {
-    static CURVES: OnceLock<Result<Vec<(Benchmark, MeasuredCurve)>, CalibrationError>> = OnceLock::new();
-    CURVES.get_or_init(|| {
+/// CPU-seconds of the one input a stand-in runs in the simulator (`inputs = "standin"`):
+/// the stand-ins run one unchanging phase, so the input only repeats and the value changes
+/// nothing but where the simulator cuts a step.
+pub const STANDIN_INPUT_CPU_S: f64 = 60.0;
+
+/// What the simulator takes from one workload of the built-in calibration.
+#[derive(Clone, Debug, PartialEq)]
+struct Builtin {
+    benchmark: Benchmark,
+    curve: MeasuredCurve,
+    /// The stand-in as a one-input sequence at its measured footprint.
+    standin: [InputSpec; 1],
+    /// The median of its points' stall per fault, seconds (`None` when no point faulted).
+    fault_service_time_s: Option<f64>,
+}
+
+impl Builtin {
+    fn new(benchmark: Benchmark, w: &WorkloadCalibration) -> Self {
+        let mut stalls: Vec<f64> = w
+            .point
+            .iter()
+            .filter_map(|p| p.fault_service_time_s(&w.unconstrained))
+            .collect();
+        stalls.sort_by(f64::total_cmp);
+        Self {
+            benchmark,
+            curve: MeasuredCurve::new(w),
+            standin: [InputSpec {
+                name: "stand-in",
+                footprint_mib: w.footprint_bytes as f64 / MIB as f64,
+                duration_s: STANDIN_INPUT_CPU_S,
+                active_set_mib: None,
+            }],
+            fault_service_time_s: stalls.get(stalls.len() / 2).copied(),
+        }
+    }
+}
+
+/// The built-in calibration, one entry per benchmark measured (parsed once).
+fn builtin() -> Result<&'static [Builtin], CalibrationError> {
+    static BUILTIN: OnceLock<Result<Vec<Builtin>, CalibrationError>> = OnceLock::new();
+    let parsed = BUILTIN.get_or_init(|| {
         let c = parse(BUILTIN_TEXT, BUILTIN_PATH)?;
         Ok(c.workload
             .iter()
-            .filter_map(|w| Some((Benchmark::from_name(&w.name)?, MeasuredCurve::new(w))))
+            .filter_map(|w| Some(Builtin::new(Benchmark::from_name(&w.name)?, w)))
             .collect())
-    })
+    });
+    parsed.as_deref().map_err(Clone::clone)
+}
+
+/// The built-in entry of `benchmark`.
+fn builtin_entry(benchmark: Benchmark) -> Result<&'static Builtin, CalibrationError> {
+    builtin()?
+        .iter()
+        .find(|b| b.benchmark == benchmark)
+        .ok_or_else(|| CalibrationError::Missing {
+            origin: BUILTIN_PATH.to_string(),
+            benchmark,
+        })
 }
 
 /// The built-in curve of `benchmark`.
@@ -247,14 +299,31 @@ fn builtin() -> &'static Result<Vec<(Benchmark, MeasuredCurve)>, CalibrationErro
 /// # Errors
 /// [`CalibrationError`] naming the built-in file when it does not parse or lacks the benchmark.
 pub fn builtin_curve(benchmark: Benchmark) -> Result<&'static MeasuredCurve, CalibrationError> {
-    let curves = builtin().as_ref().map_err(Clone::clone)?;
-    curves
-        .iter()
-        .find(|(b, _)| *b == benchmark)
-        .map(|(_, c)| c)
-        .ok_or_else(|| CalibrationError::Missing {
+    builtin_entry(benchmark).map(|b| &b.curve)
+}
+
+/// The stand-in of `benchmark` as the simulator's input sequence: one input at the
+/// stand-in's measured footprint (one copy, `--size-scale 1`), [`STANDIN_INPUT_CPU_S`] long.
+///
+/// # Errors
+/// As [`builtin_curve`].
+pub fn standin_inputs(benchmark: Benchmark) -> Result<&'static [InputSpec], CalibrationError> {
+    builtin_entry(benchmark).map(|b| b.standin.as_slice())
+}
+
+/// How long one major fault stalled the stand-in of `benchmark`: the median over its
+/// measured limits of [`Point::fault_service_time_s`] (70–74 µs for perlbench, 710–1,446 µs
+/// for gcc in the built-in file).
+///
+/// # Errors
+/// As [`builtin_curve`]; [`CalibrationError::Workload`] when no point faulted.
+pub fn measured_fault_service_time_s(benchmark: Benchmark) -> Result<f64, CalibrationError> {
+    builtin_entry(benchmark)?
+        .fault_service_time_s
+        .ok_or_else(|| CalibrationError::Workload {
             origin: BUILTIN_PATH.to_string(),
-            benchmark,
+            workload: benchmark.name().to_string(),
+            reason: "no measured point faulted, so no stall per fault is known",
         })
 }
 

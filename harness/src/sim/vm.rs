@@ -36,13 +36,12 @@ pub struct VmStep {
 pub struct SimVm {
     spec: VmSpec,
     copies: Vec<CopyState>,
-    fault_service_time_s: f64,
 }
 
 impl SimVm {
     /// A VM placed in its sequence as the spec says; `rng` draws the random start.
-    pub fn new(spec: &VmSpec, fault_service_time_s: f64, rng: &mut Rng) -> Self {
-        let inputs = spec.benchmark.inputs();
+    pub fn new(spec: &VmSpec, rng: &mut Rng) -> Self {
+        let inputs = spec.inputs;
         let total: f64 = inputs.iter().map(|i| i.duration_s).sum();
         let offset = match spec.start {
             StartPosition::Random => f64::from(rng.uniform_f32()) * total,
@@ -60,7 +59,6 @@ impl SimVm {
         Self {
             spec: spec.clone(),
             copies,
-            fault_service_time_s,
         }
     }
 
@@ -70,7 +68,7 @@ impl SimVm {
     }
 
     fn input(&self, copy: &CopyState) -> &'static InputSpec {
-        let inputs = self.spec.benchmark.inputs();
+        let inputs = self.spec.inputs;
         &inputs[copy.input % inputs.len()]
     }
 
@@ -93,7 +91,7 @@ impl SimVm {
     pub fn fault_rate_now(&self, allocation_bytes: u64) -> f64 {
         let memory_mib = allocation_bytes as f64 / MIB as f64;
         let demand = self.demand_mib();
-        let t = self.fault_service_time_s;
+        let t = self.spec.fault_service_time_s;
         self.copies
             .iter()
             .map(|c| {
@@ -111,8 +109,8 @@ impl SimVm {
     /// finishes an input, and the shares are recomputed for the new footprints.
     pub fn advance(&mut self, allocation_bytes: u64, dt_s: f64) -> VmStep {
         let memory_mib = allocation_bytes as f64 / MIB as f64;
-        let t = self.fault_service_time_s;
-        let inputs = self.spec.benchmark.inputs();
+        let t = self.spec.fault_service_time_s;
+        let inputs = self.spec.inputs;
         let curve = self.spec.curve;
         let mut step = VmStep {
             demand_bytes: (self.demand_mib() * MIB as f64) as u64,

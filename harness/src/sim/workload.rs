@@ -70,6 +70,28 @@ impl fmt::Display for Benchmark {
     }
 }
 
+/// Which input sequence a simulated VM's copies run (`inputs` in a scenario file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputSet {
+    /// SPEC's reference inputs in order ([`Benchmark::inputs`]; the paper's; default).
+    #[default]
+    Spec,
+    /// The benchmark's stand-in program of `cavmem live` at its measured footprint
+    /// ([`super::calibration::standin_inputs`]): the simulated twin of a live node.
+    Standin,
+}
+
+impl InputSet {
+    /// The scenario-file name (`spec`, `standin`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Spec => "spec",
+            Self::Standin => "standin",
+        }
+    }
+}
+
 /// One reference input of a benchmark.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InputSpec {
