@@ -330,6 +330,21 @@ pub enum Command {
     /// runs are kept in DIR/cells/; running the same command again resumes. `--shard`
     /// runs a slice of the cells (on another machine), `--from` merges them.
     Paper(PaperArgs),
+    /// Two runs of one node side by side, VM by VM: demand, allocation and miss rate of
+    /// each (means over their episodes), as a Markdown table on stdout; e.g. a `live` run and
+    /// a `run` of its simulated twin (docs/real-node.md).
+    Compare {
+        /// The first run: its output directory, or its run.json.
+        first: PathBuf,
+        /// The second run, likewise.
+        second: PathBuf,
+        /// How the table names the two runs.
+        #[arg(long, num_args = 2, value_names = ["FIRST", "SECOND"], default_values = ["first", "second"])]
+        labels: Vec<String>,
+        /// Only each run's last N episodes.
+        #[arg(long, value_name = "N")]
+        last: Option<u32>,
+    },
     /// Print the agents' default hyperparameters as a params file (for `--params`).
     ///
     /// Every key of docs/agents.md with its default and, as a comment, the range
@@ -568,6 +583,21 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Paper(args) => paper(&args),
+        Command::Compare {
+            first,
+            second,
+            labels,
+            last,
+        } => {
+            use crate::report::compare;
+            let (path_a, a) = compare::read_run(&first).map_err(CliError::input)?;
+            let (path_b, b) = compare::read_run(&second).map_err(CliError::input)?;
+            let name = |i: usize| labels.get(i).map_or("", String::as_str);
+            let names = [name(0), name(1)];
+            let table = compare::table((&path_a, &a), (&path_b, &b), names, last).map_err(CliError::input)?;
+            print!("{table}");
+            Ok(())
+        }
     }
 }
 

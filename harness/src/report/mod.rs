@@ -3,6 +3,7 @@
 //! ([`svg`]) and `report.md` ([`md`]).
 
 pub mod claims;
+pub mod compare;
 pub mod csv;
 pub mod figures;
 pub mod json;
