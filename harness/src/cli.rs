@@ -42,9 +42,10 @@ pub struct Cli {
 pub struct RunArgsCore {
     /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
     pub scenario: PathBuf,
-    /// Policy of every VM; `oracle-minmax` and `oracle-minsum` are the simulator's one-step
-    /// limit (no agents; `cavmem run` only).
-    #[arg(long, value_parser = POLICY_PARSER, default_value = "ddpg")]
+    /// Policy of every VM (default `residual`, the shipped agent: docs/agents.md);
+    /// `oracle-minmax` and `oracle-minsum` are the simulator's one-step limit (no agents;
+    /// `cavmem run` only).
+    #[arg(long, value_parser = POLICY_PARSER, default_value = "residual")]
     pub policy: RunPolicy,
     /// Seed: places the workloads and seeds the agents.
     #[arg(long, default_value_t = 0)]

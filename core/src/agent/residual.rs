@@ -30,7 +30,8 @@ pub struct ResidualParams {
     pub shield: ShieldParams,
     /// β of the actor's penalty `β · μ(s)²` on its correction (training only, not in a
     /// snapshot), ≥ 0: pulls the learned bids toward the controller's unless the critic
-    /// says otherwise. Default 0 (none).
+    /// says otherwise. Default 0.3 (docs/agents.md: chosen over 0, 0.5 and 1 on s1–s3 and
+    /// the suite, ten seeds each).
     pub correction_penalty: f32,
 }
 
@@ -41,12 +42,13 @@ impl Default for ResidualParams {
 }
 
 impl ResidualParams {
-    /// The defaults, as a constant: scale 0.25 on the feedback controller's defaults.
+    /// The defaults, as a constant: scale 0.25 on the feedback controller's defaults, a
+    /// correction penalty of 0.3, the shield off.
     pub const DEFAULT: Self = Self {
         scale: 0.25,
         base: FeedbackParams::DEFAULT,
         shield: ShieldParams::DEFAULT,
-        correction_penalty: 0.0,
+        correction_penalty: 0.3,
     };
 
     /// Every number 0 (scale 0 is not a valid residual policy): the all-zero placeholder of
@@ -64,15 +66,14 @@ impl ResidualParams {
         [self.scale, gain, avg_floor, missing]
     }
 
-    /// The parameters `values` (snapshot order) stand for, if they are valid (the default,
-    /// inactive shield).
+    /// The parameters `values` (snapshot order) stand for, if they are valid (the default
+    /// shield and correction penalty, which a snapshot does not hold).
     pub fn from_array([scale, gain, avg_floor, missing]: [f32; 4]) -> Option<Self> {
         let base = FeedbackParams::from_array([gain, avg_floor, missing])?;
         (scale > 0.0 && scale <= 2.0).then_some(Self {
             scale,
             base,
-            shield: ShieldParams::DEFAULT,
-            correction_penalty: 0.0,
+            ..Self::DEFAULT
         })
     }
 

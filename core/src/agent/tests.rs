@@ -512,7 +512,10 @@ fn residual_tracking_errors(residual: ResidualParams) -> (f32, f32) {
 /// the correction (its error well below the controller's own).
 #[test]
 fn residual_learns_the_correction_its_controller_lacks() {
-    let (before, err) = residual_tracking_errors(ResidualParams::default());
+    let (before, err) = residual_tracking_errors(ResidualParams {
+        correction_penalty: 0.0,
+        ..ResidualParams::default()
+    });
     assert!(before > 0.08, "the controller alone misses by {before}");
     assert!(
         err < before / 3.0,
