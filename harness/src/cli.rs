@@ -1005,6 +1005,15 @@ mod tests {
             };
             assert_eq!(run.core.policy, policy);
         }
+        let Command::Run { run, .. } = Cli::try_parse_from(["cavmem", "run", "s.toml"]).unwrap().command
+        else {
+            panic!("not run")
+        };
+        assert_eq!(
+            run.core.policy.name(),
+            "residual",
+            "the shipped default agent (docs/agents.md)"
+        );
         let err = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", "td3"]).unwrap_err();
         assert!(
             err.to_string().contains(
