@@ -49,13 +49,13 @@ fn scenario_line(s: &Scenario) -> String {
                     v.curve.intensity_pages_per_s
                 ),
             };
-            let inputs = match v.input_set {
-                InputSet::Spec => String::new(),
-                InputSet::Standin => format!(
-                    ", stand-in inputs, {:.0} µs per fault",
-                    v.fault_service_time_s * 1e6
-                ),
-            };
+            let mut inputs = String::new();
+            if v.input_set == InputSet::Standin {
+                inputs.push_str(", stand-in inputs");
+            }
+            if v.fault_service_time_s != s.node.fault_service_time_s {
+                let _ = write!(inputs, ", {:.0} µs per fault", v.fault_service_time_s * 1e6);
+            }
             format!(
                 "{} ×{} ({}, {curve}{inputs})",
                 v.benchmark,
@@ -395,4 +395,41 @@ fn discussion(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario]) -> S
 /// [`OutputError`] naming the file.
 pub fn write(dir: &Path, text: &str) -> Result<(), OutputError> {
     write_atomic(&dir.join("report.md"), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped(name: &str) -> Scenario {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
+        Scenario::load(&path).unwrap()
+    }
+
+    #[test]
+    fn report_scenario_line_names_stand_ins_and_their_own_stall() {
+        let live = scenario_line(&shipped("live/perlbench-gcc"));
+        assert!(
+            live.contains(
+                "perlbench ×2 (in step, calibrated curve (measured), stand-in inputs, 73 µs per fault)"
+            ),
+            "{live}"
+        );
+        assert!(
+            live.contains("gcc ×2 (in step, calibrated curve (measured), stand-in inputs, 790 µs per fault)"),
+            "{live}"
+        );
+        let s1 = scenario_line(&shipped("s1"));
+        assert!(!s1.contains("stand-in") && !s1.contains("per fault)"), "{s1}");
+        let own = shipped("s1").source.replacen(
+            "workload = \"perlbench\"",
+            "workload = \"perlbench\"\nfault_service_time = \"250 us\"",
+            1,
+        );
+        let own = scenario_line(&Scenario::parse(Path::new("own.toml"), &own).unwrap());
+        assert!(
+            own.contains("calibrated curve (measured), 250 µs per fault)"),
+            "{own}"
+        );
+    }
 }
