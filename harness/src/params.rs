@@ -322,7 +322,7 @@ pub struct ResidualSection {
     /// The largest correction to the controller's bid, (0, 2] (0.25).
     #[serde(with = "decimal_f32")]
     pub scale: f32,
-    /// β of the actor's penalty β·μ² on its correction, [0, 100] (0).
+    /// β of the actor's penalty β·μ² on its correction, [0, 100] (0.3).
     #[serde(with = "decimal_f32")]
     pub correction_penalty: f32,
     /// The runtime shield.

@@ -812,7 +812,8 @@ fn record_trace(trace: &mut Vec<TracePoint>, step: u32, readings: &[VmReading]) 
     p.demand_bytes.extend(readings.iter().map(|r| r.demand_bytes));
 }
 
-fn zero_record() -> EpisodeRecord {
+/// A record of every metric 0 (episode 0, VM 0), to fill in with `..zero_record()`.
+pub(crate) fn zero_record() -> EpisodeRecord {
     EpisodeRecord {
         episode: 0,
         vm: 0,

@@ -149,7 +149,7 @@ pub fn table(
 mod tests {
     use super::*;
     use crate::eval::formulation::FormulationName;
-    use crate::eval::run::EpisodeRecord;
+    use crate::eval::run::{EpisodeRecord, zero_record};
 
     fn run(rates: &[[f64; 2]]) -> RunResult {
         let records = rates
@@ -160,15 +160,9 @@ mod tests {
                     episode: e as u32,
                     vm,
                     avg_miss_rate_pages_per_s: rate,
-                    miss_rate_deviation_pages_per_s: 0.0,
                     avg_allocation_bytes: (100 * (vm + 1)) as f64 * MIB as f64,
                     avg_demand_bytes: 200.0 * MIB as f64,
-                    reward: 0.0,
-                    overhead_s: 0.0,
-                    at_floor_fraction: 0.0,
-                    fallbacks: 0,
-                    steps_waiting: 0,
-                    admission_delay_steps: 0,
+                    ..zero_record()
                 })
             })
             .collect();
