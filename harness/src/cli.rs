@@ -21,6 +21,7 @@ use jsonl::ProgressFormat;
 
 pub mod grid;
 pub mod jsonl;
+pub mod randomized;
 pub mod realnode;
 pub mod selection;
 pub mod suite;
@@ -185,6 +186,15 @@ pub enum Command {
         #[command(flatten)]
         select: SelectArgs,
     },
+    /// Train one policy on many randomized nodes and save it as one snapshot for any node.
+    ///
+    /// Draws `--nodes` nodes (VM counts, memory, workloads, copies, arrivals, noise, and
+    /// some at the live node's scale running the stand-ins) and trains a pool of agents on
+    /// each in turn, `--episodes-per-node` episodes each: slot n is VM n of every node and
+    /// keeps what it learned. Saves slot 0's policy (on every node) to `--save`; `cavmem run
+    /// --load` starts every VM of any node from it. Writes every node drawn and
+    /// training.json to `--out`. docs/agents.md, "Training on randomized nodes".
+    TrainRandomized(crate::cli::randomized::RandomizedArgs),
     /// Measure what the agent costs: update and inference latency, Bid Analyzer, node steps.
     ///
     /// Prints the median and spread of each figure; `--json FILE` also writes the medians.
@@ -500,6 +510,10 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             } else {
                 train(&run, &save, &out)
             }
+        }
+        Command::TrainRandomized(args) => {
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            crate::cli::randomized::train_randomized(&args, command)
         }
         Command::Footprint { json, no_callgrind } => footprint(json.as_deref(), no_callgrind),
         Command::Generate {

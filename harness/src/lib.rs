@@ -17,6 +17,7 @@ pub mod output;
 pub mod params;
 pub mod progress;
 pub mod quantity;
+pub mod randomized;
 pub mod report;
 pub mod scale;
 pub mod scenario;
