@@ -38,11 +38,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// What `run`, `train` and `live` share: which scenario, policy, seed and formulation.
+/// Which agents: policy, seed, formulation and hyperparameters (`run`, `train`, `live`,
+/// `train-randomized`).
 #[derive(Debug, Clone, clap::Args)]
-pub struct RunArgsCore {
-    /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
-    pub scenario: PathBuf,
+pub struct AgentArgs {
     /// Policy of every VM (default `residual`, the shipped agent: docs/agents.md);
     /// `oracle-minmax` and `oracle-minsum` are the simulator's one-step limit (no agents;
     /// `cavmem run` only).
@@ -57,6 +56,16 @@ pub struct RunArgsCore {
     /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
     #[arg(long)]
     pub params: Option<PathBuf>,
+}
+
+/// What `run`, `train` and `live` share: which scenario, and [`AgentArgs`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgsCore {
+    /// Scenario file (TOML), e.g. harness/scenarios/s1.toml.
+    pub scenario: PathBuf,
+    /// Policy, seed, formulation, hyperparameters.
+    #[command(flatten)]
+    pub agent: AgentArgs,
 }
 
 /// What `run` and `train` share: [`RunArgsCore`] and the run's length.
@@ -630,6 +639,7 @@ fn write_json(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), 
 fn train(run: &RunArgs, save: &Path, out: &Path) -> Result<(), CliError> {
     let policy = run
         .core
+        .agent
         .policy
         .agents_for("cavmem train")
         .map_err(CliError::input)?;
@@ -798,15 +808,15 @@ pub fn load_params(path: Option<&Path>, agents: AgentsAt) -> Result<AgentParams,
 }
 
 fn run_spec(args: &RunArgs, learn: bool, agents_at: AgentsAt) -> Result<RunSpec, CliError> {
-    let params = load_params(args.core.params.as_deref(), agents_at)?;
+    let params = load_params(args.core.agent.params.as_deref(), agents_at)?;
     let scenario = Scenario::load(&args.core.scenario).map_err(CliError::input)?;
     let total = u64::from(args.episodes) * u64::from(scenario.node.steps_per_episode);
     Ok(RunSpec {
         scenario,
-        policy: args.core.policy,
-        formulation: args.core.formulation,
+        policy: args.core.agent.policy,
+        formulation: args.core.agent.formulation,
         episodes: args.episodes,
-        seed: args.core.seed,
+        seed: args.core.agent.seed,
         hyper: params.hyperparams(total),
         learn,
         agents_at,
@@ -1017,14 +1027,14 @@ mod tests {
             let Command::Run { run, .. } = cli.command else {
                 panic!("not run")
             };
-            assert_eq!(run.core.policy, policy);
+            assert_eq!(run.core.agent.policy, policy);
         }
         let Command::Run { run, .. } = Cli::try_parse_from(["cavmem", "run", "s.toml"]).unwrap().command
         else {
             panic!("not run")
         };
         assert_eq!(
-            run.core.policy.name(),
+            run.core.agent.policy.name(),
             "residual",
             "the shipped default agent (docs/agents.md)"
         );

@@ -187,7 +187,7 @@ fn qmp_guest_balloon_reaches_its_target_and_faults_follow_memory() {
 fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
     use cavmem_core::agent::PolicyKind;
     use cavmem_harness::cli::realnode::{LiveArgs, LiveBackend, SwapArgs};
-    use cavmem_harness::cli::{Command, RunArgs, RunArgsCore, execute};
+    use cavmem_harness::cli::{AgentArgs, Command, RunArgs, RunArgsCore, execute};
     use cavmem_harness::eval::formulation::FormulationName;
 
     let kit = kit();
@@ -222,10 +222,12 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
     let snapshot = dir.path().join("ddpg-{vm}.cavm");
     let core = |scenario: std::path::PathBuf| RunArgsCore {
         scenario,
-        policy: PolicyKind::Ddpg.into(),
-        seed: 1,
-        formulation: FormulationName::Raw,
-        params: None,
+        agent: AgentArgs {
+            policy: PolicyKind::Ddpg.into(),
+            seed: 1,
+            formulation: FormulationName::Raw,
+            params: None,
+        },
     };
     let train = Command::Train {
         run: RunArgs {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cavmem_core::agent::PolicyKind;
 use cavmem_harness::agents::AgentsAt;
-use cavmem_harness::cli::{Command, RunArgs, RunArgsCore, SelectArgs, execute};
+use cavmem_harness::cli::{AgentArgs, Command, RunArgs, RunArgsCore, SelectArgs, execute};
 use cavmem_harness::eval::formulation::FormulationName;
 
 fn scenario() -> PathBuf {
@@ -18,10 +18,12 @@ fn run_args(policy: PolicyKind, seed: u64, episodes: u32) -> RunArgs {
     RunArgs {
         core: RunArgsCore {
             scenario: scenario(),
-            policy: policy.into(),
-            seed,
-            formulation: FormulationName::Raw,
-            params: None,
+            agent: AgentArgs {
+                policy: policy.into(),
+                seed,
+                formulation: FormulationName::Raw,
+                params: None,
+            },
         },
         episodes,
         progress: Default::default(),

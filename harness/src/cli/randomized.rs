@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{CliError, POLICY_PARSER, SNAPSHOT_BUFFER_BYTES, load_params, say_on_signal};
+use super::{CliError, SNAPSHOT_BUFFER_BYTES, load_params, say_on_signal};
 use crate::agents::{AgentsAt, SimAgent, derive_seed, make_policy};
-use crate::eval::formulation::FormulationName;
 use crate::eval::run::{RunSpec, run_agents};
-use crate::eval::run_policy::RunPolicy;
 use crate::output::{create_dir, write_atomic};
 use crate::progress::Progress;
 use crate::randomized::{NodeDistribution, Span, parse_bytes_span, parse_count_span};
@@ -26,18 +24,9 @@ const NODE_DRAW: u64 = 1 << 32;
 /// What `cavmem train-randomized` takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RandomizedArgs {
-    /// A learning policy (default `residual`, the shipped agent: docs/agents.md).
-    #[arg(long, value_parser = POLICY_PARSER, default_value = "residual")]
-    pub policy: RunPolicy,
-    /// Seed: draws the nodes, places their workloads and seeds the agents.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// MDP formulation: `raw` (default) or the paper's literal `paper`.
-    #[arg(long, value_enum, default_value_t = FormulationName::Raw)]
-    pub formulation: FormulationName,
-    /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
-    #[arg(long)]
-    pub params: Option<PathBuf>,
+    /// Policy (a learning one), seed (it also draws the nodes), formulation, hyperparameters.
+    #[command(flatten)]
+    pub agent: super::AgentArgs,
     /// Nodes drawn, one after another.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub nodes: u32,
@@ -139,6 +128,7 @@ struct Training {
 /// [`CliError`] for bad flags or params, a policy that does not learn, a failed run or write.
 pub fn train_randomized(args: &RandomizedArgs, command: String) -> Result<(), CliError> {
     let kind = args
+        .agent
         .policy
         .agents_for("cavmem train-randomized")
         .map_err(CliError::input)?;
@@ -149,7 +139,7 @@ pub fn train_randomized(args: &RandomizedArgs, command: String) -> Result<(), Cl
         )));
     }
     let distribution = args.distribution().map_err(CliError::input)?;
-    let params = load_params(args.params.as_deref(), AgentsAt::Inprocess)?;
+    let params = load_params(args.agent.params.as_deref(), AgentsAt::Inprocess)?;
     // Agents are built and run on 64 MiB stacks, as every run's workers are.
     let threads = rayon::ThreadPoolBuilder::new()
         .stack_size(64 << 20)
@@ -170,7 +160,7 @@ fn train_on_nodes(
     let hyper = params.hyperparams(u64::from(args.nodes) * steps_per_node);
     let slots = distribution.vms.hi as usize;
     let mut pool: Vec<Box<dyn SimAgent>> = (0..slots)
-        .map(|j| make_policy(kind, &hyper, args.seed, j, slots) as Box<dyn SimAgent>)
+        .map(|j| make_policy(kind, &hyper, args.agent.seed, j, slots) as Box<dyn SimAgent>)
         .collect();
     say_on_signal("nothing was written");
     let bar = Progress::new(
@@ -181,17 +171,17 @@ fn train_on_nodes(
     let mut trained = Vec::with_capacity(args.nodes as usize);
     for i in 0..args.nodes {
         let index = u64::from(i);
-        let text = distribution.node(index, derive_seed(args.seed, NODE_DRAW + index));
+        let text = distribution.node(index, derive_seed(args.agent.seed, NODE_DRAW + index));
         let file = format!("node-{i:04}.toml");
         let scenario = Scenario::parse(Path::new(&file), &text).map_err(CliError::failure)?;
         let vms = scenario.vms.len();
         let capacity_bytes = scenario.node.capacity_bytes;
         let spec = RunSpec {
             scenario,
-            policy: args.policy,
-            formulation: args.formulation,
+            policy: args.agent.policy,
+            formulation: args.agent.formulation,
             episodes: args.episodes_per_node,
-            seed: derive_seed(args.seed, index),
+            seed: derive_seed(args.agent.seed, index),
             hyper,
             learn: true,
             agents_at: AgentsAt::Inprocess,
@@ -231,8 +221,8 @@ fn write_outputs(
     }
     let training = Training {
         command,
-        policy: args.policy.name().to_string(),
-        seed: args.seed,
+        policy: args.agent.policy.name().to_string(),
+        seed: args.agent.seed,
         episodes_per_node: args.episodes_per_node,
         nodes,
     };
@@ -247,7 +237,7 @@ fn write_outputs(
     println!(
         "trained on {} nodes; saved slot 0's {} policy to {} ({n} bytes); nodes and training.json in {}",
         training.nodes.len(),
-        args.policy.name(),
+        args.agent.policy.name(),
         args.save.display(),
         args.out.display()
     );

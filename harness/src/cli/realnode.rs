@@ -184,17 +184,18 @@ pub fn live(args: &LiveArgs) -> Result<(), CliError> {
         )));
     }
     args.run
+        .agent
         .policy
         .agents_for("a real node")
         .map_err(CliError::input)?;
     let total = u64::from(episodes) * u64::from(scenario.node.steps_per_episode);
     let spec = RunSpec {
         scenario,
-        policy: args.run.policy,
-        formulation: args.run.formulation,
+        policy: args.run.agent.policy,
+        formulation: args.run.agent.formulation,
         episodes,
-        seed: args.run.seed,
-        hyper: super::load_params(args.run.params.as_deref(), AgentsAt::Inprocess)?.hyperparams(total),
+        seed: args.run.agent.seed,
+        hyper: super::load_params(args.run.agent.params.as_deref(), AgentsAt::Inprocess)?.hyperparams(total),
         learn: !args.no_learn,
         agents_at: AgentsAt::Inprocess,
     };

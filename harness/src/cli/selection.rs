@@ -23,6 +23,7 @@ pub fn train_selected(run: &RunArgs, args: &SelectArgs, save: &Path, out: &Path)
         )));
     }
     run.core
+        .agent
         .policy
         .agents_for("cavmem train")
         .map_err(CliError::input)?;

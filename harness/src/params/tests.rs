@@ -168,3 +168,24 @@ fn params_reach_the_run() {
         assert_ne!(short_run(&parse(text).unwrap()), defaults, "{text}");
     }
 }
+
+/// Every params file shipped in harness/params loads, and sets what it says it sets.
+#[test]
+fn params_shipped_files_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("params");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        AgentParams::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        files += 1;
+    }
+    assert!(files >= 2, "{files} files in {}", dir.display());
+    let transfer = AgentParams::load(&dir.join("residual-transfer.toml")).unwrap();
+    assert_eq!(transfer.residual.scale, 0.1);
+    assert_eq!(transfer.residual.correction_penalty, 10.0);
+    assert_eq!(
+        transfer.ddpg,
+        AgentParams::default().ddpg,
+        "the learner keeps the defaults"
+    );
+}
