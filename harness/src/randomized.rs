@@ -67,7 +67,7 @@ pub struct NodeDistribution {
     /// VMs per node.
     pub vms: Span<u32>,
     /// Node memory per VM of a SPEC-scale node, bytes (the node's capacity is the VM count
-    /// times a draw from this, in whole MiB).
+    /// times a draw from this, in whole MiB, at least the 384 MiB floor).
     pub memory_per_vm_bytes: Span<u64>,
     /// Copies of the workload in a VM (its vCPUs too).
     pub copies: Span<u32>,
@@ -101,6 +101,8 @@ impl Default for NodeDistribution {
     }
 }
 
+/// Steps of every drawn node's episodes (the shipped scenarios').
+pub const STEPS_PER_EPISODE: u32 = 100;
 /// The three workloads, in draw order.
 const WORKLOADS: [&str; 3] = ["perlbench", "gcc", "bzip2"];
 /// A SPEC-scale node's floor and largest starting allocation (the shipped scenarios').
@@ -163,7 +165,7 @@ impl NodeDistribution {
         let _ = writeln!(out, "floor = \"{floor_mib} MiB\"");
         let _ = writeln!(out, "granularity = \"1 MiB\"");
         let _ = writeln!(out, "initial_allocation = \"{initial_mib} MiB\"");
-        let _ = writeln!(out, "step = \"1 s\"\nsteps_per_episode = 100");
+        let _ = writeln!(out, "step = \"1 s\"\nsteps_per_episode = {STEPS_PER_EPISODE}");
         let _ = writeln!(out, "fault_service_time = \"100 us\"");
         let _ = writeln!(out, "measurement_noise = {noise:?}\nshare = \"proportional\"");
         for vm in &drawn {

@@ -14,7 +14,7 @@ use crate::agents::{AgentsAt, SimAgent, derive_seed, make_policy};
 use crate::eval::run::{RunSpec, run_agents};
 use crate::output::{create_dir, write_atomic};
 use crate::progress::Progress;
-use crate::randomized::{NodeDistribution, Span, parse_bytes_span, parse_count_span};
+use crate::randomized::{NodeDistribution, STEPS_PER_EPISODE, Span, parse_bytes_span, parse_count_span};
 use crate::scenario::Scenario;
 
 /// Seed purpose of node i's draw (`derive_seed(seed, NODE_DRAW + i)`), apart from the
@@ -36,7 +36,8 @@ pub struct RandomizedArgs {
     /// VMs per node, `LO..HI` (at most 64).
     #[arg(long, default_value = "2..8", value_parser = parse_count_span)]
     pub vms: Span<u32>,
-    /// Node memory per VM on a SPEC-scale node, `LO..HI`.
+    /// Node memory per VM on a SPEC-scale node, `LO..HI` (draws below the 384 MiB floor
+    /// give the floor).
     #[arg(long, default_value = "768 MiB..5 GiB", value_parser = parse_bytes_span)]
     pub memory_per_vm: Span<u64>,
     /// Copies of the workload per VM (and its vCPUs), `LO..HI`.
@@ -156,7 +157,7 @@ fn train_on_nodes(
     distribution: &NodeDistribution,
     params: &crate::params::AgentParams,
 ) -> Result<(), CliError> {
-    let steps_per_node = u64::from(args.episodes_per_node) * 100;
+    let steps_per_node = u64::from(args.episodes_per_node) * u64::from(STEPS_PER_EPISODE);
     let hyper = params.hyperparams(u64::from(args.nodes) * steps_per_node);
     let slots = distribution.vms.hi as usize;
     let mut pool: Vec<Box<dyn SimAgent>> = (0..slots)
