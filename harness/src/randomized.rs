@@ -104,7 +104,7 @@ impl Default for NodeDistribution {
 /// Steps of every drawn node's episodes (the shipped scenarios').
 pub const STEPS_PER_EPISODE: u32 = 100;
 /// The three workloads, in draw order.
-const WORKLOADS: [&str; 3] = ["perlbench", "gcc", "bzip2"];
+pub(crate) const WORKLOADS: [&str; 3] = ["perlbench", "gcc", "bzip2"];
 /// A SPEC-scale node's floor and largest starting allocation (the shipped scenarios').
 const SPEC_FLOOR_MIB: u64 = 384;
 const SPEC_INITIAL_MAX_MIB: u64 = 1024;
@@ -113,12 +113,62 @@ const STANDIN_FLOOR_MIB: u64 = 64;
 /// Relative σ of the noise on a noisy node (u8-churn-noisy's).
 const NOISE: f64 = 0.1;
 
+/// The `[[vm]]` keys of a VM at the live node's scale.
+const STANDIN_KEYS: &str = "inputs = \"standin\"\nfault_service_time = \"measured\"\n";
+
 /// One drawn VM.
 struct DrawnVm {
     workload: &'static str,
     copies: u32,
+    stay: Stay,
+}
+
+/// When a VM is on the node in each episode: the step it arrives at (`None`: from the
+/// start) and the one it leaves at (`None`: to the end).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stay {
     arrive: Option<u32>,
     leave: Option<u32>,
+}
+
+impl Stay {
+    /// A late arrival and/or an early leave within a 100-step episode, at least 20 steps
+    /// apart (the draw `cavmem generate` and `cavmem train-randomized` share).
+    pub(crate) fn draw(rng: &mut Rng) -> Self {
+        let arrive = rng.below(50);
+        let leave = arrive + 20 + rng.below(81 - arrive.min(80));
+        Self {
+            arrive: (arrive > 0).then_some(arrive),
+            leave: (leave < 100).then_some(leave),
+        }
+    }
+}
+
+/// Appends a generated scenario's `[node]` table: the given capacity, floor, first
+/// allocation (quantities with units) and noise; 1 MiB granularity, 1 s steps,
+/// [`STEPS_PER_EPISODE`] steps, a 100 µs stall and proportional sharing (the shipped
+/// scenarios').
+pub(crate) fn write_node_table(out: &mut String, capacity: &str, floor: &str, initial: &str, noise: f64) {
+    let _ = writeln!(out, "[node]\ncapacity = \"{capacity}\"\nfloor = \"{floor}\"");
+    let _ = writeln!(out, "granularity = \"1 MiB\"\ninitial_allocation = \"{initial}\"");
+    let _ = writeln!(out, "step = \"1 s\"\nsteps_per_episode = {STEPS_PER_EPISODE}");
+    let _ = writeln!(out, "fault_service_time = \"100 us\"");
+    let _ = writeln!(out, "measurement_noise = {noise:?}\nshare = \"proportional\"");
+}
+
+/// Appends a `[[vm]]` table: the workload, its copies (one vCPU each) from a random point
+/// of its inputs, the `extra` key lines, then its stay.
+pub(crate) fn write_vm_table(out: &mut String, workload: &str, copies: u32, extra: &str, stay: Stay) {
+    let _ = write!(
+        out,
+        "\n[[vm]]\nworkload = \"{workload}\"\ncopies = {copies}\nvcpus = {copies}\nstart = \"random\"\n{extra}"
+    );
+    if let Some(step) = stay.arrive {
+        let _ = writeln!(out, "arrive = {step}");
+    }
+    if let Some(step) = stay.leave {
+        let _ = writeln!(out, "leave = {step}");
+    }
 }
 
 impl NodeDistribution {
@@ -160,29 +210,16 @@ impl NodeDistribution {
             out,
             "description = \"{vms} VMs at {scale} scale, {capacity_mib} MiB\"\n"
         );
-        let _ = writeln!(out, "[node]");
-        let _ = writeln!(out, "capacity = \"{capacity_mib} MiB\"");
-        let _ = writeln!(out, "floor = \"{floor_mib} MiB\"");
-        let _ = writeln!(out, "granularity = \"1 MiB\"");
-        let _ = writeln!(out, "initial_allocation = \"{initial_mib} MiB\"");
-        let _ = writeln!(out, "step = \"1 s\"\nsteps_per_episode = {STEPS_PER_EPISODE}");
-        let _ = writeln!(out, "fault_service_time = \"100 us\"");
-        let _ = writeln!(out, "measurement_noise = {noise:?}\nshare = \"proportional\"");
+        write_node_table(
+            &mut out,
+            &format!("{capacity_mib} MiB"),
+            &format!("{floor_mib} MiB"),
+            &format!("{initial_mib} MiB"),
+            noise,
+        );
+        let inputs = if standin { STANDIN_KEYS } else { "" };
         for vm in &drawn {
-            let _ = write!(
-                out,
-                "\n[[vm]]\nworkload = \"{}\"\ncopies = {}\nvcpus = {}\nstart = \"random\"\n",
-                vm.workload, vm.copies, vm.copies
-            );
-            if standin {
-                let _ = writeln!(out, "inputs = \"standin\"\nfault_service_time = \"measured\"");
-            }
-            if let Some(step) = vm.arrive {
-                let _ = writeln!(out, "arrive = {step}");
-            }
-            if let Some(step) = vm.leave {
-                let _ = writeln!(out, "leave = {step}");
-            }
+            write_vm_table(&mut out, vm.workload, vm.copies, inputs, vm.stay);
         }
         out
     }
@@ -192,18 +229,15 @@ impl NodeDistribution {
     fn draw_vm(&self, rng: &mut Rng) -> DrawnVm {
         let workload = WORKLOADS[rng.below(WORKLOADS.len() as u32) as usize];
         let copies = draw_count(rng, self.copies);
-        let (mut arrive, mut leave) = (None, None);
-        if chance(rng, self.churn) {
-            let a = rng.below(50);
-            let l = a + 20 + rng.below(81 - a.min(80));
-            arrive = (a > 0).then_some(a);
-            leave = (l < 100).then_some(l);
-        }
+        let stay = if chance(rng, self.churn) {
+            Stay::draw(rng)
+        } else {
+            Stay::default()
+        };
         DrawnVm {
             workload,
             copies,
-            arrive,
-            leave,
+            stay,
         }
     }
 }

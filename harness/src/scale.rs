@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::agents::AgentsAt;
 use crate::eval::formulation::FormulationName;
 use crate::eval::run::{RunError, RunSpec, make_agents, on_one_thread, run_agents};
+use crate::randomized::{Stay, WORKLOADS, write_node_table, write_vm_table};
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Memory per VM slot of a generated node, GiB (the paper's 6 GiB for two VMs).
@@ -34,36 +35,16 @@ pub fn generate(vms: usize, seed: u64, churn: f64) -> String {
         out,
         "description = \"{vms} VMs, a seeded mix of perlbench, gcc and bzip2 (seed {seed}, churn {churn})\"\n"
     );
-    let _ = writeln!(out, "[node]");
-    let _ = writeln!(out, "capacity = \"{} GiB\"", GIB_PER_VM * vms as u64);
-    for line in [
-        "floor = \"384 MiB\"",
-        "granularity = \"1 MiB\"",
-        "initial_allocation = \"1 GiB\"",
-        "step = \"1 s\"",
-        "steps_per_episode = 100",
-        "fault_service_time = \"100 us\"",
-        "measurement_noise = 0.0",
-        "share = \"proportional\"",
-    ] {
-        let _ = writeln!(out, "{line}");
-    }
+    let capacity = format!("{} GiB", GIB_PER_VM * vms as u64);
+    write_node_table(&mut out, &capacity, "384 MiB", "1 GiB", 0.0);
     for _ in 0..vms {
-        let workload = ["perlbench", "gcc", "bzip2"][rng.below(3) as usize];
-        let _ = writeln!(
-            out,
-            "\n[[vm]]\nworkload = \"{workload}\"\ncopies = 6\nvcpus = 6\nstart = \"random\""
-        );
-        if f64::from(rng.uniform_f32()) < churn {
-            let arrive = rng.below(50);
-            let leave = arrive + 20 + rng.below(81 - arrive.min(80));
-            if arrive > 0 {
-                let _ = writeln!(out, "arrive = {arrive}");
-            }
-            if leave < 100 {
-                let _ = writeln!(out, "leave = {leave}");
-            }
-        }
+        let workload = WORKLOADS[rng.below(WORKLOADS.len() as u32) as usize];
+        let stay = if f64::from(rng.uniform_f32()) < churn {
+            Stay::draw(&mut rng)
+        } else {
+            Stay::default()
+        };
+        write_vm_table(&mut out, workload, 6, "", stay);
     }
     out
 }
