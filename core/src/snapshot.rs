@@ -310,6 +310,62 @@ pub fn read_parameterless(
     )
 }
 
+/// As [`write_parameterless`], with one parameter, `value`: a controller's extension.
+///
+/// # Errors
+/// [`SnapshotError::BufferTooSmall`].
+pub fn write_extended(
+    kind: SnapshotKind,
+    extra: [u8; 12],
+    value: f32,
+    out: &mut [u8],
+) -> Result<usize, SnapshotError> {
+    let header = Header {
+        kind,
+        state_dim: crate::mdp::STATE_DIM as u16,
+        hidden: 0,
+        outputs: 1,
+        parameter_count: 1,
+        extra,
+    };
+    write_tensors(&header, 1, core::iter::once(&[value][..]), out)
+}
+
+/// One parameter: a controller's extension.
+struct OneParameter([f32; 1]);
+
+impl Parameters for OneParameter {
+    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+        core::iter::once(&self.0[..])
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        core::iter::once(&mut self.0[..])
+    }
+}
+
+/// Reads a snapshot of `kind` written by [`write_parameterless`] or [`write_extended`];
+/// `accept` judges its header and extension (`None` without one) after every other check.
+///
+/// # Errors
+/// [`SnapshotError`] naming the first failed check (more than one parameter:
+/// [`SnapshotError::ShapeMismatch`]), or `accept`'s.
+pub fn read_extended(
+    bytes: &[u8],
+    kind: SnapshotKind,
+    accept: impl FnOnce(&Header, Option<f32>) -> Result<(), SnapshotError>,
+) -> Result<Header, SnapshotError> {
+    let shape = (crate::mdp::STATE_DIM as u16, 0, 1);
+    if read_header(bytes)?.parameter_count != 1 {
+        return read_into_if(bytes, kind, shape, &mut NoParameters, |h| accept(h, None));
+    }
+    let value = bytes
+        .get(HEADER_BYTES..HEADER_BYTES + 4)
+        .map_or(f32::NAN, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    read_into_if(bytes, kind, shape, &mut OneParameter([0.0]), |h| {
+        accept(h, Some(value))
+    })
+}
+
 /// Reads and checks a snapshot's header and CRC (not the parameters' values).
 ///
 /// # Errors

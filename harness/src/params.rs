@@ -275,6 +275,10 @@ pub struct FeedbackSection {
     /// Missing threshold, [0, 1) (0.001).
     #[serde(with = "decimal_f32")]
     pub missing: f32,
+    /// While no VM misses, VMs that do not miss take free memory up to this fraction of
+    /// the node, [0, 1] (0: never).
+    #[serde(with = "decimal_f32")]
+    pub fill_to: f32,
 }
 
 impl Default for FeedbackSection {
@@ -284,6 +288,7 @@ impl Default for FeedbackSection {
             gain: f.gain,
             avg_floor: f.avg_floor,
             missing: f.missing,
+            fill_to: f.fill_to,
         }
     }
 }
@@ -509,6 +514,7 @@ impl AgentParams {
             gain: self.feedback.gain,
             avg_floor: self.feedback.avg_floor,
             missing: self.feedback.missing,
+            fill_to: self.feedback.fill_to,
         };
         let policy = PolicyParams {
             ddpg: DdpgParams {
@@ -706,6 +712,7 @@ impl AgentParams {
             ("feedback.gain".into(), f.gain.into(), O(0.0), C(100.0)),
             ("feedback.avg_floor".into(), f.avg_floor.into(), O(0.0), C(1.0)),
             ("feedback.missing".into(), f.missing.into(), C(0.0), O(1.0)),
+            ("feedback.fill_to".into(), f.fill_to.into(), C(0.0), C(1.0)),
             ("mom.step".into(), m.step.into(), O(0.0), C(1.0)),
             ("mom.deadband".into(), m.deadband.into(), C(0.0), O(1.0)),
             ("mom.missing".into(), m.missing.into(), C(0.0), O(1.0)),

@@ -19,10 +19,12 @@ use crate::snapshot::{self, SnapshotError, SnapshotKind};
 use super::common::{Decision, LearnOutcome, PolicyError, PolicyStats, check_transition};
 use super::{AgentTransition, Policy};
 
-/// Bytes of a controller's snapshot (its parameters sit in the header).
-pub const SNAPSHOT_BYTES: usize = snapshot::PARAMETERLESS_BYTES;
+/// Bytes of a controller's snapshot, at most: its three parameters sit in the header, an
+/// extension ([`ControlRule::extension`]) in one `f32` after it.
+pub const SNAPSHOT_BYTES: usize = snapshot::PARAMETERLESS_BYTES + 4;
 
-/// A controller's rule: three `f32` parameters and the bid they give.
+/// A controller's rule: three `f32` parameters, optionally a fourth (its extension), and
+/// the bid they give.
 pub trait ControlRule: Copy + Default {
     /// The snapshot kind that holds this rule.
     const KIND: SnapshotKind;
@@ -30,8 +32,18 @@ pub trait ControlRule: Copy + Default {
     fn bid(&self, obs: &Observation) -> f32;
     /// The parameters, in snapshot order.
     fn to_array(&self) -> [f32; 3];
-    /// The rule with parameters `values` (snapshot order), if they are valid.
+    /// The rule with parameters `values` (snapshot order), if they are valid; its
+    /// extension at its default.
     fn from_array(values: [f32; 3]) -> Option<Self>;
+    /// A fourth parameter, written after the header only when it is not its default
+    /// (so a snapshot of the defaults has the same bytes as before it existed).
+    fn extension(&self) -> Option<f32> {
+        None
+    }
+    /// The rule with its extension set to `value`, if the rule has one and it is valid.
+    fn with_extension(self, _value: f32) -> Option<Self> {
+        None
+    }
 }
 
 /// A VM's miss rate as a fraction of its bound, [0, 1], from a rescaled one in [-1, 1].
@@ -91,7 +103,10 @@ impl<R: ControlRule> Controller<R> {
         for (dst, v) in extra.chunks_exact_mut(4).zip(self.rule.to_array()) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
-        snapshot::write_parameterless(R::KIND, extra, out)
+        match self.rule.extension() {
+            None => snapshot::write_parameterless(R::KIND, extra, out),
+            Some(value) => snapshot::write_extended(R::KIND, extra, value, out),
+        }
     }
 
     /// Loads a snapshot of this controller's kind; unchanged on error.
@@ -101,8 +116,11 @@ impl<R: ControlRule> Controller<R> {
     /// ([`SnapshotError::ShapeMismatch`]).
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let mut rule = None;
-        snapshot::read_parameterless(bytes, R::KIND, |h| {
+        snapshot::read_extended(bytes, R::KIND, |h, extension| {
             rule = R::from_array(h.extra_f32s());
+            if let (Some(r), Some(value)) = (rule, extension) {
+                rule = r.with_extension(value);
+            }
             rule.map(|_| ()).ok_or(SnapshotError::ShapeMismatch)
         })?;
         if let Some(rule) = rule {

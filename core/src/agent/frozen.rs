@@ -160,8 +160,9 @@ pub struct FrozenResidual {
     residual: ResidualParams,
 }
 
-/// Bytes of a residual snapshot: an actor snapshot's and the scale.
-pub const RESIDUAL_SNAPSHOT_BYTES: usize = ACTOR_SNAPSHOT_BYTES + 4;
+/// Bytes of a residual snapshot, at most: an actor snapshot's, the scale and the base
+/// controller's `fill_to` (written only when it is not 0: 4 bytes fewer).
+pub const RESIDUAL_SNAPSHOT_BYTES: usize = ACTOR_SNAPSHOT_BYTES + 8;
 
 impl FrozenResidual {
     /// An all-zero actor on the default controller (bids as the controller does) until a

@@ -140,7 +140,8 @@ impl ResidualParams {
 }
 
 /// Writes a residual snapshot ([`SnapshotKind::ResidualActor`]): the base controller's
-/// three parameters in the kind-specific bytes, the actor's parameters, then the scale.
+/// three parameters in the kind-specific bytes, the actor's parameters, the scale, then the
+/// base's `fill_to` when it is not 0 (so other snapshots keep their bytes).
 ///
 /// # Errors
 /// [`SnapshotError::BufferTooSmall`].
@@ -154,9 +155,10 @@ pub fn save_snapshot(
         ACTOR_SHAPE,
         Some(residual.base.to_array()),
     );
-    let scale = [residual.scale];
-    let tensors = actor.tensors().chain(core::iter::once(&scale[..]));
-    snapshot::write_tensors(&header, actor.parameter_count() + 1, tensors, out)
+    let tail = [residual.scale, residual.base.fill_to];
+    let tail = &tail[..1 + usize::from(residual.base.extension().is_some())];
+    let tensors = actor.tensors().chain(core::iter::once(tail));
+    snapshot::write_tensors(&header, actor.parameter_count() + tail.len(), tensors, out)
 }
 
 /// Reads a residual snapshot into `actor`; returns its scale and base controller.
@@ -166,45 +168,51 @@ pub fn save_snapshot(
 /// [`SnapshotError`] as for any network snapshot; [`SnapshotError::ShapeMismatch`] for a
 /// scale or base parameter out of range.
 pub fn load_snapshot(bytes: &[u8], actor: &mut ActorNet) -> Result<ResidualParams, SnapshotError> {
+    let extended = snapshot::read_header(bytes)?.parameter_count as usize == actor.parameter_count() + 2;
     let mut read = None;
-    let mut scale = 0.0;
-    let scale_at = HEADER_BYTES + 4 * actor.parameter_count();
+    let mut tail = [0.0; 2];
+    let tail_at = HEADER_BYTES + 4 * actor.parameter_count();
+    let stored = |k: usize| {
+        bytes
+            .get(tail_at + 4 * k..tail_at + 4 * k + 4)
+            .map_or(f32::NAN, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     snapshot::read_into_if(
         bytes,
         SnapshotKind::ResidualActor,
         ACTOR_SHAPE,
-        &mut ActorAndScale {
+        &mut ActorAndTail {
             actor,
-            scale: &mut scale,
+            tail: &mut tail[..1 + usize::from(extended)],
         },
         |h| {
             let [gain, avg_floor, missing] = h.extra_f32s();
-            let stored = bytes
-                .get(scale_at..scale_at + 4)
-                .map_or(f32::NAN, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            read = ResidualParams::from_array([stored, gain, avg_floor, missing]);
+            read = ResidualParams::from_array([stored(0), gain, avg_floor, missing]);
+            if let (Some(r), true) = (read, extended) {
+                read = r
+                    .base
+                    .with_extension(stored(1))
+                    .map(|base| ResidualParams { base, ..r });
+            }
             read.map(|_| ()).ok_or(SnapshotError::ShapeMismatch)
         },
     )?;
     read.ok_or(SnapshotError::ShapeMismatch)
 }
 
-/// The parameters a residual snapshot holds: the actor's, then the scale.
-struct ActorAndScale<'a> {
+/// The parameters a residual snapshot holds: the actor's, then the scale and, in an
+/// extended one, the base's `fill_to`.
+struct ActorAndTail<'a> {
     actor: &'a mut ActorNet,
-    scale: &'a mut f32,
+    tail: &'a mut [f32],
 }
 
-impl Parameters for ActorAndScale<'_> {
+impl Parameters for ActorAndTail<'_> {
     fn tensors(&self) -> impl Iterator<Item = &[f32]> {
-        self.actor
-            .tensors()
-            .chain(core::iter::once(core::slice::from_ref(&*self.scale)))
+        self.actor.tensors().chain(core::iter::once(&*self.tail))
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
-        self.actor
-            .tensors_mut()
-            .chain(core::iter::once(core::slice::from_mut(&mut *self.scale)))
+        self.actor.tensors_mut().chain(core::iter::once(&mut *self.tail))
     }
 }
 

@@ -582,6 +582,39 @@ fn residual_snapshot_carries_its_scale_and_controller() {
 }
 
 #[test]
+fn residual_snapshot_carries_its_controllers_fill_to() {
+    let params = PolicyParams::default();
+    let residual = ResidualParams {
+        base: FeedbackParams {
+            fill_to: 0.9,
+            ..FeedbackParams::default()
+        },
+        ..ResidualParams::default()
+    };
+    let mut trained = Box::new(Ddpg::<256>::new_residual(params.ddpg, residual, 5));
+    let mut rng = Rng::seed_from_u64(7);
+    for _ in 0..50 {
+        trained.record(&AgentTransition::random(&mut rng)).unwrap();
+        trained.learn().unwrap();
+    }
+    let mut bytes = std::vec![0u8; frozen::RESIDUAL_SNAPSHOT_BYTES];
+    let n = trained.save_snapshot(&mut bytes).unwrap();
+    assert_eq!(n, frozen::RESIDUAL_SNAPSHOT_BYTES);
+    let mut loaded = Box::new(Ddpg::<64>::new_residual(params.ddpg, params.residual, 9));
+    loaded.load_snapshot(&bytes).unwrap();
+    assert_eq!(loaded.residual(), Some(&residual));
+    let mut frozen = Box::new(FrozenResidual::zeroed());
+    frozen.load_snapshot(&bytes).unwrap();
+    assert_eq!(frozen.residual(), &residual);
+    for _ in 0..200 {
+        let obs = Observation::random(&mut rng);
+        let bid = trained.policy_bid(&obs).to_bits();
+        assert_eq!(loaded.policy_bid(&obs).to_bits(), bid);
+        assert_eq!(frozen.act(&obs).unwrap().bid.to_bits(), bid);
+    }
+}
+
+#[test]
 fn frozen_residual_acts_as_the_trained_agent_and_refuses_a_plain_actor() {
     use crate::snapshot::SnapshotError;
     let params = PolicyParams::default();
@@ -592,10 +625,10 @@ fn frozen_residual_acts_as_the_trained_agent_and_refuses_a_plain_actor() {
         agent.learn().unwrap();
     }
     let mut bytes = std::vec![0u8; frozen::RESIDUAL_SNAPSHOT_BYTES];
-    assert_eq!(
-        agent.save_snapshot(&mut bytes).unwrap(),
-        frozen::RESIDUAL_SNAPSHOT_BYTES
-    );
+    // Without fill_to: the actor's parameters and the scale, 4 bytes below the most.
+    let n = agent.save_snapshot(&mut bytes).unwrap();
+    assert_eq!(n, frozen::RESIDUAL_SNAPSHOT_BYTES - 4);
+    bytes.truncate(n);
     let mut frozen = Box::new(FrozenResidual::zeroed());
     frozen.load_snapshot(&bytes).unwrap();
     for _ in 0..200 {

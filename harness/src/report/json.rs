@@ -43,7 +43,7 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
         },
         "ql": {"alpha": f(t.alpha), "gamma": f(t.gamma), "action_bids": t.action_bids, "epsilon": eps(&t.epsilon), "bins": cavmem_core::agent::ql::BINS},
         "static": {"rule": "bid toward capacity / number of VMs"},
-        "feedback": {"gain": f(fb.gain), "avg_floor": f(fb.avg_floor), "missing": f(fb.missing)},
+        "feedback": {"gain": f(fb.gain), "avg_floor": f(fb.avg_floor), "missing": f(fb.missing), "fill_to": f(fb.fill_to)},
         "mom": {"step": f(mom.step), "deadband": f(mom.deadband), "missing": f(mom.missing)},
         "residual": {"scale": f(h.policy.residual.scale), "correction_penalty": f(h.policy.residual.correction_penalty), "base": "feedback, with the feedback parameters above", "learner": "ddpg, with the ddpg parameters above", "shield": shield(&h.policy.residual.shield)},
         "reward": {"raw": reward(&h.reward.raw), "paper": reward(&h.reward.paper)},

@@ -30,6 +30,7 @@ fn feedback_bids_in_proportion_to_the_gap() {
         gain: 0.5,
         avg_floor: 0.01,
         missing: 0.001,
+        fill_to: 0.0,
     };
     // Own 0.3 against an average of 0.2: 0.5 · 0.1 / 0.21.
     let more = bid(rule, &obs(0.3, 0.2, 0.5, 1.0));
@@ -55,6 +56,27 @@ fn feedback_takes_free_memory_only_while_missing() {
     assert_eq!(bid(rule, &obs(0.2, 0.2, 0.25, 0.875)), 0.5);
     // Not missing: the free memory stays free.
     assert_eq!(bid(rule, &obs(0.0, 0.0, 0.25, 0.75)), 0.0);
+}
+
+#[test]
+fn feedback_fills_idle_memory_to_fill_to_while_no_vm_misses() {
+    let rule = FeedbackParams {
+        fill_to: 0.875,
+        ..FeedbackParams::default()
+    };
+    // Nobody misses, three quarters used: this VM (a quarter) asks for the eighth above
+    // the reserve, half its allocation more.
+    assert_eq!(bid(rule, &obs(0.0, 0.0, 0.25, 0.75)), 0.5);
+    // At fill_to, or past it, it asks for nothing.
+    assert_eq!(bid(rule, &obs(0.0, 0.0, 0.25, 0.875)), 0.0);
+    assert_eq!(bid(rule, &obs(0.0, 0.0, 0.25, 0.9)), 0.0);
+    // Another VM misses (the node's average above `missing`): the free memory is left to
+    // it, and this VM's bid is the gap's (it gives some back).
+    let gap = bid(FeedbackParams::default(), &obs(0.0, 0.01, 0.25, 0.75));
+    assert!(gap < 0.0);
+    assert_eq!(bid(rule, &obs(0.0, 0.01, 0.25, 0.75)), gap);
+    // A VM that misses still takes all of the free memory, reserve or not.
+    assert_eq!(bid(rule, &obs(0.2, 0.2, 0.25, 0.875)), 0.5);
 }
 
 #[test]
@@ -108,9 +130,8 @@ fn controller_with_invalid_parameters_holds_and_says_so() {
 fn round_trip<R: ControlRule + PartialEq + core::fmt::Debug>(rule: R, other: R) {
     let mut buf = [0u8; SNAPSHOT_BYTES];
     let n = Controller::new(rule).save_snapshot(&mut buf).unwrap();
-    assert_eq!(n, buf.len());
     let mut loaded = Controller::new(other);
-    loaded.load_snapshot(&buf).unwrap();
+    loaded.load_snapshot(&buf[..n]).unwrap();
     assert_eq!(*loaded.rule(), rule);
 }
 
@@ -120,8 +141,15 @@ fn controller_snapshots_round_trip_and_refuse_bad_parameters() {
         gain: 2.0,
         avg_floor: 0.05,
         missing: 0.01,
+        fill_to: 0.0,
     };
     round_trip(feedback, FeedbackParams::default());
+    let filling = FeedbackParams {
+        fill_to: 0.9,
+        ..feedback
+    };
+    round_trip(filling, feedback);
+    round_trip(feedback, filling);
     round_trip(
         MomParams {
             step: 0.125,
@@ -132,23 +160,76 @@ fn controller_snapshots_round_trip_and_refuse_bad_parameters() {
     );
     // A snapshot of another kind is refused.
     let mut buf = [0u8; SNAPSHOT_BYTES];
-    Feedback::new(feedback).save_snapshot(&mut buf).unwrap();
+    let n = Feedback::new(feedback).save_snapshot(&mut buf).unwrap();
     let mut mom = Mom::new(MomParams::default());
     assert_eq!(
-        mom.load_snapshot(&buf),
+        mom.load_snapshot(&buf[..n]),
         Err(SnapshotError::WrongKind { found: 4 })
     );
     // Parameters out of range are refused and leave the controller as it was.
     let mut bad = [0u8; SNAPSHOT_BYTES];
-    Controller::new(FeedbackParams {
+    let n = Controller::new(FeedbackParams {
         gain: -1.0,
         ..feedback
     })
     .save_snapshot(&mut bad)
     .unwrap();
     let mut p = Feedback::new(FeedbackParams::default());
-    assert_eq!(p.load_snapshot(&bad), Err(SnapshotError::ShapeMismatch));
+    assert_eq!(p.load_snapshot(&bad[..n]), Err(SnapshotError::ShapeMismatch));
     assert_eq!(*p.rule(), FeedbackParams::default());
+    let over = Controller::new(FeedbackParams {
+        fill_to: 1.5,
+        ..feedback
+    });
+    let n = over.save_snapshot(&mut bad).unwrap();
+    assert_eq!(p.load_snapshot(&bad[..n]), Err(SnapshotError::ShapeMismatch));
+    assert_eq!(*p.rule(), FeedbackParams::default());
+}
+
+/// `bytes` with its CRC recomputed.
+fn with_crc(mut bytes: std::vec::Vec<u8>) -> std::vec::Vec<u8> {
+    let n = bytes.len();
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&bytes[..n - 4]);
+    bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn feedback_snapshot_carries_fill_to_only_when_set() {
+    // The defaults' snapshot is the 36-byte parameterless one docs/snapshot.md lays out,
+    // as before `fill_to` existed.
+    let mut expected = std::vec![0u8; 36];
+    expected[..4].copy_from_slice(b"CAVM");
+    expected[4] = 1; // version
+    expected[6] = 4; // feedback
+    expected[8] = 5; // state width
+    expected[12] = 1; // outputs
+    for (k, v) in [0.125f32, 0.01, 0.001].iter().enumerate() {
+        expected[20 + 4 * k..24 + 4 * k].copy_from_slice(&v.to_le_bytes());
+    }
+    let expected = with_crc(expected);
+    let mut buf = [0u8; SNAPSHOT_BYTES];
+    let n = Feedback::new(FeedbackParams::default())
+        .save_snapshot(&mut buf)
+        .unwrap();
+    assert_eq!(&buf[..n], &expected[..]);
+    // With fill_to: one parameter, the value, after the header.
+    let filling = FeedbackParams {
+        fill_to: 0.9,
+        ..FeedbackParams::default()
+    };
+    let m = Feedback::new(filling).save_snapshot(&mut buf).unwrap();
+    assert_eq!(m, 40);
+    assert_eq!(buf[16], 1);
+    assert_eq!(&buf[32..36], &0.9f32.to_le_bytes());
+    // MOM has no fourth parameter: the extended snapshot relabelled as MOM is refused.
+    let mut relabelled = buf[..m].to_vec();
+    relabelled[6] = 5;
+    let mut mom = Mom::new(MomParams::default());
+    assert_eq!(
+        mom.load_snapshot(&with_crc(relabelled)),
+        Err(SnapshotError::ShapeMismatch)
+    );
 }
 
 proptest! {
