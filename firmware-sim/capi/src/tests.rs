@@ -626,3 +626,46 @@ fn capi_kernels_are_chosen_and_refused() {
     );
     assert_eq!(cavmem_select_kernels(detected), CavmemStatus::Ok);
 }
+
+#[test]
+fn capi_loads_a_feedback_snapshot_with_fill_to() {
+    use cavmem_core::agent::{Feedback, FeedbackParams};
+    use cavmem_core::mdp::Observation;
+    let rule = FeedbackParams {
+        fill_to: 0.9,
+        ..FeedbackParams::default()
+    };
+    let mut core = Feedback::new(rule);
+    let mut snapshot = [0u8; cavmem_core::agent::controller::SNAPSHOT_BYTES];
+    let n = core.save_snapshot(&mut snapshot).unwrap();
+    // Nobody misses and a quarter of the node is free: only a filling controller asks.
+    let obs = [-1.0, 0.25, -1.0, 0.0, 0.75];
+    let o = Observation {
+        msr: obs[0],
+        mem_share: obs[1],
+        avg_msr: obs[2],
+        msr_tgt: obs[3],
+        total_mem_use: obs[4],
+    };
+    let expected = core.act(&o).unwrap().bid;
+    assert!(expected > 0.0);
+    let mut mem = arena(4, 0);
+    let len = mem.len() * 8;
+    let agent = mem.as_mut_ptr().cast::<u8>();
+    // SAFETY (all calls below): live buffers of the stated lengths.
+    unsafe {
+        assert_eq!(cavmem_agent_init(agent, len, &config(4)), CavmemStatus::Ok);
+        let mut bid = f32::NAN;
+        assert_eq!(cavmem_act(agent, obs.as_ptr(), &mut bid), CavmemStatus::Ok);
+        assert_eq!(bid, 0.0, "the default controller leaves the free memory free");
+        assert_eq!(
+            cavmem_load_snapshot(agent, snapshot.as_ptr(), n),
+            CavmemStatus::Ok
+        );
+        assert_eq!(cavmem_act(agent, obs.as_ptr(), &mut bid), CavmemStatus::Ok);
+        assert_eq!(bid.to_bits(), expected.to_bits());
+        let mut again = [0u8; 64];
+        assert_eq!(save_and_load(agent, &mut again), n);
+        assert_eq!(&again[..n], &snapshot[..n]);
+    }
+}
