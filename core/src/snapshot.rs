@@ -280,15 +280,19 @@ pub fn write_parameterless(
     extra: [u8; 12],
     out: &mut [u8],
 ) -> Result<usize, SnapshotError> {
-    let header = Header {
+    write(&controller_header(kind, extra, 0), &NoParameters, out)
+}
+
+/// The header of a snapshot without a network: state width 5, hidden 0, one output.
+fn controller_header(kind: SnapshotKind, extra: [u8; 12], parameter_count: u32) -> Header {
+    Header {
         kind,
         state_dim: crate::mdp::STATE_DIM as u16,
         hidden: 0,
         outputs: 1,
-        parameter_count: 0,
+        parameter_count,
         extra,
-    };
-    write(&header, &NoParameters, out)
+    }
 }
 
 /// Reads a snapshot written by [`write_parameterless`] for `kind`; its header after every
@@ -320,14 +324,7 @@ pub fn write_extended(
     value: f32,
     out: &mut [u8],
 ) -> Result<usize, SnapshotError> {
-    let header = Header {
-        kind,
-        state_dim: crate::mdp::STATE_DIM as u16,
-        hidden: 0,
-        outputs: 1,
-        parameter_count: 1,
-        extra,
-    };
+    let header = controller_header(kind, extra, 1);
     write_tensors(&header, 1, core::iter::once(&[value][..]), out)
 }
 
