@@ -58,13 +58,15 @@ exec /bin/touch ${ws:-64}
 "#;
 
 /// Runs QEMU (`$5…`) for the test process `$1`; on TERM/INT, or when the test process or
-/// QEMU is gone, kills QEMU and removes the guest's files (`$2 $3 $4`).
+/// QEMU is gone, kills QEMU and removes the guest's files (`$2 $3 $4`); in the latter
+/// cases it also says on stderr how QEMU ended and exits with QEMU's status.
 const WATCHDOG: &str = r#"parent=$1; files="$2 $3 $4"; shift 4
 "$@" &
 q=$!
 trap 'kill $q 2>/dev/null; wait $q; rm -f $files; exit 0' TERM INT
 while kill -0 "$parent" 2>/dev/null && kill -0 "$q" 2>/dev/null; do sleep 0.5; done
-kill $q 2>/dev/null; wait $q; rm -f $files
+kill $q 2>/dev/null; wait $q; status=$?; rm -f $files
+echo "watchdog: qemu-system-x86_64 ended with status $status" >&2; exit $status
 "#;
 
 /// A kernel and an initramfs, ready to boot.
