@@ -43,8 +43,8 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentArgs {
     /// Policy of every VM (default `residual`, the shipped agent: docs/agents.md);
-    /// `oracle-minmax` and `oracle-minsum` are the simulator's one-step limit (no agents;
-    /// `cavmem run` only).
+    /// `oracle-minmax` and `oracle-minsum` are the simulator's one-step limit, `-late` after
+    /// them the same one step late (no agents; `cavmem run` only).
     #[arg(long, value_parser = POLICY_PARSER, default_value = "residual")]
     pub policy: RunPolicy,
     /// Seed: places the workloads and seeds the agents.
@@ -962,8 +962,9 @@ pub fn paper(args: &PaperArgs) -> Result<(), CliError> {
     let Some(runs) = grid::run_or_merge(&grid, &args.grid)? else {
         return Ok(());
     };
-    let command =
-        command_line(args.seeds, &protocol, args.quick, &out) + &params_flag(args.grid.params.as_deref());
+    let command = command_line(args.seeds, &protocol, args.quick, &out)
+        + &args.grid.policy_flag()
+        + &params_flag(args.grid.params.as_deref());
     let plots = report::write_paper(&out, &runs, &protocol, &scenarios, &command, report::PAPER_TITLE)
         .map_err(CliError::failure)?;
     println!(
@@ -1041,7 +1042,7 @@ mod tests {
         let err = Cli::try_parse_from(["cavmem", "run", "s.toml", "--policy", "td3"]).unwrap_err();
         assert!(
             err.to_string().contains(
-                "possible values: ddpg, dqn, ql, static, feedback, mom, residual, oracle-minmax, oracle-minsum"
+                "possible values: ddpg, dqn, ql, static, feedback, mom, residual, oracle-minmax, oracle-minsum, oracle-minmax-late, oracle-minsum-late"
             ),
             "{err}"
         );
@@ -1079,6 +1080,24 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// The report's command line names the deciders when they were chosen, and the
+    /// default grid leaves the late limits out.
+    #[test]
+    fn cli_paper_policies_default_to_the_grid_and_are_named_when_chosen() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["cavmem", "paper"], args].concat());
+        let Command::Paper(a) = parse(&["--policy", "static,oracle-minsum-late"]).unwrap().command else {
+            panic!("not paper")
+        };
+        assert_eq!(a.grid.policy_flag(), " --policy static,oracle-minsum-late");
+        let Command::Paper(a) = parse(&[]).unwrap().command else {
+            panic!("not paper")
+        };
+        assert_eq!(a.grid.policy_flag(), "");
+        let names = a.grid.policy_names();
+        assert!(names.contains(&"oracle-minsum".to_string()));
+        assert!(!names.iter().any(|n| n.ends_with("-late")), "{names:?}");
     }
 
     #[test]

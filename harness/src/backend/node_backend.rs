@@ -98,6 +98,13 @@ pub trait NodeBackend {
         let _ = (vm, allocation_bytes);
         None
     }
+    /// [`NodeBackend::true_miss_rate_pages_per_s`] one step late: the rate VM `vm` would
+    /// have had with `allocation_bytes` when the last step began (what a policy reacting to
+    /// the last step's measurement could know at best; the late limit plans with it).
+    fn last_step_true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
+        let _ = (vm, allocation_bytes);
+        None
+    }
     /// The start of an episode. The simulator puts every VM back at the initial
     /// allocation (the paper's episodes); a real node keeps its allocations (an episode is
     /// then a reporting window).
@@ -139,6 +146,9 @@ impl NodeBackend for Node {
     }
     fn true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
         Node::true_miss_rate_pages_per_s(self, vm, allocation_bytes)
+    }
+    fn last_step_true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
+        Node::last_step_true_miss_rate_pages_per_s(self, vm, allocation_bytes)
     }
     fn start_episode(&mut self) -> Result<(), NodeError> {
         self.reset_allocations();

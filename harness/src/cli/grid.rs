@@ -27,8 +27,9 @@ pub struct GridArgs {
     /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
     #[arg(long)]
     pub params: Option<PathBuf>,
-    /// Only these deciders (comma-separated or repeated; default: every one). Headroom
-    /// needs `static` and the limits (`oracle-minsum`, `oracle-minmax`) among them.
+    /// Only these deciders (comma-separated or repeated; default: every one but the late
+    /// limits, `oracle-minmax-late` and `oracle-minsum-late`). Headroom needs `static`
+    /// and the limits (`oracle-minsum`, `oracle-minmax`) among them.
     #[arg(long = "policy", value_parser = super::POLICY_PARSER, value_delimiter = ',')]
     pub policies: Vec<RunPolicy>,
     /// Run only slice I of N of the grid (I counted from 0: cells I, I+N, I+2N, … in the
@@ -45,7 +46,17 @@ pub struct GridArgs {
 }
 
 impl GridArgs {
-    /// The names of the deciders to run: those given, or every one.
+    /// ` --policy a,b,…` when deciders were chosen, for the report's command line; empty
+    /// for the default grid.
+    pub fn policy_flag(&self) -> String {
+        if self.policies.is_empty() {
+            String::new()
+        } else {
+            format!(" --policy {}", self.policy_names().join(","))
+        }
+    }
+
+    /// The names of the deciders to run: those given, or the default grid's.
     pub fn policy_names(&self) -> Vec<String> {
         if self.policies.is_empty() {
             crate::eval::paper::all_policy_names()

@@ -122,7 +122,8 @@ pub fn suite(args: &SuiteArgs) -> Result<(), CliError> {
         args.episodes,
         args.window,
         args.out.display()
-    ) + &super::params_flag(args.grid.params.as_deref());
+    ) + &args.grid.policy_flag()
+        + &super::params_flag(args.grid.params.as_deref());
     let plots = report::write_paper(
         &args.out,
         &runs,

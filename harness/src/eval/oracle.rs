@@ -22,6 +22,13 @@
 //! - Memory neither objective needs is not left idle: it is water-filled, the VMs holding
 //!   least raised first (a one-step plan would otherwise shrink every VM that misses
 //!   nothing now, and it would miss when its workload's next input needs more).
+//!
+//! ## The late limit
+//! `oracle-minsum-late` and `oracle-minmax-late` ([`Sight::LastStep`]) plan the same way
+//! with every VM's curve as it was when the last step began, one step late as every policy
+//! is. What the limit gains over them is what knowing the present inputs is worth; what
+//! they gain over a policy is what knowing every VM's whole curve (not one measured point)
+//! is worth.
 
 use cavmem_core::bid::{BidConfig, VmTerms};
 
@@ -37,12 +44,51 @@ pub enum Objective {
 impl Objective {
     /// Both, min-max first.
     pub const ALL: [Self; 2] = [Self::MinMax, Self::MinSum];
+}
 
-    /// The policy name of the limit with this objective (`oracle-minmax`, `oracle-minsum`).
+/// Which curves the limit plans a step with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sight {
+    /// Every VM's curve as the step begins: the limit.
+    Now,
+    /// Every VM's curve as the last step began: the limit one step late, as every policy
+    /// is (it acts on the last step's measurement). Not a bound on them (it plans as if
+    /// nothing changed since; a policy may hedge), but the part of the limit's lead it
+    /// loses is what knowing the present is worth.
+    LastStep,
+}
+
+/// One of the simulator's limits: what it minimizes and which curves it sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Limit {
+    /// What it minimizes.
+    pub objective: Objective,
+    /// Which curves it plans with.
+    pub sight: Sight,
+}
+
+impl Limit {
+    /// Every limit: the two objectives with [`Sight::Now`], then with [`Sight::LastStep`].
+    pub const ALL: [Self; 4] = [
+        Self::new(Objective::MinMax, Sight::Now),
+        Self::new(Objective::MinSum, Sight::Now),
+        Self::new(Objective::MinMax, Sight::LastStep),
+        Self::new(Objective::MinSum, Sight::LastStep),
+    ];
+
+    /// The limit minimizing `objective` with the curves of `sight`.
+    pub const fn new(objective: Objective, sight: Sight) -> Self {
+        Self { objective, sight }
+    }
+
+    /// Its policy name: `oracle-minmax`, `oracle-minsum`, and `-late` after them for
+    /// [`Sight::LastStep`].
     pub const fn name(self) -> &'static str {
-        match self {
-            Self::MinMax => "oracle-minmax",
-            Self::MinSum => "oracle-minsum",
+        match (self.objective, self.sight) {
+            (Objective::MinMax, Sight::Now) => "oracle-minmax",
+            (Objective::MinSum, Sight::Now) => "oracle-minsum",
+            (Objective::MinMax, Sight::LastStep) => "oracle-minmax-late",
+            (Objective::MinSum, Sight::LastStep) => "oracle-minsum-late",
         }
     }
 }

@@ -93,9 +93,14 @@ impl Protocol {
     }
 }
 
-/// Every decider's name ([`RunPolicy::all`]): what `paper` and `suite` evaluate.
+/// What `paper` and `suite` evaluate without `--policy`: every decider
+/// ([`RunPolicy::all`]) but the late limits, which only diagnose the limit's lead
+/// ([`RunPolicy::in_default_grid`]).
 pub fn all_policy_names() -> Vec<String> {
-    RunPolicy::all().map(|p| p.name().to_string()).collect()
+    RunPolicy::all()
+        .filter(|p| p.in_default_grid())
+        .map(|p| p.name().to_string())
+        .collect()
 }
 
 /// One cell of the grid.

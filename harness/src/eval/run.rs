@@ -521,8 +521,8 @@ impl<'s> RunLoop<'s> {
                 self.refresh_active(node)?;
             }
             acc.count_waiting(&self.spec.scenario, step, node.present());
-            if let RunPolicy::Oracle(objective) = self.spec.policy {
-                self.plan(objective, node, &mut acc)?;
+            if let RunPolicy::Oracle(limit) = self.spec.policy {
+                self.plan(limit, node, &mut acc)?;
             } else {
                 self.act(agents, &mut acc)?;
                 self.allocate(node)?;
@@ -569,7 +569,7 @@ impl<'s> RunLoop<'s> {
     /// are within what bids can reach, [`oracle`]); its time is shared among their overheads.
     fn plan(
         &mut self,
-        objective: oracle::Objective,
+        limit: oracle::Limit,
         node: &mut dyn NodeBackend,
         acc: &mut EpisodeAccumulator,
     ) -> Result<(), RunError> {
@@ -577,19 +577,19 @@ impl<'s> RunLoop<'s> {
         self.active_allocations.clear();
         self.active_allocations
             .extend(self.active.iter().map(|j| node.allocations()[*j]));
-        if self
-            .active
-            .first()
-            .is_some_and(|j| node.true_miss_rate_pages_per_s(*j, 0).is_none())
-        {
-            return Err(RunError::NoCurves(objective.name()));
+        let curve = |j: usize, bytes: u64| match limit.sight {
+            oracle::Sight::Now => node.true_miss_rate_pages_per_s(j, bytes),
+            oracle::Sight::LastStep => node.last_step_true_miss_rate_pages_per_s(j, bytes),
+        };
+        if self.active.first().is_some_and(|j| curve(*j, 0).is_none()) {
+            return Err(RunError::NoCurves(limit.name()));
         }
         self.gather_terms();
         let mut planned = vec![0; self.active.len()];
         let active = &self.active;
-        let rate = |k: usize, bytes: u64| node.true_miss_rate_pages_per_s(active[k], bytes).unwrap_or(0.0);
+        let rate = |k: usize, bytes: u64| curve(active[k], bytes).unwrap_or(0.0);
         oracle::plan(
-            objective,
+            limit.objective,
             &self.bid_config,
             &self.active_terms,
             &self.active_allocations,
@@ -856,7 +856,11 @@ mod tests {
         for policy in [
             RunPolicy::Agents(PolicyKind::EqualSplit),
             RunPolicy::Agents(PolicyKind::Ddpg),
-            RunPolicy::Oracle(oracle::Objective::MinSum),
+            RunPolicy::Oracle(oracle::Limit::new(oracle::Objective::MinSum, oracle::Sight::Now)),
+            RunPolicy::Oracle(oracle::Limit::new(
+                oracle::Objective::MinMax,
+                oracle::Sight::LastStep,
+            )),
         ] {
             let spec = RunSpec {
                 scenario: scenario.clone(),
@@ -955,26 +959,67 @@ mod tests {
 
     #[test]
     fn run_oracle_refuses_a_node_without_curves() {
-        let scenario = churn_scenario();
-        let spec = RunSpec {
-            scenario: scenario.clone(),
-            policy: RunPolicy::Oracle(oracle::Objective::MinMax),
-            formulation: FormulationName::Raw,
-            episodes: 1,
-            seed: 1,
-            hyper: crate::agents::hyperparams_for_run(100),
-            learn: false,
-            agents_at: AgentsAt::Inprocess,
-        };
-        // Agents are built on the stack before they are boxed: a run's thread is 64 MiB.
-        let err = on_one_thread(move || {
-            let mut agents = make_agents(&spec).unwrap();
-            let mut node = Blind(Node::new(&scenario, 1));
-            run_on(&spec, &mut node, &mut agents, |_| {}).unwrap_err()
-        })
+        for limit in oracle::Limit::ALL {
+            let scenario = churn_scenario();
+            let spec = RunSpec {
+                scenario: scenario.clone(),
+                policy: RunPolicy::Oracle(limit),
+                formulation: FormulationName::Raw,
+                episodes: 1,
+                seed: 1,
+                hyper: crate::agents::hyperparams_for_run(100),
+                learn: false,
+                agents_at: AgentsAt::Inprocess,
+            };
+            // Agents are built on the stack before they are boxed: a run's thread is 64 MiB.
+            let err = on_one_thread(move || {
+                let mut agents = make_agents(&spec).unwrap();
+                let mut node = Blind(Node::new(&scenario, 1));
+                run_on(&spec, &mut node, &mut agents, |_| {}).unwrap_err()
+            })
+            .unwrap();
+            assert!(
+                matches!(err, RunError::NoCurves(name) if name == limit.name()),
+                "{err}"
+            );
+            assert!(err.to_string().contains("a real node does not have"), "{err}");
+        }
+    }
+
+    /// The late limit sees the curves the last step began with: at a run's first step
+    /// those are the present ones (the same plan as the limit's), later they lag.
+    #[test]
+    fn run_late_limit_plans_with_the_last_steps_curves() {
+        let scenario = crate::scenario::Scenario::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/s1.toml"),
+        )
         .unwrap();
-        assert!(matches!(err, RunError::NoCurves("oracle-minmax")), "{err}");
-        assert!(err.to_string().contains("a real node does not have"), "{err}");
+        let run_limit = |sight| {
+            let spec = RunSpec {
+                scenario: scenario.clone(),
+                policy: RunPolicy::Oracle(oracle::Limit::new(oracle::Objective::MinSum, sight)),
+                formulation: FormulationName::Raw,
+                episodes: 3,
+                seed: 0,
+                hyper: crate::agents::hyperparams_for_run(100),
+                learn: false,
+                agents_at: AgentsAt::Inprocess,
+            };
+            on_one_thread(move || run(&spec, |_| {}).unwrap()).unwrap()
+        };
+        let (now, late) = (run_limit(oracle::Sight::Now), run_limit(oracle::Sight::LastStep));
+        let allocations = |r: &RunResult| {
+            r.trace
+                .iter()
+                .map(|p| p.allocation_bytes.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            allocations(&late)[0],
+            allocations(&now)[0],
+            "the first step: the same curves"
+        );
+        assert_ne!(allocations(&late), allocations(&now));
     }
 }
 

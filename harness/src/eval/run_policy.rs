@@ -4,15 +4,15 @@
 
 use cavmem_core::agent::PolicyKind;
 
-use super::oracle::Objective;
+use super::oracle::{Limit, Sight};
 
 /// The decider of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RunPolicy {
     /// One agent of this policy per VM (in process, or in `cavmem-fw`).
     Agents(PolicyKind),
-    /// The one-step limit with true curves (simulator only, no agents).
-    Oracle(Objective),
+    /// A one-step limit with true curves (simulator only, no agents).
+    Oracle(Limit),
 }
 
 impl RunPolicy {
@@ -21,7 +21,7 @@ impl RunPolicy {
         PolicyKind::ALL
             .into_iter()
             .map(Self::Agents)
-            .chain(Objective::ALL.map(Self::Oracle))
+            .chain(Limit::ALL.map(Self::Oracle))
     }
 
     /// The name on the command line and in reports.
@@ -29,13 +29,26 @@ impl RunPolicy {
     /// ```
     /// use cavmem_harness::eval::run_policy::RunPolicy;
     /// let names: Vec<&str> = RunPolicy::all().map(RunPolicy::name).collect();
-    /// assert_eq!(names, ["ddpg", "dqn", "ql", "static", "feedback", "mom", "residual", "oracle-minmax", "oracle-minsum"]);
+    /// assert_eq!(names, ["ddpg", "dqn", "ql", "static", "feedback", "mom", "residual", "oracle-minmax", "oracle-minsum",
+    ///                    "oracle-minmax-late", "oracle-minsum-late"]);
     /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Self::Agents(kind) => kind.name(),
-            Self::Oracle(objective) => objective.name(),
+            Self::Oracle(limit) => limit.name(),
         }
+    }
+
+    /// Whether `paper` and `suite` run it without `--policy`: every decider but the late
+    /// limits ([`super::oracle::Sight::LastStep`]), which are asked for by name.
+    pub const fn in_default_grid(self) -> bool {
+        !matches!(
+            self,
+            Self::Oracle(Limit {
+                sight: Sight::LastStep,
+                ..
+            })
+        )
     }
 
     /// The decider named `name`, if any.

@@ -49,6 +49,8 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
         "reward": {"raw": reward(&h.reward.raw), "paper": reward(&h.reward.paper)},
         "oracle-minmax": {"rule": "each step, the allocation reachable by bids that minimizes the largest true miss rate (exact at the granularity)"},
         "oracle-minsum": {"rule": "each step, the allocation reachable by bids that minimizes the sum of true miss rates (exact on at most 256 steps of the spare memory)", "grid_steps": crate::eval::oracle::MIN_SUM_UNITS},
+        "oracle-minmax-late": {"rule": "oracle-minmax planned with every VM's true curve as the last step began (one step late)"},
+        "oracle-minsum-late": {"rule": "oracle-minsum planned with every VM's true curve as the last step began (one step late)"},
     })
 }
 

@@ -153,6 +153,18 @@ impl Node {
         })
     }
 
+    /// VM `vm`'s true miss rate (no noise), pages/s, had it held `allocation_bytes` when
+    /// the last step it ran began: [`Node::true_miss_rate_pages_per_s`] one step late.
+    /// `Some(0.0)` for a VM not on the node, `None` for no such VM.
+    pub fn last_step_true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
+        let present = *self.present.get(vm)?;
+        Some(if present {
+            self.vms.get(vm)?.fault_rate_before_last_step(allocation_bytes)
+        } else {
+            0.0
+        })
+    }
+
     /// Runs one step of simulated time and measures it.
     pub fn step(&mut self) -> &[VmReading] {
         let dt = self.scenario.node.step_s;
@@ -247,6 +259,42 @@ mod tests {
     /// One copy of a stand-in held at each limit `cavmem calibrate` measured faults the
     /// measured number of times per second of wall time (within 10%: the stall per fault is
     /// the median over the points, not each point's own).
+    #[test]
+    fn sim_last_step_curves_are_the_curves_the_step_began_with() {
+        let s = scenario("s3");
+        let mut node = Node::new(&s, 4);
+        let sizes = [256u64 << 20, 1 << 30, 3 << 30, 6 << 30];
+        let curves = |node: &Node, late: bool| -> Vec<u64> {
+            (0..2)
+                .flat_map(|vm| sizes.map(|b| (vm, b)))
+                .map(|(vm, b)| {
+                    let r = if late {
+                        node.last_step_true_miss_rate_pages_per_s(vm, b)
+                    } else {
+                        node.true_miss_rate_pages_per_s(vm, b)
+                    };
+                    r.unwrap().to_bits()
+                })
+                .collect()
+        };
+        // Before the first step both are the present curves.
+        assert_eq!(curves(&node, true), curves(&node, false));
+        let mut changed = 0;
+        for _ in 0..400 {
+            let before = curves(&node, false);
+            node.step();
+            assert_eq!(
+                curves(&node, true),
+                before,
+                "one step late: the curves the step began with"
+            );
+            changed += usize::from(curves(&node, false) != before);
+        }
+        // gcc and bzip2 change inputs within 400 s, so the two differ at those steps.
+        assert!(changed > 0, "no input changed in 400 steps");
+        assert_eq!(node.last_step_true_miss_rate_pages_per_s(9, 0), None);
+    }
+
     #[test]
     fn sim_standin_twin_reproduces_the_calibration() {
         let calibration =

@@ -36,6 +36,9 @@ pub struct VmStep {
 pub struct SimVm {
     spec: VmSpec,
     copies: Vec<CopyState>,
+    /// The copies as they were when the last step the VM ran began (as `copies` before
+    /// its first).
+    copies_before_last_step: Vec<CopyState>,
 }
 
 impl SimVm {
@@ -55,9 +58,10 @@ impl SimVm {
                 };
                 position_at(inputs, (offset + shift) % total)
             })
-            .collect();
+            .collect::<Vec<_>>();
         Self {
             spec: spec.clone(),
+            copies_before_last_step: copies.clone(),
             copies,
         }
     }
@@ -74,7 +78,12 @@ impl SimVm {
 
     /// Memory the copies' current inputs need, MiB.
     pub fn demand_mib(&self) -> f64 {
-        self.copies.iter().map(|c| self.input(c).footprint_mib).sum()
+        self.demand_of(&self.copies)
+    }
+
+    /// Memory the inputs of `copies` need, MiB.
+    fn demand_of(&self, copies: &[CopyState]) -> f64 {
+        copies.iter().map(|c| self.input(c).footprint_mib).sum()
     }
 
     /// The share of `memory_mib` held by a copy with `footprint_mib` when the copies need
@@ -89,10 +98,21 @@ impl SimVm {
 
     /// The fault rate now, pages/s, without advancing time.
     pub fn fault_rate_now(&self, allocation_bytes: u64) -> f64 {
+        self.fault_rate_of(&self.copies, allocation_bytes)
+    }
+
+    /// The fault rate, pages/s, the VM would have had with `allocation_bytes` when the
+    /// last step it ran began (its inputs then); before its first, [`SimVm::fault_rate_now`].
+    pub fn fault_rate_before_last_step(&self, allocation_bytes: u64) -> f64 {
+        self.fault_rate_of(&self.copies_before_last_step, allocation_bytes)
+    }
+
+    /// The fault rate, pages/s, of `copies` holding `allocation_bytes` between them.
+    fn fault_rate_of(&self, copies: &[CopyState], allocation_bytes: u64) -> f64 {
         let memory_mib = allocation_bytes as f64 / MIB as f64;
-        let demand = self.demand_mib();
+        let demand = self.demand_of(copies);
         let t = self.spec.fault_service_time_s;
-        self.copies
+        copies
             .iter()
             .map(|c| {
                 let input = self.input(c);
@@ -116,6 +136,7 @@ impl SimVm {
             demand_bytes: (self.demand_mib() * MIB as f64) as u64,
             ..VmStep::default()
         };
+        self.copies_before_last_step.clone_from(&self.copies);
         let mut wall_left = dt_s;
         // Bounded: every pass ends the step or finishes at least one input (durations > 0).
         for _ in 0..100_000 {
