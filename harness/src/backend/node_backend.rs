@@ -99,8 +99,8 @@ pub trait NodeBackend {
         None
     }
     /// [`NodeBackend::true_miss_rate_pages_per_s`] one step late: the rate VM `vm` would
-    /// have had with `allocation_bytes` when the last step began (what a policy reacting to
-    /// the last step's measurement could know at best; the late limit plans with it).
+    /// have had with `allocation_bytes` when the last step began (the late limit plans with
+    /// it: one step late, as a policy acting on the last step's measurement is).
     fn last_step_true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
         let _ = (vm, allocation_bytes);
         None
