@@ -271,6 +271,9 @@ mod tests {
             "{w:?}"
         );
         assert!(squeezed.progress() < full.progress(), "{w:?}");
-        assert!(w.unconstrained.progress() > 0.5, "one busy core: {w:?}");
+        // A busy program, not a sleeping one: on an idle machine it takes a whole core
+        // (0.98 CPU-s per s); other load on the machine's two cores (a CI run once read
+        // 0.49) is not what this checks.
+        assert!(w.unconstrained.progress() > 0.25, "a busy program: {w:?}");
     }
 }
