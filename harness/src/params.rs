@@ -168,6 +168,9 @@ pub struct DdpgSection {
     pub tau: f32,
     /// Transitions held before the first update, 64–16,384 (64).
     pub learn_starts: u32,
+    /// The networks see the states normalized by their running mean and standard
+    /// deviation (false: the paper's inputs; docs/agents.md).
+    pub normalize_observations: bool,
     /// Exploration noise.
     pub ou: OuSection,
 }
@@ -181,6 +184,7 @@ impl Default for DdpgSection {
             gamma: d.gamma,
             tau: d.tau,
             learn_starts: d.learn_starts,
+            normalize_observations: d.normalize_observations,
             ou: OuSection::default(),
         }
     }
@@ -530,6 +534,7 @@ impl AgentParams {
                 },
                 epsilon,
                 learn_starts: d.learn_starts,
+                normalize_observations: d.normalize_observations,
             },
             dqn: DqnParams {
                 lr: q.lr,

@@ -21,7 +21,8 @@ use super::common::{
     Decision, Explorer, Fallback, LearnOutcome, Learner, PolicyError, PolicyStats, check_transition,
     sample_minibatch, stored_transition,
 };
-use super::frozen::{ACTOR_SHAPE, ActorNet, actor_bid, network_header};
+use super::frozen::{ACTOR_SHAPE, ActorNet, actor_bid_row, network_header};
+use super::normalize::{InputMap, RunningStats};
 use super::residual::ResidualParams;
 pub use super::shapes::HIDDEN;
 use super::shield::{Shield, ShieldParams, ShieldStats, Source};
@@ -65,6 +66,9 @@ pub struct DdpgParams {
     pub epsilon: EpsilonSchedule,
     /// Transitions held before the first update (at least one minibatch).
     pub learn_starts: u32,
+    /// The networks see the states normalized by their running statistics
+    /// ([`super::normalize`]); off in the paper and by default (the same bits as without).
+    pub normalize_observations: bool,
 }
 
 impl Default for DdpgParams {
@@ -77,6 +81,7 @@ impl Default for DdpgParams {
             ou: OuParams::default(),
             epsilon: EpsilonSchedule::default(),
             learn_starts: BATCH as u32,
+            normalize_observations: false,
         }
     }
 }
@@ -113,6 +118,10 @@ pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic> 
     actor_tape: MlpTape<STATE_DIM, HIDDEN, 1, C>,
     critic_tape: MlpTape<CRITIC_INPUT, HIDDEN, 1, C>,
     batch: [u32; BATCH],
+    /// The recorded states' statistics and the map the networks see them through (with
+    /// [`DdpgParams::normalize_observations`]; else zero and the identity, unused).
+    obs_stats: RunningStats,
+    input_map: InputMap,
     noise: OuNoise,
     explorer: Explorer,
     rng: Rng,
@@ -166,6 +175,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 ou: NO_OU,
                 epsilon: Explorer::ZERO_SCHEDULE,
                 learn_starts: 0,
+                normalize_observations: false,
             },
             residual: ResidualParams::ZERO,
             shield: Shield::new(ShieldParams::OFF),
@@ -175,6 +185,10 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
             actor_tape: MlpTape::new(),
             critic_tape: MlpTape::new(),
             batch: [0; BATCH],
+            obs_stats: RunningStats::ZERO,
+            // All zero bytes, as the rest (a `static` agent stays in `.bss`); unused until
+            // `reset_with` sets the identity (normalization is off here).
+            input_map: InputMap::UNSET,
             noise: OuNoise::new(NO_OU),
             explorer: Explorer::ZERO,
             rng: Rng::unseeded(),
@@ -197,11 +211,29 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
         self.critic.set_optimizer(Adam::with_lr(params.critic_lr));
         self.replay.clear();
         self.batch = [0; BATCH];
+        self.obs_stats = RunningStats::ZERO;
+        self.input_map = InputMap::IDENTITY;
         self.noise = OuNoise::new(params.ou);
         self.explorer = Explorer::new(params.epsilon);
         self.rng = Rng::seed_from_u64(seed);
         self.stats = PolicyStats::ZERO;
         self.init_networks();
+    }
+
+    /// A state as the networks see it: through the running statistics' map with
+    /// [`DdpgParams::normalize_observations`], else as it is.
+    fn net_state(&self, state: &[f32; STATE_DIM]) -> [f32; STATE_DIM] {
+        if self.params.normalize_observations {
+            self.input_map.apply(state)
+        } else {
+            *state
+        }
+    }
+
+    /// The running statistics of the recorded states (zero without
+    /// [`DdpgParams::normalize_observations`]).
+    pub fn observation_stats(&self) -> &RunningStats {
+        &self.obs_stats
     }
 
     /// The hyperparameters.
@@ -222,7 +254,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// The bid without exploration (the deterministic policy: μ(s), or the controller's bid
     /// corrected by μ(s)), in [-1, 1]; NaN if the actor has diverged.
     pub fn policy_bid(&self, obs: &Observation) -> f32 {
-        let Ok(bid) = actor_bid(&self.actor.net, obs) else {
+        let Ok(bid) = actor_bid_row(&self.actor.net, &self.net_state(&obs.to_array())) else {
             return f32::NAN;
         };
         match self.residual() {
@@ -232,30 +264,53 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     }
 
     /// Writes the actor as a snapshot (what acting needs); returns the bytes written. The
-    /// `residual` policy's snapshot (kind 6) also holds its scale and base controller.
+    /// `residual` policy's snapshot (kind 6) also holds its scale and base controller; with
+    /// [`DdpgParams::normalize_observations`] either ends with the observation statistics
+    /// (11 values: docs/snapshot.md).
     ///
     /// # Errors
     /// [`SnapshotError::BufferTooSmall`].
     pub fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        let stats = self.obs_stats.to_array();
+        let stats = prefix(&stats, self.stats_in_snapshot());
         match self.residual() {
-            Some(r) => super::residual::save_snapshot(r, &self.actor.net, out),
+            Some(r) => super::residual::save_snapshot(r, &self.actor.net, stats, out),
             None => {
                 let header = network_header(SnapshotKind::DdpgActor, ACTOR_SHAPE, None);
-                snapshot::write(&header, &self.actor.net, out)
+                let count = self.actor.net.parameter_count() + stats.len();
+                snapshot::write_tensors(&header, count, self.actor.net.tensors().chain([stats]), out)
             }
+        }
+    }
+
+    /// Values of observation statistics in this agent's snapshots: 11 with
+    /// [`DdpgParams::normalize_observations`], else none.
+    fn stats_in_snapshot(&self) -> usize {
+        if self.params.normalize_observations {
+            RunningStats::SNAPSHOT_VALUES
+        } else {
+            0
         }
     }
 
     /// Loads an actor snapshot of this agent's kind (plain or `residual`; the latter with
     /// its scale and base controller) into the actor and its target (the critic is
-    /// untouched); the agent is unchanged on error.
+    /// untouched), and, with [`DdpgParams::normalize_observations`], its observation
+    /// statistics (which such a snapshot must hold, and no other may); the agent is
+    /// unchanged on error.
     ///
     /// # Errors
-    /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or other-shape snapshot.
+    /// [`SnapshotError`] for a truncated, corrupted, other-version, other-kind or
+    /// other-shape snapshot ([`SnapshotError::ShapeMismatch`] also for statistics present
+    /// or missing against the agent's setting, or invalid).
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let mut values = [0.0; RunningStats::SNAPSHOT_VALUES];
+        let stats = crate::rows::prefix_mut(&mut values, self.stats_in_snapshot());
+        let valid =
+            |v: &[f32]| v.is_empty() || v.try_into().is_ok_and(|a| RunningStats::from_array(a).is_some());
         match self.residual().copied() {
             Some(r) => {
-                let loaded = super::residual::load_snapshot(bytes, &mut self.actor.net)?;
+                let loaded = super::residual::load_snapshot(bytes, &mut self.actor.net, stats, valid)?;
                 self.residual = ResidualParams {
                     shield: r.shield,
                     correction_penalty: r.correction_penalty,
@@ -263,8 +318,32 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 };
             }
             None => {
-                snapshot::read_into(bytes, SnapshotKind::DdpgActor, ACTOR_SHAPE, &mut self.actor.net)?;
+                let n = self.actor.net.parameter_count();
+                let stored = super::residual::stored_after(bytes, n);
+                let mut kept = [0.0; RunningStats::SNAPSHOT_VALUES];
+                for (k, v) in kept.iter_mut().enumerate() {
+                    *v = stored(k);
+                }
+                let kept = prefix(&kept, stats.len());
+                let mut parameters = super::residual::ActorAndTail {
+                    actor: &mut self.actor.net,
+                    tail: stats,
+                };
+                snapshot::read_into_if(
+                    bytes,
+                    SnapshotKind::DdpgActor,
+                    ACTOR_SHAPE,
+                    &mut parameters,
+                    |_| valid(kept).then_some(()).ok_or(SnapshotError::ShapeMismatch),
+                )?;
             }
+        }
+        if let (true, Some(loaded)) = (
+            self.params.normalize_observations,
+            RunningStats::from_array(&values),
+        ) {
+            self.obs_stats = loaded;
+            self.input_map = loaded.input_map();
         }
         self.actor.target.copy_from(&self.actor.net);
         Ok(())
@@ -277,7 +356,10 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
 
     /// The critic's value Q(s, a).
     pub fn q_value(&self, obs: &Observation, bid: f32) -> f32 {
-        let [q] = self.critic.net.forward(&critic_input(&obs.to_array(), bid));
+        let [q] = self
+            .critic
+            .net
+            .forward(&critic_input(&self.net_state(&obs.to_array()), bid));
         q
     }
 
@@ -314,20 +396,22 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 let Some(t) = self.replay.get(*index as usize) else {
                     continue;
                 };
-                *input = critic_input(&t.state, t.action);
+                *input = critic_input(&self.net_state(&t.state), t.action);
                 *next = t.next_state;
                 *reward = t.reward;
                 *cont = if t.done { 0.0 } else { 1.0 };
                 rows += 1;
             }
             // y = r + γ·(1 − done)·Q'(s', μ'(s')), target networks forward only.
+            // The networks see the states normalized, the controller (residual) raw.
+            let next_seen = self.net_states(&next_states);
             let mut next_bids = [[0.0f32; 1]; C];
             self.actor
                 .target
-                .forward_rows(prefix(&next_states, rows), &mut next_bids);
+                .forward_rows(prefix(&next_seen, rows), &mut next_bids);
             self.compose_rows(&next_states, &mut next_bids);
             let mut next_inputs = [[0.0; CRITIC_INPUT]; C];
-            for ((row, next), [bid]) in next_inputs.iter_mut().zip(&next_states).zip(&next_bids) {
+            for ((row, next), [bid]) in next_inputs.iter_mut().zip(&next_seen).zip(&next_bids) {
                 *row = critic_input(next, *bid);
             }
             let mut next_q = [[0.0f32; 1]; C];
@@ -372,17 +456,18 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                     rows += 1;
                 }
             }
+            let seen = self.net_states(&states);
             let mut inputs = [[0.0; CRITIC_INPUT]; C];
             let mut bids = [[0.0f32; 1]; C];
             for (bid, out) in bids.iter_mut().zip(
                 self.actor
                     .net
-                    .forward_tape(&mut self.actor_tape, prefix(&states, rows)),
+                    .forward_tape(&mut self.actor_tape, prefix(&seen, rows)),
             ) {
                 *bid = *out;
             }
             let parts = self.compose_rows(&states, &mut bids);
-            for ((input, state), [bid]) in inputs.iter_mut().zip(&states).zip(&bids) {
+            for ((input, state), [bid]) in inputs.iter_mut().zip(&seen).zip(&bids) {
                 *input = critic_input(state, *bid);
             }
             self.critic
@@ -407,6 +492,18 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 .backward(&mut self.actor_tape, &d_bids, Some(&mut self.actor.grads), None);
         }
         self.actor.apply_gradients();
+    }
+
+    /// Rows of states as the networks see them ([`Self::net_state`]).
+    fn net_states(&self, states: &[[f32; STATE_DIM]; C]) -> [[f32; STATE_DIM]; C] {
+        if !self.params.normalize_observations {
+            return *states;
+        }
+        let mut seen = [[0.0; STATE_DIM]; C];
+        for (dst, src) in seen.iter_mut().zip(states) {
+            *dst = self.input_map.apply(src);
+        }
+        seen
     }
 
     /// For the `residual` policy, turns the actor's outputs `bids` (one per row of
@@ -443,7 +540,7 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
         let base = self.residual().map(|r| (*r, r.base_bid(obs)));
-        let Ok(bid) = actor_bid(&self.actor.net, obs) else {
+        let Ok(bid) = actor_bid_row(&self.actor.net, &self.net_state(&obs.to_array())) else {
             self.stats.fallbacks += 1;
             self.recover();
             // The residual policy falls back to its controller; DDPG holds.
@@ -477,6 +574,10 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
     fn record(&mut self, t: &AgentTransition) -> Result<(), PolicyError> {
         check_transition(t)?;
         self.shield.record_reward(t.reward);
+        if self.params.normalize_observations {
+            self.obs_stats.push(&t.state.to_array());
+            self.input_map = self.obs_stats.input_map();
+        }
         self.replay.push(stored_transition(t, t.bid));
         Ok(())
     }

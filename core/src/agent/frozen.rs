@@ -28,7 +28,12 @@ pub const QTABLE_SHAPE: (u16, u16, u16) = (STATE_DIM as u16, 0, ACTIONS as u16);
 
 /// The deterministic bid μ(s) of an actor, or the reason to fall back.
 pub fn actor_bid(actor: &ActorNet, obs: &Observation) -> Result<f32, Fallback> {
-    let [bid] = actor.forward(&obs.to_array());
+    actor_bid_row(actor, &obs.to_array())
+}
+
+/// [`actor_bid`] for a state as the actor sees it (a row of its inputs).
+pub fn actor_bid_row(actor: &ActorNet, state: &[f32; STATE_DIM]) -> Result<f32, Fallback> {
+    let [bid] = actor.forward(state);
     if bid.is_finite() {
         Ok(bid.clamp(-1.0, 1.0))
     } else {
@@ -179,7 +184,7 @@ impl FrozenResidual {
     /// # Errors
     /// [`SnapshotError`] as for [`FrozenActor::load_snapshot`].
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        self.residual = super::residual::load_snapshot(bytes, &mut self.actor)?;
+        self.residual = super::residual::load_snapshot(bytes, &mut self.actor, &mut [], |_| true)?;
         Ok(())
     }
 

@@ -24,6 +24,8 @@ pub mod dqn;
 pub mod equal_split;
 pub mod frozen;
 #[cfg(feature = "learn")]
+pub mod normalize;
+#[cfg(feature = "learn")]
 pub mod ql;
 pub mod residual;
 pub mod shapes;

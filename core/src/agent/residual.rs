@@ -13,6 +13,7 @@ use super::frozen::{ACTOR_SHAPE, ActorNet, network_header};
 use super::shield::ShieldParams;
 use crate::mdp::{Observation, STATE_DIM};
 use crate::nn::Parameters;
+use crate::rows::prefix;
 use crate::snapshot::{self, HEADER_BYTES, SnapshotError, SnapshotKind};
 
 /// Parameters of the residual policy: the base controller and how far the actor may move
@@ -141,13 +142,15 @@ impl ResidualParams {
 
 /// Writes a residual snapshot ([`SnapshotKind::ResidualActor`]): the base controller's
 /// three parameters in the kind-specific bytes, the actor's parameters, the scale, then the
-/// base's `fill_to` when it is not 0 (so other snapshots keep their bytes).
+/// base's `fill_to` when it is not 0 (so other snapshots keep their bytes), then `stats`
+/// (an agent's observation statistics, [`super::normalize`]; empty without them).
 ///
 /// # Errors
 /// [`SnapshotError::BufferTooSmall`].
 pub fn save_snapshot(
     residual: &ResidualParams,
     actor: &ActorNet,
+    stats: &[f32],
     out: &mut [u8],
 ) -> Result<usize, SnapshotError> {
     let header = network_header(
@@ -156,35 +159,41 @@ pub fn save_snapshot(
         Some(residual.base.to_array()),
     );
     let tail = [residual.scale, residual.base.fill_to];
-    let tail = &tail[..1 + usize::from(residual.base.extension().is_some())];
-    let tensors = actor.tensors().chain(core::iter::once(tail));
-    snapshot::write_tensors(&header, actor.parameter_count() + tail.len(), tensors, out)
+    let tail = prefix(&tail, 1 + usize::from(residual.base.extension().is_some()));
+    let tensors = actor.tensors().chain([tail, stats]);
+    let count = actor.parameter_count() + tail.len() + stats.len();
+    snapshot::write_tensors(&header, count, tensors, out)
 }
 
-/// Reads a residual snapshot into `actor`; returns its scale and base controller.
-/// `actor` is unchanged on error.
+/// Reads a residual snapshot into `actor` and, when it holds them, `stats.len()` values of
+/// observation statistics into `stats` (empty: a snapshot with them is refused; not empty:
+/// one without them is); returns its scale and base controller. `accept_stats` judges the
+/// stored statistics before anything is written. Nothing is changed on error.
 ///
 /// # Errors
 /// [`SnapshotError`] as for any network snapshot; [`SnapshotError::ShapeMismatch`] for a
-/// scale or base parameter out of range.
-pub fn load_snapshot(bytes: &[u8], actor: &mut ActorNet) -> Result<ResidualParams, SnapshotError> {
-    let extended = snapshot::read_header(bytes)?.parameter_count as usize == actor.parameter_count() + 2;
+/// scale, base parameter or statistics out of range, or statistics present or missing
+/// against `stats`.
+pub fn load_snapshot(
+    bytes: &[u8],
+    actor: &mut ActorNet,
+    stats: &mut [f32],
+    accept_stats: impl FnOnce(&[f32]) -> bool,
+) -> Result<ResidualParams, SnapshotError> {
+    let n = actor.parameter_count();
+    let stats_len = stats.len();
+    let extended = snapshot::read_header(bytes)?.parameter_count as usize == n + 2 + stats_len;
     let mut read = None;
-    let mut tail = [0.0; 2];
-    let tail_at = HEADER_BYTES + 4 * actor.parameter_count();
-    let stored = |k: usize| {
-        bytes
-            .get(tail_at + 4 * k..tail_at + 4 * k + 4)
-            .map_or(f32::NAN, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
+    let mut tail = [0.0; 2 + MAX_STATS];
+    let tail_len = 1 + usize::from(extended) + stats_len;
+    let tail = tail.get_mut(..tail_len).ok_or(SnapshotError::ShapeMismatch)?;
+    let stored = stored_after(bytes, n);
+    let mut parameters = ActorAndTail { actor, tail };
     snapshot::read_into_if(
         bytes,
         SnapshotKind::ResidualActor,
         ACTOR_SHAPE,
-        &mut ActorAndTail {
-            actor,
-            tail: &mut tail[..1 + usize::from(extended)],
-        },
+        &mut parameters,
         |h| {
             let [gain, avg_floor, missing] = h.extra_f32s();
             read = ResidualParams::from_array([stored(0), gain, avg_floor, missing]);
@@ -194,17 +203,42 @@ pub fn load_snapshot(bytes: &[u8], actor: &mut ActorNet) -> Result<ResidualParam
                     .with_extension(stored(1))
                     .map(|base| ResidualParams { base, ..r });
             }
-            read.map(|_| ()).ok_or(SnapshotError::ShapeMismatch)
+            let first = 1 + usize::from(extended);
+            let mut kept = [0.0; MAX_STATS];
+            for (k, v) in kept.iter_mut().enumerate() {
+                *v = stored(first + k);
+            }
+            match read {
+                Some(_) if accept_stats(prefix(&kept, stats_len)) => Ok(()),
+                _ => Err(SnapshotError::ShapeMismatch),
+            }
         },
     )?;
+    let first = tail_len.saturating_sub(stats_len);
+    for (dst, src) in stats.iter_mut().zip(parameters.tail.iter().skip(first)) {
+        *dst = *src;
+    }
     read.ok_or(SnapshotError::ShapeMismatch)
 }
 
-/// The parameters a residual snapshot holds: the actor's, then the scale and, in an
-/// extended one, the base's `fill_to`.
-struct ActorAndTail<'a> {
-    actor: &'a mut ActorNet,
-    tail: &'a mut [f32],
+/// The most values of observation statistics a snapshot carries after its network.
+pub const MAX_STATS: usize = 1 + 2 * STATE_DIM;
+
+/// The `k`-th f32 after the first `n` parameters of a snapshot (NaN past its end).
+pub(super) fn stored_after(bytes: &[u8], n: usize) -> impl Fn(usize) -> f32 + '_ {
+    let at = HEADER_BYTES + 4 * n;
+    move |k| {
+        bytes
+            .get(at + 4 * k..at + 4 * k + 4)
+            .map_or(f32::NAN, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// The parameters of an actor snapshot with values after the network: a residual one's
+/// scale and, in an extended one, the base's `fill_to`; observation statistics.
+pub(super) struct ActorAndTail<'a> {
+    pub(super) actor: &'a mut ActorNet,
+    pub(super) tail: &'a mut [f32],
 }
 
 impl Parameters for ActorAndTail<'_> {

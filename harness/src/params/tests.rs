@@ -188,4 +188,16 @@ fn params_shipped_files_load() {
         AgentParams::default().ddpg,
         "the learner keeps the defaults"
     );
+    let normalized = AgentParams::load(&dir.join("normalized.toml")).unwrap();
+    assert!(normalized.ddpg.normalize_observations);
+    let defaults = AgentParams::default();
+    assert!(!defaults.ddpg.normalize_observations, "off by default");
+    assert_eq!(
+        AgentParams {
+            ddpg: defaults.ddpg,
+            ..normalized
+        },
+        defaults,
+        "it sets nothing else"
+    );
 }
