@@ -145,24 +145,20 @@ impl Node {
     /// VM `vm`'s miss rate now (no noise), pages/s, if it held `allocation_bytes`; `Some(0.0)`
     /// for a VM not on the node, `None` for no such VM.
     pub fn true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
-        let present = *self.present.get(vm)?;
-        Some(if present {
-            self.vms.get(vm)?.fault_rate_now(allocation_bytes)
-        } else {
-            0.0
-        })
+        self.present_vm_rate(vm, |v| v.fault_rate_now(allocation_bytes))
     }
 
     /// VM `vm`'s true miss rate (no noise), pages/s, had it held `allocation_bytes` when
     /// the last step it ran began: [`Node::true_miss_rate_pages_per_s`] one step late.
     /// `Some(0.0)` for a VM not on the node, `None` for no such VM.
     pub fn last_step_true_miss_rate_pages_per_s(&self, vm: usize, allocation_bytes: u64) -> Option<f64> {
+        self.present_vm_rate(vm, |v| v.fault_rate_before_last_step(allocation_bytes))
+    }
+
+    /// `rate` of VM `vm` if it is on the node, 0 if it is not, `None` for no such VM.
+    fn present_vm_rate(&self, vm: usize, rate: impl FnOnce(&SimVm) -> f64) -> Option<f64> {
         let present = *self.present.get(vm)?;
-        Some(if present {
-            self.vms.get(vm)?.fault_rate_before_last_step(allocation_bytes)
-        } else {
-            0.0
-        })
+        Some(if present { rate(self.vms.get(vm)?) } else { 0.0 })
     }
 
     /// Runs one step of simulated time and measures it.
