@@ -171,6 +171,14 @@ pub struct DdpgSection {
     /// The networks see the states normalized by their running mean and standard
     /// deviation (false: the paper's inputs; docs/agents.md).
     pub normalize_observations: bool,
+    /// Learning steps per actor and target update, 1–1,000 (1: DDPG; TD3: 2).
+    pub policy_delay: u32,
+    /// σ of the noise on the target policy's bids, [0, 1] (0: DDPG; TD3: 0.2).
+    #[serde(with = "decimal_f32")]
+    pub target_noise: f32,
+    /// Bound of that noise, [0, 1] (TD3: 0.5).
+    #[serde(with = "decimal_f32")]
+    pub target_noise_clip: f32,
     /// Exploration noise.
     pub ou: OuSection,
 }
@@ -185,6 +193,9 @@ impl Default for DdpgSection {
             tau: d.tau,
             learn_starts: d.learn_starts,
             normalize_observations: d.normalize_observations,
+            policy_delay: d.policy_delay,
+            target_noise: d.target_noise,
+            target_noise_clip: d.target_noise_clip,
             ou: OuSection::default(),
         }
     }
@@ -535,6 +546,9 @@ impl AgentParams {
                 epsilon,
                 learn_starts: d.learn_starts,
                 normalize_observations: d.normalize_observations,
+                policy_delay: d.policy_delay,
+                target_noise: d.target_noise,
+                target_noise_clip: d.target_noise_clip,
             },
             dqn: DqnParams {
                 lr: q.lr,
@@ -675,6 +689,19 @@ impl AgentParams {
                 d.learn_starts.into(),
                 C(batch),
                 C(replay),
+            ),
+            (
+                "ddpg.policy_delay".into(),
+                d.policy_delay.into(),
+                C(1.0),
+                C(1000.0),
+            ),
+            ("ddpg.target_noise".into(), d.target_noise.into(), C(0.0), C(1.0)),
+            (
+                "ddpg.target_noise_clip".into(),
+                d.target_noise_clip.into(),
+                C(0.0),
+                C(1.0),
             ),
             ("ddpg.ou.theta".into(), d.ou.theta.into(), O(0.0), O(2.0)),
             ("ddpg.ou.sigma".into(), d.ou.sigma.into(), C(0.0), C(10.0)),

@@ -14,7 +14,7 @@ use crate::noise::{EpsilonSchedule, OuNoise, OuParams};
 use crate::optim::Adam;
 use crate::replay::{Replay, Transition};
 use crate::rng::Rng;
-use crate::rows::prefix;
+use crate::rows::{prefix, prefix_mut};
 use crate::snapshot::{self, SnapshotError, SnapshotKind};
 
 use super::common::{
@@ -48,6 +48,10 @@ pub type LinearCritic = Identity;
 /// The paper's literal critic head, `Q = tanh(z)`.
 pub type PaperCritic = Tanh;
 
+/// TD3 (Fujimoto et al. 2018): DDPG with twin critics; use it with
+/// [`DdpgParams::td3`] for the delayed actor updates and the target policy smoothing.
+pub type Td3<const R: usize, const C: usize = CHUNK> = Ddpg<R, C, LinearCritic, 2>;
+
 /// DDPG hyperparameters; `Default` gives the paper's values where it states them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -69,6 +73,29 @@ pub struct DdpgParams {
     /// The networks see the states normalized by their running statistics
     /// ([`super::normalize`]); off in the paper and by default (the same bits as without).
     pub normalize_observations: bool,
+    /// Learning steps per actor update; the target networks move with the actor (TD3's
+    /// delayed policy updates: 2; 1, the default, is DDPG).
+    pub policy_delay: u32,
+    /// σ of the Gaussian noise added to the target policy's bids, clipped to
+    /// ±[`Self::target_noise_clip`] (TD3's target policy smoothing: 0.2; 0, the default,
+    /// is DDPG and draws no random numbers).
+    pub target_noise: f32,
+    /// Bound of the target policy's noise (TD3: 0.5).
+    pub target_noise_clip: f32,
+}
+
+impl DdpgParams {
+    /// TD3's settings (Fujimoto et al. 2018) on DDPG's: actor updates every second
+    /// learning step, target bids smoothed by noise of σ 0.2 clipped to ±0.5. With twin
+    /// critics ([`Td3`]) this is TD3.
+    pub fn td3() -> Self {
+        Self {
+            policy_delay: 2,
+            target_noise: 0.2,
+            target_noise_clip: 0.5,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for DdpgParams {
@@ -82,6 +109,9 @@ impl Default for DdpgParams {
             epsilon: EpsilonSchedule::default(),
             learn_starts: BATCH as u32,
             normalize_observations: false,
+            policy_delay: 1,
+            target_noise: 0.0,
+            target_noise_clip: 0.0,
         }
     }
 }
@@ -91,8 +121,10 @@ type Critic<Q> = Learner<CRITIC_INPUT, HIDDEN, 1, Q>;
 
 /// A DDPG agent with a replay of `R` transitions that trains in chunks of `C` rows
 /// (module docs; results do not depend on `C`), its critic's output function the
-/// [`Head`] `Q` ([`LinearCritic`] by default, [`PaperCritic`] for the paper's tanh). Its size is a compile-time fact:
-/// `size_of::<Ddpg<1024>>()` is under 256 KiB.
+/// [`Head`] `Q` ([`LinearCritic`] by default, [`PaperCritic`] for the paper's tanh), and
+/// `K` critics (1; 2 for TD3's twin critics, [`Td3`]: each learns toward the smaller of
+/// the two target critics' values, the actor follows the first). Its size is a
+/// compile-time fact: `size_of::<Ddpg<1024>>()` is under 256 KiB.
 ///
 /// # Examples
 /// ```
@@ -104,7 +136,7 @@ type Critic<Q> = Learner<CRITIC_INPUT, HIDDEN, 1, Q>;
 /// assert!((-1.0..=1.0).contains(&decision.bid));
 /// ```
 #[derive(Clone, Debug)]
-pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic> {
+pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic, const K: usize = 1> {
     params: DdpgParams,
     /// The `residual` policy's parameters (scale > 0: the actor corrects the feedback
     /// controller's bid); [`ResidualParams::ZERO`] for plain DDPG. No `Option`: an agent
@@ -113,7 +145,7 @@ pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic> 
     /// The `residual` policy's runtime shield ([`super::shield`]; inactive unless on).
     shield: Shield,
     pub(super) actor: Actor,
-    critic: Critic<Q>,
+    critics: [Critic<Q>; K],
     replay: Replay<Transition<STATE_DIM, f32>, R>,
     actor_tape: MlpTape<STATE_DIM, HIDDEN, 1, C>,
     critic_tape: MlpTape<CRITIC_INPUT, HIDDEN, 1, C>,
@@ -128,7 +160,7 @@ pub struct Ddpg<const R: usize, const C: usize = CHUNK, Q: Head = LinearCritic> 
     stats: PolicyStats,
 }
 
-impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
+impl<const R: usize, const C: usize, Q: Head, const K: usize> Ddpg<R, C, Q, K> {
     /// The critic head's name ([`Head::NAME`]): `"identity"` or `"tanh"`.
     pub const CRITIC_HEAD: &'static str = Q::NAME;
 
@@ -154,6 +186,7 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     /// `static` (in `.bss`) and be set up in place, without a copy on the stack.
     pub const fn zeroed() -> Self {
         const { assert!(C > 0, "a training chunk holds at least one row") };
+        const { assert!(K > 0, "an agent has at least one critic") };
         const NO_ADAM: Adam = Adam {
             lr: 0.0,
             beta1: 0.0,
@@ -176,11 +209,14 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 epsilon: Explorer::ZERO_SCHEDULE,
                 learn_starts: 0,
                 normalize_observations: false,
+                policy_delay: 0,
+                target_noise: 0.0,
+                target_noise_clip: 0.0,
             },
             residual: ResidualParams::ZERO,
             shield: Shield::new(ShieldParams::OFF),
             actor: Learner::zeroed(NO_ADAM),
-            critic: Learner::zeroed(NO_ADAM),
+            critics: [const { Learner::zeroed(NO_ADAM) }; K],
             replay: Replay::new(),
             actor_tape: MlpTape::new(),
             critic_tape: MlpTape::new(),
@@ -208,7 +244,9 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
         self.residual = residual.unwrap_or(ResidualParams::ZERO);
         self.shield = Shield::new(residual.map_or(ShieldParams::OFF, |r| r.shield));
         self.actor.set_optimizer(Adam::with_lr(params.actor_lr));
-        self.critic.set_optimizer(Adam::with_lr(params.critic_lr));
+        for critic in &mut self.critics {
+            critic.set_optimizer(Adam::with_lr(params.critic_lr));
+        }
         self.replay.clear();
         self.batch = [0; BATCH];
         self.obs_stats = RunningStats::ZERO;
@@ -354,10 +392,9 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
         &self.actor.net
     }
 
-    /// The critic's value Q(s, a).
+    /// The (first) critic's value Q(s, a).
     pub fn q_value(&self, obs: &Observation, bid: f32) -> f32 {
-        let [q] = self
-            .critic
+        let [q] = self.critics[0]
             .net
             .forward(&critic_input(&self.net_state(&obs.to_array()), bid));
         q
@@ -365,7 +402,9 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
 
     fn init_networks(&mut self) {
         self.actor.init(&mut self.rng);
-        self.critic.init(&mut self.rng);
+        for critic in &mut self.critics {
+            critic.init(&mut self.rng);
+        }
     }
 
     /// Re-initializes diverged networks and counts it.
@@ -374,12 +413,15 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
         self.init_networks();
     }
 
-    /// Critic update on the sampled minibatch: minimize `(Q(s,a) − y)²`,
-    /// `y = r + γ·(1 − done)·Q'(s', μ'(s'))`. Returns the mean squared TD error.
+    /// Critic update on the sampled minibatch: minimize `(Q_k(s,a) − y)²` for each critic,
+    /// `y = r + γ·(1 − done)·min_k Q'_k(s', μ'(s') + ε)` (ε: the target noise, 0 unless
+    /// set). Returns the first critic's mean squared TD error.
     fn update_critic(&mut self) -> f32 {
         let scale = 1.0 / BATCH as f32;
         let mut loss = 0.0;
-        self.critic.grads.fill_zero();
+        for critic in &mut self.critics {
+            critic.grads.fill_zero();
+        }
         for chunk in self.batch.chunks(C) {
             let mut inputs = [[0.0; CRITIC_INPUT]; C];
             let mut next_states = [[0.0; STATE_DIM]; C];
@@ -410,14 +452,12 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 .target
                 .forward_rows(prefix(&next_seen, rows), &mut next_bids);
             self.compose_rows(&next_states, &mut next_bids);
+            smooth_target_bids(&self.params, &mut self.rng, prefix_mut(&mut next_bids, rows));
             let mut next_inputs = [[0.0; CRITIC_INPUT]; C];
             for ((row, next), [bid]) in next_inputs.iter_mut().zip(&next_seen).zip(&next_bids) {
                 *row = critic_input(next, *bid);
             }
-            let mut next_q = [[0.0f32; 1]; C];
-            self.critic
-                .target
-                .forward_rows(prefix(&next_inputs, rows), &mut next_q);
+            let next_q = self.smallest_target_q(prefix(&next_inputs, rows));
             let mut targets = [0.0f32; C];
             for (((y, r), c), [q]) in targets.iter_mut().zip(&rewards).zip(&continues).zip(&next_q) {
                 *y = if *c == 0.0 {
@@ -427,20 +467,39 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
                 };
             }
             let rows_in = prefix(&inputs, rows);
-            let mut d_out = [[0.0f32; 1]; C];
-            let outputs = self.critic.net.forward_tape(&mut self.critic_tape, rows_in);
-            // dL/dQ; the backward pass multiplies by the head's derivative.
-            for ((d, [q]), y) in d_out.iter_mut().zip(outputs).zip(&targets) {
-                let err = *q - *y;
-                loss += err * err * scale;
-                d[0] = 2.0 * err * scale;
+            for (k, critic) in self.critics.iter_mut().enumerate() {
+                let mut d_out = [[0.0f32; 1]; C];
+                let outputs = critic.net.forward_tape(&mut self.critic_tape, rows_in);
+                // dL/dQ; the backward pass multiplies by the head's derivative.
+                for ((d, [q]), y) in d_out.iter_mut().zip(outputs).zip(&targets) {
+                    let err = *q - *y;
+                    if k == 0 {
+                        loss += err * err * scale;
+                    }
+                    d[0] = 2.0 * err * scale;
+                }
+                critic
+                    .net
+                    .backward(&mut self.critic_tape, &d_out, Some(&mut critic.grads), None);
             }
-            self.critic
-                .net
-                .backward(&mut self.critic_tape, &d_out, Some(&mut self.critic.grads), None);
         }
-        self.critic.apply_gradients();
+        for critic in &mut self.critics {
+            critic.apply_gradients();
+        }
         loss
+    }
+
+    /// The smallest of the target critics' values for each row (the value for one critic).
+    fn smallest_target_q(&self, inputs: &[[f32; CRITIC_INPUT]]) -> [[f32; 1]; C] {
+        let mut smallest = [[0.0f32; 1]; C];
+        for (k, critic) in self.critics.iter().enumerate() {
+            let mut q = [[0.0f32; 1]; C];
+            critic.target.forward_rows(inputs, &mut q);
+            for ([low], [value]) in smallest.iter_mut().zip(&q) {
+                *low = if k == 0 { *value } else { low.min(*value) };
+            }
+        }
+        smallest
     }
 
     /// Actor update: ascend `Q(s, μ(s))`, using the critic's gradient with respect to the bid.
@@ -470,13 +529,14 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
             for ((input, state), [bid]) in inputs.iter_mut().zip(&seen).zip(&bids) {
                 *input = critic_input(state, *bid);
             }
-            self.critic
+            let critic = &mut self.critics[0];
+            critic
                 .net
                 .forward_tape(&mut self.critic_tape, prefix(&inputs, rows));
             // dL/dQ = −1/B per row; the backward pass multiplies by the head's derivative.
             let d_q = [[-scale]; C];
             let mut d_inputs = [[0.0f32; CRITIC_INPUT]; C];
-            self.critic
+            critic
                 .net
                 .backward(&mut self.critic_tape, &d_q, None, Some(&mut d_inputs));
             let mut d_bids = [[0.0f32; 1]; C];
@@ -526,6 +586,21 @@ impl<const R: usize, const C: usize, Q: Head> Ddpg<R, C, Q> {
     }
 }
 
+/// TD3's target policy smoothing: adds Gaussian noise of σ `params.target_noise`, clipped
+/// to ±`params.target_noise_clip`, to each target bid, keeping it in [−1, 1]; nothing (and
+/// no random draw) when the target noise is 0.
+fn smooth_target_bids(params: &DdpgParams, rng: &mut Rng, bids: &mut [[f32; 1]]) {
+    let sigma = params.target_noise;
+    if sigma <= 0.0 {
+        return;
+    }
+    let clip = params.target_noise_clip;
+    for [bid] in bids {
+        let noise = (sigma * rng.standard_normal()).clamp(-clip, clip);
+        *bid = (*bid + noise).clamp(-1.0, 1.0);
+    }
+}
+
 /// The critic's input row `[s, a]`.
 fn critic_input(state: &[f32; STATE_DIM], bid: f32) -> [f32; CRITIC_INPUT] {
     let mut row = [0.0; CRITIC_INPUT];
@@ -536,7 +611,7 @@ fn critic_input(state: &[f32; STATE_DIM], bid: f32) -> [f32; CRITIC_INPUT] {
     row
 }
 
-impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
+impl<const R: usize, const C: usize, Q: Head, const K: usize> Policy for Ddpg<R, C, Q, K> {
     fn act(&mut self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
         let base = self.residual().map(|r| (*r, r.base_bid(obs)));
@@ -592,11 +667,22 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
             return Ok(LearnOutcome::Skipped);
         }
         let loss = self.update_critic();
-        self.update_actor();
+        // TD3's delayed policy updates: the actor and the targets every `policy_delay`
+        // steps (every step for DDPG).
+        let delay = u64::from(self.params.policy_delay.max(1));
+        let targets_finite = if self.stats.learn_steps % delay == 0 {
+            self.update_actor();
+            let actor_finite = self.actor.update_target(self.params.tau);
+            let mut critics_finite = true;
+            for critic in &mut self.critics {
+                critics_finite &= critic.update_target(self.params.tau);
+            }
+            actor_finite && critics_finite
+        } else {
+            true
+        };
         self.stats.learn_steps += 1;
-        let actor_finite = self.actor.update_target(self.params.tau);
-        let critic_finite = self.critic.update_target(self.params.tau);
-        if !(loss.is_finite() && actor_finite && critic_finite) {
+        if !(loss.is_finite() && targets_finite) {
             self.recover();
             return Ok(LearnOutcome::Recovered);
         }
@@ -617,18 +703,71 @@ impl<const R: usize, const C: usize, Q: Head> Policy for Ddpg<R, C, Q> {
     }
 
     fn parameters_finite(&self) -> bool {
-        self.actor.is_finite() && self.critic.is_finite()
+        self.actor.is_finite() && self.critics.iter().all(Learner::is_finite)
     }
 
     #[cfg(feature = "fault-injection")]
     fn inject_parameter_fault(&mut self, index: usize, value: f32) -> bool {
         let actor = self.actor.parameter_count();
-        let k = index % (actor + self.critic.parameter_count());
+        let critic = self.critics[0].parameter_count();
+        let k = index % (actor + K * critic);
         if k < actor {
             self.actor.net.overwrite_parameter(k, value);
         } else {
-            self.critic.net.overwrite_parameter(k - actor, value);
+            self.critics[(k - actor) / critic]
+                .net
+                .overwrite_parameter((k - actor) % critic, value);
         }
         true
+    }
+}
+
+#[cfg(all(test, feature = "learn"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twin_critics_learn_toward_the_smaller_target_value() {
+        let agent = std::boxed::Box::new(Td3::<64>::new(DdpgParams::td3(), 5));
+        let rows = [
+            [-0.5, 0.2, -0.1, 0.0, 0.7, 0.3],
+            [0.4, -0.6, 0.2, -0.3, 0.1, -0.9],
+        ];
+        let each = |k: usize, agent: &Td3<64>| rows.map(|r| agent.critics[k].target.forward(&r)[0]);
+        let (first, second) = (each(0, &agent), each(1, &agent));
+        assert_ne!(first, second, "the twins start apart");
+        let smallest = agent.smallest_target_q(&rows);
+        for row in 0..2 {
+            assert_eq!(smallest[row][0], first[row].min(second[row]));
+        }
+        // One critic: its own values.
+        let single = Ddpg::<64>::new(DdpgParams::default(), 5);
+        let own = rows.map(|r| single.critics[0].target.forward(&r)[0]);
+        let values = single.smallest_target_q(&rows);
+        assert_eq!([values[0][0], values[1][0]], own);
+    }
+
+    #[test]
+    fn target_noise_is_clipped_and_bids_stay_in_range() {
+        let params = DdpgParams {
+            target_noise: 0.6,
+            target_noise_clip: 0.3,
+            ..DdpgParams::default()
+        };
+        let mut rng = Rng::seed_from_u64(1);
+        let mut bids = [[0.0f32], [0.9], [-0.95], [0.5]];
+        let before = bids;
+        smooth_target_bids(&params, &mut rng, &mut bids);
+        for ([after], [was]) in bids.iter().zip(&before) {
+            assert!((after - was).abs() <= 0.3 + 1e-6 && (-1.0..=1.0).contains(after));
+        }
+        assert_ne!(bids, before);
+        let mut untouched = before;
+        let mut quiet = Rng::seed_from_u64(1);
+        smooth_target_bids(&DdpgParams::default(), &mut quiet, &mut untouched);
+        assert_eq!(
+            (untouched, quiet.next_u64()),
+            (before, Rng::seed_from_u64(1).next_u64())
+        );
     }
 }

@@ -36,7 +36,7 @@ pub mod slots;
 pub use common::{Decision, Fallback, LearnOutcome, PolicyError, PolicyStats};
 pub use controller::{Feedback, FeedbackParams, Mom, MomParams};
 #[cfg(feature = "learn")]
-pub use ddpg::{Ddpg, DdpgParams, LinearCritic, PaperCritic};
+pub use ddpg::{Ddpg, DdpgParams, LinearCritic, PaperCritic, Td3};
 #[cfg(feature = "learn")]
 pub use dqn::{Dqn, DqnParams};
 pub use equal_split::{EqualSplit, EqualSplitParams};

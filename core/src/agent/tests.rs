@@ -115,6 +115,42 @@ fn ddpg_learns_continuous_tracking() {
 }
 
 #[test]
+fn td3_learns_continuous_tracking() {
+    let params = DdpgParams {
+        actor_lr: 1e-3,
+        epsilon: short_schedule(300, 700),
+        ..DdpgParams::td3()
+    };
+    let mut agent = Box::new(Td3::<2048>::new(params, 1));
+    let err = train_tracking(agent.as_mut(), 3_000, 2, continuous_target);
+    let random = random_error(continuous_target);
+    assert!(err < 0.08, "TD3 tracking error {err} (random: {random})");
+    let stats = agent.stats();
+    assert_eq!(stats.divergences, 0);
+    assert!(stats.learn_steps > 2_900);
+}
+
+#[test]
+fn td3_moves_its_actor_every_policy_delay_steps() {
+    let params = DdpgParams {
+        learn_starts: 64,
+        ..DdpgParams::td3()
+    };
+    let mut agent = Box::new(Td3::<256>::new(params, 3));
+    let mut rng = Rng::seed_from_u64(4);
+    for _ in 0..64 {
+        agent.record(&AgentTransition::random(&mut rng)).unwrap();
+    }
+    let mut actor_moves = Vec::new();
+    for _ in 0..4 {
+        let before = agent.actor.net.clone();
+        assert!(matches!(agent.learn(), Ok(LearnOutcome::Updated { .. })));
+        actor_moves.push(agent.actor.net != before);
+    }
+    assert_eq!(actor_moves, [true, false, true, false]);
+}
+
+#[test]
 fn dqn_learns_three_way_choice() {
     let params = DqnParams {
         epsilon: short_schedule(300, 700),
@@ -346,6 +382,15 @@ fn agent_sizes_are_compile_time_facts() {
         core::mem::size_of::<crate::agent::FrozenActor>(),
         core::mem::size_of::<crate::agent::FrozenResidual>(),
         core::mem::size_of::<crate::agent::FrozenQNetwork>()
+    );
+    let td3_1024 = core::mem::size_of::<Td3<1024>>();
+    std::println!(
+        "size_of: Td3<1024> {td3_1024} B, Td3<16384, 64> {} B",
+        core::mem::size_of::<Td3<16384, 64>>()
+    );
+    assert!(
+        td3_1024 <= 384 * 1024,
+        "a trainable TD3 agent with 1024 transitions must fit in 384 KiB: {td3_1024} B"
     );
     assert!(
         ddpg_1024 <= 256 * 1024,

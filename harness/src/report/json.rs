@@ -32,7 +32,8 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
         "ddpg": {
             "actor_lr": f(d.actor_lr), "critic_lr": f(d.critic_lr), "gamma": f(d.gamma), "tau": f(d.tau),
             "ou": {"theta": f(d.ou.theta), "sigma": f(d.ou.sigma), "mu": f(d.ou.mu), "dt": f(d.ou.dt)},
-            "epsilon": eps(&d.epsilon), "learn_starts": d.learn_starts, "normalize_observations": d.normalize_observations, "critic_head": cavmem_core::agent::Ddpg::<{ crate::agents::REPLAY_CAPACITY }>::CRITIC_HEAD,
+            "epsilon": eps(&d.epsilon), "learn_starts": d.learn_starts, "normalize_observations": d.normalize_observations,
+            "policy_delay": d.policy_delay, "target_noise": f(d.target_noise), "target_noise_clip": f(d.target_noise_clip), "critic_head": cavmem_core::agent::Ddpg::<{ crate::agents::REPLAY_CAPACITY }>::CRITIC_HEAD,
             "hidden": cavmem_core::agent::ddpg::HIDDEN, "batch": cavmem_core::agent::ddpg::BATCH,
             "replay_capacity": crate::agents::REPLAY_CAPACITY,
         },
