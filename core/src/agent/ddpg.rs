@@ -670,7 +670,7 @@ impl<const R: usize, const C: usize, Q: Head, const K: usize> Policy for Ddpg<R,
         // TD3's delayed policy updates: the actor and the targets every `policy_delay`
         // steps (every step for DDPG).
         let delay = u64::from(self.params.policy_delay.max(1));
-        let targets_finite = if self.stats.learn_steps % delay == 0 {
+        let targets_finite = if self.stats.learn_steps.is_multiple_of(delay) {
             self.update_actor();
             let actor_finite = self.actor.update_target(self.params.tau);
             let mut critics_finite = true;
