@@ -98,6 +98,11 @@ typedef enum {
    * DDPG learning a correction to the feedback controller's bid (docs/agents.md).
    */
   CAVMEM_POLICY_RESIDUAL = 6,
+  /**
+   * TD3: DDPG with twin critics, delayed actor updates and target policy smoothing
+   * (docs/agents.md).
+   */
+  CAVMEM_POLICY_TD3 = 7,
 } CavmemPolicy;
 
 /**

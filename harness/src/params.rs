@@ -13,7 +13,7 @@ use cavmem_core::agent::controller::{FeedbackParams, MomParams};
 use cavmem_core::agent::ddpg::{BATCH, DdpgParams};
 use cavmem_core::agent::dqn::{ACTIONS, DqnParams};
 use cavmem_core::agent::ql::QlParams;
-use cavmem_core::agent::{PolicyParams, ResidualParams, ShieldParams};
+use cavmem_core::agent::{PolicyParams, ResidualParams, ShieldParams, Td3Params};
 use cavmem_core::mdp::MdpParams;
 use cavmem_core::noise::{Anneal, EpsilonSchedule, OuParams};
 use serde::{Deserialize, Serialize};
@@ -171,14 +171,6 @@ pub struct DdpgSection {
     /// The networks see the states normalized by their running mean and standard
     /// deviation (false: the paper's inputs; docs/agents.md).
     pub normalize_observations: bool,
-    /// Learning steps per actor and target update, 1–1,000 (1: DDPG; TD3: 2).
-    pub policy_delay: u32,
-    /// σ of the noise on the target policy's bids, [0, 1] (0: DDPG; TD3: 0.2).
-    #[serde(with = "decimal_f32")]
-    pub target_noise: f32,
-    /// Bound of that noise, [0, 1] (TD3: 0.5).
-    #[serde(with = "decimal_f32")]
-    pub target_noise_clip: f32,
     /// Exploration noise.
     pub ou: OuSection,
 }
@@ -193,9 +185,6 @@ impl Default for DdpgSection {
             tau: d.tau,
             learn_starts: d.learn_starts,
             normalize_observations: d.normalize_observations,
-            policy_delay: d.policy_delay,
-            target_noise: d.target_noise,
-            target_noise_clip: d.target_noise_clip,
             ou: OuSection::default(),
         }
     }
@@ -360,6 +349,31 @@ impl Default for ResidualSection {
     }
 }
 
+/// TD3's own keys (its learner takes the `[ddpg]` keys).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Td3Section {
+    /// Learning steps per actor and target update, 1–1,000 (2).
+    pub policy_delay: u32,
+    /// σ of the Gaussian noise on the target policy's bids, [0, 1] (0.2).
+    #[serde(with = "decimal_f32")]
+    pub target_noise: f32,
+    /// Bound of that noise, [0, 1] (0.5).
+    #[serde(with = "decimal_f32")]
+    pub target_noise_clip: f32,
+}
+
+impl Default for Td3Section {
+    fn default() -> Self {
+        let t = Td3Params::default();
+        Self {
+            policy_delay: t.policy_delay,
+            target_noise: t.target_noise,
+            target_noise_clip: t.target_noise_clip,
+        }
+    }
+}
+
 /// The residual policy's runtime shield (docs/agents.md).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -507,6 +521,8 @@ pub struct AgentParams {
     pub mom: MomSection,
     /// The residual policy.
     pub residual: ResidualSection,
+    /// TD3.
+    pub td3: Td3Section,
     /// The reward.
     pub reward: RewardSection,
 }
@@ -546,9 +562,7 @@ impl AgentParams {
                 epsilon,
                 learn_starts: d.learn_starts,
                 normalize_observations: d.normalize_observations,
-                policy_delay: d.policy_delay,
-                target_noise: d.target_noise,
-                target_noise_clip: d.target_noise_clip,
+                ..DdpgParams::default()
             },
             dqn: DqnParams {
                 lr: q.lr,
@@ -576,6 +590,11 @@ impl AgentParams {
                 base: feedback,
                 shield: self.residual.shield.params(),
                 correction_penalty: self.residual.correction_penalty,
+            },
+            td3: Td3Params {
+                policy_delay: self.td3.policy_delay,
+                target_noise: self.td3.target_noise,
+                target_noise_clip: self.td3.target_noise_clip,
             },
         };
         Hyperparams {
@@ -690,19 +709,6 @@ impl AgentParams {
                 C(batch),
                 C(replay),
             ),
-            (
-                "ddpg.policy_delay".into(),
-                d.policy_delay.into(),
-                C(1.0),
-                C(1000.0),
-            ),
-            ("ddpg.target_noise".into(), d.target_noise.into(), C(0.0), C(1.0)),
-            (
-                "ddpg.target_noise_clip".into(),
-                d.target_noise_clip.into(),
-                C(0.0),
-                C(1.0),
-            ),
             ("ddpg.ou.theta".into(), d.ou.theta.into(), O(0.0), O(2.0)),
             ("ddpg.ou.sigma".into(), d.ou.sigma.into(), C(0.0), C(10.0)),
             ("ddpg.ou.mu".into(), d.ou.mu.into(), C(-1.0), C(1.0)),
@@ -782,6 +788,22 @@ impl AgentParams {
                 C(1000.0),
             ),
             ("residual.shield.margin".into(), sh.margin.into(), C(0.0), C(2.0)),
+        ]);
+        let t = &self.td3;
+        checks.extend([
+            (
+                "td3.policy_delay".into(),
+                t.policy_delay.into(),
+                C(1.0),
+                C(1000.0),
+            ),
+            ("td3.target_noise".into(), t.target_noise.into(), C(0.0), C(1.0)),
+            (
+                "td3.target_noise_clip".into(),
+                t.target_noise_clip.into(),
+                C(0.0),
+                C(1.0),
+            ),
         ]);
         for (name, w) in [("raw", self.reward.raw), ("paper", self.reward.paper)] {
             checks.push((

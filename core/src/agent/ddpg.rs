@@ -85,15 +85,43 @@ pub struct DdpgParams {
 }
 
 impl DdpgParams {
-    /// TD3's settings (Fujimoto et al. 2018) on DDPG's: actor updates every second
-    /// learning step, target bids smoothed by noise of σ 0.2 clipped to ±0.5. With twin
-    /// critics ([`Td3`]) this is TD3.
+    /// DDPG's defaults with TD3's own ([`Td3Params::default`]).
     pub fn td3() -> Self {
+        Td3Params::default().on(Self::default())
+    }
+}
+
+/// What TD3 (Fujimoto et al. 2018) sets beyond DDPG's hyperparameters; `Default` gives
+/// the TD3 paper's values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Td3Params {
+    /// Learning steps per actor and target update (2).
+    pub policy_delay: u32,
+    /// σ of the Gaussian noise on the target policy's bids (0.2).
+    pub target_noise: f32,
+    /// Bound of that noise (0.5).
+    pub target_noise_clip: f32,
+}
+
+impl Default for Td3Params {
+    fn default() -> Self {
         Self {
             policy_delay: 2,
             target_noise: 0.2,
             target_noise_clip: 0.5,
-            ..Self::default()
+        }
+    }
+}
+
+impl Td3Params {
+    /// `ddpg` with these settings in place of its own.
+    pub fn on(self, ddpg: DdpgParams) -> DdpgParams {
+        DdpgParams {
+            policy_delay: self.policy_delay,
+            target_noise: self.target_noise,
+            target_noise_clip: self.target_noise_clip,
+            ..ddpg
         }
     }
 }

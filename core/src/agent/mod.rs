@@ -36,7 +36,7 @@ pub mod slots;
 pub use common::{Decision, Fallback, LearnOutcome, PolicyError, PolicyStats};
 pub use controller::{Feedback, FeedbackParams, Mom, MomParams};
 #[cfg(feature = "learn")]
-pub use ddpg::{Ddpg, DdpgParams, LinearCritic, PaperCritic, Td3};
+pub use ddpg::{Ddpg, DdpgParams, LinearCritic, PaperCritic, Td3, Td3Params};
 #[cfg(feature = "learn")]
 pub use dqn::{Dqn, DqnParams};
 pub use equal_split::{EqualSplit, EqualSplitParams};
@@ -162,7 +162,7 @@ snapshot_policy!(EqualSplit, Feedback, Mom);
 snapshot_policy!(QLearning);
 
 #[cfg(feature = "learn")]
-impl<const R: usize, const C: usize> SnapshotPolicy for Ddpg<R, C> {
+impl<const R: usize, const C: usize, const K: usize> SnapshotPolicy for Ddpg<R, C, LinearCritic, K> {
     fn save_snapshot(&self, out: &mut [u8]) -> Result<usize, crate::snapshot::SnapshotError> {
         Ddpg::save_snapshot(self, out)
     }
@@ -182,7 +182,7 @@ impl<const R: usize, const C: usize> SnapshotPolicy for Dqn<R, C> {
 }
 
 /// Which policy: the paper's four, the two controllers, then residual learning on the
-/// feedback controller.
+/// feedback controller and TD3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PolicyKind {
@@ -200,11 +200,15 @@ pub enum PolicyKind {
     Mom,
     /// DDPG learning a correction to the feedback controller's bid ([`residual`]).
     Residual,
+    /// TD3: DDPG with twin critics, delayed actor updates and target policy smoothing
+    /// ([`Td3`], [`Td3Params`]).
+    Td3,
 }
 
 impl PolicyKind {
-    /// Every policy: the paper's four in its order, the controllers, then `residual`.
-    pub const ALL: [Self; 7] = [
+    /// Every policy: the paper's four in its order, the controllers, then `residual` and
+    /// `td3`.
+    pub const ALL: [Self; 8] = [
         Self::Ddpg,
         Self::Dqn,
         Self::QLearning,
@@ -212,6 +216,7 @@ impl PolicyKind {
         Self::Feedback,
         Self::Mom,
         Self::Residual,
+        Self::Td3,
     ];
 
     /// The short name used on the command line and in reports.
@@ -224,10 +229,12 @@ impl PolicyKind {
             Self::Feedback => "feedback",
             Self::Mom => "mom",
             Self::Residual => "residual",
+            Self::Td3 => "td3",
         }
     }
 
-    /// Parses a short name (`ddpg`, `dqn`, `ql`, `static`, `feedback`, `mom`, `residual`).
+    /// Parses a short name (`ddpg`, `dqn`, `ql`, `static`, `feedback`, `mom`, `residual`,
+    /// `td3`).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
@@ -249,6 +256,7 @@ impl PolicyKind {
             Self::Feedback => 4,
             Self::Mom => 5,
             Self::Residual => 6,
+            Self::Td3 => 7,
         }
     }
 
@@ -261,7 +269,7 @@ impl PolicyKind {
     /// controllers do not.
     pub const fn learns(self) -> bool {
         match self {
-            Self::Ddpg | Self::Dqn | Self::QLearning | Self::Residual => true,
+            Self::Ddpg | Self::Dqn | Self::QLearning | Self::Residual | Self::Td3 => true,
             Self::EqualSplit | Self::Feedback | Self::Mom => false,
         }
     }
@@ -285,6 +293,8 @@ pub struct PolicyParams {
     /// The residual policy's scale, base controller and shield (its learner takes
     /// [`Self::ddpg`]).
     pub residual: ResidualParams,
+    /// TD3's own settings (the rest are [`Self::ddpg`]'s).
+    pub td3: Td3Params,
 }
 
 #[cfg(feature = "learn")]
@@ -331,6 +341,8 @@ pub enum AnyPolicy<const R: usize, const C: usize = { ddpg::CHUNK }> {
     Feedback(Feedback),
     /// Fixed steps (MOM-style).
     Mom(Mom),
+    /// TD3.
+    Td3(Td3<R, C>),
 }
 
 #[cfg(feature = "learn")]
@@ -351,6 +363,7 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             })),
             PolicyKind::Feedback => Self::Feedback(Feedback::new(params.feedback)),
             PolicyKind::Mom => Self::Mom(Mom::new(params.mom)),
+            PolicyKind::Td3 => Self::Td3(Td3::new(params.td3.on(params.ddpg), seed)),
         }
     }
 
@@ -364,6 +377,7 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::EqualSplit(_) => PolicyKind::EqualSplit,
             Self::Feedback(_) => PolicyKind::Feedback,
             Self::Mom(_) => PolicyKind::Mom,
+            Self::Td3(_) => PolicyKind::Td3,
         }
     }
 
@@ -379,6 +393,7 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::EqualSplit(p) => p.save_snapshot(out),
             Self::Feedback(p) => p.save_snapshot(out),
             Self::Mom(p) => p.save_snapshot(out),
+            Self::Td3(p) => p.save_snapshot(out),
         }
     }
 
@@ -394,6 +409,7 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::EqualSplit(p) => p.load_snapshot(bytes),
             Self::Feedback(p) => p.load_snapshot(bytes),
             Self::Mom(p) => p.load_snapshot(bytes),
+            Self::Td3(p) => p.load_snapshot(bytes),
         }
     }
 
@@ -405,6 +421,7 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             Self::EqualSplit(p) => p,
             Self::Feedback(p) => p,
             Self::Mom(p) => p,
+            Self::Td3(p) => p,
         }
     }
 }
@@ -444,6 +461,7 @@ impl<const R: usize, const C: usize> Policy for AnyPolicy<R, C> {
             Self::EqualSplit(p) => p.stats(),
             Self::Feedback(p) => p.stats(),
             Self::Mom(p) => p.stats(),
+            Self::Td3(p) => p.stats(),
         }
     }
     fn parameters_finite(&self) -> bool {
@@ -454,6 +472,7 @@ impl<const R: usize, const C: usize> Policy for AnyPolicy<R, C> {
             Self::EqualSplit(p) => p.parameters_finite(),
             Self::Feedback(p) => p.parameters_finite(),
             Self::Mom(p) => p.parameters_finite(),
+            Self::Td3(p) => p.parameters_finite(),
         }
     }
     #[cfg(feature = "fault-injection")]

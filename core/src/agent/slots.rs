@@ -4,7 +4,7 @@
 
 use super::{
     Ddpg, Dqn, EqualSplit, EqualSplitParams, Feedback, FeedbackParams, Mom, MomParams, PolicyKind,
-    PolicyParams, QLearning, SnapshotPolicy, ddpg,
+    PolicyParams, QLearning, SnapshotPolicy, Td3, ddpg,
 };
 
 /// Every policy's storage (replay capacity `R`, training chunks of `C` rows) and which
@@ -18,6 +18,7 @@ pub struct PolicySlots<const R: usize, const C: usize = { ddpg::CHUNK }> {
     split: EqualSplit,
     feedback: Feedback,
     mom: Mom,
+    td3: Td3<R, C>,
     /// 0: none; else the active policy's code + 1. A byte, not an `Option<PolicyKind>`, so
     /// that no policy set up is all zero bytes: a `static` server then sits in `.bss`, not
     /// in 4 MB of initialized data (an `Option`'s `None` need not be zero).
@@ -40,6 +41,7 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
             split: EqualSplit::new(EqualSplitParams { vm_count: 0 }),
             feedback: Feedback::new(FeedbackParams::ZERO),
             mom: Mom::new(MomParams::ZERO),
+            td3: Td3::zeroed(),
             active: 0,
         }
     }
@@ -59,6 +61,7 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
             }
             PolicyKind::Feedback => self.feedback = Feedback::new(params.feedback),
             PolicyKind::Mom => self.mom = Mom::new(params.mom),
+            PolicyKind::Td3 => self.td3.reset(params.td3.on(params.ddpg), seed),
         }
         self.active = kind.code() + 1;
     }
@@ -77,6 +80,7 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
             PolicyKind::EqualSplit => &mut self.split,
             PolicyKind::Feedback => &mut self.feedback,
             PolicyKind::Mom => &mut self.mom,
+            PolicyKind::Td3 => &mut self.td3,
         })
     }
 }

@@ -479,7 +479,7 @@ fn policy_kind_codes_and_names_round_trip() {
         assert_eq!(PolicyKind::from_name(kind.name()), Some(kind));
     }
     assert_eq!(PolicyKind::from_code(PolicyKind::ALL.len() as u8), None);
-    assert_eq!(PolicyKind::from_name("td3"), None);
+    assert_eq!(PolicyKind::from_name("sac"), None);
 }
 
 /// A policy set up in place ([`PolicySlots::configure`]) is the one [`AnyPolicy::new`]

@@ -10,6 +10,7 @@ use super::*;
 use crate::agent::frozen::{ACTOR_SNAPSHOT_BYTES, ActorNet};
 use crate::agent::{
     Ddpg, DdpgParams, Dqn, DqnParams, FrozenActor, FrozenQNetwork, FrozenQTable, Policy, QLearning, QlParams,
+    Td3,
 };
 use crate::mdp::Observation;
 use crate::rng::Rng;
@@ -55,6 +56,34 @@ fn snapshot_actor_round_trip_gives_identical_bids() {
         assert_eq!(other.policy_bid(&obs).to_bits(), want);
     }
     assert_eq!(&bytes[..4], b"CAVM");
+}
+
+/// A trained TD3 agent's snapshot is an actor snapshot: the inference-only actor and a DDPG
+/// agent act from it as the TD3 agent does.
+#[test]
+fn td3_snapshot_is_an_actor_snapshot() {
+    let mut agent = Box::new(Td3::<256>::new(DdpgParams::td3(), 8));
+    let mut rng = Rng::seed_from_u64(2);
+    for _ in 0..80 {
+        agent
+            .record(&crate::agent::AgentTransition::random(&mut rng))
+            .unwrap();
+        agent.learn().unwrap();
+    }
+    let mut bytes = vec![0u8; ACTOR_SNAPSHOT_BYTES];
+    assert_eq!(agent.save_snapshot(&mut bytes), Ok(ACTOR_SNAPSHOT_BYTES));
+    let mut frozen = FrozenActor::zeroed();
+    frozen.load_snapshot(&bytes).unwrap();
+    let mut ddpg = Box::new(Ddpg::<64>::new(DdpgParams::default(), 6));
+    ddpg.load_snapshot(&bytes).unwrap();
+    let mut fresh = Box::new(Td3::<64>::new(DdpgParams::td3(), 1));
+    fresh.load_snapshot(&bytes).unwrap();
+    for obs in observations(100) {
+        let want = agent.policy_bid(&obs).to_bits();
+        assert_eq!(frozen.act(&obs).unwrap().bid.to_bits(), want);
+        assert_eq!(ddpg.policy_bid(&obs).to_bits(), want);
+        assert_eq!(fresh.policy_bid(&obs).to_bits(), want);
+    }
 }
 
 #[test]

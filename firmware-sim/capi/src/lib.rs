@@ -17,7 +17,7 @@ use core::mem::{align_of, size_of};
 
 use cavmem_core::agent::{
     AgentTransition, Ddpg, Dqn, EqualSplit, EqualSplitParams, Feedback, LearnOutcome, Mom, PolicyKind,
-    PolicyParams, QLearning, SnapshotPolicy,
+    PolicyParams, QLearning, SnapshotPolicy, Td3,
 };
 use cavmem_core::bid::{BidConfig, BidError, ShareRule, VmGrant, VmTerms, analyze_with_terms};
 use cavmem_core::mdp::Observation;
@@ -69,6 +69,9 @@ pub enum CavmemPolicy {
     Mom = 5,
     /// DDPG learning a correction to the feedback controller's bid (docs/agents.md).
     Residual = 6,
+    /// TD3: DDPG with twin critics, delayed actor updates and target policy smoothing
+    /// (docs/agents.md).
+    Td3 = 7,
 }
 
 // The C values are the core's policy codes (`PolicyKind::code`, also the wire's policy byte).
@@ -80,6 +83,7 @@ const _: () = assert!(
         && CavmemPolicy::Feedback as u8 == PolicyKind::Feedback.code()
         && CavmemPolicy::Mom as u8 == PolicyKind::Mom.code()
         && CavmemPolicy::Residual as u8 == PolicyKind::Residual.code()
+        && CavmemPolicy::Td3 as u8 == PolicyKind::Td3.code()
 );
 
 /// Network kernels. Every path gives the same bits; they differ in speed.
@@ -225,6 +229,8 @@ struct Slot<T> {
 type DdpgAgent = Ddpg<CAVMEM_REPLAY_CAPACITY>;
 /// cbindgen:ignore
 type DqnAgent = Dqn<CAVMEM_REPLAY_CAPACITY>;
+/// cbindgen:ignore
+type Td3Agent = Td3<CAVMEM_REPLAY_CAPACITY>;
 
 fn slot_size(policy: u32) -> usize {
     match kind_of(policy) {
@@ -234,6 +240,7 @@ fn slot_size(policy: u32) -> usize {
         Some(PolicyKind::EqualSplit) => size_of::<Slot<EqualSplit>>(),
         Some(PolicyKind::Feedback) => size_of::<Slot<Feedback>>(),
         Some(PolicyKind::Mom) => size_of::<Slot<Mom>>(),
+        Some(PolicyKind::Td3) => size_of::<Slot<Td3Agent>>(),
         None => 0,
     }
 }
@@ -335,6 +342,11 @@ pub unsafe extern "C" fn cavmem_agent_init(
             }
             PolicyKind::Feedback => (*mem.cast::<Slot<Feedback>>()).agent = Feedback::new(params.feedback),
             PolicyKind::Mom => (*mem.cast::<Slot<Mom>>()).agent = Mom::new(params.mom),
+            PolicyKind::Td3 => {
+                (*mem.cast::<Slot<Td3Agent>>())
+                    .agent
+                    .reset(params.td3.on(params.ddpg), c.seed);
+            }
         }
         // Written last: the slot is valid only once everything above is.
         mem.cast::<u64>().write(MAGIC);
@@ -367,6 +379,7 @@ unsafe fn agent<'a>(mem: *mut u8) -> Result<&'a mut dyn SnapshotPolicy, CavmemSt
             Some(PolicyKind::EqualSplit) => &mut (*mem.cast::<Slot<EqualSplit>>()).agent,
             Some(PolicyKind::Feedback) => &mut (*mem.cast::<Slot<Feedback>>()).agent,
             Some(PolicyKind::Mom) => &mut (*mem.cast::<Slot<Mom>>()).agent,
+            Some(PolicyKind::Td3) => &mut (*mem.cast::<Slot<Td3Agent>>()).agent,
             None => return Err(CavmemStatus::NotInitialized),
         })
     }

@@ -27,8 +27,8 @@ pub struct GridArgs {
     /// Agent hyperparameters from a TOML file (`cavmem params` prints the defaults).
     #[arg(long)]
     pub params: Option<PathBuf>,
-    /// Only these deciders (comma-separated or repeated; default: every one but the late
-    /// limits, `oracle-minmax-late` and `oracle-minsum-late`). Headroom needs `static`
+    /// Only these deciders (comma-separated or repeated; default: every one but `td3` and
+    /// the late limits, `oracle-minmax-late` and `oracle-minsum-late`). Headroom needs `static`
     /// and the limits (`oracle-minsum`, `oracle-minmax`) among them.
     #[arg(long = "policy", value_parser = super::POLICY_PARSER, value_delimiter = ',')]
     pub policies: Vec<RunPolicy>,

@@ -418,6 +418,7 @@ pub fn run_grid(
 /// tabular Q-learning and the equal split, which cost next to nothing) times the VMs.
 fn expected_cost(cell: &Cell) -> usize {
     let per_vm = match cell.policy {
+        RunPolicy::Agents(PolicyKind::Td3) => 30,
         RunPolicy::Agents(PolicyKind::Ddpg | PolicyKind::Residual) => 20,
         RunPolicy::Agents(PolicyKind::Dqn) => 10,
         RunPolicy::Oracle(_) => 3,

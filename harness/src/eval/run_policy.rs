@@ -40,14 +40,15 @@ impl RunPolicy {
     }
 
     /// Whether `paper` and `suite` run it without `--policy`: every decider but the late
-    /// limits ([`super::oracle::Sight::LastStep`]), which are asked for by name.
+    /// limits ([`super::oracle::Sight::LastStep`]) and TD3 (measured on its own,
+    /// docs/agents.md), which are asked for by name.
     pub const fn in_default_grid(self) -> bool {
         !matches!(
             self,
             Self::Oracle(Limit {
                 sight: Sight::LastStep,
                 ..
-            })
+            }) | Self::Agents(PolicyKind::Td3)
         )
     }
 

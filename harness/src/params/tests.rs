@@ -40,6 +40,8 @@ fn params_defaults_round_trip_and_match_the_core() {
         "miss_weight = 0.5",
         "gain = 0.125",
         "step = 0.0625",
+        "policy_delay = 2",
+        "target_noise_clip = 0.5",
     ] {
         assert!(text.contains(key), "{key} in\n{text}");
     }
@@ -88,6 +90,8 @@ fn params_bad_files_name_the_key() {
             "outside [0, 0.5]",
         ),
         ("[mom]\nstep = 0", "mom.step", "outside (0, 1]"),
+        ("[td3]\npolicy_delay = 0", "td3.policy_delay", "outside [1, 1000]"),
+        ("[td3]\ntarget_noise = 1.5", "td3.target_noise", "outside [0, 1]"),
         (
             "[reward.paper]\ndeviation_weight = 0\nmiss_weight = 0",
             "reward.paper.deviation_weight",

@@ -32,8 +32,7 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
         "ddpg": {
             "actor_lr": f(d.actor_lr), "critic_lr": f(d.critic_lr), "gamma": f(d.gamma), "tau": f(d.tau),
             "ou": {"theta": f(d.ou.theta), "sigma": f(d.ou.sigma), "mu": f(d.ou.mu), "dt": f(d.ou.dt)},
-            "epsilon": eps(&d.epsilon), "learn_starts": d.learn_starts, "normalize_observations": d.normalize_observations,
-            "policy_delay": d.policy_delay, "target_noise": f(d.target_noise), "target_noise_clip": f(d.target_noise_clip), "critic_head": cavmem_core::agent::Ddpg::<{ crate::agents::REPLAY_CAPACITY }>::CRITIC_HEAD,
+            "epsilon": eps(&d.epsilon), "learn_starts": d.learn_starts, "normalize_observations": d.normalize_observations, "critic_head": cavmem_core::agent::Ddpg::<{ crate::agents::REPLAY_CAPACITY }>::CRITIC_HEAD,
             "hidden": cavmem_core::agent::ddpg::HIDDEN, "batch": cavmem_core::agent::ddpg::BATCH,
             "replay_capacity": crate::agents::REPLAY_CAPACITY,
         },
@@ -47,6 +46,7 @@ pub fn hyperparameters(h: &Hyperparams) -> Value {
         "feedback": {"gain": f(fb.gain), "avg_floor": f(fb.avg_floor), "missing": f(fb.missing), "fill_to": f(fb.fill_to)},
         "mom": {"step": f(mom.step), "deadband": f(mom.deadband), "missing": f(mom.missing)},
         "residual": {"scale": f(h.policy.residual.scale), "correction_penalty": f(h.policy.residual.correction_penalty), "base": "feedback, with the feedback parameters above", "learner": "ddpg, with the ddpg parameters above", "shield": shield(&h.policy.residual.shield)},
+        "td3": {"policy_delay": h.policy.td3.policy_delay, "target_noise": f(h.policy.td3.target_noise), "target_noise_clip": f(h.policy.td3.target_noise_clip), "critics": 2, "learner": "ddpg, with the ddpg parameters above"},
         "reward": {"raw": reward(&h.reward.raw), "paper": reward(&h.reward.paper)},
         "oracle-minmax": {"rule": "each step, the allocation reachable by bids that minimizes the largest true miss rate (exact at the granularity)"},
         "oracle-minsum": {"rule": "each step, the allocation reachable by bids that minimizes the sum of true miss rates (exact on at most 256 steps of the spare memory)", "grid_steps": crate::eval::oracle::MIN_SUM_UNITS},

@@ -149,7 +149,7 @@ fn wire_message_errors() {
     // A Hello naming no policy; a Bid whose fallback is no known reason; a Learned with an
     // unknown outcome, or with a loss although it did not update.
     assert_eq!(
-        Message::decode(0x81, &[1, 7, 0, 0, 0, 0, 0, 0]),
+        Message::decode(0x81, &[1, 8, 0, 0, 0, 0, 0, 0]),
         Err(MessageError::BadValue(0x81))
     );
     assert_eq!(
