@@ -11,7 +11,7 @@ use std::time::Instant;
 use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{
     AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, FrozenActor, Policy, QLearning, QlParams,
-    ResidualParams,
+    ResidualParams, Td3,
 };
 use cavmem_core::bid::{BidConfig, VmGrant, analyze};
 use cavmem_core::mdp::Observation;
@@ -108,6 +108,9 @@ pub struct BenchReport {
     /// One learning step of the `residual` policy (DDPG plus the feedback controller's bid
     /// for every row), minibatch 64, µs.
     pub residual_update_us: Figure,
+    /// One TD3 learning step (two critics; the actor and the targets every second step,
+    /// so this is the mean of the two kinds of step), minibatch 64, µs.
+    pub td3_update_us: Figure,
     /// One actor forward pass 5 → 64 → 64 → 1, µs.
     pub actor_infer_us: Figure,
     /// One DQN learning step, minibatch 64, µs.
@@ -180,6 +183,13 @@ pub fn run_all(with_paper: bool) -> BenchReport {
         let _ = black_box(residual.learn());
     });
     drop(residual);
+    let mut td3 = Box::new(filled(Td3::<REPLAY_CAPACITY, BATCH>::new(DdpgParams::td3(), 1), 4096));
+    // Two steps per sample: one with the actor update, one without.
+    let td3_update_us = measure(50, 1e6 / 2.0, || {
+        let _ = black_box(td3.learn());
+        let _ = black_box(td3.learn());
+    });
+    drop(td3);
     let mut snapshot = vec![0u8; cavmem_core::agent::frozen::ACTOR_SNAPSHOT_BYTES];
     let mut actor = FrozenActor::zeroed();
     if let Ok(n) = ddpg.save_snapshot(&mut snapshot) {
@@ -226,6 +236,7 @@ pub fn run_all(with_paper: bool) -> BenchReport {
     BenchReport {
         ddpg_update_us,
         residual_update_us,
+        td3_update_us,
         actor_infer_us,
         dqn_update_us,
         ql_update_ns,
@@ -290,6 +301,7 @@ pub fn to_json(r: &BenchReport) -> serde_json::Value {
     let mut doc = serde_json::json!({
         "ddpg_update_us": r.ddpg_update_us.median,
         "residual_update_us": r.residual_update_us.median,
+        "td3_update_us": r.td3_update_us.median,
         "actor_infer_us": r.actor_infer_us.median,
         "dqn_update_us": r.dqn_update_us.median,
         "ql_update_ns": r.ql_update_ns.median,
@@ -313,6 +325,7 @@ pub fn to_text(r: &BenchReport) -> String {
     );
     out += &row("ddpg_update_us", &r.ddpg_update_us);
     out += &row("residual_update_us", &r.residual_update_us);
+    out += &row("td3_update_us", &r.td3_update_us);
     out += &row("actor_infer_us", &r.actor_infer_us);
     out += &row("dqn_update_us", &r.dqn_update_us);
     out += &row("ql_update_ns", &r.ql_update_ns);
