@@ -183,7 +183,10 @@ pub fn run_all(with_paper: bool) -> BenchReport {
         let _ = black_box(residual.learn());
     });
     drop(residual);
-    let mut td3 = Box::new(filled(Td3::<REPLAY_CAPACITY, BATCH>::new(DdpgParams::td3(), 1), 4096));
+    let mut td3 = Box::new(filled(
+        Td3::<REPLAY_CAPACITY, BATCH>::new(DdpgParams::td3(), 1),
+        4096,
+    ));
     // Two steps per sample: one with the actor update, one without.
     let td3_update_us = measure(50, 1e6 / 2.0, || {
         let _ = black_box(td3.learn());

@@ -622,9 +622,11 @@ fn smooth_target_bids(params: &DdpgParams, rng: &mut Rng, bids: &mut [[f32; 1]])
     if sigma <= 0.0 {
         return;
     }
+    // `max`/`min`, not `clamp`, which asserts min ≤ max: `learn` must not panic, whatever
+    // the bound (a negative or NaN one leaves the noise finite).
     let clip = params.target_noise_clip;
     for [bid] in bids {
-        let noise = (sigma * rng.standard_normal()).clamp(-clip, clip);
+        let noise = (sigma * rng.standard_normal()).max(-clip).min(clip);
         *bid = (*bid + noise).clamp(-1.0, 1.0);
     }
 }
@@ -797,5 +799,21 @@ mod tests {
             (untouched, quiet.next_u64()),
             (before, Rng::seed_from_u64(1).next_u64())
         );
+        // A bound that makes no sense does not panic, and the bids stay in range.
+        for clip in [-0.3, f32::NAN] {
+            let mut bids = before;
+            smooth_target_bids(
+                &DdpgParams {
+                    target_noise_clip: clip,
+                    ..params
+                },
+                &mut rng,
+                &mut bids,
+            );
+            assert!(
+                bids.iter().all(|[b]| (-1.0..=1.0).contains(b)),
+                "{clip}: {bids:?}"
+            );
+        }
     }
 }
