@@ -669,3 +669,15 @@ fn capi_loads_a_feedback_snapshot_with_fill_to() {
         assert_eq!(&again[..n], &snapshot[..n]);
     }
 }
+
+/// A slot is the agent and a 16-byte header; TD3's is its own size, not the largest.
+#[test]
+fn capi_slot_sizes_are_the_agents_and_a_header() {
+    let ddpg = cavmem_agent_size(CavmemPolicy::Ddpg as u32);
+    let td3 = cavmem_agent_size(CavmemPolicy::Td3 as u32);
+    std::println!("cavmem_agent_size: DDPG {ddpg} B, TD3 {td3} B");
+    assert_eq!(ddpg, size_of::<DdpgAgent>() + 16);
+    assert_eq!(td3, size_of::<Td3Agent>() + 16);
+    assert_eq!(cavmem_agent_size(CavmemPolicy::Residual as u32), ddpg);
+    assert!(td3 <= 384 * 1024 && ddpg < td3);
+}
