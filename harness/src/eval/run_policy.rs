@@ -29,7 +29,7 @@ impl RunPolicy {
     /// ```
     /// use cavmem_harness::eval::run_policy::RunPolicy;
     /// let names: Vec<&str> = RunPolicy::all().map(RunPolicy::name).collect();
-    /// assert_eq!(names, ["ddpg", "dqn", "ql", "static", "feedback", "mom", "residual", "oracle-minmax", "oracle-minsum",
+    /// assert_eq!(names, ["ddpg", "dqn", "ql", "static", "feedback", "mom", "residual", "td3", "oracle-minmax", "oracle-minsum",
     ///                    "oracle-minmax-late", "oracle-minsum-late"]);
     /// ```
     pub const fn name(self) -> &'static str {
