@@ -299,6 +299,11 @@ pub struct PolicyParams {
 
 #[cfg(feature = "learn")]
 impl PolicyParams {
+    /// TD3's learner parameters: [`Self::ddpg`] with [`Self::td3`]'s settings.
+    pub fn td3_learner(&self) -> DdpgParams {
+        self.td3.on(self.ddpg)
+    }
+
     /// The paper's parameters with the exploration schedule `epsilon` for every learner
     /// (what a wire Configure or a C `CavmemConfig` asks for).
     pub fn with_epsilon(epsilon: crate::noise::EpsilonSchedule) -> Self {
@@ -363,7 +368,7 @@ impl<const R: usize, const C: usize> AnyPolicy<R, C> {
             })),
             PolicyKind::Feedback => Self::Feedback(Feedback::new(params.feedback)),
             PolicyKind::Mom => Self::Mom(Mom::new(params.mom)),
-            PolicyKind::Td3 => Self::Td3(Td3::new(params.td3.on(params.ddpg), seed)),
+            PolicyKind::Td3 => Self::Td3(Td3::new(params.td3_learner(), seed)),
         }
     }
 

@@ -61,7 +61,7 @@ impl<const R: usize, const C: usize> PolicySlots<R, C> {
             }
             PolicyKind::Feedback => self.feedback = Feedback::new(params.feedback),
             PolicyKind::Mom => self.mom = Mom::new(params.mom),
-            PolicyKind::Td3 => self.td3.reset(params.td3.on(params.ddpg), seed),
+            PolicyKind::Td3 => self.td3.reset(params.td3_learner(), seed),
         }
         self.active = kind.code() + 1;
     }

@@ -345,7 +345,7 @@ pub unsafe extern "C" fn cavmem_agent_init(
             PolicyKind::Td3 => {
                 (*mem.cast::<Slot<Td3Agent>>())
                     .agent
-                    .reset(params.td3.on(params.ddpg), c.seed);
+                    .reset(params.td3_learner(), c.seed);
             }
         }
         // Written last: the slot is valid only once everything above is.
