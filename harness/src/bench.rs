@@ -9,6 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use cavmem_core::agent::ddpg::BATCH;
+use cavmem_core::agent::int8::FrozenInt8;
 use cavmem_core::agent::{
     AgentTransition, Ddpg, DdpgParams, Dqn, DqnParams, FrozenActor, Policy, QLearning, QlParams,
     ResidualParams, Td3,
@@ -113,6 +114,8 @@ pub struct BenchReport {
     pub td3_update_us: Figure,
     /// One actor forward pass 5 → 64 → 64 → 1, µs.
     pub actor_infer_us: Figure,
+    /// The same actor with its hidden layer in int8 ([`cavmem_core::agent::int8`]), µs.
+    pub int8_actor_infer_us: Figure,
     /// One DQN learning step, minibatch 64, µs.
     pub dqn_update_us: Figure,
     /// One tabular Q-learning update, ns.
@@ -202,6 +205,10 @@ pub fn run_all(with_paper: bool) -> BenchReport {
     let actor_infer_us = measure(100_000, 1e6, || {
         let _ = black_box(actor.act(black_box(&obs)));
     });
+    let int8 = FrozenInt8::from_actor(&actor).unwrap_or(FrozenInt8::zeroed());
+    let int8_actor_infer_us = measure(100_000, 1e6, || {
+        let _ = black_box(int8.act(black_box(&obs)));
+    });
     let mut dqn = Box::new(filled(
         Dqn::<REPLAY_CAPACITY, BATCH>::new(DqnParams::default(), 1),
         4096,
@@ -241,6 +248,7 @@ pub fn run_all(with_paper: bool) -> BenchReport {
         residual_update_us,
         td3_update_us,
         actor_infer_us,
+        int8_actor_infer_us,
         dqn_update_us,
         ql_update_ns,
         bid_analyzer_ns_per_vm,
@@ -306,6 +314,7 @@ pub fn to_json(r: &BenchReport) -> serde_json::Value {
         "residual_update_us": r.residual_update_us.median,
         "td3_update_us": r.td3_update_us.median,
         "actor_infer_us": r.actor_infer_us.median,
+        "int8_actor_infer_us": r.int8_actor_infer_us.median,
         "dqn_update_us": r.dqn_update_us.median,
         "ql_update_ns": r.ql_update_ns.median,
         "bid_analyzer_ns_per_vm": ba,
@@ -330,6 +339,7 @@ pub fn to_text(r: &BenchReport) -> String {
     out += &row("residual_update_us", &r.residual_update_us);
     out += &row("td3_update_us", &r.td3_update_us);
     out += &row("actor_infer_us", &r.actor_infer_us);
+    out += &row("int8_actor_infer_us", &r.int8_actor_infer_us);
     out += &row("dqn_update_us", &r.dqn_update_us);
     out += &row("ql_update_ns", &r.ql_update_ns);
     for (n, f) in &r.bid_analyzer_ns_per_vm {

@@ -20,6 +20,7 @@ use grid::{Grid, GridArgs};
 use jsonl::ProgressFormat;
 
 pub mod grid;
+pub mod int8;
 pub mod jsonl;
 pub mod randomized;
 pub mod realnode;
@@ -170,6 +171,11 @@ pub enum Command {
         /// Evaluate only: no learning and no exploration.
         #[arg(long)]
         no_learn: bool,
+        /// With --load and --no-learn: act with the actor's hidden layer in int8 (a DDPG,
+        /// TD3 or residual snapshot); also measures each bid's distance from the f32
+        /// policy's and writes it to DIR/int8.json.
+        #[arg(long)]
+        int8: bool,
         /// Where the agents run: in this process, or one `cavmem-fw` process per VM.
         #[arg(long, value_enum, default_value_t = AgentsAt::Inprocess)]
         agents: AgentsAt,
@@ -494,9 +500,16 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             out,
             load,
             no_learn,
+            int8,
             agents,
         } => {
             let spec = run_spec(&run, !no_learn, agents)?;
+            if int8 {
+                let path = load
+                    .as_deref()
+                    .ok_or_else(|| CliError::input("--int8 needs --load FILE"))?;
+                return int8::run_int8(&spec, path, &out, run.progress);
+            }
             let mut agents = make_agents(&spec).map_err(CliError::input)?;
             if let Some(path) = &load {
                 spec.policy.agents_for("--load").map_err(CliError::input)?;
@@ -773,7 +786,22 @@ pub fn snapshot_path_for_vm(path: &Path, index: usize) -> PathBuf {
 
 /// Loads the policy snapshot at `path` into every agent (each VM's own with [`VM_PLACEHOLDER`]).
 fn load_all(agents: &mut [Box<dyn SimAgent>], path: &Path) -> Result<(), CliError> {
-    for (index, agent) in agents.iter_mut().enumerate() {
+    let mut each = agents.iter_mut();
+    for_each_snapshot(path, each.len(), |bytes| match each.next() {
+        Some(agent) => agent.load_snapshot(bytes).map_err(|e| e.to_string()),
+        None => Ok(()),
+    })
+}
+
+/// Reads the snapshot of each of `vms` VMs at `path` (each VM's own with
+/// [`VM_PLACEHOLDER`]) and hands its bytes to `use_it`, in VM order; an error names the
+/// file and the VM.
+fn for_each_snapshot(
+    path: &Path,
+    vms: usize,
+    mut use_it: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), CliError> {
+    for index in 0..vms {
         let file = snapshot_path_for_vm(path, index);
         let named = |e: &dyn std::fmt::Display| {
             CliError::input(format!(
@@ -783,7 +811,7 @@ fn load_all(agents: &mut [Box<dyn SimAgent>], path: &Path) -> Result<(), CliErro
             ))
         };
         let bytes = std::fs::read(&file).map_err(|e| named(&e))?;
-        agent.load_snapshot(&bytes).map_err(|e| named(&e))?;
+        use_it(&bytes).map_err(|e| named(&e))?;
     }
     Ok(())
 }

@@ -37,6 +37,7 @@ fn evaluate(policy: PolicyKind, episodes: u32, load: Option<PathBuf>, out: PathB
         out,
         load,
         no_learn: true,
+        int8: false,
         agents: AgentsAt::Inprocess,
     }
 }
@@ -134,6 +135,71 @@ fn snapshot_one_file_per_vm_with_the_vm_placeholder() {
             assert!(err.usage, "a missing snapshot is bad input");
             let err = err.message;
             assert!(err.contains("ddpg-1.cavm") && err.contains("VM 1"), "{err}");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// `--int8` runs a trained DDPG or residual snapshot with its hidden layer in int8: the
+/// bids stay near the f32 policy's (DIR/int8.json), the run is repeatable, and a snapshot
+/// of another kind, of another policy than `--policy`, or a learning run is refused.
+#[test]
+fn snapshot_int8_run_measures_its_distance_from_the_f32_policy() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let int8 = |policy: PolicyKind, load: &Path, out: &str, no_learn: bool| Command::Run {
+                run: run_args(policy, 2, 3),
+                out: dir.path().join(out),
+                load: Some(load.to_path_buf()),
+                no_learn,
+                int8: true,
+                agents: AgentsAt::Inprocess,
+            };
+            for policy in [PolicyKind::Residual, PolicyKind::Ddpg] {
+                let save = dir.path().join(format!("{}.cavm", policy.name()));
+                execute(Command::Train {
+                    run: run_args(policy, 1, 3),
+                    save: save.clone(),
+                    out: dir.path().join("train"),
+                    select: SelectArgs::default(),
+                })
+                .unwrap();
+                let name = policy.name();
+                execute(int8(policy, &save, &format!("{name}-a"), true)).unwrap();
+                execute(int8(policy, &save, &format!("{name}-b"), true)).unwrap();
+                let tolerance: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(dir.path().join(format!("{name}-a/int8.json"))).unwrap(),
+                )
+                .unwrap();
+                // Two VMs, three episodes of 100 steps: every decision compared.
+                assert_eq!(tolerance["decisions"], 600, "{name}");
+                let max = tolerance["max_abs_bid_diff"].as_f64().unwrap();
+                assert!(max < 0.05, "{name}: {max}");
+                let trace = |out: String| run_json(&dir.path().join(out))["trace"].to_string();
+                assert_eq!(trace(format!("{name}-a")), trace(format!("{name}-b")), "{name}");
+            }
+            let residual = dir.path().join("residual.cavm");
+            let err = execute(int8(PolicyKind::Ddpg, &residual, "mismatch", true)).unwrap_err();
+            assert!(
+                err.message.contains("residual snapshot") && err.message.contains("VM 0"),
+                "{}",
+                err.message
+            );
+            let err = execute(int8(PolicyKind::Residual, &residual, "learning", false)).unwrap_err();
+            assert!(err.message.contains("--no-learn"), "{}", err.message);
+            let split = dir.path().join("split.cavm");
+            execute(Command::Train {
+                run: run_args(PolicyKind::EqualSplit, 1, 1),
+                save: split.clone(),
+                out: dir.path().join("train"),
+                select: SelectArgs::default(),
+            })
+            .unwrap();
+            let err = execute(int8(PolicyKind::Ddpg, &split, "split", true)).unwrap_err();
+            assert!(err.usage && err.message.contains("split.cavm"), "{}", err.message);
         })
         .unwrap()
         .join()

@@ -50,7 +50,7 @@ pub fn greedy_action(q: &[f32; ACTIONS]) -> Result<usize, Fallback> {
     }
 }
 
-fn decide(result: Result<f32, Fallback>) -> Decision {
+pub(super) fn decide(result: Result<f32, Fallback>) -> Decision {
     match result {
         Ok(bid) => Decision {
             bid,
@@ -134,6 +134,11 @@ impl FrozenActor {
         Ok(())
     }
 
+    /// The actor network.
+    pub fn actor(&self) -> &ActorNet {
+        &self.actor
+    }
+
     /// The bid for `obs`.
     ///
     /// # Errors
@@ -191,6 +196,11 @@ impl FrozenResidual {
     /// The scale and the controller.
     pub fn residual(&self) -> &ResidualParams {
         &self.residual
+    }
+
+    /// The actor network (its output is the correction).
+    pub fn actor(&self) -> &ActorNet {
+        &self.actor
     }
 
     /// The bid for `obs`; a non-finite actor output gives the controller's bid with

@@ -23,6 +23,7 @@ pub mod ddpg;
 pub mod dqn;
 pub mod equal_split;
 pub mod frozen;
+pub mod int8;
 #[cfg(feature = "learn")]
 pub mod normalize;
 #[cfg(feature = "learn")]

@@ -113,6 +113,12 @@ impl<const I: usize, const H: usize, const O: usize, A: Head> Mlp<I, H, O, A> {
         self.l3.init_uniform(FINAL_LAYER_INIT_BOUND, rng);
     }
 
+    /// The three layers, input to output (for inference variants such as
+    /// [`crate::agent::int8::Int8Actor`]).
+    pub fn layers(&self) -> (&Dense<I, H>, &Dense<H, H>, &Dense<H, O>) {
+        (&self.l1, &self.l2, &self.l3)
+    }
+
     /// The network's output for one input row.
     pub fn forward(&self, x: &[f32; I]) -> [f32; O] {
         let mut h1 = [0.0; H];

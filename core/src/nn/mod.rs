@@ -8,6 +8,7 @@
 
 pub mod act;
 pub mod dense;
+pub mod int8;
 pub mod kernels;
 pub mod mlp;
 pub mod params;

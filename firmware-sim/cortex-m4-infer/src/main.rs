@@ -4,6 +4,9 @@
 //! the Bid Analyzer; prints a digest of the bids and allocations over semihosting. Its ELF
 //! is what `cavmem footprint` reports as the inference-only image.
 //!
+//! With the `int8` feature the actor is quantized when loaded and acts with its hidden
+//! layer in int8 (`cavmem_core::agent::int8`): the same measurements, for comparison.
+//!
 //! It also measures itself (`../m4-common/measure.rs`): the stack high-water mark of the
 //! decision steps (observe, act and analyze bids for both VMs) and SysTick ticks per act and
 //! per decision step, which QEMU's `-icount` turns into instruction counts.
@@ -12,6 +15,8 @@
 #![no_main]
 
 use cavmem_core::agent::FrozenActor;
+#[cfg(feature = "int8")]
+use cavmem_core::agent::int8::FrozenInt8;
 use cavmem_core::bid::{BidConfig, VmGrant, analyze};
 use cavmem_core::mdp::{MdpParams, NodeMdp, Observation, VmSample};
 use cavmem_core::units::GIB;
@@ -26,12 +31,37 @@ mod vectors;
 /// A DDPG actor snapshot (docs/snapshot.md), written by `cavmem selftest --save-actor`.
 static SNAPSHOT: &[u8] = include_bytes!("../actor.cavm");
 
+/// The policy that acts: the frozen actor, or (feature `int8`) its int8 version.
+#[cfg(not(feature = "int8"))]
+type Actor = FrozenActor;
+#[cfg(feature = "int8")]
+type Actor = FrozenInt8;
+
+/// Loads the snapshot into `actor`; whether it was accepted.
+#[cfg(not(feature = "int8"))]
+fn load(actor: &mut Actor) -> bool {
+    actor.load_snapshot(SNAPSHOT).is_ok()
+}
+
+/// Loads the snapshot into a frozen actor and quantizes it into `actor`.
+#[cfg(feature = "int8")]
+fn load(actor: &mut Actor) -> bool {
+    let mut frozen = FrozenActor::zeroed();
+    match frozen.load_snapshot(SNAPSHOT).map(|()| FrozenInt8::from_actor(&frozen)) {
+        Ok(Ok(q)) => {
+            *actor = q;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Decision steps in the digest and in the measurements.
 const STEPS: u32 = 100;
 /// Runs the decision steps of a two-VM node of 6 GiB and returns the FNV-1a digest of the
 /// bids and allocations.
 #[inline(never)]
-fn run_steps(actor: &FrozenActor) -> u64 {
+fn run_steps(actor: &Actor) -> u64 {
     let mut mdp = NodeMdp::new(MdpParams::default());
     let config = BidConfig::new(6 * GIB);
     let mut allocations = [GIB, GIB];
@@ -66,13 +96,13 @@ fn run_steps(actor: &FrozenActor) -> u64 {
 /// The actor's bid for `obs` (0, "keep", if it refuses); one out-of-line copy of the
 /// forward pass for both callers.
 #[inline(never)]
-fn bid(actor: &FrozenActor, obs: &Observation) -> f32 {
+fn bid(actor: &Actor, obs: &Observation) -> f32 {
     actor.act(obs).map_or(0.0, |d| d.bid)
 }
 
 /// `STEPS` actor forward passes on one observation.
 #[inline(never)]
-fn run_acts(actor: &FrozenActor) {
+fn run_acts(actor: &Actor) {
     let obs = Observation {
         msr: 0.2,
         mem_share: 0.3,
@@ -87,9 +117,9 @@ fn run_acts(actor: &FrozenActor) {
 
 #[entry]
 fn main() -> ! {
-    let mut actor = FrozenActor::zeroed();
+    let mut actor = Actor::zeroed();
     let mut loaded = false;
-    let load_stack_bytes = measure::stack_bytes(|| loaded = actor.load_snapshot(SNAPSHOT).is_ok());
+    let load_stack_bytes = measure::stack_bytes(|| loaded = load(&mut actor));
     if !loaded {
         say(b"cavmem-m4-infer: snapshot refused\n");
         debug::exit(debug::EXIT_FAILURE);

@@ -4,6 +4,7 @@
 //! they act on ([`crate::sim`], [`crate::backend`]) know nothing of agents.
 
 pub mod firmware;
+pub mod int8;
 
 use cavmem_core::agent::ddpg::BATCH;
 use cavmem_core::agent::{AnyPolicy, Policy, PolicyKind, SnapshotPolicy};
