@@ -6,8 +6,9 @@
 //! `qx[i] = rint(x[i]·(127 / max_i |x[i]|))` (`rint`: to the nearest integer, ties to
 //! even). An output is
 //! `y[o] = (Σ_i qx[i]·q[o][i])·(sx·sw[o]) + b[o]`: the sum is exact in `i32` (at most
-//! `I·127²`, exact in `f32` too for `I` < 1040), so the only roundings are the input's
-//! quantization and three `f32` operations, and every target gives the same bits.
+//! `I·127²`, exact in `f32` too: `I` ≤ 1040 is checked at compile time), so at run time the
+//! only roundings are the input's quantization and three `f32` operations, and every target
+//! gives the same bits.
 
 use super::dense::Dense;
 
@@ -42,6 +43,7 @@ pub struct Int8Dense<const I: usize, const O: usize> {
 impl<const I: usize, const O: usize> Int8Dense<I, O> {
     /// A layer with every weight, scale and bias zero (usable in a `static`).
     pub const fn zeroed() -> Self {
+        const { assert!(I <= 1040, "a sum of I·127² must be exact in f32") };
         Self {
             q: [[0; I]; O],
             scale: [0.0; O],
