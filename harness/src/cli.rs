@@ -281,34 +281,7 @@ pub enum Command {
     ///
     /// Writes DIR/soak.json and DIR/shards/ (running the same command again resumes); exits
     /// with status 1 if an invariant broke.
-    Soak {
-        /// Agent steps in all (VMs × node steps).
-        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
-        steps: u64,
-        /// VM slots per node.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
-        vms: u64,
-        /// Policies on the node.
-        #[arg(long, value_parser = SOAK_POLICY_PARSER, default_value = "mix")]
-        policy: crate::soak::SoakPolicy,
-        /// Faults to inject, comma-separated (default: all).
-        #[arg(long, value_enum, value_delimiter = ',')]
-        faults: Vec<crate::soak::FaultKind>,
-        /// Probability per VM and step that its sensor goes bad; VMs vanish, the node
-        /// shrinks and parameters are hit at a tenth of it.
-        #[arg(long, default_value = "0.01", value_parser = parse_probability)]
-        fault_rate: f64,
-        /// Seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Independent nodes (each with its share of the steps and its own seed); the unit
-        /// of parallelism and of resuming.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        shards: u32,
-        /// Output directory.
-        #[arg(long, default_value = "results/soak")]
-        out: PathBuf,
-    },
+    Soak(SoakArgs),
     /// Measure the stand-in workloads on this machine's memory cgroups (root): each alone,
     /// without a limit (its footprint) and at limits of 100/80/60/40% of it, counting major
     /// faults and user CPU time. Writes the calibration the simulator's default curves use
@@ -489,6 +462,60 @@ impl CliError {
     }
 }
 
+/// `cavmem soak`'s flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SoakArgs {
+    /// Agent steps in all (VMs × node steps).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+    /// VM slots per node.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub vms: u64,
+    /// Policies on the node.
+    #[arg(long, value_parser = SOAK_POLICY_PARSER, default_value = "mix")]
+    pub policy: crate::soak::SoakPolicy,
+    /// Faults to inject, comma-separated (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub faults: Vec<crate::soak::FaultKind>,
+    /// Probability per VM and step that its sensor goes bad; VMs vanish, the node
+    /// shrinks and parameters are hit at a tenth of it.
+    #[arg(long, default_value = "0.01", value_parser = parse_probability)]
+    pub fault_rate: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Independent nodes (each with its share of the steps and its own seed); the unit
+    /// of parallelism and of resuming.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub shards: u32,
+    /// Output directory.
+    #[arg(long, default_value = "results/soak")]
+    pub out: PathBuf,
+}
+
+impl SoakArgs {
+    /// The soak these flags ask for (every fault kind when none is named).
+    fn spec(&self) -> crate::soak::SoakSpec {
+        let faults = if self.faults.is_empty() {
+            crate::soak::FaultKind::ALL.to_vec()
+        } else {
+            self.faults.clone()
+        };
+        crate::soak::SoakSpec {
+            agent_steps: self.steps,
+            shards: self.shards,
+            shard: crate::soak::ShardSpec {
+                vms: self.vms as usize,
+                agent_steps: 0,
+                policy: self.policy,
+                seed: self.seed,
+                fault_rate: self.fault_rate,
+                faults,
+            },
+        }
+    }
+}
+
 /// Runs a parsed command.
 ///
 /// # Errors
@@ -502,37 +529,13 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             no_learn,
             int8,
             agents,
-        } => {
-            let spec = run_spec(&run, !no_learn, agents)?;
-            if int8 {
-                let path = load
-                    .as_deref()
-                    .ok_or_else(|| CliError::input("--int8 needs --load FILE"))?;
-                return int8::run_int8(&spec, path, &out, run.progress);
-            }
-            let mut agents = make_agents(&spec).map_err(CliError::input)?;
-            if let Some(path) = &load {
-                spec.policy.agents_for("--load").map_err(CliError::input)?;
-                load_all(&mut agents, path)?;
-            }
-            run_one(&spec, &mut agents, &out, run.progress)
-        }
+        } => run_command(&run, &out, load.as_deref(), no_learn, int8, agents),
         Command::Train {
             run,
             save,
             out,
             select,
-        } => {
-            if !select.validate.is_empty() {
-                crate::cli::selection::train_selected(&run, &select, &save, &out)
-            } else if select.seeds > 1 {
-                Err(CliError::input(
-                    "--seeds above 1 needs --validate: the candidates are compared on its scenarios",
-                ))
-            } else {
-                train(&run, &save, &out)
-            }
-        }
+        } => train_command(&run, &save, &out, &select),
         Command::TrainRandomized(args) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             crate::cli::randomized::train_randomized(&args, command)
@@ -543,44 +546,9 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             seed,
             churn,
             out,
-        } => {
-            let text = crate::scale::generate(vms as usize, seed, churn);
-            write_atomic(&out, text.as_bytes()).map_err(CliError::failure)?;
-            println!("wrote {} ({vms} VMs)", out.display());
-            Ok(())
-        }
+        } => generate(vms, seed, churn, &out),
         Command::Scale { vms, episodes, json } => scale(&vms, episodes, json.as_deref()),
-        Command::Soak {
-            steps,
-            vms,
-            policy,
-            faults,
-            fault_rate,
-            seed,
-            shards,
-            out,
-        } => {
-            let shard = crate::soak::ShardSpec {
-                vms: vms as usize,
-                agent_steps: 0,
-                policy,
-                seed,
-                fault_rate,
-                faults: if faults.is_empty() {
-                    crate::soak::FaultKind::ALL.to_vec()
-                } else {
-                    faults
-                },
-            };
-            soak(
-                &crate::soak::SoakSpec {
-                    agent_steps: steps,
-                    shards,
-                    shard,
-                },
-                &out,
-            )
-        }
+        Command::Soak(args) => soak(&args.spec(), &args.out),
         Command::Help { command } => print_help(command.as_deref()),
         Command::Selftest { save_actor } => selftest(save_actor.as_deref()),
         Command::Bench { json, paper } => {
@@ -608,34 +576,89 @@ pub fn execute(command: Command) -> Result<(), CliError> {
         }
         Command::Live(args) => realnode::live(&args),
         Command::Suite(args) => suite::suite(&args),
-        Command::Params { out } => {
-            let text = AgentParams::defaults_toml();
-            match out {
-                Some(path) => {
-                    write_atomic(&path, text.as_bytes()).map_err(CliError::failure)?;
-                    println!("wrote {}", path.display());
-                }
-                None => print!("{text}"),
-            }
-            Ok(())
-        }
+        Command::Params { out } => params_command(out.as_deref()),
         Command::Paper(args) => paper(&args),
         Command::Compare {
             first,
             second,
             labels,
             last,
-        } => {
-            use crate::report::compare;
-            let (path_a, a) = compare::read_run(&first).map_err(CliError::input)?;
-            let (path_b, b) = compare::read_run(&second).map_err(CliError::input)?;
-            let name = |i: usize| labels.get(i).map_or("", String::as_str);
-            let names = [name(0), name(1)];
-            let table = compare::table((&path_a, &a), (&path_b, &b), names, last).map_err(CliError::input)?;
-            print!("{table}");
-            Ok(())
-        }
+        } => compare_command(&first, &second, &labels, last),
     }
+}
+
+/// `cavmem run`: one policy on one scenario; with `--load`, every VM's agent from a
+/// snapshot; with `--int8`, the int8 path measured against the f32 policy.
+fn run_command(
+    run: &RunArgs,
+    out: &Path,
+    load: Option<&Path>,
+    no_learn: bool,
+    int8: bool,
+    agents: AgentsAt,
+) -> Result<(), CliError> {
+    let spec = run_spec(run, !no_learn, agents)?;
+    if int8 {
+        let path = load.ok_or_else(|| CliError::input("--int8 needs --load FILE"))?;
+        return int8::run_int8(&spec, path, out, run.progress);
+    }
+    let mut agents = make_agents(&spec).map_err(CliError::input)?;
+    if let Some(path) = load {
+        spec.policy.agents_for("--load").map_err(CliError::input)?;
+        load_all(&mut agents, path)?;
+    }
+    run_one(&spec, &mut agents, out, run.progress)
+}
+
+/// `cavmem train`: one seed, or the best of `--seeds K` on `--validate` scenarios.
+fn train_command(run: &RunArgs, save: &Path, out: &Path, select: &SelectArgs) -> Result<(), CliError> {
+    if !select.validate.is_empty() {
+        crate::cli::selection::train_selected(run, select, save, out)
+    } else if select.seeds > 1 {
+        Err(CliError::input(
+            "--seeds above 1 needs --validate: the candidates are compared on its scenarios",
+        ))
+    } else {
+        train(run, save, out)
+    }
+}
+
+/// `cavmem generate`: writes a generated scenario of `vms` VMs.
+fn generate(vms: u64, seed: u64, churn: f64, out: &Path) -> Result<(), CliError> {
+    let text = crate::scale::generate(vms as usize, seed, churn);
+    write_atomic(out, text.as_bytes()).map_err(CliError::failure)?;
+    println!("wrote {} ({vms} VMs)", out.display());
+    Ok(())
+}
+
+/// `cavmem params`: the default hyperparameters as a params file, to `out` or stdout.
+fn params_command(out: Option<&Path>) -> Result<(), CliError> {
+    let text = AgentParams::defaults_toml();
+    match out {
+        Some(path) => {
+            write_atomic(path, text.as_bytes()).map_err(CliError::failure)?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// `cavmem compare`: two runs of one node side by side, as a Markdown table.
+fn compare_command(
+    first: &Path,
+    second: &Path,
+    labels: &[String],
+    last: Option<u32>,
+) -> Result<(), CliError> {
+    use crate::report::compare;
+    let (path_a, a) = compare::read_run(first).map_err(CliError::input)?;
+    let (path_b, b) = compare::read_run(second).map_err(CliError::input)?;
+    let name = |i: usize| labels.get(i).map_or("", String::as_str);
+    let table =
+        compare::table((&path_a, &a), (&path_b, &b), [name(0), name(1)], last).map_err(CliError::input)?;
+    print!("{table}");
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically, when a path is given.
