@@ -204,4 +204,22 @@ fn params_shipped_files_load() {
         defaults,
         "it sets nothing else"
     );
+    let shielded = AgentParams::load(&dir.join("residual-shielded.toml")).unwrap();
+    let shield = shielded.residual.shield;
+    assert!(shield.enabled && !defaults.residual.shield.enabled);
+    assert_eq!(
+        (shield.period_steps, shield.probe_steps, shield.patience),
+        (1000, 100, 2)
+    );
+    assert_eq!(shield.margin, defaults.residual.shield.margin);
+    let (r, d) = (&shielded.residual, &defaults.residual);
+    assert_eq!((r.scale, r.correction_penalty), (d.scale, d.correction_penalty));
+    assert_eq!(
+        AgentParams {
+            residual: defaults.residual,
+            ..shielded
+        },
+        defaults,
+        "it sets only the shield"
+    );
 }
