@@ -219,9 +219,9 @@ fn qmp_two_guests_agents_move_memory_toward_the_starved_one() {
     // to take it (docs/live.md has seeds 0–9); the training's outcome is checked first, so
     // a training that did not fails as a training failure, not as the QMP path's. The
     // default policy, not plain DDPG: the simulated twin's workload models fault at far
-    // higher rates than these guests, and DDPG's agents once bid alike on the guests'
-    // states (the starved one at 540 faults/s under CI's load) and moved nothing, while
-    // `residual` starts from `feedback`, which follows whichever guest faults more.
+    // higher rates than these guests, and DDPG's agents once moved nothing here (both
+    // guests at 320 MiB on average, the starved one at 540 faults/s under CI's load),
+    // while `residual` starts from `feedback`, which follows whichever guest faults more.
     let snapshot = dir.path().join("residual-{vm}.cavm");
     let core = |scenario: std::path::PathBuf| RunArgsCore {
         scenario,
