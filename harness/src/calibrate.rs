@@ -6,6 +6,7 @@
 //! after each workload) to a calibration file that the simulator's `calibrated` curve uses
 //! ([`crate::sim::calibration`]); [`report`] compares the simulator with them.
 
+pub mod node;
 pub mod report;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::backend::node_backend::NodeError;
 use crate::backend::standin::StandIn;
 use crate::output::write_atomic;
 use crate::sim::calibration::{Calibration, Point, WorkloadCalibration};
+use crate::sim::node_calibration::NodeCalibration;
 use crate::sim::workload::Benchmark;
 
 /// What to measure.
@@ -49,66 +51,84 @@ impl CalibrateSpec {
 /// 18,000 levels, three about once in 40.
 pub const WINDOW_TRIES: u32 = 8;
 
-/// One window's counters: faults and user CPU of the cgroup, and the wall time; `None`
-/// when the OOM killer took the stand-in during the window (it is started again).
+/// One window's counters: faults and user CPU of each VM's cgroup (`running[k]` runs in
+/// VM `k`), and the wall time; `None` when the OOM killer took a copy during the window
+/// (it is started again).
 fn window(
     node: &CgroupNode,
-    running: &mut RunningCopies,
+    running: &mut [RunningCopies],
     length: Duration,
-) -> Result<Option<Point>, NodeError> {
+) -> Result<Option<Vec<Point>>, NodeError> {
     let backend = |e: &dyn std::fmt::Display| NodeError::Backend(e.to_string());
-    let (f0, c0, t0) = (
-        node.major_faults(0).map_err(|e| backend(&e))?,
-        node.user_cpu_s(0).map_err(|e| backend(&e))?,
-        Instant::now(),
-    );
+    let counters = |vm: usize| -> Result<(u64, f64), NodeError> {
+        Ok((
+            node.major_faults(vm).map_err(|e| backend(&e))?,
+            node.user_cpu_s(vm).map_err(|e| backend(&e))?,
+        ))
+    };
+    let before = (0..running.len()).map(counters).collect::<Result<Vec<_>, _>>()?;
+    let t0 = Instant::now();
     if !crate::interrupt::sleep(length) {
         return Err(NodeError::Interrupted);
     }
-    if running.revive(node)? > 0 {
+    let mut revived = 0;
+    for copies in running.iter_mut() {
+        revived += copies.revive(node)?;
+    }
+    if revived > 0 {
         return Ok(None);
     }
-    let (f1, c1) = (
-        node.major_faults(0).map_err(|e| backend(&e))?,
-        node.user_cpu_s(0).map_err(|e| backend(&e))?,
-    );
-    Ok(Some(Point {
-        limit_bytes: 0,
-        fraction: 0.0,
-        window_s: t0.elapsed().as_secs_f64(),
-        major_faults: f1.saturating_sub(f0),
-        user_cpu_s: (c1 - c0).max(0.0),
-    }))
+    let window_s = t0.elapsed().as_secs_f64();
+    let mut points = Vec::with_capacity(running.len());
+    for (vm, (f0, c0)) in before.into_iter().enumerate() {
+        let (f1, c1) = counters(vm)?;
+        points.push(Point {
+            limit_bytes: 0,
+            fraction: 0.0,
+            window_s,
+            major_faults: f1.saturating_sub(f0),
+            user_cpu_s: (c1 - c0).max(0.0),
+        });
+    }
+    Ok(Some(points))
 }
 
-/// A window of `spec.window` at the limit in effect, after `settle`; a window the OOM
-/// killer spoiled is measured again once the restarted stand-in is ready, at most
+/// A window of `length` at the limits in effect, after `settle`, one point per VM; a window
+/// the OOM killer spoiled is measured again once the restarted copies are ready, at most
 /// [`WINDOW_TRIES`] in all. `level` names the level in messages.
-fn measure_level(
+pub(crate) fn measure_level(
     node: &CgroupNode,
-    running: &mut RunningCopies,
-    spec: &CalibrateSpec,
+    running: &mut [RunningCopies],
+    length: Duration,
     settle: Duration,
     level: &str,
-) -> Result<Point, NodeError> {
+) -> Result<Vec<Point>, NodeError> {
     for attempt in 1..=WINDOW_TRIES {
-        running.wait_ready(node, crate::backend::cgroup_backend::READY_TIMEOUT)?;
+        for copies in running.iter_mut() {
+            copies.wait_ready(node, crate::backend::cgroup_backend::READY_TIMEOUT)?;
+        }
         if !crate::interrupt::sleep(settle) {
             return Err(NodeError::Interrupted);
         }
-        if let Some(point) = window(node, running, spec.window)? {
-            return Ok(point);
+        if let Some(points) = window(node, running, length)? {
+            return Ok(points);
         }
         eprintln!(
-            "warning: {level}: the OOM killer took the stand-in (window {attempt} of at most {WINDOW_TRIES}); started again"
+            "warning: {level}: the OOM killer took a stand-in (window {attempt} of at most {WINDOW_TRIES}); started again"
         );
     }
     let swap_mib = crate::backend::cgroup::swap_total_bytes() >> 20;
     Err(NodeError::Backend(format!(
-        "{level}: the OOM killer took the stand-in in each of {WINDOW_TRIES} windows \
+        "{level}: the OOM killer took a stand-in in each of {WINDOW_TRIES} windows \
          (the machine has {swap_mib} MiB of swap); the workload thrashes at this limit: \
          leave the level out or give the machine more swap (docs/real-node.md)"
     )))
+}
+
+/// The limit `percent`% of `footprint_bytes`, rounded down to whole pages.
+pub(crate) fn limit_at(footprint_bytes: u64, percent: u32) -> u64 {
+    const PAGE: u64 = 4096;
+    (footprint_bytes * u64::from(percent) / 100) / PAGE * PAGE
 }
 
 /// Measures one workload (see the module docs); `on_level` is told each level measured.
@@ -131,25 +151,31 @@ pub fn measure_one(
     let node =
         CgroupNode::create(root, version, &[format!("calibrate-{benchmark}")]).map_err(|e| backend(&e))?;
     let what = format!("{benchmark} stand-in");
-    let mut running = RunningCopies::start(&node, 0, &command, 1, what)?;
+    let mut running = [RunningCopies::start(&node, 0, &command, 1, what)?];
     let without_limit = format!("{benchmark} without a limit");
-    let mut unconstrained = measure_level(&node, &mut running, spec, Duration::ZERO, &without_limit)?;
+    let mut measure = |settle: Duration, level: &str| -> Result<Point, NodeError> {
+        let points = measure_level(&node, &mut running, spec.window, settle, level)?;
+        points
+            .first()
+            .copied()
+            .ok_or_else(|| NodeError::Backend(format!("{level}: nothing measured")))
+    };
+    let unconstrained = measure(Duration::ZERO, &without_limit)?;
     let footprint_bytes = node.peak_usage_bytes(0).map_err(|e| backend(&e))?;
     on_level(&unconstrained);
-    unconstrained.fraction = 0.0;
     let mut points = Vec::with_capacity(spec.levels_percent.len());
     for &percent in &spec.levels_percent {
-        let page = 4096;
-        let limit = (footprint_bytes * u64::from(percent) / 100) / page * page;
-        let limit = node.set_limit(0, limit).map_err(|e| backend(&e))?;
+        let limit = node
+            .set_limit(0, limit_at(footprint_bytes, percent))
+            .map_err(|e| backend(&e))?;
         let level = format!("{benchmark} at {percent}% ({} MiB)", limit >> 20);
-        let mut p = measure_level(&node, &mut running, spec, spec.settle, &level)?;
+        let mut p = measure(spec.settle, &level)?;
         p.limit_bytes = limit;
         p.fraction = limit as f64 / footprint_bytes as f64;
         on_level(&p);
         points.push(p);
     }
-    running.stop();
+    running[0].stop();
     Ok(WorkloadCalibration {
         name: benchmark.name().to_string(),
         standin: standin.label(),
@@ -222,12 +248,28 @@ pub enum WriteError {
 /// # Errors
 /// [`WriteError`] naming the file.
 pub fn write(path: &Path, calibration: &Calibration) -> Result<(), WriteError> {
-    let text = toml::to_string(calibration).map_err(|source| WriteError::Encode {
+    let header = "# Written by `cavmem calibrate`: the stand-ins' major faults and user CPU time under\n\
+                  # cgroup limits (docs/real-node.md). The simulator's `calibrated` curve reads this file.\n";
+    write_toml(path, header, calibration)
+}
+
+/// Writes a node calibration to `path` as TOML, atomically.
+///
+/// # Errors
+/// [`WriteError`] naming the file.
+pub fn write_node(path: &Path, calibration: &NodeCalibration) -> Result<(), WriteError> {
+    let header = "# Written by `cavmem calibrate-node`: each VM's major faults and user CPU time under\n\
+                  # cgroup limits, the other VMs running beside it (docs/real-node.md). A scenario VM\n\
+                  # with `curve = \"node\"` whose [node] calibration names this file is its twin.\n";
+    write_toml(path, header, calibration)
+}
+
+/// `header` and `value` as TOML, written to `path` atomically.
+fn write_toml(path: &Path, header: &str, value: &impl serde::Serialize) -> Result<(), WriteError> {
+    let text = toml::to_string(value).map_err(|source| WriteError::Encode {
         path: path.to_path_buf(),
         source,
     })?;
-    let header = "# Written by `cavmem calibrate`: the stand-ins' major faults and user CPU time under\n\
-                  # cgroup limits (docs/real-node.md). The simulator's `calibrated` curve reads this file.\n";
     Ok(write_atomic(path, format!("{header}{text}").as_bytes())?)
 }
 

@@ -309,6 +309,12 @@ pub enum Command {
         #[command(flatten)]
         swap: realnode::SwapArgs,
     },
+    /// Measure the VMs of a live scenario together on this machine's memory cgroups (root),
+    /// for a simulated twin of that node: all without a limit (footprints, CPU rates), then
+    /// one VM at a time at each level while the others run without a limit. A VM with
+    /// `curve = "node"` in a scenario whose `[node] calibration` names the file is that twin
+    /// (docs/real-node.md).
+    CalibrateNode(realnode::CalibrateNodeArgs),
     /// Run the agents against a real node. By default each VM is a memory cgroup running
     /// copies of its workload's stand-in program, its allocation the cgroup's limit, its miss
     /// rate the major faults per second of its processes (root; docs/real-node.md); with
@@ -574,6 +580,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             };
             realnode::calibrate(&spec, &out, &swap, &calibrate_command_line(&spec))
         }
+        Command::CalibrateNode(args) => realnode::calibrate_node(&args),
         Command::Live(args) => realnode::live(&args),
         Command::Suite(args) => suite::suite(&args),
         Command::Params { out } => params_command(out.as_deref()),

@@ -13,15 +13,16 @@
 //! fault_service_time = "100 us" # one major fault (NVMe/SATA SSD: 80–200 µs)
 //! measurement_noise = 0.0       # relative σ of multiplicative noise on miss rates
 //! share = "proportional"        # Bid Analyzer sharing rule: proportional | equal
+//! # calibration = "node.toml"   # a node calibration (`cavmem calibrate-node`), relative to this file
 //! [[vm]]
 //! workload = "perlbench"        # perlbench | gcc | bzip2
 //! copies = 6                    # SPECrate-style copies in the VM
 //! vcpus = 6                     # virtual CPUs (scales the miss-rate bound)
 //! copy_start = "in_step"        # in_step | staggered
 //! start = "random"              # random (seeded) | beginning
-//! curve = "calibrated"          # calibrated (measured) | assumed | power_law | step
-//! inputs = "spec"               # spec (SPEC's inputs) | standin (the live stand-in's footprint)
-//! # fault_service_time = "measured"  # this VM's: a duration, or its stand-in's measured stall
+//! curve = "calibrated"          # calibrated (measured) | node (node.calibration's VM of this index) | assumed | power_law | step
+//! inputs = "spec"               # spec (SPEC's inputs) | standin (the live stand-in's footprint; with curve = "node" the default)
+//! # fault_service_time = "measured"  # this VM's: a duration, or its stand-in's measured stall (node's with curve = "node")
 //! # alpha = 0.5                 # power-law exponent (assumed curves only)
 //! # intensity_pages_per_s = 50000.0  # their scale (assumed curves only)
 //! arrive = 0                    # step of each episode at which the VM joins the node
@@ -41,6 +42,7 @@ use serde::Deserialize;
 
 use crate::quantity::{parse_bytes, parse_seconds};
 use crate::sim::calibration;
+use crate::sim::node_calibration::{self, TwinVm};
 use crate::sim::workload::{Benchmark, Curve, CurveKind, InputSet, InputSpec};
 
 /// An error in a scenario file.
@@ -122,6 +124,9 @@ pub struct VmSpec {
     /// How long one major fault stalls a copy, seconds (`fault_service_time`: the VM's own,
     /// else the node's).
     pub fault_service_time_s: f64,
+    /// CPU-seconds per second a copy runs when it does not fault: 1, or with `curve =
+    /// "node"` what a copy got on the measured node beside the other VMs.
+    pub cpu_per_copy: f64,
     /// Step of each episode at which the VM joins the node (0: present from the start).
     pub arrive_step: u32,
     /// Step of each episode at which it leaves, if it does; its memory returns to the pool.
@@ -199,6 +204,7 @@ struct RawNode {
     fault_service_time: Option<String>,
     measurement_noise: Option<f64>,
     share: Option<ShareName>,
+    calibration: Option<String>,
 }
 
 /// `node.share`: the Bid Analyzer's sharing rule.
@@ -219,6 +225,7 @@ enum CurveName {
     Assumed,
     PowerLaw,
     Step,
+    Node,
 }
 
 #[derive(Deserialize)]
@@ -325,91 +332,16 @@ impl Scenario {
                 ShareName::Equal => ShareRule::Equal,
             },
         };
+        let twins = match &n.calibration {
+            None => None,
+            Some(file) => {
+                let at = path.parent().unwrap_or(Path::new("")).join(file);
+                Some(node_calibration::load(&at).map_err(|e| err("node.calibration", e.to_string()))?)
+            }
+        };
         let mut vms = Vec::new();
         for (j, v) in raw.vm.iter().enumerate() {
-            let key = |k: &str| format!("vm[{j}].{k}");
-            let benchmark = v.workload;
-            let copies = v.copies.unwrap_or(DEFAULT_COPIES);
-            let kind = match v.curve.unwrap_or_default() {
-                CurveName::Calibrated => CurveKind::Calibrated(benchmark),
-                CurveName::Assumed => benchmark.assumed_curve(),
-                CurveName::PowerLaw => CurveKind::PowerLaw,
-                CurveName::Step => CurveKind::Step,
-            };
-            if let CurveKind::Calibrated(b) = kind {
-                crate::sim::calibration::builtin_curve(b).map_err(|e| err(&key("curve"), e.to_string()))?;
-                for (name, given) in [
-                    ("alpha", v.alpha.is_some()),
-                    ("intensity_pages_per_s", v.intensity_pages_per_s.is_some()),
-                ] {
-                    if given {
-                        return Err(err(
-                            &key(name),
-                            "applies to the assumed curves (power_law, step), not to calibrated".into(),
-                        ));
-                    }
-                }
-            }
-            let input_set = v.inputs.unwrap_or_default();
-            let inputs = match input_set {
-                InputSet::Spec => benchmark.inputs(),
-                InputSet::Standin => {
-                    calibration::standin_inputs(benchmark).map_err(|e| err(&key("inputs"), e.to_string()))?
-                }
-            };
-            let fault_service_time_s = match v.fault_service_time.as_deref() {
-                None => node.fault_service_time_s,
-                Some("measured") => calibration::measured_fault_service_time_s(benchmark)
-                    .map_err(|e| err(&key("fault_service_time"), e.to_string()))?,
-                Some(text) => parse_seconds(text)
-                    .map_err(|r| err(&key("fault_service_time"), format!("{r} (or \"measured\")")))?,
-            };
-            let vm = VmSpec {
-                benchmark,
-                copies,
-                vcpus: v.vcpus.unwrap_or(copies),
-                copy_start: v.copy_start.unwrap_or_default(),
-                start: v.start.unwrap_or_default(),
-                curve: Curve {
-                    kind,
-                    alpha: v.alpha.unwrap_or(DEFAULT_ALPHA),
-                    intensity_pages_per_s: v.intensity_pages_per_s.unwrap_or(DEFAULT_INTENSITY_PAGES_PER_S),
-                },
-                input_set,
-                inputs,
-                fault_service_time_s,
-                arrive_step: v.arrive.unwrap_or(0),
-                leave_step: v.leave,
-                terms: VmTerms {
-                    min_bytes: bytes(&key("min"), &v.min, 0)?,
-                    max_bytes: bytes(&key("max"), &v.max, u64::MAX)?,
-                    weight: v.weight.unwrap_or(1),
-                },
-            };
-            check_vm(&vm).map_err(|(k, r)| err(&key(k), r))?;
-            check_terms(&vm.terms, &node).map_err(|(k, r)| err(&key(k), r))?;
-            // (An episode of no steps is reported by the node's own check.)
-            if node.steps_per_episode > 0 && vm.arrive_step >= node.steps_per_episode {
-                return Err(err(
-                    &key("arrive"),
-                    format!(
-                        "step {} is not inside an episode of {} steps",
-                        vm.arrive_step, node.steps_per_episode
-                    ),
-                ));
-            }
-            if vm
-                .leave_step
-                .is_some_and(|leave| leave <= vm.arrive_step || leave > node.steps_per_episode)
-            {
-                return Err(err(
-                    &key("leave"),
-                    format!(
-                        "must be after arrive and at most {} (the episode's steps)",
-                        node.steps_per_episode
-                    ),
-                ));
-            }
+            let vm = parse_vm(j, v, &node, twins).map_err(|(k, r)| err(&format!("vm[{j}].{k}"), r))?;
             vms.push(vm);
         }
         let scenario = Self {
@@ -487,8 +419,192 @@ impl Scenario {
     }
 }
 
+/// A key of a `[[vm]]` table and what is wrong with its value.
+type VmFault = (&'static str, String);
+
+/// Parses and checks one `[[vm]]` table (index `j`); `twins` are the node calibration's VMs
+/// when the node names one.
+fn parse_vm(
+    j: usize,
+    v: &RawVm,
+    node: &NodeSpec,
+    twins: Option<&'static [TwinVm]>,
+) -> Result<VmSpec, VmFault> {
+    let benchmark = v.workload;
+    let copies = v.copies.unwrap_or(DEFAULT_COPIES);
+    let twin = match v.curve.unwrap_or_default() {
+        CurveName::Node => Some(node_twin(j, v, benchmark, copies, twins)?),
+        _ => None,
+    };
+    let kind = curve_kind(v, benchmark, twin)?;
+    let input_set = v.inputs.unwrap_or(if twin.is_some() {
+        InputSet::Standin
+    } else {
+        InputSet::Spec
+    });
+    let inputs = match (input_set, twin) {
+        (InputSet::Spec, Some(_)) => {
+            return Err((
+                "inputs",
+                "curve = \"node\" runs the stand-in measured on the node: inputs must be \"standin\"".into(),
+            ));
+        }
+        (InputSet::Spec, None) => benchmark.inputs(),
+        (InputSet::Standin, Some(t)) => t.inputs.as_slice(),
+        (InputSet::Standin, None) => {
+            calibration::standin_inputs(benchmark).map_err(|e| ("inputs", e.to_string()))?
+        }
+    };
+    let bytes = |key: &'static str, value: &Option<String>, default: u64| -> Result<u64, VmFault> {
+        value.as_deref().map_or(Ok(default), |text| {
+            parse_bytes(text).map_err(|r| (key, r.to_string()))
+        })
+    };
+    let vm = VmSpec {
+        benchmark,
+        copies,
+        vcpus: v.vcpus.unwrap_or(copies),
+        copy_start: v.copy_start.unwrap_or_default(),
+        start: v.start.unwrap_or_default(),
+        curve: Curve {
+            kind,
+            alpha: v.alpha.unwrap_or(DEFAULT_ALPHA),
+            intensity_pages_per_s: v.intensity_pages_per_s.unwrap_or(DEFAULT_INTENSITY_PAGES_PER_S),
+        },
+        input_set,
+        inputs,
+        fault_service_time_s: vm_fault_service_time(v, node, benchmark, twin)?,
+        cpu_per_copy: twin.map_or(1.0, |t| t.cpu_per_copy),
+        arrive_step: v.arrive.unwrap_or(0),
+        leave_step: v.leave,
+        terms: VmTerms {
+            min_bytes: bytes("min", &v.min, 0)?,
+            max_bytes: bytes("max", &v.max, u64::MAX)?,
+            weight: v.weight.unwrap_or(1),
+        },
+    };
+    check_vm(&vm)?;
+    check_terms(&vm.terms, node)?;
+    check_presence(&vm, node)?;
+    Ok(vm)
+}
+
+/// The node calibration's VM `j`, which must run `copies` copies of `benchmark`.
+fn node_twin(
+    j: usize,
+    v: &RawVm,
+    benchmark: Benchmark,
+    copies: u32,
+    twins: Option<&'static [TwinVm]>,
+) -> Result<&'static TwinVm, VmFault> {
+    let Some(twins) = twins else {
+        return Err((
+            "curve",
+            "\"node\" needs node.calibration: a file written by `cavmem calibrate-node`".into(),
+        ));
+    };
+    let twin = twins.get(j).ok_or_else(|| {
+        (
+            "curve",
+            format!(
+                "node.calibration measured {} VMs, none at this index",
+                twins.len()
+            ),
+        )
+    })?;
+    if twin.benchmark != benchmark || twin.copies != copies {
+        return Err((
+            "curve",
+            format!(
+                "node.calibration measured {} copies of {} here, not {copies} of {}",
+                twin.copies, twin.benchmark, v.workload
+            ),
+        ));
+    }
+    Ok(twin)
+}
+
+/// The VM's curve shape; `alpha` and the intensity only with the assumed shapes.
+fn curve_kind(v: &RawVm, benchmark: Benchmark, twin: Option<&'static TwinVm>) -> Result<CurveKind, VmFault> {
+    let kind = match (v.curve.unwrap_or_default(), twin) {
+        (CurveName::Node, Some(t)) => CurveKind::Node(&t.curve),
+        (CurveName::Calibrated | CurveName::Node, _) => CurveKind::Calibrated(benchmark),
+        (CurveName::Assumed, _) => benchmark.assumed_curve(),
+        (CurveName::PowerLaw, _) => CurveKind::PowerLaw,
+        (CurveName::Step, _) => CurveKind::Step,
+    };
+    if let CurveKind::Calibrated(b) = kind {
+        calibration::builtin_curve(b).map_err(|e| ("curve", e.to_string()))?;
+    }
+    if matches!(kind, CurveKind::Calibrated(_) | CurveKind::Node(_)) {
+        for (name, given) in [
+            ("alpha", v.alpha.is_some()),
+            ("intensity_pages_per_s", v.intensity_pages_per_s.is_some()),
+        ] {
+            if given {
+                return Err((
+                    name,
+                    "applies to the assumed curves (power_law, step), not to measured ones".into(),
+                ));
+            }
+        }
+    }
+    Ok(kind)
+}
+
+/// The VM's stall per fault: its own duration, its stand-in's measured stall (from the
+/// node calibration with `curve = "node"`), or the node's.
+fn vm_fault_service_time(
+    v: &RawVm,
+    node: &NodeSpec,
+    benchmark: Benchmark,
+    twin: Option<&'static TwinVm>,
+) -> Result<f64, VmFault> {
+    match (v.fault_service_time.as_deref(), twin) {
+        (None, _) => Ok(node.fault_service_time_s),
+        (Some("measured"), Some(t)) => t.fault_service_time_s.ok_or_else(|| {
+            (
+                "fault_service_time",
+                "no point of this VM in node.calibration faulted, so no stall per fault is known".into(),
+            )
+        }),
+        (Some("measured"), None) => calibration::measured_fault_service_time_s(benchmark)
+            .map_err(|e| ("fault_service_time", e.to_string())),
+        (Some(text), _) => {
+            parse_seconds(text).map_err(|r| ("fault_service_time", format!("{r} (or \"measured\")")))
+        }
+    }
+}
+
+/// Checks that the VM arrives inside an episode and leaves after it arrives.
+fn check_presence(vm: &VmSpec, node: &NodeSpec) -> Result<(), VmFault> {
+    // (An episode of no steps is reported by the node's own check.)
+    if node.steps_per_episode > 0 && vm.arrive_step >= node.steps_per_episode {
+        return Err((
+            "arrive",
+            format!(
+                "step {} is not inside an episode of {} steps",
+                vm.arrive_step, node.steps_per_episode
+            ),
+        ));
+    }
+    if vm
+        .leave_step
+        .is_some_and(|leave| leave <= vm.arrive_step || leave > node.steps_per_episode)
+    {
+        return Err((
+            "leave",
+            format!(
+                "must be after arrive and at most {} (the episode's steps)",
+                node.steps_per_episode
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one VM's terms against the node's floor.
-fn check_terms(terms: &VmTerms, node: &NodeSpec) -> Result<(), (&'static str, String)> {
+fn check_terms(terms: &VmTerms, node: &NodeSpec) -> Result<(), VmFault> {
     if terms.weight == 0 {
         return Err(("weight", "must be at least 1".into()));
     }
@@ -506,7 +622,7 @@ fn check_terms(terms: &VmTerms, node: &NodeSpec) -> Result<(), (&'static str, St
 }
 
 /// Checks one VM's values.
-fn check_vm(vm: &VmSpec) -> Result<(), (&'static str, String)> {
+fn check_vm(vm: &VmSpec) -> Result<(), VmFault> {
     if !(1..=256).contains(&vm.copies) {
         return Err(("copies", format!("{} is not in 1..=256", vm.copies)));
     }

@@ -11,10 +11,12 @@ use super::{CliError, RunArgsCore, load_all, write_run};
 use crate::agents::AgentsAt;
 use crate::backend::cgroup::{self, CgroupVersion, SwapFile};
 use crate::backend::cgroup_backend::{self, CgroupBackend};
+use crate::calibrate::node::NodeCalibrateSpec;
 use crate::calibrate::{self, CalibrateSpec};
 use crate::eval::run::{RunSpec, make_agents, run_on};
 use crate::scenario::Scenario;
 use crate::sim::calibration::{self as calibration_data, Calibration};
+use crate::sim::node_calibration::{NodeCalibration, VmCalibration};
 use crate::sim::workload::Benchmark;
 
 /// Swap for a run: what `--swap-file`/`--swap-size` ask for.
@@ -101,6 +103,112 @@ pub fn calibrate(spec: &CalibrateSpec, out: &Path, swap: &SwapArgs, command: &st
     crate::output::write_atomic(&report_path, report.as_bytes()).map_err(CliError::failure)?;
     print!("{report}");
     println!("wrote {} and {}", out.display(), report_path.display());
+    Ok(())
+}
+
+/// What `calibrate-node` measures.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CalibrateNodeArgs {
+    /// The live scenario whose node to measure (its VMs: workloads and copies).
+    pub scenario: PathBuf,
+    /// Limits in percent of each VM's footprint, comma-separated, measured in this order.
+    #[arg(long, value_delimiter = ',', default_value = "100,95,90,85,80,70,60,50,40,30", value_parser = clap::value_parser!(u32).range(5..=200))]
+    pub levels: Vec<u32>,
+    /// Measurement window at each limit.
+    #[arg(long, default_value = "20 s", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Wait after each limit change before measuring.
+    #[arg(long, default_value = "5 s", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Scale of the stand-ins' sizes (1 = their defaults, as `cavmem live` runs them).
+    #[arg(long, default_value = "1.0", value_parser = super::parse_scale)]
+    pub size_scale: f64,
+    /// The node calibration file to write (after each VM, atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Measure again and replace OUT if it exists (without it, an existing OUT is an error).
+    #[arg(long)]
+    pub replace: bool,
+    /// Swap for the run.
+    #[command(flatten)]
+    pub swap: SwapArgs,
+}
+
+impl CalibrateNodeArgs {
+    /// The command line that reproduces this measurement, for the file.
+    fn command_line(&self) -> String {
+        let levels: Vec<String> = self.levels.iter().map(u32::to_string).collect();
+        format!(
+            "cavmem calibrate-node {} --levels {} --window '{} s' --settle '{} s' --size-scale {} --out {}",
+            self.scenario.display(),
+            levels.join(","),
+            self.window.as_secs_f64(),
+            self.settle.as_secs_f64(),
+            self.size_scale,
+            self.out.display()
+        )
+    }
+}
+
+/// The `calibrate-node` command.
+///
+/// # Errors
+/// [`CliError`] for a bad scenario, an OUT that exists without `--replace`, or a failed
+/// measurement (the VMs measured before it stay in OUT).
+pub fn calibrate_node(args: &CalibrateNodeArgs) -> Result<(), CliError> {
+    let scenario = Scenario::load(&args.scenario).map_err(CliError::input)?;
+    if args.out.exists() && !args.replace {
+        return Err(CliError::input(format!(
+            "{} exists: pass --replace to measure the node again and replace it",
+            args.out.display()
+        )));
+    }
+    let (root, version, _swap_file) = prepare_node(&args.swap)?;
+    let scratch = cgroup_backend::work_dir(&cgroup_backend::default_scratch()).map_err(CliError::failure)?;
+    let spec = NodeCalibrateSpec {
+        levels_percent: args.levels.clone(),
+        window: args.window,
+        settle: args.settle,
+        size_scale: args.size_scale,
+    };
+    let mut file = NodeCalibration {
+        machine: calibrate::machine_description(),
+        date: calibrate::today(),
+        command: args.command_line(),
+        scenario: scenario.name.clone(),
+        vm: Vec::new(),
+    };
+    println!(
+        "{}: {} VMs, {} levels each, {} s per level",
+        scenario.name,
+        scenario.vms.len(),
+        spec.levels_percent.len(),
+        (spec.window + spec.settle).as_secs_f64()
+    );
+    let print_point = |vm: usize, p: &calibration_data::Point| {
+        println!(
+            "  VM {vm}: limit {:>7.1} MiB: {:>8.0} major faults/s, {:.2} CPU/s",
+            p.limit_bytes as f64 / f64::from(1 << 20),
+            p.faults_per_s(),
+            p.progress()
+        );
+    };
+    let write_so_far = |vms: &[VmCalibration]| {
+        file.vm = vms.to_vec();
+        calibrate::write_node(&args.out, &file)
+            .map_err(|e| crate::backend::node_backend::NodeError::Backend(e.to_string()))
+    };
+    calibrate::node::measure_node(
+        &spec,
+        &scenario,
+        &root,
+        version,
+        scratch.path(),
+        print_point,
+        write_so_far,
+    )
+    .map_err(|e| CliError::failure(format!("{}: {e}", scenario.name)))?;
+    println!("wrote {}", args.out.display());
     Ok(())
 }
 

@@ -38,6 +38,7 @@ fn scenario_line(s: &Scenario) -> String {
         .map(|v| {
             let curve = match v.curve.kind {
                 CurveKind::Calibrated(_) => "calibrated curve (measured)".to_string(),
+                CurveKind::Node(_) => "curve measured on the node".to_string(),
                 kind => format!(
                     "assumed {} curve, α {}, A {} pages/CPU-s",
                     if kind == CurveKind::Step {

@@ -97,6 +97,17 @@ impl Point {
     }
 }
 
+/// The median over `points` of [`Point::fault_service_time_s`] against `unconstrained`
+/// (`None` when no point faulted): the stall per fault a simulated twin takes.
+pub fn median_stall_s(points: &[Point], unconstrained: &Point) -> Option<f64> {
+    let mut stalls: Vec<f64> = points
+        .iter()
+        .filter_map(|p| p.fault_service_time_s(unconstrained))
+        .collect();
+    stalls.sort_by(f64::total_cmp);
+    stalls.get(stalls.len() / 2).copied()
+}
+
 /// Why a calibration was refused: the file (or other origin), and the workload when the
 /// fault is in one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +129,24 @@ pub enum CalibrationError {
         workload: String,
         /// What is wrong.
         reason: &'static str,
+    },
+    /// A VM's values in a node calibration are impossible.
+    #[error("{origin}: vm[{vm}]: {reason}")]
+    Vm {
+        /// Where the text came from.
+        origin: String,
+        /// The VM's index.
+        vm: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file could not be read.
+    #[error("{origin}: cannot read: {reason}")]
+    Read {
+        /// The file.
+        origin: String,
+        /// The system's message.
+        reason: String,
     },
     /// The built-in calibration lacks a benchmark.
     #[error("{origin}: no calibration of {benchmark} (run `cavmem calibrate`)")]
@@ -150,22 +179,32 @@ pub fn parse(text: &str, origin: &str) -> Result<Calibration, CalibrationError> 
         if w.footprint_bytes == 0 {
             return Err(at("footprint_bytes must be positive"));
         }
-        if w.point.is_empty() {
-            return Err(at("no measured points"));
-        }
-        for p in w.point.iter().chain([&w.unconstrained]) {
-            let finite = [p.fraction, p.window_s, p.user_cpu_s]
-                .iter()
-                .all(|v| v.is_finite() && *v >= 0.0);
-            if !finite || p.window_s <= 0.0 {
-                return Err(at("a point with a negative, non-finite or empty value"));
-            }
-        }
-        if w.point.iter().any(|p| p.fraction <= 0.0) {
-            return Err(at("a limited point needs a positive fraction"));
-        }
+        check_points(&w.point, &w.unconstrained).map_err(at)?;
     }
     Ok(c)
+}
+
+/// Checks measured points: at least one, every value finite and non-negative, every
+/// window non-empty, every limited point at a positive fraction.
+///
+/// # Errors
+/// What is wrong, for the caller's error.
+pub fn check_points(points: &[Point], unconstrained: &Point) -> Result<(), &'static str> {
+    if points.is_empty() {
+        return Err("no measured points");
+    }
+    for p in points.iter().chain([unconstrained]) {
+        let finite = [p.fraction, p.window_s, p.user_cpu_s]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0);
+        if !finite || p.window_s <= 0.0 {
+            return Err("a point with a negative, non-finite or empty value");
+        }
+    }
+    if points.iter().any(|p| p.fraction <= 0.0) {
+        return Err("a limited point needs a positive fraction");
+    }
+    Ok(())
 }
 
 /// A benchmark's measured curve, ready to evaluate.
@@ -182,13 +221,17 @@ pub struct MeasuredCurve {
 impl MeasuredCurve {
     /// The curve of one workload's measurements.
     pub fn new(w: &WorkloadCalibration) -> Self {
-        let mut points: Vec<(f64, f64)> = w
-            .point
+        Self::measured(&w.point, &w.unconstrained)
+    }
+
+    /// The curve through measured `points`, with `unconstrained`'s rate beyond them.
+    pub fn measured(points: &[Point], unconstrained: &Point) -> Self {
+        let mut points: Vec<(f64, f64)> = points
             .iter()
             .map(|p| (p.fraction, p.faults_per_cpu_s()))
             .collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Self::from_points(points, w.unconstrained.faults_per_cpu_s())
+        Self::from_points(points, unconstrained.faults_per_cpu_s())
     }
 
     /// The curve through `points` (`(fraction, faults per CPU-second)`, fractions
@@ -250,12 +293,6 @@ struct Builtin {
 
 impl Builtin {
     fn new(benchmark: Benchmark, w: &WorkloadCalibration) -> Self {
-        let mut stalls: Vec<f64> = w
-            .point
-            .iter()
-            .filter_map(|p| p.fault_service_time_s(&w.unconstrained))
-            .collect();
-        stalls.sort_by(f64::total_cmp);
         Self {
             benchmark,
             curve: MeasuredCurve::new(w),
@@ -265,7 +302,7 @@ impl Builtin {
                 duration_s: STANDIN_INPUT_CPU_S,
                 active_set_mib: None,
             }],
-            fault_service_time_s: stalls.get(stalls.len() / 2).copied(),
+            fault_service_time_s: median_stall_s(&w.point, &w.unconstrained),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! measures their miss rates. docs/simulator.md explains the model and its sources.
 
 pub mod calibration;
+pub mod node_calibration;
 pub mod simulated_node;
 pub mod vm;
 pub mod workload;

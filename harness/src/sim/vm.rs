@@ -3,9 +3,10 @@
 //! Memory is shared among the copies in proportion to their current footprints (what an
 //! LRU-managed guest gives processes with equal access intensity). A copy holding `m` MiB
 //! of an input incurs `f(m)` faults per CPU-second (its [`Curve`](super::workload::Curve)); each fault blocks it
-//! for the fault service time `t`, so it progresses `1 / (1 + f·t)` CPU-seconds per
-//! second and faults `f / (1 + f·t)` times per second (workloads.md). A starved copy thus
-//! falls behind in its sequence.
+//! for the fault service time `t`, so it progresses `c / (1 + f·t)` CPU-seconds per
+//! second and faults `f·c / (1 + f·t)` times per second, `c` the CPU-seconds per second a
+//! copy gets (1, or as measured on a live node; workloads.md). A starved copy thus falls
+//! behind in its sequence.
 
 use cavmem_core::rng::Rng;
 use cavmem_core::units::MIB;
@@ -111,7 +112,6 @@ impl SimVm {
     fn fault_rate_of(&self, copies: &[CopyState], allocation_bytes: u64) -> f64 {
         let memory_mib = allocation_bytes as f64 / MIB as f64;
         let demand = self.demand_of(copies);
-        let t = self.spec.fault_service_time_s;
         copies
             .iter()
             .map(|c| {
@@ -120,16 +120,22 @@ impl SimVm {
                     .spec
                     .curve
                     .faults_per_cpu_s(input, Self::share_mib(memory_mib, input.footprint_mib, demand));
-                f / (1.0 + f * t)
+                f / self.slowdown(f)
             })
             .sum()
+    }
+
+    /// Wall seconds per CPU-second of a copy faulting `f` times per CPU-second: each fault
+    /// stalls it for the fault service time, and it runs at most `cpu_per_copy`
+    /// CPU-seconds per second.
+    fn slowdown(&self, f: f64) -> f64 {
+        (1.0 + f * self.spec.fault_service_time_s) / self.spec.cpu_per_copy
     }
 
     /// Runs `dt_s` seconds with `allocation_bytes`. The step is cut at every moment a copy
     /// finishes an input, and the shares are recomputed for the new footprints.
     pub fn advance(&mut self, allocation_bytes: u64, dt_s: f64) -> VmStep {
         let memory_mib = allocation_bytes as f64 / MIB as f64;
-        let t = self.spec.fault_service_time_s;
         let inputs = self.spec.inputs;
         let curve = self.spec.curve;
         let mut step = VmStep {
@@ -148,7 +154,7 @@ impl SimVm {
                 let input = &inputs[c.input % inputs.len()];
                 let f =
                     curve.faults_per_cpu_s(input, Self::share_mib(memory_mib, input.footprint_mib, demand));
-                (input, f, 1.0 + f * t)
+                (input, f, self.slowdown(f))
             };
             let mut span = wall_left;
             for c in &self.copies {

@@ -157,11 +157,14 @@ const GCC: &[InputSpec] = &[
 ];
 
 /// The shape of a miss-rate curve.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CurveKind {
     /// Measured on a real kernel: the stand-in of this benchmark's faults per CPU-second
     /// at the memory fraction `m/F` ([`super::calibration`]; the default).
     Calibrated(Benchmark),
+    /// Measured on a live node for one VM (`curve = "node"`,
+    /// [`super::node_calibration`]): its faults per CPU-second at the fraction `m/F`.
+    Node(&'static super::calibration::MeasuredCurve),
     /// `A·((F/m)^α − 1)` for `m < F` (an assumption: Hartstein et al.'s √2 rule).
     PowerLaw,
     /// `A` for `m <` active set, else 0 (an assumption: a cyclic sweep under LRU).
@@ -187,6 +190,7 @@ impl Curve {
         match self.kind {
             CurveKind::Calibrated(benchmark) => super::calibration::builtin_curve(benchmark)
                 .map_or(0.0, |c| c.faults_per_cpu_s(memory_mib / input.footprint_mib)),
+            CurveKind::Node(curve) => curve.faults_per_cpu_s(memory_mib / input.footprint_mib),
             CurveKind::PowerLaw => {
                 if memory_mib >= input.footprint_mib {
                     0.0
