@@ -37,6 +37,23 @@ fn scenario_shipped_files_load() {
     }
     let s3 = Scenario::load(&shipped("s3")).unwrap();
     assert_eq!(s3.vms[1].curve.kind, CurveKind::Calibrated(Benchmark::Bzip2));
+    // The same node with a twin measured on it: same VMs, capacity and steps; every VM's
+    // curve, stall and CPU rate from its node calibration.
+    let node = Scenario::load(&shipped("live/perlbench-gcc-node")).unwrap();
+    assert_eq!(node.node, live.node);
+    for (vm, twin) in node.vms.iter().zip(&live.vms) {
+        assert_eq!(
+            (vm.benchmark, vm.copies, vm.input_set),
+            (twin.benchmark, twin.copies, InputSet::Standin)
+        );
+        assert!(matches!(vm.curve.kind, CurveKind::Node(_)), "{:?}", vm.curve.kind);
+        assert!(
+            vm.cpu_per_copy > 0.0 && vm.cpu_per_copy <= 1.0,
+            "{}",
+            vm.cpu_per_copy
+        );
+        assert!(vm.fault_service_time_s > 0.0);
+    }
 }
 
 fn error_of(text: &str) -> ScenarioError {
