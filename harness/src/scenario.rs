@@ -181,6 +181,9 @@ pub struct Scenario {
     pub vms: Vec<VmSpec>,
     /// The file's text, for reports.
     pub source: String,
+    /// The node calibration's text when `[node] calibration` names one (part of what the
+    /// scenario simulates: a changed calibration is a changed node).
+    pub calibration_source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -332,11 +335,13 @@ impl Scenario {
                 ShareName::Equal => ShareRule::Equal,
             },
         };
-        let twins = match &n.calibration {
-            None => None,
+        let (twins, calibration_source) = match &n.calibration {
+            None => (None, None),
             Some(file) => {
                 let at = path.parent().unwrap_or(Path::new("")).join(file);
-                Some(node_calibration::load(&at).map_err(|e| err("node.calibration", e.to_string()))?)
+                let (twins, text) =
+                    node_calibration::load(&at).map_err(|e| err("node.calibration", e.to_string()))?;
+                (Some(twins), Some(text))
             }
         };
         let mut vms = Vec::new();
@@ -350,6 +355,7 @@ impl Scenario {
             node,
             vms,
             source: text.to_string(),
+            calibration_source,
         };
         scenario.check_node().map_err(|(k, r)| err(k, r))?;
         Ok(scenario)

@@ -171,7 +171,7 @@ mod tests {
         };
         let path = dir.path().join("node.toml");
         crate::calibrate::write_node(&path, &file).unwrap();
-        let twins = crate::sim::node_calibration::load(&path).unwrap();
+        let (twins, _) = crate::sim::node_calibration::load(&path).unwrap();
         assert_eq!(twins.len(), 2);
         assert!(
             twins

@@ -194,4 +194,46 @@ mod tests {
         };
         assert!(protocol(&args).unwrap_err().message.contains("--window 20"));
     }
+
+    /// A scenario's node calibration is part of its node: the summary records it, and
+    /// finished cells of another calibration are not reused silently.
+    #[test]
+    fn suite_keeps_a_node_calibration_with_its_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir(&scenarios).unwrap();
+        // The calibration beside the scenario directory (a file in it would be read as a scenario).
+        let live = include_str!("../../scenarios/live/perlbench-gcc-node.toml")
+            .replace("../../data/calibration/node-perlbench-gcc.toml", "../node.toml");
+        std::fs::write(scenarios.join("live.toml"), live).unwrap();
+        let calibration = include_str!("../../data/calibration/node-perlbench-gcc.toml");
+        std::fs::write(dir.path().join("node.toml"), calibration).unwrap();
+        let args = SuiteArgs {
+            scenarios,
+            seeds: 1,
+            episodes: 2,
+            window: 1,
+            out: dir.path().join("out"),
+            grid: super::super::grid::GridArgs {
+                policies: vec![crate::eval::run_policy::RunPolicy::from_name("static").unwrap()],
+                ..Default::default()
+            },
+        };
+        suite(&args).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(args.out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(
+            summary["node_calibrations"]["live-perlbench-gcc-node"],
+            calibration
+        );
+        let changed = calibration.replacen("major_faults = ", "major_faults = 1", 2);
+        std::fs::write(dir.path().join("node.toml"), changed).unwrap();
+        let err = suite(&args).unwrap_err();
+        assert!(
+            err.message
+                .contains("another version of the scenario's node calibration"),
+            "{}",
+            err.message
+        );
+    }
 }

@@ -136,6 +136,10 @@ pub struct CellFile {
     pub episodes: u32,
     /// The scenario file's text (a changed scenario is rerun).
     pub scenario_source: String,
+    /// The text of the node calibration the scenario names, if any (a changed one is rerun;
+    /// absent in files of earlier versions: none).
+    #[serde(default)]
+    pub calibration_source: Option<String>,
     /// The harness version.
     pub version: String,
     /// The agents' hyperparameters (absent in files of earlier versions: the defaults).
@@ -242,6 +246,8 @@ pub(crate) fn stored_cell(path: &Path, cell: &Cell, protocol: &Protocol) -> Stor
         ))
     } else if file.scenario_source != cell.scenario.source {
         Stored::Foreign("another version of the scenario file".into())
+    } else if file.calibration_source != cell.scenario.calibration_source {
+        Stored::Foreign("another version of the scenario's node calibration".into())
     } else if file.version != version {
         Stored::Foreign(format!("harness {}, this one {version}", file.version))
     } else if file.params != protocol.params {
@@ -382,6 +388,7 @@ pub fn run_grid(
                     let file = CellFile {
                         episodes: protocol.episodes,
                         scenario_source: cell.scenario.source.clone(),
+                        calibration_source: cell.scenario.calibration_source.clone(),
                         version: env!("CARGO_PKG_VERSION").to_string(),
                         params: protocol.params,
                         result: r.clone(),

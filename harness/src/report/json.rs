@@ -91,6 +91,10 @@ pub fn summary(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], hyp
         .iter()
         .map(|s| (s.name.clone(), Value::String(s.source.clone())))
         .collect();
+    let node_calibrations: serde_json::Map<String, Value> = scenarios
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), Value::String(s.calibration_source.clone()?))))
+        .collect();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "protocol": protocol,
@@ -116,6 +120,7 @@ pub fn summary(agg: &Aggregate, protocol: &Protocol, scenarios: &[Scenario], hyp
             "ci95": "percentile-bootstrap 95% interval of the mean over seeds (2000 resamples from a fixed seed; within the seeds' range, so within the metric's; null for one seed)",
         },
         "scenarios": scenario_files,
+        "node_calibrations": node_calibrations,
         "hyperparameters": hyperparameters(hyper),
         "results": results,
     })

@@ -135,12 +135,13 @@ impl TwinVm {
 type Loaded = Vec<(PathBuf, String, &'static [TwinVm])>;
 static LOADED: Mutex<Loaded> = Mutex::new(Vec::new());
 
-/// The twins of the VMs in the node calibration at `path`, one per VM in its order. A file
-/// read before with the same text is not parsed again (nor kept twice).
+/// The twins of the VMs in the node calibration at `path`, one per VM in its order, and
+/// the file's text. A file read before with the same text is not parsed again (nor kept
+/// twice).
 ///
 /// # Errors
 /// [`CalibrationError`] naming the file: unreadable, or what [`parse`] refuses.
-pub fn load(path: &Path) -> Result<&'static [TwinVm], CalibrationError> {
+pub fn load(path: &Path) -> Result<(&'static [TwinVm], String), CalibrationError> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| CalibrationError::Read {
         origin: origin.clone(),
@@ -148,13 +149,13 @@ pub fn load(path: &Path) -> Result<&'static [TwinVm], CalibrationError> {
     })?;
     let mut loaded = LOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, _, twins)) = loaded.iter().find(|(p, t, _)| p == path && *t == text) {
-        return Ok(twins);
+        return Ok((twins, text));
     }
     let c = parse(&text, &origin)?;
     let twins: Vec<TwinVm> = c.vm.iter().filter_map(TwinVm::new).collect();
     let twins: &'static [TwinVm] = Box::leak(twins.into_boxed_slice());
-    loaded.push((path.to_path_buf(), text, twins));
-    Ok(twins)
+    loaded.push((path.to_path_buf(), text.clone(), twins));
+    Ok((twins, text))
 }
 
 #[cfg(test)]
@@ -243,15 +244,16 @@ point = [
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
         std::fs::write(&path, EXAMPLE).unwrap();
-        let a = load(&path).unwrap();
-        let b = load(&path).unwrap();
+        let (a, text) = load(&path).unwrap();
+        let (b, _) = load(&path).unwrap();
         assert!(std::ptr::eq(a, b));
+        assert_eq!(text, EXAMPLE);
         std::fs::write(
             &path,
             EXAMPLE.replace("footprint_bytes = 209715200", "footprint_bytes = 104857600"),
         )
         .unwrap();
-        let c = load(&path).unwrap();
+        let (c, _) = load(&path).unwrap();
         assert!(
             (c[0].inputs[0].footprint_mib - 50.0).abs() < 1e-9,
             "a changed file is read anew"
