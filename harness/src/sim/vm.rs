@@ -5,7 +5,7 @@
 //! of an input incurs `f(m)` faults per CPU-second (its [`Curve`](super::workload::Curve)); each fault blocks it
 //! for the fault service time `t`, so it progresses `c / (1 + f·t)` CPU-seconds per
 //! second and faults `f·c / (1 + f·t)` times per second, `c` the CPU-seconds per second a
-//! copy gets (1, or as measured on a live node; workloads.md). A starved copy thus falls
+//! copy gets (1, or as measured on a live node; docs/simulator.md). A starved copy thus falls
 //! behind in its sequence.
 
 use cavmem_core::rng::Rng;
