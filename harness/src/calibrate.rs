@@ -125,8 +125,50 @@ pub(crate) fn measure_level(
     )))
 }
 
+/// VM `vm` of `node` at each of `levels_percent` in turn (a limit of that percent of its
+/// `footprint_bytes`), one point per level, the others' limits as they are; `name` names
+/// the VM in messages, `on_point` is told each point.
+///
+/// # Errors
+/// As [`measure_level`]; [`NodeError::Backend`] when a limit cannot be set.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the node, its copies, the VM and the protocol"
+)]
+pub(crate) fn measure_levels(
+    node: &CgroupNode,
+    running: &mut [RunningCopies],
+    vm: usize,
+    footprint_bytes: u64,
+    (levels_percent, window, settle): (&[u32], Duration, Duration),
+    name: &str,
+    mut on_point: impl FnMut(&Point),
+) -> Result<Vec<Point>, NodeError> {
+    let mut points = Vec::with_capacity(levels_percent.len());
+    for &percent in levels_percent {
+        let limit = node
+            .set_limit(vm, limit_at(footprint_bytes, percent))
+            .map_err(|e| NodeError::Backend(e.to_string()))?;
+        let level = format!("{name} at {percent}% ({} MiB)", limit >> 20);
+        let mut p = point_of(&measure_level(node, running, window, settle, &level)?, vm, &level)?;
+        p.limit_bytes = limit;
+        p.fraction = limit as f64 / footprint_bytes as f64;
+        on_point(&p);
+        points.push(p);
+    }
+    Ok(points)
+}
+
+/// VM `vm`'s point of a window's `points`.
+fn point_of(points: &[Point], vm: usize, level: &str) -> Result<Point, NodeError> {
+    points
+        .get(vm)
+        .copied()
+        .ok_or_else(|| NodeError::Backend(format!("{level}: nothing measured")))
+}
+
 /// The limit `percent`% of `footprint_bytes`, rounded down to whole pages.
-pub(crate) fn limit_at(footprint_bytes: u64, percent: u32) -> u64 {
+fn limit_at(footprint_bytes: u64, percent: u32) -> u64 {
     const PAGE: u64 = 4096;
     (footprint_bytes * u64::from(percent) / 100) / PAGE * PAGE
 }
@@ -153,28 +195,13 @@ pub fn measure_one(
     let what = format!("{benchmark} stand-in");
     let mut running = [RunningCopies::start(&node, 0, &command, 1, what)?];
     let without_limit = format!("{benchmark} without a limit");
-    let mut measure = |settle: Duration, level: &str| -> Result<Point, NodeError> {
-        let points = measure_level(&node, &mut running, spec.window, settle, level)?;
-        points
-            .first()
-            .copied()
-            .ok_or_else(|| NodeError::Backend(format!("{level}: nothing measured")))
-    };
-    let unconstrained = measure(Duration::ZERO, &without_limit)?;
+    let all = measure_level(&node, &mut running, spec.window, Duration::ZERO, &without_limit)?;
+    let unconstrained = point_of(&all, 0, &without_limit)?;
     let footprint_bytes = node.peak_usage_bytes(0).map_err(|e| backend(&e))?;
     on_level(&unconstrained);
-    let mut points = Vec::with_capacity(spec.levels_percent.len());
-    for &percent in &spec.levels_percent {
-        let limit = node
-            .set_limit(0, limit_at(footprint_bytes, percent))
-            .map_err(|e| backend(&e))?;
-        let level = format!("{benchmark} at {percent}% ({} MiB)", limit >> 20);
-        let mut p = measure(spec.settle, &level)?;
-        p.limit_bytes = limit;
-        p.fraction = limit as f64 / footprint_bytes as f64;
-        on_level(&p);
-        points.push(p);
-    }
+    let protocol = (spec.levels_percent.as_slice(), spec.window, spec.settle);
+    let name = benchmark.to_string();
+    let points = measure_levels(&node, &mut running, 0, footprint_bytes, protocol, &name, on_level)?;
     running[0].stop();
     Ok(WorkloadCalibration {
         name: benchmark.name().to_string(),

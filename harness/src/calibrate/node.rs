@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{limit_at, measure_level};
+use super::{measure_level, measure_levels};
 use crate::backend::cgroup::{CgroupNode, CgroupVersion, meminfo_bytes};
 use crate::backend::cgroup_backend::RunningCopies;
 use crate::backend::node_backend::NodeError;
@@ -81,21 +81,11 @@ pub fn measure_node(
     {
         let footprint_bytes = node.peak_usage_bytes(j).map_err(|e| backend(&e))?;
         on_point(j, &unconstrained);
-        let mut points = Vec::with_capacity(spec.levels_percent.len());
-        for &percent in &spec.levels_percent {
-            let limit = node
-                .set_limit(j, limit_at(footprint_bytes, percent))
-                .map_err(|e| backend(&e))?;
-            let level = format!("VM {j} ({}) at {percent}% ({} MiB)", vm.benchmark, limit >> 20);
-            let all = measure_level(&node, &mut running, spec.window, spec.settle, &level)?;
-            let Some(&(mut p)) = all.get(j) else {
-                return Err(NodeError::Backend(format!("{level}: nothing measured")));
-            };
-            p.limit_bytes = limit;
-            p.fraction = limit as f64 / footprint_bytes as f64;
-            on_point(j, &p);
-            points.push(p);
-        }
+        let protocol = (spec.levels_percent.as_slice(), spec.window, spec.settle);
+        let name = format!("VM {j} ({})", vm.benchmark);
+        let points = measure_levels(&node, &mut running, j, footprint_bytes, protocol, &name, |p| {
+            on_point(j, p);
+        })?;
         node.set_limit(j, no_limit_bytes()).map_err(|e| backend(&e))?;
         measured.push(VmCalibration {
             workload: vm.benchmark.name().to_string(),
