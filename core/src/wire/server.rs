@@ -6,14 +6,16 @@
 //! A refused request leaves the agent untouched. The server also runs the Bid Analyzer for
 //! a host that sends Analyze requests; that needs no agent.
 
-use crate::agent::{AgentTransition, AnyPolicy, PolicyError, PolicyKind, PolicyParams, PolicySlots};
-use crate::mdp::Observation;
+use crate::agent::{
+    AgentTransition, AnyPolicy, PolicyError, PolicyKind, PolicyParams, PolicySlots, SnapshotPolicy,
+};
+use crate::mdp::{Observation, STATE_DIM};
 use crate::noise::EpsilonSchedule;
 use crate::snapshot::SnapshotError;
 
 use super::analyze::{ALLOCATION_BYTES, Allocations, MAX_ANALYZE_VMS};
 use super::frame::{FrameError, MAX_FRAME, PROTOCOL_VERSION, encode_frame};
-use super::message::{Configure, ErrorCode, Message, SNAPSHOT_CHUNK};
+use super::message::{Configure, ErrorCode, Message, SNAPSHOT_CHUNK, WireTransition};
 
 /// One agent behind the wire protocol.
 ///
@@ -162,38 +164,8 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
             return error(ErrorCode::NotConfigured, msg.type_byte());
         };
         match msg {
-            Message::Act { obs } => {
-                let result = Observation::from_array(obs)
-                    .map_err(PolicyError::from)
-                    .and_then(|o| agent.act(&o));
-                match result {
-                    Ok(d) => Message::Bid {
-                        bid: d.bid,
-                        explored: d.explored,
-                        fallback: d.fallback,
-                    },
-                    Err(_) => error(ErrorCode::InvalidObservation, 0),
-                }
-            }
-            Message::Transition(t) => {
-                let (Ok(state), Ok(next_state)) = (
-                    Observation::from_array(t.state),
-                    Observation::from_array(t.next_state),
-                ) else {
-                    return error(ErrorCode::InvalidTransition, 0);
-                };
-                let transition = AgentTransition {
-                    state,
-                    bid: t.bid,
-                    reward: t.reward,
-                    next_state,
-                    done: t.done,
-                };
-                match agent.record(&transition) {
-                    Ok(()) => Message::Ack,
-                    Err(_) => error(ErrorCode::InvalidTransition, 1),
-                }
-            }
+            Message::Act { obs } => act(agent, obs),
+            Message::Transition(t) => record(agent, &t),
             Message::Learn => match agent.learn() {
                 Ok(outcome) => Message::Learned { outcome },
                 Err(_) => error(ErrorCode::InvalidTransition, 2),
@@ -207,66 +179,126 @@ impl<const R: usize, const S: usize> AgentServer<R, S> {
                 Message::Ack
             }
             Message::GetStats => Message::Stats(agent.stats()),
-            Message::SnapshotRead { offset } => {
-                if offset == 0 {
-                    match agent.save_snapshot(staging) {
-                        Ok(n) => *staged = n,
-                        Err(e) => return error(ErrorCode::Snapshot, snapshot_detail(e)),
-                    }
-                } else if *staged == 0 || offset as usize > *staged {
-                    // No snapshot taken (offset 0 takes one), or past its end.
-                    return error(
-                        ErrorCode::Snapshot,
-                        snapshot_detail(SnapshotError::Truncated {
-                            needed: offset as usize,
-                            got: *staged,
-                        }),
-                    );
-                }
-                let start = (offset as usize).min(*staged);
-                let end = (start + SNAPSHOT_CHUNK).min(*staged);
-                Message::SnapshotData {
-                    total: *staged as u32,
-                    offset: start as u32,
-                    data: staging.get(start..end).unwrap_or_default(),
-                }
-            }
+            Message::SnapshotRead { offset } => snapshot_read(agent, staging, staged, offset),
             Message::SnapshotWrite { total, offset, data } => {
-                let (total, offset) = (total as usize, offset as usize);
-                if total > S {
-                    return error(
-                        ErrorCode::Snapshot,
-                        snapshot_detail(SnapshotError::BufferTooSmall { needed: total }),
-                    );
-                }
-                if offset == 0 {
-                    *staged = 0;
-                }
-                let in_order = offset == *staged && offset + data.len() <= total;
-                let Some(dst) = staging.get_mut(offset..offset + data.len()).filter(|_| in_order) else {
-                    *staged = 0;
-                    return error(
-                        ErrorCode::Snapshot,
-                        snapshot_detail(SnapshotError::Truncated {
-                            needed: total,
-                            got: offset,
-                        }),
-                    );
-                };
-                dst.copy_from_slice(data);
-                *staged += data.len();
-                if *staged < total {
-                    return Message::Ack;
-                }
-                *staged = 0;
-                match agent.load_snapshot(crate::rows::prefix(staging, total)) {
-                    Ok(()) => Message::Ack,
-                    Err(e) => error(ErrorCode::Snapshot, snapshot_detail(e)),
-                }
+                snapshot_write(agent, staging, staged, (total as usize, offset as usize), data)
             }
             // Replies are not requests.
             other => error(ErrorCode::Malformed, other.type_byte()),
         }
+    }
+}
+
+// The request handlers below are `inline(always)`: as parts of `handle` they keep every
+// request's stack high-water in cavmem-fw where docs/embedding.md measures it (out of line,
+// or left to the inliner, each request took 32-144 B more).
+
+/// Act: the agent's bid for one observation (refused when it is not finite).
+#[inline(always)]
+fn act(agent: &mut dyn SnapshotPolicy, obs: [f32; STATE_DIM]) -> Message<'static> {
+    let result = Observation::from_array(obs)
+        .map_err(PolicyError::from)
+        .and_then(|o| agent.act(&o));
+    match result {
+        Ok(d) => Message::Bid {
+            bid: d.bid,
+            explored: d.explored,
+            fallback: d.fallback,
+        },
+        Err(_) => error(ErrorCode::InvalidObservation, 0),
+    }
+}
+
+/// Transition: one step into the agent's replay (detail 0: a state not finite; 1: refused
+/// by the agent).
+#[inline(always)]
+fn record(agent: &mut dyn SnapshotPolicy, t: &WireTransition) -> Message<'static> {
+    let (Ok(state), Ok(next_state)) = (
+        Observation::from_array(t.state),
+        Observation::from_array(t.next_state),
+    ) else {
+        return error(ErrorCode::InvalidTransition, 0);
+    };
+    let transition = AgentTransition {
+        state,
+        bid: t.bid,
+        reward: t.reward,
+        next_state,
+        done: t.done,
+    };
+    match agent.record(&transition) {
+        Ok(()) => Message::Ack,
+        Err(_) => error(ErrorCode::InvalidTransition, 1),
+    }
+}
+
+/// SnapshotRead: offset 0 takes a snapshot into `staging`; every request returns the
+/// chunk at `offset` of the one taken.
+#[inline(always)]
+fn snapshot_read<'s>(
+    agent: &mut dyn SnapshotPolicy,
+    staging: &'s mut [u8],
+    staged: &mut usize,
+    offset: u32,
+) -> Message<'s> {
+    if offset == 0 {
+        match agent.save_snapshot(staging) {
+            Ok(n) => *staged = n,
+            Err(e) => return error(ErrorCode::Snapshot, snapshot_detail(e)),
+        }
+    } else if *staged == 0 || offset as usize > *staged {
+        // No snapshot taken (offset 0 takes one), or past its end.
+        let truncated = SnapshotError::Truncated {
+            needed: offset as usize,
+            got: *staged,
+        };
+        return error(ErrorCode::Snapshot, snapshot_detail(truncated));
+    }
+    let start = (offset as usize).min(*staged);
+    let end = (start + SNAPSHOT_CHUNK).min(*staged);
+    Message::SnapshotData {
+        total: *staged as u32,
+        offset: start as u32,
+        data: staging.get(start..end).unwrap_or_default(),
+    }
+}
+
+/// SnapshotWrite: chunks in order into `staging`; the last one loads the snapshot.
+#[inline(always)]
+fn snapshot_write(
+    agent: &mut dyn SnapshotPolicy,
+    staging: &mut [u8],
+    staged: &mut usize,
+    (total, offset): (usize, usize),
+    data: &[u8],
+) -> Message<'static> {
+    if total > staging.len() {
+        return error(
+            ErrorCode::Snapshot,
+            snapshot_detail(SnapshotError::BufferTooSmall { needed: total }),
+        );
+    }
+    if offset == 0 {
+        *staged = 0;
+    }
+    let in_order = offset == *staged && offset + data.len() <= total;
+    let Some(dst) = staging.get_mut(offset..offset + data.len()).filter(|_| in_order) else {
+        *staged = 0;
+        let truncated = SnapshotError::Truncated {
+            needed: total,
+            got: offset,
+        };
+        return error(ErrorCode::Snapshot, snapshot_detail(truncated));
+    };
+    dst.copy_from_slice(data);
+    *staged += data.len();
+    if *staged < total {
+        return Message::Ack;
+    }
+    *staged = 0;
+    match agent.load_snapshot(crate::rows::prefix(staging, total)) {
+        Ok(()) => Message::Ack,
+        Err(e) => error(ErrorCode::Snapshot, snapshot_detail(e)),
     }
 }
 
