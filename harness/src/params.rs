@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use Bound::{Closed as C, Open as O};
 use cavmem_core::agent::controller::{FeedbackParams, MomParams};
 use cavmem_core::agent::ddpg::{BATCH, DdpgParams};
 use cavmem_core::agent::dqn::{ACTIONS, DqnParams};
@@ -675,152 +676,149 @@ impl AgentParams {
             .try_for_each(|(key, value, lo, hi)| check_range(value, lo, hi).map_err(|reason| (key, reason)))
     }
 
-    /// Every value with its key and range.
-    fn ranges(&self) -> Vec<(String, f64, Bound, Bound)> {
-        use Bound::{Closed as C, Open as O};
+    /// Every value with its key and range, section by section.
+    fn ranges(&self) -> Vec<Range> {
+        let mut checks = self.epsilon_ranges();
+        checks.extend(self.ddpg_ranges());
+        checks.extend(self.dqn_ql_ranges());
+        checks.extend(self.controller_ranges());
+        checks.extend(self.residual_ranges());
+        checks.extend(self.td3_ranges());
+        checks.extend(self.reward_ranges());
+        checks
+    }
+
+    fn epsilon_ranges(&self) -> Vec<Range> {
         let e = &self.epsilon;
-        let replay = REPLAY_CAPACITY as f64;
-        let batch = BATCH as f64;
-        let mut checks: Vec<(String, f64, Bound, Bound)> = vec![
-            ("epsilon.start".into(), e.start.into(), C(0.0), C(1.0)),
-            ("epsilon.end".into(), e.end.into(), C(0.0), C(e.start.into())),
-            (
-                "epsilon.explore_permille".into(),
-                e.explore_permille.into(),
-                C(0.0),
-                C(1000.0),
-            ),
-            (
-                "epsilon.anneal_permille".into(),
-                e.anneal_permille.into(),
-                C(0.0),
-                C(1000.0),
-            ),
-        ];
+        vec![
+            range("epsilon.start", e.start, C(0.0), C(1.0)),
+            range("epsilon.end", e.end, C(0.0), C(e.start.into())),
+            range("epsilon.explore_permille", e.explore_permille, C(0.0), C(1000.0)),
+            range("epsilon.anneal_permille", e.anneal_permille, C(0.0), C(1000.0)),
+        ]
+    }
+
+    fn ddpg_ranges(&self) -> Vec<Range> {
         let d = &self.ddpg;
-        checks.extend([
-            ("ddpg.actor_lr".into(), d.actor_lr.into(), O(0.0), C(1.0)),
-            ("ddpg.critic_lr".into(), d.critic_lr.into(), O(0.0), C(1.0)),
-            ("ddpg.gamma".into(), d.gamma.into(), C(0.0), O(1.0)),
-            ("ddpg.tau".into(), d.tau.into(), O(0.0), C(1.0)),
-            (
-                "ddpg.learn_starts".into(),
-                d.learn_starts.into(),
-                C(batch),
-                C(replay),
+        let theta_dt = f64::from(d.ou.theta) * f64::from(d.ou.dt);
+        vec![
+            range("ddpg.actor_lr", d.actor_lr, O(0.0), C(1.0)),
+            range("ddpg.critic_lr", d.critic_lr, O(0.0), C(1.0)),
+            range("ddpg.gamma", d.gamma, C(0.0), O(1.0)),
+            range("ddpg.tau", d.tau, O(0.0), C(1.0)),
+            range(
+                "ddpg.learn_starts",
+                d.learn_starts,
+                C(BATCH as f64),
+                C(REPLAY_CAPACITY as f64),
             ),
-            ("ddpg.ou.theta".into(), d.ou.theta.into(), O(0.0), O(2.0)),
-            ("ddpg.ou.sigma".into(), d.ou.sigma.into(), C(0.0), C(10.0)),
-            ("ddpg.ou.mu".into(), d.ou.mu.into(), C(-1.0), C(1.0)),
-            ("ddpg.ou.dt".into(), d.ou.dt.into(), O(0.0), C(10.0)),
-            (
-                "ddpg.ou.theta × dt".into(),
-                f64::from(d.ou.theta) * f64::from(d.ou.dt),
-                O(0.0),
-                O(2.0),
-            ),
-        ]);
+            range("ddpg.ou.theta", d.ou.theta, O(0.0), O(2.0)),
+            range("ddpg.ou.sigma", d.ou.sigma, C(0.0), C(10.0)),
+            range("ddpg.ou.mu", d.ou.mu, C(-1.0), C(1.0)),
+            range("ddpg.ou.dt", d.ou.dt, O(0.0), C(10.0)),
+            range("ddpg.ou.theta × dt", theta_dt, O(0.0), O(2.0)),
+        ]
+    }
+
+    fn dqn_ql_ranges(&self) -> Vec<Range> {
         let q = &self.dqn;
-        checks.extend([
-            ("dqn.lr".into(), q.lr.into(), O(0.0), C(1.0)),
-            ("dqn.gamma".into(), q.gamma.into(), C(0.0), O(1.0)),
-            ("dqn.tau".into(), q.tau.into(), O(0.0), C(1.0)),
-            ("dqn.target_every".into(), q.target_every.into(), C(1.0), C(1e6)),
-            (
-                "dqn.learn_starts".into(),
-                q.learn_starts.into(),
-                C(batch),
-                C(replay),
+        let mut checks = vec![
+            range("dqn.lr", q.lr, O(0.0), C(1.0)),
+            range("dqn.gamma", q.gamma, C(0.0), O(1.0)),
+            range("dqn.tau", q.tau, O(0.0), C(1.0)),
+            range("dqn.target_every", q.target_every, C(1.0), C(1e6)),
+            range(
+                "dqn.learn_starts",
+                q.learn_starts,
+                C(BATCH as f64),
+                C(REPLAY_CAPACITY as f64),
             ),
-            ("ql.alpha".into(), self.ql.alpha.into(), O(0.0), C(1.0)),
-            ("ql.gamma".into(), self.ql.gamma.into(), C(0.0), O(1.0)),
-        ]);
+            range("ql.alpha", self.ql.alpha, O(0.0), C(1.0)),
+            range("ql.gamma", self.ql.gamma, C(0.0), O(1.0)),
+        ];
         for (section, bids) in [("dqn", q.action_bids), ("ql", self.ql.action_bids)] {
             for (k, b) in bids.0.iter().enumerate() {
-                checks.push((
-                    format!("{section}.action_bids[{k}]"),
-                    (*b).into(),
-                    C(-1.0),
-                    C(1.0),
-                ));
+                checks.push(range(format!("{section}.action_bids[{k}]"), *b, C(-1.0), C(1.0)));
             }
         }
+        checks
+    }
+
+    fn controller_ranges(&self) -> Vec<Range> {
         let (f, m) = (&self.feedback, &self.mom);
-        checks.extend([
-            ("feedback.gain".into(), f.gain.into(), O(0.0), C(100.0)),
-            ("feedback.avg_floor".into(), f.avg_floor.into(), O(0.0), C(1.0)),
-            ("feedback.missing".into(), f.missing.into(), C(0.0), O(1.0)),
-            ("feedback.fill_to".into(), f.fill_to.into(), C(0.0), C(1.0)),
-            ("mom.step".into(), m.step.into(), O(0.0), C(1.0)),
-            ("mom.deadband".into(), m.deadband.into(), C(0.0), O(1.0)),
-            ("mom.missing".into(), m.missing.into(), C(0.0), O(1.0)),
-            (
-                "residual.scale".into(),
-                self.residual.scale.into(),
-                O(0.0),
-                C(2.0),
-            ),
-        ]);
-        let sh = &self.residual.shield;
-        checks.extend([
-            (
-                "residual.correction_penalty".into(),
-                self.residual.correction_penalty.into(),
+        vec![
+            range("feedback.gain", f.gain, O(0.0), C(100.0)),
+            range("feedback.avg_floor", f.avg_floor, O(0.0), C(1.0)),
+            range("feedback.missing", f.missing, C(0.0), O(1.0)),
+            range("feedback.fill_to", f.fill_to, C(0.0), C(1.0)),
+            range("mom.step", m.step, O(0.0), C(1.0)),
+            range("mom.deadband", m.deadband, C(0.0), O(1.0)),
+            range("mom.missing", m.missing, C(0.0), O(1.0)),
+        ]
+    }
+
+    fn residual_ranges(&self) -> Vec<Range> {
+        let (r, sh) = (&self.residual, &self.residual.shield);
+        vec![
+            range("residual.scale", r.scale, O(0.0), C(2.0)),
+            range(
+                "residual.correction_penalty",
+                r.correction_penalty,
                 C(0.0),
                 C(100.0),
             ),
-            (
-                "residual.shield.period_steps".into(),
-                sh.period_steps.into(),
+            range(
+                "residual.shield.period_steps",
+                sh.period_steps,
                 C(f64::from(sh.probe_steps) + 1.0),
                 C(1e6),
             ),
-            (
-                "residual.shield.probe_steps".into(),
-                sh.probe_steps.into(),
+            range(
+                "residual.shield.probe_steps",
+                sh.probe_steps,
                 C(1.0),
                 C(999_999.0),
             ),
-            (
-                "residual.shield.patience".into(),
-                sh.patience.into(),
-                C(1.0),
-                C(1000.0),
-            ),
-            ("residual.shield.margin".into(), sh.margin.into(), C(0.0), C(2.0)),
-        ]);
+            range("residual.shield.patience", sh.patience, C(1.0), C(1000.0)),
+            range("residual.shield.margin", sh.margin, C(0.0), C(2.0)),
+        ]
+    }
+
+    fn td3_ranges(&self) -> Vec<Range> {
         let t = &self.td3;
-        checks.extend([
-            (
-                "td3.policy_delay".into(),
-                t.policy_delay.into(),
-                C(1.0),
-                C(1000.0),
-            ),
-            ("td3.target_noise".into(), t.target_noise.into(), C(0.0), C(1.0)),
-            (
-                "td3.target_noise_clip".into(),
-                t.target_noise_clip.into(),
-                C(0.0),
-                C(1.0),
-            ),
-        ]);
+        vec![
+            range("td3.policy_delay", t.policy_delay, C(1.0), C(1000.0)),
+            range("td3.target_noise", t.target_noise, C(0.0), C(1.0)),
+            range("td3.target_noise_clip", t.target_noise_clip, C(0.0), C(1.0)),
+        ]
+    }
+
+    fn reward_ranges(&self) -> Vec<Range> {
+        let mut checks = Vec::new();
         for (name, w) in [("raw", self.reward.raw), ("paper", self.reward.paper)] {
-            checks.push((
+            checks.push(range(
                 format!("reward.{name}.deviation_weight"),
-                w.deviation_weight.into(),
+                w.deviation_weight,
                 O(0.0),
                 C(100.0),
             ));
-            checks.push((
+            checks.push(range(
                 format!("reward.{name}.miss_weight"),
-                w.miss_weight.into(),
+                w.miss_weight,
                 C(0.0),
                 C(100.0),
             ));
         }
         checks
     }
+}
+
+/// A value with its key and the range it must lie in.
+type Range = (String, f64, Bound, Bound);
+
+/// A [`Range`] for any numeric value.
+fn range(key: impl Into<String>, value: impl Into<f64>, lo: Bound, hi: Bound) -> Range {
+    (key.into(), value.into(), lo, hi)
 }
 
 /// One end of a range.
