@@ -307,6 +307,138 @@ impl<'b> Reader<'b> {
     }
 }
 
+/// The payloads with more than one field, one parser each (the layouts in docs/protocol.md).
+/// `inline(always)`: as parts of `Message::decode` they keep cavmem-fw's stack high-water
+/// where docs/embedding.md measures it.
+impl<'b> Reader<'b> {
+    fn bad_value(&self) -> MessageError {
+        MessageError::BadValue(self.msg_type)
+    }
+
+    /// The rest of the payload, after a header of `header` bytes.
+    fn rest(&mut self, header: usize) -> Result<&'b [u8], MessageError> {
+        self.take(self.buf.len().saturating_sub(header))
+    }
+
+    #[inline(always)]
+    fn configure(&mut self) -> Result<Configure, MessageError> {
+        let policy = self.u8()?;
+        self.take(3)?;
+        Ok(Configure {
+            policy,
+            seed: self.u64()?,
+            vm_count: self.u32()?,
+            explore_steps: self.u64()?,
+            anneal_steps: self.u64()?,
+        })
+    }
+
+    #[inline(always)]
+    fn transition(&mut self) -> Result<WireTransition, MessageError> {
+        Ok(WireTransition {
+            state: self.f32s()?,
+            bid: self.f32()?,
+            reward: self.f32()?,
+            next_state: self.f32s()?,
+            done: self.bool()?,
+        })
+    }
+
+    /// SnapshotWrite's and SnapshotData's (total, offset, data).
+    #[inline(always)]
+    fn snapshot_chunk(&mut self) -> Result<(u32, u32, &'b [u8]), MessageError> {
+        let (total, offset) = (self.u32()?, self.u32()?);
+        if self.buf.len().saturating_sub(8) > SNAPSHOT_CHUNK {
+            return Err(MessageError::BadLength(self.msg_type));
+        }
+        Ok((total, offset, self.rest(8)?))
+    }
+
+    #[inline(always)]
+    fn analyze(&mut self) -> Result<(BidConfig, AnalyzeVms<'b>), MessageError> {
+        let node = BidConfig {
+            capacity_bytes: self.u64()?,
+            floor_bytes: self.u64()?,
+            granularity_bytes: self.u64()?,
+            share: super::analyze::share_from_code(self.u8()?).ok_or(self.bad_value())?,
+        };
+        self.take(3)?;
+        let records = self.rest(ANALYZE_HEADER_BYTES)?;
+        let vms = AnalyzeVms::from_bytes(records).ok_or(MessageError::BadLength(self.msg_type))?;
+        Ok((node, vms))
+    }
+
+    #[inline(always)]
+    fn allocated(&mut self) -> Result<Message<'b>, MessageError> {
+        let (free_bytes, sanitized_bids) = (self.u64()?, self.u32()?);
+        self.take(4)?;
+        let records = self.rest(ALLOCATED_HEADER_BYTES)?;
+        let allocations = Allocations::from_bytes(records).ok_or(MessageError::BadLength(self.msg_type))?;
+        Ok(Message::Allocated {
+            free_bytes,
+            sanitized_bids,
+            allocations,
+        })
+    }
+
+    #[inline(always)]
+    fn hello(&mut self) -> Result<Message<'b>, MessageError> {
+        let protocol = self.u8()?;
+        let policy = PolicyKind::from_code(self.u8()?).ok_or(self.bad_value())?;
+        self.take(2)?;
+        Ok(Message::Hello {
+            protocol,
+            policy,
+            agent_bytes: self.u32()?,
+        })
+    }
+
+    #[inline(always)]
+    fn bid(&mut self) -> Result<Message<'b>, MessageError> {
+        let bid = self.f32()?;
+        let explored = self.bool()?;
+        let fallback = match self.u8()? {
+            0 => None,
+            code => Some(Fallback::from_code(code).ok_or(self.bad_value())?),
+        };
+        Ok(Message::Bid {
+            bid,
+            explored,
+            fallback,
+        })
+    }
+
+    /// Learned's outcome: its code and a loss that is 0 unless the code is 1 (Updated).
+    #[inline(always)]
+    fn learned(&mut self) -> Result<LearnOutcome, MessageError> {
+        let (code, loss) = (self.u8()?, self.f32()?);
+        let outcome = match code {
+            0 => LearnOutcome::Skipped,
+            1 => LearnOutcome::Updated { loss },
+            2 => LearnOutcome::Recovered,
+            _ => return Err(self.bad_value()),
+        };
+        if code != 1 && loss.to_bits() != 0 {
+            return Err(self.bad_value());
+        }
+        Ok(outcome)
+    }
+
+    #[inline(always)]
+    fn stats(&mut self) -> Result<PolicyStats, MessageError> {
+        Ok(PolicyStats {
+            acts: self.u64()?,
+            explored: self.u64()?,
+            learn_steps: self.u64()?,
+            fallbacks: self.u64()?,
+            divergences: self.u64()?,
+            last_loss: self.f32()?,
+            epsilon: self.f32()?,
+            replay_len: self.u32()?,
+        })
+    }
+}
+
 impl<'a> Message<'a> {
     /// The message type byte.
     pub const fn type_byte(&self) -> u8 {
@@ -438,111 +570,36 @@ impl<'a> Message<'a> {
             msg_type,
         };
         let msg = match msg_type {
-            0x01 => {
-                let policy = r.u8()?;
-                r.take(3)?;
-                Self::Configure(Configure {
-                    policy,
-                    seed: r.u64()?,
-                    vm_count: r.u32()?,
-                    explore_steps: r.u64()?,
-                    anneal_steps: r.u64()?,
-                })
-            }
+            0x01 => Self::Configure(r.configure()?),
             0x02 => Self::Act { obs: r.f32s()? },
-            0x03 => Self::Transition(WireTransition {
-                state: r.f32s()?,
-                bid: r.f32()?,
-                reward: r.f32()?,
-                next_state: r.f32s()?,
-                done: r.bool()?,
-            }),
+            0x03 => Self::Transition(r.transition()?),
             0x04 => Self::Learn,
             0x05 => Self::StartEpisode,
             0x06 => Self::SetExploration { on: r.bool()? },
             0x07 => Self::GetStats,
             0x08 => Self::SnapshotRead { offset: r.u32()? },
-            0x09 | 0x88 => {
-                let (total, offset) = (r.u32()?, r.u32()?);
-                if payload.len().saturating_sub(8) > SNAPSHOT_CHUNK {
-                    return Err(MessageError::BadLength(msg_type));
-                }
-                let data = r.take(payload.len().saturating_sub(8))?;
-                if msg_type == 0x09 {
-                    Self::SnapshotWrite { total, offset, data }
-                } else {
-                    Self::SnapshotData { total, offset, data }
-                }
+            0x09 => {
+                let (total, offset, data) = r.snapshot_chunk()?;
+                Self::SnapshotWrite { total, offset, data }
+            }
+            0x88 => {
+                let (total, offset, data) = r.snapshot_chunk()?;
+                Self::SnapshotData { total, offset, data }
             }
             0x0A => {
-                let node = BidConfig {
-                    capacity_bytes: r.u64()?,
-                    floor_bytes: r.u64()?,
-                    granularity_bytes: r.u64()?,
-                    share: super::analyze::share_from_code(r.u8()?)
-                        .ok_or(MessageError::BadValue(msg_type))?,
-                };
-                r.take(3)?;
-                let records = r.take(payload.len().saturating_sub(ANALYZE_HEADER_BYTES))?;
-                let vms = AnalyzeVms::from_bytes(records).ok_or(MessageError::BadLength(msg_type))?;
+                let (node, vms) = r.analyze()?;
                 Self::Analyze { node, vms }
             }
-            0x8A => {
-                let (free_bytes, sanitized_bids) = (r.u64()?, r.u32()?);
-                r.take(4)?;
-                let records = r.take(payload.len().saturating_sub(ALLOCATED_HEADER_BYTES))?;
-                let allocations =
-                    Allocations::from_bytes(records).ok_or(MessageError::BadLength(msg_type))?;
-                Self::Allocated {
-                    free_bytes,
-                    sanitized_bids,
-                    allocations,
-                }
-            }
-            0x81 => {
-                let protocol = r.u8()?;
-                let policy = PolicyKind::from_code(r.u8()?).ok_or(MessageError::BadValue(msg_type))?;
-                r.take(2)?;
-                Self::Hello {
-                    protocol,
-                    policy,
-                    agent_bytes: r.u32()?,
-                }
-            }
-            0x82 => Self::Bid {
-                bid: r.f32()?,
-                explored: r.bool()?,
-                fallback: match r.u8()? {
-                    0 => None,
-                    code => Some(Fallback::from_code(code).ok_or(MessageError::BadValue(msg_type))?),
-                },
-            },
+            0x8A => r.allocated()?,
+            0x81 => r.hello()?,
+            0x82 => r.bid()?,
             0x83 => Self::Ack,
-            0x84 => {
-                let (code, loss) = (r.u8()?, r.f32()?);
-                let outcome = match code {
-                    0 => LearnOutcome::Skipped,
-                    1 => LearnOutcome::Updated { loss },
-                    2 => LearnOutcome::Recovered,
-                    _ => return Err(MessageError::BadValue(msg_type)),
-                };
-                if code != 1 && loss.to_bits() != 0 {
-                    return Err(MessageError::BadValue(msg_type));
-                }
-                Self::Learned { outcome }
-            }
-            0x87 => Self::Stats(PolicyStats {
-                acts: r.u64()?,
-                explored: r.u64()?,
-                learn_steps: r.u64()?,
-                fallbacks: r.u64()?,
-                divergences: r.u64()?,
-                last_loss: r.f32()?,
-                epsilon: r.f32()?,
-                replay_len: r.u32()?,
-            }),
+            0x84 => Self::Learned {
+                outcome: r.learned()?,
+            },
+            0x87 => Self::Stats(r.stats()?),
             0xFF => {
-                let code = ErrorCode::from_byte(r.u8()?).ok_or(MessageError::BadValue(msg_type))?;
+                let code = ErrorCode::from_byte(r.u8()?).ok_or(r.bad_value())?;
                 Self::Error {
                     code,
                     detail: r.u8()?,
