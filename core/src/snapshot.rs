@@ -479,5 +479,13 @@ pub fn read_into_if<P: Parameters>(
     Ok(header)
 }
 
+/// Rewrites the CRC after a deliberate change, so a later check is the one that fails.
+#[cfg(test)]
+pub(crate) fn reseal(bytes: &mut [u8]) {
+    let n = bytes.len() - CRC_BYTES;
+    let sum = CRC32.checksum(&bytes[..n]);
+    bytes[n..].copy_from_slice(&sum.to_le_bytes());
+}
+
 #[cfg(test)]
 mod tests;

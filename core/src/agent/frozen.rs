@@ -11,7 +11,8 @@ use crate::rows::at;
 use crate::snapshot::{self, Header, SnapshotError, SnapshotKind};
 
 use super::common::{Decision, Fallback, PolicyError};
-use super::residual::ResidualParams;
+use super::normalize::{InputMap, RunningStats};
+use super::residual::{MAX_STATS, ResidualParams};
 use super::shapes::{ACTIONS, HIDDEN, QTable, STATES, argmax, state_index};
 
 /// The actor network type of DDPG.
@@ -150,7 +151,9 @@ impl FrozenActor {
 }
 
 /// The `residual` policy, frozen: the actor, its scale and its base controller (a type of
-/// its own, so a host that links only [`FrozenActor`] does not carry the controller).
+/// its own, so a host that links only [`FrozenActor`] does not carry the controller), and
+/// for a policy trained with normalized observations the map its actor sees states
+/// through, as the trained agent last had it.
 ///
 /// # Examples
 /// ```
@@ -168,11 +171,16 @@ impl FrozenActor {
 pub struct FrozenResidual {
     actor: ActorNet,
     residual: ResidualParams,
+    input: Option<InputMap>,
 }
 
 /// Bytes of a residual snapshot, at most: an actor snapshot's, the scale and the base
 /// controller's `fill_to` (written only when it is not 0: 4 bytes fewer).
 pub const RESIDUAL_SNAPSHOT_BYTES: usize = ACTOR_SNAPSHOT_BYTES + 8;
+
+/// Bytes of a residual snapshot of an agent trained with normalized observations, at most:
+/// [`RESIDUAL_SNAPSHOT_BYTES`] and the observation statistics.
+pub const NORMALIZED_RESIDUAL_SNAPSHOT_BYTES: usize = RESIDUAL_SNAPSHOT_BYTES + 4 * MAX_STATS;
 
 impl FrozenResidual {
     /// An all-zero actor on the default controller (bids as the controller does) until a
@@ -181,16 +189,37 @@ impl FrozenResidual {
         Self {
             actor: Mlp::zeroed(),
             residual: ResidualParams::DEFAULT,
+            input: None,
         }
     }
 
-    /// Loads a residual snapshot (actor, scale, controller); unchanged on error.
+    /// Loads a residual snapshot (actor, scale, controller, and the observation statistics
+    /// when it holds them); unchanged on error.
     ///
     /// # Errors
-    /// [`SnapshotError`] as for [`FrozenActor::load_snapshot`].
+    /// [`SnapshotError`] as for [`FrozenActor::load_snapshot`];
+    /// [`SnapshotError::ShapeMismatch`] also for invalid statistics.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        self.residual = super::residual::load_snapshot(bytes, &mut self.actor, &mut [], |_| true)?;
+        // A plain residual snapshot holds one or two values after the actor (the scale, and
+        // `fill_to` when it is not 0); a normalized one the statistics after them.
+        let after_actor = (snapshot::read_header(bytes)?.parameter_count as usize)
+            .saturating_sub(crate::nn::Parameters::parameter_count(&self.actor));
+        let mut values = [0.0; RunningStats::SNAPSHOT_VALUES];
+        let stats = crate::rows::prefix_mut(&mut values, if after_actor > 2 { MAX_STATS } else { 0 });
+        let valid =
+            |v: &[f32]| v.is_empty() || v.try_into().is_ok_and(|a| RunningStats::from_array(a).is_some());
+        let with_stats = !stats.is_empty();
+        self.residual = super::residual::load_snapshot(bytes, &mut self.actor, stats, valid)?;
+        self.input = RunningStats::from_array(&values)
+            .filter(|_| with_stats)
+            .map(|s| s.input_map());
         Ok(())
+    }
+
+    /// The map the actor sees states through, for a policy trained with normalized
+    /// observations; `None` otherwise.
+    pub fn input_map(&self) -> Option<&InputMap> {
+        self.input.as_ref()
     }
 
     /// The scale and the controller.
@@ -211,7 +240,9 @@ impl FrozenResidual {
     pub fn act(&self, obs: &Observation) -> Result<Decision, PolicyError> {
         obs.validate()?;
         let base = self.residual.base_bid(obs);
-        Ok(match actor_bid(&self.actor, obs) {
+        let state = obs.to_array();
+        let seen = self.input.map_or(state, |map| map.apply(&state));
+        Ok(match actor_bid_row(&self.actor, &seen) {
             Ok(correction) => decide(Ok(self.residual.compose(base, correction))),
             Err(reason) => Decision::fall_back_to(base, reason),
         })

@@ -25,12 +25,18 @@ use super::shapes::HIDDEN;
 pub enum QuantizeError {
     /// A weight or bias of the actor is NaN or infinite.
     NonFiniteParameter,
+    /// The policy sees its states through normalized observations, which the int8 path
+    /// does not apply.
+    NormalizedInputs,
 }
 
 impl core::fmt::Display for QuantizeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::NonFiniteParameter => f.write_str("the actor has a non-finite parameter"),
+            Self::NormalizedInputs => {
+                f.write_str("the policy normalizes its observations; the int8 path does not")
+            }
         }
     }
 }
@@ -142,8 +148,12 @@ impl FrozenInt8 {
     /// A `residual` policy with its actor quantized (its scale and controller as they are).
     ///
     /// # Errors
-    /// [`QuantizeError::NonFiniteParameter`].
+    /// [`QuantizeError::NonFiniteParameter`]; [`QuantizeError::NormalizedInputs`] for a
+    /// policy trained with normalized observations.
     pub fn from_residual(frozen: &FrozenResidual) -> Result<Self, QuantizeError> {
+        if frozen.input_map().is_some() {
+            return Err(QuantizeError::NormalizedInputs);
+        }
         Ok(Self {
             actor: Int8Actor::quantize(frozen.actor())?,
             residual: *frozen.residual(),

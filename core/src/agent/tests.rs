@@ -875,8 +875,8 @@ fn normalized_snapshots_carry_the_statistics_and_refuse_other_settings() {
                 trained.policy_bid(&obs).to_bits()
             );
         }
-        // Without the setting, and the inference-only types, refuse it; its own snapshot
-        // is refused by a normalizing agent.
+        // Without the setting, and the inference-only actor, refuse it (the frozen
+        // residual takes it, below); its own snapshot is refused by a normalizing agent.
         let mut plain = Box::new(Ddpg::<64>::new_with(DdpgParams::default(), residual, 5));
         assert_eq!(plain.load_snapshot(bytes), Err(SnapshotError::ShapeMismatch));
         let mut own = std::vec![0u8; frozen::RESIDUAL_SNAPSHOT_BYTES];
@@ -894,8 +894,35 @@ fn normalized_snapshots_carry_the_statistics_and_refuse_other_settings() {
                 Err(SnapshotError::ShapeMismatch)
             ),
             Some(_) => {
+                // The frozen residual acts as the trained agent, bit for bit, through the
+                // same map; the int8 path, which does not normalize, refuses it.
                 let mut frozen = Box::new(FrozenResidual::zeroed());
-                assert_eq!(frozen.load_snapshot(bytes), Err(SnapshotError::ShapeMismatch));
+                frozen.load_snapshot(bytes).unwrap();
+                assert_eq!(frozen.input_map(), Some(&trained.observation_stats().input_map()));
+                for _ in 0..200 {
+                    let obs = Observation::random(&mut rng);
+                    let bid = frozen.act(&obs).unwrap().bid;
+                    assert_eq!(bid.to_bits(), trained.policy_bid(&obs).to_bits());
+                }
+                assert_eq!(
+                    crate::agent::int8::FrozenInt8::from_residual(&frozen),
+                    Err(crate::agent::int8::QuantizeError::NormalizedInputs)
+                );
+                // A plain snapshot loaded after it acts without the map.
+                frozen.load_snapshot(&own[..m]).unwrap();
+                assert_eq!(frozen.input_map(), None);
+                let obs = obs_with_msr(0.1);
+                assert_eq!(
+                    frozen.act(&obs).unwrap().bid.to_bits(),
+                    plain.policy_bid(&obs).to_bits()
+                );
+                // Statistics with a negative sum of squares are refused, nothing changed.
+                let mut bad = bytes.to_vec();
+                let last = bad.len() - crate::snapshot::CRC_BYTES - 4;
+                bad[last..last + 4].copy_from_slice(&(-1.0f32).to_le_bytes());
+                crate::snapshot::reseal(&mut bad);
+                assert_eq!(frozen.load_snapshot(&bad), Err(SnapshotError::ShapeMismatch));
+                assert_eq!(frozen.input_map(), None);
             }
         }
     }

@@ -36,13 +36,6 @@ fn actor_snapshot() -> (Box<Ddpg<64>>, Vec<u8>) {
     (agent, bytes)
 }
 
-/// Rewrites the CRC after a deliberate change, so a later check is the one that fails.
-fn reseal(bytes: &mut [u8]) {
-    let n = bytes.len() - CRC_BYTES;
-    let sum = CRC32.checksum(&bytes[..n]);
-    bytes[n..].copy_from_slice(&sum.to_le_bytes());
-}
-
 #[test]
 fn snapshot_actor_round_trip_gives_identical_bids() {
     let (agent, bytes) = actor_snapshot();

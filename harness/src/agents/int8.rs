@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cavmem_core::agent::int8::FrozenInt8;
+use cavmem_core::agent::int8::{FrozenInt8, QuantizeError};
 use cavmem_core::agent::{
     AgentTransition, Decision, FrozenActor, FrozenResidual, LearnOutcome, Policy, PolicyError, PolicyStats,
     SnapshotPolicy,
@@ -91,20 +91,24 @@ impl Int8Agent {
 
 /// The `f32` policy in `bytes` and its int8 version.
 fn quantized(bytes: &[u8]) -> Result<(Source, FrozenInt8), SnapshotError> {
-    // A loaded policy's parameters are finite (the reader checks), so quantizing succeeds;
-    // the error is mapped for completeness.
-    let non_finite = |_| SnapshotError::NonFinite { index: 0 };
+    // A loaded policy's parameters are finite (the reader checks), so quantizing fails only
+    // for a policy that normalizes its observations (the int8 path does not): refused as
+    // a snapshot of another shape.
+    let refused = |e| match e {
+        QuantizeError::NormalizedInputs => SnapshotError::ShapeMismatch,
+        QuantizeError::NonFiniteParameter => SnapshotError::NonFinite { index: 0 },
+    };
     match snapshot::read_header(bytes)?.kind {
         SnapshotKind::DdpgActor => {
             let mut p = Box::new(FrozenActor::zeroed());
             p.load_snapshot(bytes)?;
-            let q = FrozenInt8::from_actor(&p).map_err(non_finite)?;
+            let q = FrozenInt8::from_actor(&p).map_err(refused)?;
             Ok((Source::Actor(p), q))
         }
         SnapshotKind::ResidualActor => {
             let mut p = Box::new(FrozenResidual::zeroed());
             p.load_snapshot(bytes)?;
-            let q = FrozenInt8::from_residual(&p).map_err(non_finite)?;
+            let q = FrozenInt8::from_residual(&p).map_err(refused)?;
             Ok((Source::Residual(p), q))
         }
         other => Err(SnapshotError::WrongKind { found: other as u8 }),
