@@ -6,7 +6,9 @@
 //! the learned policy while the controller is); the rest belong to the source in charge.
 //! At the end of a period the mean reward per step of the probe is compared with the
 //! source in charge's: when the probe's is higher by more than `margin` for `patience`
-//! periods in a row, the two swap. Every swap is counted ([`ShieldStats`]), never silent;
+//! periods in a row, the two swap. Periods count the steps whose reward is recorded: after
+//! a step whose reward is not (an agent acting without learning) nothing is probed and the
+//! source in charge bids. Every swap is counted ([`ShieldStats`]), never silent;
 //! the margin and the patience are the hysteresis that keeps it from flapping.
 
 /// Parameters of the shield. Plain numbers and a flag (no `Option`), so an agent that
@@ -101,6 +103,9 @@ pub struct Shield {
     params: ShieldParams,
     step: u32,
     last: Source,
+    /// The last step's reward has not been recorded (yet, or ever: an agent acting
+    /// without recording).
+    unrewarded: bool,
     probe_sum: f32,
     probe_n: u32,
     main_sum: f32,
@@ -116,6 +121,7 @@ impl Shield {
             params,
             step: 0,
             last: Source::Learned,
+            unrewarded: false,
             probe_sum: 0.0,
             probe_n: 0,
             main_sum: 0.0,
@@ -159,7 +165,11 @@ impl Shield {
         if !self.is_active() {
             return Source::Learned;
         }
-        let source = match (self.step < self.params.probe_steps, self.in_charge()) {
+        // Periods count rewarded steps: after a step whose reward was not recorded (an
+        // agent acting without learning) nothing is compared, so nothing is probed.
+        let probing = self.step < self.params.probe_steps && !self.unrewarded;
+        self.unrewarded = true;
+        let source = match (probing, self.in_charge()) {
             (false, charge) => charge,
             (true, Source::Learned) => Source::Controller,
             (true, Source::Controller) => Source::Learned,
@@ -175,6 +185,7 @@ impl Shield {
         if !self.is_active() {
             return;
         }
+        self.unrewarded = false;
         let probing = self.last != self.in_charge();
         if probing {
             self.probe_sum += reward;
@@ -252,6 +263,22 @@ mod tests {
             .collect();
         assert_eq!(&sources[..2], [Source::Controller; 2]);
         assert!(sources[2..].iter().all(|x| *x == Source::Learned));
+    }
+
+    #[test]
+    fn without_recorded_rewards_the_source_in_charge_bids() {
+        // An agent acting without learning: only its first step (before any could be
+        // missed) is a probe; the learned policy bids the rest, period after period.
+        let mut s = Shield::new(P);
+        let controller = (0..50).filter(|_| s.next_source() == Source::Controller).count();
+        assert_eq!(controller, 1);
+        // A controller in charge keeps bidding, without probes of the learned policy after
+        // the first unrewarded step (the start of a period, so a probe).
+        let mut s = Shield::new(P);
+        run(&mut s, 3, -1.0, -0.5);
+        assert!(s.stats().shielded);
+        assert_eq!(s.next_source(), Source::Learned);
+        assert!((0..50).all(|_| s.next_source() == Source::Controller));
     }
 
     #[test]
