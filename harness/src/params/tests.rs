@@ -222,4 +222,13 @@ fn params_shipped_files_load() {
         defaults,
         "it sets only the shield"
     );
+    let both = AgentParams::load(&dir.join("residual-normalized-shielded.toml")).unwrap();
+    assert_eq!(
+        AgentParams {
+            ddpg: normalized.ddpg,
+            ..shielded
+        },
+        both,
+        "normalized.toml and residual-shielded.toml together, nothing else"
+    );
 }
