@@ -372,8 +372,7 @@ impl<const R: usize, const C: usize, Q: Head, const K: usize> Ddpg<R, C, Q, K> {
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let mut values = [0.0; RunningStats::SNAPSHOT_VALUES];
         let stats = crate::rows::prefix_mut(&mut values, self.stats_in_snapshot());
-        let valid =
-            |v: &[f32]| v.is_empty() || v.try_into().is_ok_and(|a| RunningStats::from_array(a).is_some());
+        let valid = |v: &[f32]| RunningStats::valid_in_snapshot(v);
         match self.residual().copied() {
             Some(r) => {
                 let loaded = super::residual::load_snapshot(bytes, &mut self.actor.net, stats, valid)?;

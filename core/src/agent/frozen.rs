@@ -206,8 +206,7 @@ impl FrozenResidual {
             .saturating_sub(crate::nn::Parameters::parameter_count(&self.actor));
         let mut values = [0.0; RunningStats::SNAPSHOT_VALUES];
         let stats = crate::rows::prefix_mut(&mut values, if after_actor > 2 { MAX_STATS } else { 0 });
-        let valid =
-            |v: &[f32]| v.is_empty() || v.try_into().is_ok_and(|a| RunningStats::from_array(a).is_some());
+        let valid = |v: &[f32]| RunningStats::valid_in_snapshot(v);
         let with_stats = !stats.is_empty();
         self.residual = super::residual::load_snapshot(bytes, &mut self.actor, stats, valid)?;
         self.input = RunningStats::from_array(&values)

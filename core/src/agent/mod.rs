@@ -24,7 +24,6 @@ pub mod dqn;
 pub mod equal_split;
 pub mod frozen;
 pub mod int8;
-#[cfg(feature = "learn")]
 pub mod normalize;
 #[cfg(feature = "learn")]
 pub mod ql;

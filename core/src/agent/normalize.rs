@@ -146,6 +146,12 @@ impl RunningStats {
         out
     }
 
+    /// Whether a snapshot's stored values are acceptable statistics: none (a snapshot
+    /// without them), or [`Self::SNAPSHOT_VALUES`] that [`Self::from_array`] takes.
+    pub fn valid_in_snapshot(values: &[f32]) -> bool {
+        values.is_empty() || values.try_into().is_ok_and(|a| Self::from_array(a).is_some())
+    }
+
     /// The statistics a snapshot held; `None` for a count that is not a whole number in
     /// `0..=MAX_COUNT`, a negative sum of squares or a value that is not finite.
     pub fn from_array(values: &[f32; Self::SNAPSHOT_VALUES]) -> Option<Self> {
