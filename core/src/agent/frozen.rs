@@ -204,14 +204,21 @@ impl FrozenResidual {
         // `fill_to` when it is not 0); a normalized one the statistics after them.
         let after_actor = (snapshot::read_header(bytes)?.parameter_count as usize)
             .saturating_sub(crate::nn::Parameters::parameter_count(&self.actor));
+        let with_stats = after_actor > 2;
         let mut values = [0.0; RunningStats::SNAPSHOT_VALUES];
-        let stats = crate::rows::prefix_mut(&mut values, if after_actor > 2 { MAX_STATS } else { 0 });
+        let stats = crate::rows::prefix_mut(
+            &mut values,
+            if with_stats {
+                RunningStats::SNAPSHOT_VALUES
+            } else {
+                0
+            },
+        );
         let valid = |v: &[f32]| RunningStats::valid_in_snapshot(v);
-        let with_stats = !stats.is_empty();
         self.residual = super::residual::load_snapshot(bytes, &mut self.actor, stats, valid)?;
-        self.input = RunningStats::from_array(&values)
-            .filter(|_| with_stats)
-            .map(|s| s.input_map());
+        self.input = with_stats
+            .then(|| RunningStats::from_array(&values).map(|s| s.input_map()))
+            .flatten();
         Ok(())
     }
 
